@@ -1,0 +1,14 @@
+//! The `cdc` command's library: the local demo, one pipeline run, the oracle
+//! check and the benchmarks. `main.rs` only parses arguments.
+
+pub mod bench;
+pub mod demo;
+pub mod run;
+pub mod verify;
+
+use std::path::PathBuf;
+
+/// The config shipped with the repository, for commands run from its root.
+pub fn default_config() -> PathBuf {
+    PathBuf::from("config/pipeline.toml")
+}

@@ -1,0 +1,40 @@
+//! `cdc`: the pipeline on a laptop. `demo` generates DMS-style data and runs
+//! the pipeline cycle by cycle, checking the warehouse against the oracle;
+//! `run` runs one cycle on an existing raw zone and warehouse; `bench` prints
+//! performance figures.
+
+use cdc_cli::{bench, demo, run};
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "cdc", version, about = "Serverless CDC pipeline for Amazon Redshift, run locally on DuckDB")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate DMS-format data, run full load + CDC cycles, verify every cycle.
+    Demo(demo::DemoArgs),
+    /// Run one pipeline cycle against an existing raw zone and warehouse.
+    Run(run::RunArgs),
+    /// Benchmarks that print figures (not tests).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Demo(args) => runtime.block_on(demo::demo(args)),
+        Command::Run(args) => runtime.block_on(run::run(args)),
+        Command::Bench(cmd) => runtime.block_on(bench::bench(cmd)),
+    }
+}

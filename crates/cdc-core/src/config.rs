@@ -1,0 +1,445 @@
+//! The pipeline configuration: one declarative TOML file.
+//!
+//! Parsing is strict: unknown keys, unsafe identifiers, an upsert table without
+//! key columns, duplicate tables and derived tables that are not one SELECT are
+//! errors that name the line and the field. Nothing here is hard-wired to the
+//! demo tables: table list, key columns and the timestamp column all come from
+//! the file.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use toml::Spanned;
+
+use crate::ident::Ident;
+
+/// Column names DMS writes into CDC files (its `Op` column) and the
+/// bookkeeping column the pipeline adds to every target table.
+pub const OP_COLUMN: &str = "op";
+pub const FULL_LOAD_FLAG_COLUMN: &str = "_cdc_full_load";
+/// Names starting with this are the pipeline's own bookkeeping columns.
+pub const RESERVED_PREFIX: &str = "_cdc_";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableKind {
+    /// Loaded first, all dimensions in parallel.
+    Dimension,
+    /// Loaded after the dimensions, all facts in parallel.
+    Fact,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableMode {
+    /// Latest change per key wins; needs key columns.
+    Upsert,
+    /// Every inserted row is kept; each file applied exactly once.
+    Append,
+}
+
+/// The column types the pipeline understands, written as in SQL
+/// (`integer`, `varchar(84)`, `numeric(12,2)`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ColumnType {
+    SmallInt,
+    Integer,
+    BigInt,
+    Real,
+    Double,
+    Boolean,
+    Date,
+    Timestamp,
+    Varchar(Option<u32>),
+    Char(u32),
+    Numeric(u8, u8),
+}
+
+impl ColumnType {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim().to_ascii_lowercase();
+        let (base, args) = match t.find('(') {
+            Some(open) if t.ends_with(')') => (t[..open].trim(), Some(&t[open + 1..t.len() - 1])),
+            Some(_) => return Err(format!("malformed type {text:?}")),
+            None => (t.as_str(), None),
+        };
+        let nums = |a: &str| -> Result<Vec<u32>, String> {
+            a.split(',')
+                .map(|n| n.trim().parse::<u32>().map_err(|_| format!("malformed type {text:?}")))
+                .collect()
+        };
+        let ty = match (base, args) {
+            ("smallint" | "int2", None) => ColumnType::SmallInt,
+            ("integer" | "int" | "int4", None) => ColumnType::Integer,
+            ("bigint" | "int8", None) => ColumnType::BigInt,
+            ("real" | "float4", None) => ColumnType::Real,
+            ("double" | "double precision" | "float8" | "float", None) => ColumnType::Double,
+            ("boolean" | "bool", None) => ColumnType::Boolean,
+            ("date", None) => ColumnType::Date,
+            ("timestamp" | "timestamp without time zone", None) => ColumnType::Timestamp,
+            ("varchar" | "character varying" | "text", None) => ColumnType::Varchar(None),
+            ("varchar" | "character varying", Some(a)) => match nums(a)?.as_slice() {
+                [n] if (1..=65535).contains(n) => ColumnType::Varchar(Some(*n)),
+                _ => return Err(format!("varchar length must be 1..65535 in {text:?}")),
+            },
+            ("char" | "character", Some(a)) => match nums(a)?.as_slice() {
+                [n] if (1..=4096).contains(n) => ColumnType::Char(*n),
+                _ => return Err(format!("char length must be 1..4096 in {text:?}")),
+            },
+            ("numeric" | "decimal", Some(a)) => match nums(a)?.as_slice() {
+                [p, s] if (1..=38).contains(p) && s <= p => ColumnType::Numeric(*p as u8, *s as u8),
+                _ => return Err(format!("numeric needs (precision 1..38, scale <= precision) in {text:?}")),
+            },
+            _ => return Err(format!("unknown column type {text:?}")),
+        };
+        Ok(ty)
+    }
+
+    pub fn is_text(self) -> bool {
+        matches!(self, ColumnType::Varchar(_) | ColumnType::Char(_))
+    }
+}
+
+impl fmt::Display for ColumnType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ColumnType::SmallInt => f.write_str("smallint"),
+            ColumnType::Integer => f.write_str("integer"),
+            ColumnType::BigInt => f.write_str("bigint"),
+            ColumnType::Real => f.write_str("real"),
+            ColumnType::Double => f.write_str("double precision"),
+            ColumnType::Boolean => f.write_str("boolean"),
+            ColumnType::Date => f.write_str("date"),
+            ColumnType::Timestamp => f.write_str("timestamp"),
+            ColumnType::Varchar(None) => f.write_str("varchar"),
+            ColumnType::Varchar(Some(n)) => write!(f, "varchar({n})"),
+            ColumnType::Char(n) => write!(f, "char({n})"),
+            ColumnType::Numeric(p, s) => write!(f, "numeric({p},{s})"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Column {
+    pub name: Ident,
+    pub ty: ColumnType,
+}
+
+/// One replicated table, validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableConfig {
+    /// Source schema: the DMS path segment `full/<schema>/<name>/`.
+    pub schema: Ident,
+    pub name: Ident,
+    pub kind: TableKind,
+    pub mode: TableMode,
+    /// Key columns; empty only for append tables without a key.
+    pub key: Vec<Ident>,
+    /// The source table's columns, in order (without the DMS-added ones).
+    pub columns: Vec<Column>,
+    /// Commit timestamp column DMS adds (transfer time in full-load files).
+    pub commit_ts_column: Ident,
+    /// Change-sequence column DMS adds to CDC rows, if configured.
+    pub sequence_column: Option<Ident>,
+    /// How long deleted keys are remembered, so a late older change cannot
+    /// bring them back; also how far back late files are looked for.
+    #[serde(with = "duration_secs")]
+    pub lateness_window: Duration,
+}
+
+impl TableConfig {
+    pub fn column(&self, name: &Ident) -> Option<&Column> {
+        self.columns.iter().find(|c| &c.name == name)
+    }
+    /// `schema.name`, for messages.
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+}
+
+/// A table derived from the loaded tables by one SELECT, refreshed after the
+/// loads (a materialized view on Redshift, a rebuilt table on DuckDB).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DerivedTable {
+    pub name: Ident,
+    pub sql: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PipelineConfig {
+    pub job_id: String,
+    /// Where the raw zone's tables are visible in the warehouse
+    /// (the external schema over the Glue database on Redshift).
+    pub raw_schema: Ident,
+    pub target_schema: Ident,
+    /// Holds the per-table progress and tombstone tables.
+    pub control_schema: Ident,
+    /// Upper bound of files one load takes, keeping a statement under the
+    /// Data API's 100 KB limit; the rest waits for the next run.
+    pub max_files_per_load: usize,
+    pub tables: Vec<TableConfig>,
+    pub derived: Vec<DerivedTable>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("config {origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+impl From<ConfigError> for crate::PipelineError {
+    fn from(e: ConfigError) -> Self {
+        crate::PipelineError::config(e.to_string())
+    }
+}
+
+impl PipelineConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates; `origin` names the file in error messages.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid { origin: origin.to_string(), message };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| invalid(e.to_string().trim_end().to_string()))?;
+        validate(raw, text).map_err(invalid)
+    }
+
+    pub fn table(&self, name: &str) -> Option<&TableConfig> {
+        self.tables.iter().find(|t| t.name.as_str() == name)
+    }
+
+    pub fn tables_of_kind(&self, kind: TableKind) -> impl Iterator<Item = &TableConfig> {
+        self.tables.iter().filter(move |t| t.kind == kind)
+    }
+
+    /// Non-fatal findings a person should see (DESIGN.md 3.2).
+    pub fn warnings(&self) -> Vec<String> {
+        self.tables
+            .iter()
+            .filter(|t| t.sequence_column.is_none() && t.mode == TableMode::Upsert)
+            .map(|t| {
+                format!(
+                    "table {}: no sequence_column: changes with equal commit timestamps are ordered by file path only, \
+                     and ties inside one file cannot be broken (add a DMS transformation rule for AR_H_CHANGE_SEQ)",
+                    t.qualified()
+                )
+            })
+            .collect()
+    }
+
+    /// A stable digest of everything that shapes the warehouse objects; setup
+    /// runs again when it changes.
+    pub fn fingerprint(&self) -> String {
+        let canonical = serde_json::to_vec(self).expect("config serializes");
+        let digest = Sha256::digest(&canonical);
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+// ---- raw (as written) form, with spans for line numbers ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    pipeline: RawPipeline,
+    #[serde(default)]
+    tables: Vec<RawTable>,
+    #[serde(default)]
+    derived: Vec<RawDerived>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPipeline {
+    job_id: String,
+    raw_schema: Ident,
+    target_schema: Ident,
+    #[serde(default = "default_control_schema")]
+    control_schema: Ident,
+    #[serde(default = "default_max_files")]
+    max_files_per_load: usize,
+}
+
+fn default_control_schema() -> Ident {
+    Ident::new("cdc_control").expect("valid")
+}
+fn default_max_files() -> usize {
+    500
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTable {
+    schema: Ident,
+    name: Spanned<Ident>,
+    kind: TableKind,
+    mode: TableMode,
+    #[serde(default)]
+    key: Vec<Ident>,
+    columns: Vec<RawColumn>,
+    commit_ts_column: Ident,
+    sequence_column: Option<Ident>,
+    lateness_window: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawColumn {
+    name: Ident,
+    #[serde(rename = "type")]
+    ty: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDerived {
+    name: Spanned<Ident>,
+    sql: String,
+}
+
+/// Longest table name: leaves room for the `__progress`/`__tombstones` suffixes
+/// within the 127-byte identifier limit.
+const MAX_TABLE_NAME: usize = 110;
+
+fn validate(raw: RawConfig, text: &str) -> Result<PipelineConfig, String> {
+    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    if raw.pipeline.job_id.trim().is_empty() {
+        return Err("field `pipeline.job_id` must not be empty".into());
+    }
+    if !(1..=5000).contains(&raw.pipeline.max_files_per_load) {
+        return Err("field `pipeline.max_files_per_load` must be between 1 and 5000".into());
+    }
+    if raw.tables.is_empty() {
+        return Err("no [[tables]]: the pipeline needs at least one table".into());
+    }
+    let mut seen = BTreeSet::new();
+    let mut tables = Vec::with_capacity(raw.tables.len());
+    for (i, t) in raw.tables.into_iter().enumerate() {
+        let line = line_of(t.name.span().start);
+        let name = t.name.get_ref().clone();
+        let at = format!("line {line}, tables[{i}] ({name})");
+        tables.push(validate_table(t, &at)?);
+        if !seen.insert(name.clone()) {
+            return Err(format!("{at}: duplicate table `{name}`"));
+        }
+    }
+    let mut derived = Vec::with_capacity(raw.derived.len());
+    for (i, d) in raw.derived.into_iter().enumerate() {
+        let line = line_of(d.name.span().start);
+        let name = d.name.into_inner();
+        let at = format!("line {line}, derived[{i}] ({name})");
+        if !seen.insert(name.clone()) {
+            return Err(format!("{at}: name `{name}` is already used by another table"));
+        }
+        let sql = d.sql.trim().trim_end_matches(';').trim().to_string();
+        let lower = sql.to_ascii_lowercase();
+        if !(lower.starts_with("select") || lower.starts_with("with")) || sql.contains(';') {
+            return Err(format!("{at}: field `sql` must be one SELECT statement"));
+        }
+        derived.push(DerivedTable { name, sql });
+    }
+    Ok(PipelineConfig {
+        job_id: raw.pipeline.job_id,
+        raw_schema: raw.pipeline.raw_schema,
+        target_schema: raw.pipeline.target_schema,
+        control_schema: raw.pipeline.control_schema,
+        max_files_per_load: raw.pipeline.max_files_per_load,
+        tables,
+        derived,
+    })
+}
+
+fn validate_table(t: RawTable, at: &str) -> Result<TableConfig, String> {
+    let name = t.name.get_ref().clone();
+    if name.as_str().len() > MAX_TABLE_NAME {
+        return Err(format!("{at}: field `name` is longer than {MAX_TABLE_NAME} characters"));
+    }
+    let mut columns = Vec::with_capacity(t.columns.len());
+    let mut names = BTreeSet::new();
+    for (j, c) in t.columns.into_iter().enumerate() {
+        let ty = ColumnType::parse(&c.ty).map_err(|e| format!("{at}: field `columns[{j}].type`: {e}"))?;
+        if !names.insert(c.name.clone()) {
+            return Err(format!("{at}: field `columns[{j}]`: duplicate column `{}`", c.name));
+        }
+        columns.push(Column { name: c.name, ty });
+    }
+    if columns.is_empty() {
+        return Err(format!("{at}: field `columns` must list the table's columns"));
+    }
+    for c in &columns {
+        if c.name.as_str() == OP_COLUMN || c.name.as_str().starts_with(RESERVED_PREFIX) || c.name == t.commit_ts_column || Some(&c.name) == t.sequence_column.as_ref() {
+            return Err(format!(
+                "{at}: field `columns`: `{}` is added by DMS or the pipeline; do not list it among the table's columns",
+                c.name
+            ));
+        }
+    }
+    if t.sequence_column.as_ref() == Some(&t.commit_ts_column) {
+        return Err(format!("{at}: fields `sequence_column` and `commit_ts_column` must differ"));
+    }
+    match t.mode {
+        TableMode::Upsert if t.key.is_empty() => {
+            return Err(format!("{at}: field `key`: mode \"upsert\" needs at least one key column"));
+        }
+        _ => {}
+    }
+    let mut key_seen = BTreeSet::new();
+    for k in &t.key {
+        if !names.contains(k) {
+            return Err(format!("{at}: field `key`: `{k}` is not one of the table's columns"));
+        }
+        if !key_seen.insert(k) {
+            return Err(format!("{at}: field `key`: `{k}` is listed twice"));
+        }
+    }
+    let lateness_window = parse_duration(&t.lateness_window).map_err(|e| format!("{at}: field `lateness_window`: {e}"))?;
+    Ok(TableConfig {
+        schema: t.schema,
+        name,
+        kind: t.kind,
+        mode: t.mode,
+        key: t.key,
+        columns,
+        commit_ts_column: t.commit_ts_column,
+        sequence_column: t.sequence_column,
+        lateness_window,
+    })
+}
+
+/// `30s`, `15m`, `36h`, `7d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("{text:?} is not a duration like 30s, 15m, 36h or 7d"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return Err(format!("{text:?} is not a duration like 30s, 15m, 36h or 7d")),
+    };
+    if secs == 0 {
+        return Err(format!("{text:?} must be longer than zero"));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+mod duration_secs {
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+}
+
+#[cfg(test)]
+mod tests;

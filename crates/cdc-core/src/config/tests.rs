@@ -1,0 +1,110 @@
+use super::*;
+
+const DEMO: &str = include_str!("../../../../config/pipeline.toml");
+
+fn err(text: &str) -> String {
+    PipelineConfig::parse(text, "test.toml").unwrap_err().to_string()
+}
+
+/// The demo config with one substitution applied, so each test changes one thing.
+fn demo_with(from: &str, to: &str) -> String {
+    assert!(DEMO.contains(from), "demo config no longer contains {from:?}");
+    DEMO.replacen(from, to, 1)
+}
+
+#[test]
+fn demo_config_parses_with_the_expected_tables() {
+    // GIVEN the shipped demo config WHEN parsed
+    let cfg = PipelineConfig::parse(DEMO, "pipeline.toml").unwrap();
+    // THEN three upsert dimensions, one keyless append fact, one derived table
+    let dims: Vec<_> = cfg.tables_of_kind(TableKind::Dimension).map(|t| t.name.as_str()).collect();
+    assert_eq!(dims, ["pgbench_branches", "pgbench_tellers", "pgbench_accounts"]);
+    let history = cfg.table("pgbench_history").unwrap();
+    assert_eq!((history.kind.clone(), history.mode.clone()), (TableKind::Fact, TableMode::Append));
+    assert!(history.key.is_empty());
+    assert_eq!(cfg.derived[0].name.as_str(), "weekly_account_change_summary");
+    assert_eq!(cfg.table("pgbench_accounts").unwrap().lateness_window, Duration::from_secs(2 * 86400));
+    assert!(cfg.warnings().is_empty());
+}
+
+#[test]
+fn unknown_key_is_an_error_naming_line_and_field() {
+    let text = demo_with("kind = \"dimension\"", "kind = \"dimension\"\nflavour = \"x\"");
+    let e = err(&text);
+    assert!(e.contains("flavour") && e.contains("line"), "{e}");
+}
+
+#[test]
+fn upsert_without_key_is_an_error_naming_the_table() {
+    let text = demo_with("key = [\"bid\"]\n", "");
+    let e = err(&text);
+    assert!(e.contains("pgbench_branches") && e.contains("`key`") && e.contains("upsert"), "{e}");
+    assert!(e.contains("line 16"), "line of the table's name expected: {e}");
+}
+
+#[test]
+fn key_must_be_a_listed_column() {
+    let e = err(&demo_with("key = [\"aid\"]", "key = [\"account\"]"));
+    assert!(e.contains("pgbench_accounts") && e.contains("`account` is not one of the table's columns"), "{e}");
+}
+
+#[test]
+fn duplicate_table_is_an_error() {
+    let e = err(&demo_with("name = \"pgbench_tellers\"", "name = \"pgbench_branches\""));
+    assert!(e.contains("duplicate table `pgbench_branches`"), "{e}");
+}
+
+#[test]
+fn unsafe_identifiers_are_rejected() {
+    for (from, to) in [
+        ("name = \"pgbench_history\"", "name = \"pgbench_history; drop table x\""),
+        ("{ name = \"delta\"", "{ name = \"del\\\"ta\""),
+        ("commit_ts_column = \"changets\"", "commit_ts_column = \"change ts\""),
+        ("target_schema = \"public\"", "target_schema = \"pub-lic\""),
+    ] {
+        let e = err(&demo_with(from, to));
+        assert!(e.contains("unsafe identifier"), "{to}: {e}");
+    }
+}
+
+#[test]
+fn bad_types_windows_and_derived_sql_are_rejected() {
+    let e = err(&demo_with("type = \"varchar(84)\"", "type = \"varchar(0)\""));
+    assert!(e.contains("columns[3].type"), "{e}");
+    let e = err(&demo_with("type = \"integer\"", "type = \"int128\""));
+    assert!(e.contains("unknown column type"), "{e}");
+    let e = err(&demo_with("lateness_window = \"2d\"", "lateness_window = \"two days\""));
+    assert!(e.contains("lateness_window"), "{e}");
+    let e = err(&demo_with("GROUP BY 1, 2", "GROUP BY 1, 2; DELETE FROM public.pgbench_accounts"));
+    assert!(e.contains("one SELECT"), "{e}");
+}
+
+#[test]
+fn dms_columns_must_not_be_listed_as_table_columns() {
+    let e = err(&demo_with("{ name = \"delta\", type = \"integer\" }", "{ name = \"changets\", type = \"timestamp\" }"));
+    assert!(e.contains("added by DMS"), "{e}");
+}
+
+#[test]
+fn missing_sequence_column_warns() {
+    let cfg = PipelineConfig::parse(&demo_with("sequence_column = \"ar_h_change_seq\"\n", ""), "t").unwrap();
+    let w = cfg.warnings();
+    assert_eq!(w.len(), 1);
+    assert!(w[0].contains("pgbench_branches") && w[0].contains("file path only"), "{}", w[0]);
+}
+
+#[test]
+fn fingerprint_changes_with_the_config_and_only_then() {
+    let a = PipelineConfig::parse(DEMO, "a").unwrap().fingerprint();
+    let b = PipelineConfig::parse(&format!("# a comment\n{DEMO}"), "b").unwrap().fingerprint();
+    let c = PipelineConfig::parse(&demo_with("\"2d\"", "\"3d\""), "c").unwrap().fingerprint();
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
+
+#[test]
+fn column_types_round_trip() {
+    for t in ["smallint", "integer", "bigint", "real", "double precision", "boolean", "date", "timestamp", "varchar", "varchar(84)", "char(3)", "numeric(12,2)"] {
+        assert_eq!(ColumnType::parse(t).unwrap().to_string(), t);
+    }
+}

@@ -1,0 +1,17 @@
+//! Domain core of the Redshift CDC pipeline.
+//!
+//! It knows the pipeline configuration, the CDC correctness contract (as SQL in
+//! two dialects: DuckDB for the embedded default, Redshift for AWS) and the ports
+//! the outer world implements. It knows nothing of AWS or of DuckDB's API.
+
+pub mod config;
+pub mod error;
+pub mod ident;
+pub mod cycle;
+pub mod load;
+pub mod ports;
+pub mod setup;
+pub mod sql;
+
+pub use config::{ColumnType, PipelineConfig, TableConfig, TableKind, TableMode};
+pub use error::{ErrorKind, PipelineError};

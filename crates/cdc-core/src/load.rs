@@ -1,0 +1,322 @@
+//! One table's load, in the two steps the state machine drives: `submit`
+//! plans from the warehouse's progress and the raw zone's listing, checks the
+//! new files' schemas and submits one transaction; `poll` reports its state.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ColumnType, PipelineConfig, TableConfig};
+use crate::error::PipelineError;
+use crate::ports::{
+    Cell, FileColumn, FileColumnType, FileKind, RawFile, RawZone, StatementId, StatementState, Warehouse,
+    run_to_completion,
+};
+use crate::sql::{merge, setup};
+
+/// How often a step that must wait for a short read polls the warehouse.
+pub const READ_POLL: Duration = Duration::from_millis(20);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum SubmitOutcome {
+    /// No file the table has not applied: no transaction was started.
+    NothingNew,
+    Submitted {
+        statement_id: StatementId,
+        files: usize,
+        /// New files left for the next run (over `max_files_per_load`).
+        backlog: usize,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadStats {
+    pub files: u64,
+    pub changes: u64,
+    pub upserts: u64,
+    pub deletes: u64,
+    /// Newest commit timestamp applied by this load (UTC, no zone).
+    pub max_commit_ts: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PollOutcome {
+    Running,
+    Done(LoadStats),
+}
+
+pub fn table<'a>(cfg: &'a PipelineConfig, name: &str) -> Result<&'a TableConfig, PipelineError> {
+    cfg.table(name).ok_or_else(|| PipelineError::config(format!("table {name:?} is not in the pipeline config")))
+}
+
+/// Plans and submits the table's next load.
+pub async fn submit_load(
+    cfg: &PipelineConfig,
+    t: &TableConfig,
+    warehouse: &dyn Warehouse,
+    raw: &dyn RawZone,
+) -> Result<SubmitOutcome, PipelineError> {
+    let at = |e: PipelineError| e.context(format!("table {}", t.qualified()));
+    let (applied, oldest_partition) = applied_files(cfg, t, warehouse).await.map_err(at)?;
+    let full = raw.list_files(t, FileKind::Full, None).await.map_err(at)?;
+    let cdc = raw.list_files(t, FileKind::Cdc, oldest_partition.as_deref()).await.map_err(at)?;
+    if full.is_empty() && cdc.is_empty() && applied.is_empty() {
+        return Err(PipelineError::data(format!(
+            "table {}: neither full-load nor CDC files under {}",
+            t.qualified(),
+            raw.describe_location(t)
+        )));
+    }
+    // Full-load files first, so a table's first load starts from its snapshot.
+    let mut new: Vec<RawFile> = full.into_iter().chain(cdc).filter(|f| !applied.contains(&f.path)).collect();
+    if new.is_empty() {
+        return Ok(SubmitOutcome::NothingNew);
+    }
+    let backlog = new.len().saturating_sub(cfg.max_files_per_load);
+    new.truncate(cfg.max_files_per_load);
+    for f in &new {
+        let columns = raw.file_columns(f).await.map_err(at)?;
+        check_file_schema(t, f, &columns)?;
+    }
+    let batch = merge::load_batch(cfg, t, warehouse.dialect(), &new);
+    let statement_id = warehouse.submit(batch).await.map_err(at)?;
+    tracing::info!(table = %t.qualified(), files = new.len(), backlog, statement = %statement_id, "load submitted");
+    Ok(SubmitOutcome::Submitted { statement_id, files: new.len(), backlog })
+}
+
+/// The state of a submitted load; its figures once finished.
+pub async fn poll_load(
+    t: &TableConfig,
+    warehouse: &dyn Warehouse,
+    id: &StatementId,
+) -> Result<PollOutcome, PipelineError> {
+    let at = format!("table {} (statement {id})", t.qualified());
+    match warehouse.status(id).await.map_err(|e| e.context(&at))? {
+        StatementState::Submitted | StatementState::Running => Ok(PollOutcome::Running),
+        StatementState::Failed(e) => Err(e.context(&at)),
+        StatementState::Aborted(why) => Err(PipelineError::retryable(format!("{at}: load aborted: {why}"))),
+        StatementState::Finished => {
+            let rs = warehouse.result(id).await.map_err(|e| e.context(&at))?;
+            stats_from(&rs).map(PollOutcome::Done).map_err(|e| e.context(&at))
+        }
+    }
+}
+
+/// Submit and wait: what the local `run` does per table between Map states.
+pub async fn load_table(
+    cfg: &PipelineConfig,
+    t: &TableConfig,
+    warehouse: &dyn Warehouse,
+    raw: &dyn RawZone,
+    poll_every: Duration,
+) -> Result<LoadStats, PipelineError> {
+    let (id, backlog) = match submit_load(cfg, t, warehouse, raw).await? {
+        SubmitOutcome::NothingNew => return Ok(LoadStats::default()),
+        SubmitOutcome::Submitted { statement_id, backlog, .. } => (statement_id, backlog),
+    };
+    loop {
+        match poll_load(t, warehouse, &id).await? {
+            PollOutcome::Running => tokio::time::sleep(poll_every).await,
+            PollOutcome::Done(stats) if backlog > 0 => {
+                // Take the rest now; each load stays one bounded transaction.
+                let mut more = Box::pin(load_table(cfg, t, warehouse, raw, poll_every)).await?;
+                more.merge(&stats);
+                return Ok(more);
+            }
+            PollOutcome::Done(stats) => return Ok(stats),
+        }
+    }
+}
+
+impl LoadStats {
+    fn merge(&mut self, other: &LoadStats) {
+        self.files += other.files;
+        self.changes += other.changes;
+        self.upserts += other.upserts;
+        self.deletes += other.deletes;
+        self.max_commit_ts = self.max_commit_ts.max(other.max_commit_ts);
+    }
+}
+
+async fn applied_files(
+    cfg: &PipelineConfig,
+    t: &TableConfig,
+    warehouse: &dyn Warehouse,
+) -> Result<(HashSet<String>, Option<String>), PipelineError> {
+    let rs = run_to_completion(warehouse, setup::applied_files_query(cfg, t, warehouse.dialect()), READ_POLL).await?;
+    let mut files = HashSet::new();
+    let mut oldest = None;
+    for row in &rs.rows {
+        if let Some(Cell::Text(f)) = row.first() {
+            files.insert(f.clone());
+        }
+        if let Some(Cell::Text(p)) = row.get(1) {
+            oldest = Some(p.clone());
+        }
+    }
+    Ok((files, oldest))
+}
+
+fn stats_from(rs: &crate::ports::ResultSet) -> Result<LoadStats, PipelineError> {
+    let row = rs.rows.first().ok_or_else(|| PipelineError::retryable("load finished without its figures row"))?;
+    let get = |name: &str| -> u64 {
+        rs.column(name).and_then(|i| row.get(i)).and_then(Cell::as_i64).unwrap_or(0).max(0) as u64
+    };
+    let max_commit_ts = rs
+        .column("max_commit_ts")
+        .and_then(|i| row.get(i))
+        .and_then(Cell::as_text)
+        .and_then(|s| parse_timestamp(s));
+    Ok(LoadStats {
+        files: get("files"),
+        changes: get("changes"),
+        upserts: get("upserts"),
+        deletes: get("deletes"),
+        max_commit_ts,
+    })
+}
+
+/// Timestamps as both warehouses print them (`2026-11-01 20:00:00[.ffffff]`).
+pub fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M:%S%.f").ok()
+}
+
+/// A new file must carry exactly the configured columns (plus what DMS adds),
+/// with types the target can hold. Checked before any SQL runs, so the error
+/// names the file and the column instead of an engine's cast failure.
+pub fn check_file_schema(t: &TableConfig, file: &RawFile, columns: &[FileColumn]) -> Result<(), PipelineError> {
+    let err = |what: String| PipelineError::data(format!("table {}: file {}: {what}", t.qualified(), file.path));
+    let find = |name: &str| columns.iter().find(|c| c.name.eq_ignore_ascii_case(name));
+    for c in &t.columns {
+        let found = find(c.name.as_str()).ok_or_else(|| err(format!("column `{}` is missing", c.name)))?;
+        if !accepts(c.ty, &found.ty) {
+            return Err(err(format!("column `{}` is {:?} in the file, the table needs {}", c.name, found.ty, c.ty)));
+        }
+    }
+    let ts = find(t.commit_ts_column.as_str())
+        .ok_or_else(|| err(format!("timestamp column `{}` is missing", t.commit_ts_column)))?;
+    if ts.ty != FileColumnType::Timestamp {
+        return Err(err(format!("timestamp column `{}` is {:?}, not a timestamp", t.commit_ts_column, ts.ty)));
+    }
+    let mut known: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+    known.push(t.commit_ts_column.as_str());
+    known.push(crate::config::OP_COLUMN);
+    if let Some(seq) = &t.sequence_column {
+        known.push(seq.as_str());
+    }
+    if file.kind == FileKind::Cdc {
+        let op = find(crate::config::OP_COLUMN).ok_or_else(|| err("column `Op` is missing from a CDC file".into()))?;
+        if op.ty != FileColumnType::String {
+            return Err(err(format!("column `Op` is {:?}, not text", op.ty)));
+        }
+        if let Some(seq) = &t.sequence_column {
+            let s = find(seq.as_str()).ok_or_else(|| err(format!("sequence column `{seq}` is missing")))?;
+            if s.ty != FileColumnType::String {
+                return Err(err(format!("sequence column `{seq}` is {:?}, not text", s.ty)));
+            }
+        }
+    }
+    if let Some(extra) = columns.iter().find(|c| !known.iter().any(|k| c.name.eq_ignore_ascii_case(k))) {
+        return Err(err(format!(
+            "column `{}` is not in the target table; add it to the pipeline config (and the target) first",
+            extra.name
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a file column of type `f` loads into a target column of type `ty`
+/// without loss.
+fn accepts(ty: ColumnType, f: &FileColumnType) -> bool {
+    use FileColumnType as F;
+    match ty {
+        ColumnType::SmallInt => matches!(f, F::Int16),
+        ColumnType::Integer => matches!(f, F::Int16 | F::Int32),
+        ColumnType::BigInt => matches!(f, F::Int16 | F::Int32 | F::Int64),
+        ColumnType::Real => matches!(f, F::Float32),
+        ColumnType::Double => matches!(f, F::Float32 | F::Float64),
+        ColumnType::Boolean => matches!(f, F::Boolean),
+        ColumnType::Date => matches!(f, F::Date),
+        ColumnType::Timestamp => matches!(f, F::Timestamp),
+        ColumnType::Varchar(_) | ColumnType::Char(_) => matches!(f, F::String),
+        ColumnType::Numeric(p, s) => match f {
+            F::Int16 | F::Int32 => p - s >= 10,
+            F::Int64 => p - s >= 19,
+            F::Decimal(fp, fs) => *fs <= s && fp - fs <= p - s,
+            _ => false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PipelineConfig;
+
+    fn accounts() -> TableConfig {
+        let cfg = PipelineConfig::parse(include_str!("../../../config/pipeline.toml"), "demo").unwrap();
+        cfg.table("pgbench_accounts").unwrap().clone()
+    }
+
+    fn file(kind: FileKind) -> RawFile {
+        RawFile {
+            path: "raw/cdc/public/pgbench_accounts/20261101/x.parquet".into(),
+            kind,
+            partition: Some("20261101".into()),
+            size: 10,
+            modified: chrono::Utc::now(),
+        }
+    }
+
+    fn cdc_columns() -> Vec<FileColumn> {
+        [
+            ("Op", FileColumnType::String),
+            ("changets", FileColumnType::Timestamp),
+            ("AR_H_CHANGE_SEQ", FileColumnType::String),
+            ("aid", FileColumnType::Int32),
+            ("bid", FileColumnType::Int32),
+            ("abalance", FileColumnType::Int32),
+            ("filler", FileColumnType::String),
+        ]
+        .into_iter()
+        .map(|(n, ty)| FileColumn { name: n.into(), ty })
+        .collect()
+    }
+
+    #[test]
+    fn a_dms_cdc_file_passes() {
+        check_file_schema(&accounts(), &file(FileKind::Cdc), &cdc_columns()).unwrap();
+    }
+
+    #[test]
+    fn missing_wrong_type_and_new_columns_name_file_and_column() {
+        let t = accounts();
+        let f = file(FileKind::Cdc);
+        let mut missing = cdc_columns();
+        missing.retain(|c| c.name != "abalance");
+        let e = check_file_schema(&t, &f, &missing).unwrap_err();
+        assert!(e.message.contains("`abalance` is missing") && e.message.contains("x.parquet"), "{e}");
+
+        let mut wrong = cdc_columns();
+        wrong[5].ty = FileColumnType::String;
+        let e = check_file_schema(&t, &f, &wrong).unwrap_err();
+        assert!(e.message.contains("`abalance`") && e.message.contains("integer"), "{e}");
+
+        let mut extra = cdc_columns();
+        extra.push(FileColumn { name: "email".into(), ty: FileColumnType::String });
+        let e = check_file_schema(&t, &f, &extra).unwrap_err();
+        assert!(e.message.contains("`email` is not in the target table"), "{e}");
+        assert_eq!(e.kind, crate::ErrorKind::DataError);
+    }
+
+    #[test]
+    fn widening_is_accepted_narrowing_is_not() {
+        assert!(accepts(ColumnType::BigInt, &FileColumnType::Int32));
+        assert!(!accepts(ColumnType::Integer, &FileColumnType::Int64));
+        assert!(accepts(ColumnType::Numeric(12, 2), &FileColumnType::Decimal(10, 2)));
+        assert!(!accepts(ColumnType::Numeric(12, 2), &FileColumnType::Decimal(12, 4)));
+    }
+}

@@ -1,0 +1,105 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::PipelineError;
+use crate::sql::{Dialect, StatementBatch};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct StatementId(pub String);
+
+impl std::fmt::Display for StatementId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The states of a submitted batch, as the Redshift Data API reports them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatementState {
+    Submitted,
+    Running,
+    Finished,
+    /// The transaction was rolled back; the error says why, classified.
+    Failed(PipelineError),
+    Aborted(String),
+}
+
+impl StatementState {
+    pub fn is_done(&self) -> bool {
+        matches!(self, StatementState::Finished | StatementState::Failed(_) | StatementState::Aborted(_))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Null,
+    Bool(bool),
+    Long(i64),
+    Double(f64),
+    Text(String),
+}
+
+impl Cell {
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Cell::Long(v) => Some(*v),
+            Cell::Text(s) => s.parse().ok(),
+            _ => None,
+        }
+    }
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Cell::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResultSet {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Cell>>,
+}
+
+impl ResultSet {
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.eq_ignore_ascii_case(name))
+    }
+}
+
+/// The warehouse, asynchronous in shape on every backend (DESIGN.md section 4):
+/// submit a batch that runs as one transaction, then poll its state.
+#[async_trait]
+pub trait Warehouse: Send + Sync {
+    fn dialect(&self) -> Dialect;
+
+    async fn submit(&self, batch: StatementBatch) -> Result<StatementId, PipelineError>;
+
+    async fn status(&self, id: &StatementId) -> Result<StatementState, PipelineError>;
+
+    /// The rows of the batch's last statement, once it has finished.
+    async fn result(&self, id: &StatementId) -> Result<ResultSet, PipelineError>;
+}
+
+/// Submits a short batch and waits for it: for the small reads a step needs
+/// before it can plan (progress lookups), not for loads.
+pub async fn run_to_completion(
+    warehouse: &dyn Warehouse,
+    batch: StatementBatch,
+    poll_every: Duration,
+) -> Result<ResultSet, PipelineError> {
+    let label = batch.label.clone();
+    let id = warehouse.submit(batch).await?;
+    loop {
+        match warehouse.status(&id).await? {
+            StatementState::Finished => return warehouse.result(&id).await,
+            StatementState::Failed(e) => return Err(e.context(format!("{label} (statement {id})"))),
+            StatementState::Aborted(why) => {
+                return Err(PipelineError::retryable(format!("{label} (statement {id}) was aborted: {why}")));
+            }
+            StatementState::Submitted | StatementState::Running => tokio::time::sleep(poll_every).await,
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! Setup and derived-table refresh as domain steps.
+
+use crate::config::PipelineConfig;
+use crate::error::PipelineError;
+use crate::load::READ_POLL;
+use crate::ports::{Warehouse, run_to_completion};
+use crate::sql::setup;
+
+/// Creates every warehouse object the config needs (idempotent).
+pub async fn run_setup(cfg: &PipelineConfig, warehouse: &dyn Warehouse) -> Result<(), PipelineError> {
+    run_to_completion(warehouse, setup::setup_batch(cfg, warehouse.dialect()), READ_POLL).await?;
+    Ok(())
+}
+
+/// Refreshes each derived table in its own transaction (DESIGN.md 3.7).
+/// Returns the names that failed with their errors; the others are refreshed.
+pub async fn refresh_derived(
+    cfg: &PipelineConfig,
+    warehouse: &dyn Warehouse,
+) -> Vec<(String, PipelineError)> {
+    let mut failed = Vec::new();
+    for dt in &cfg.derived {
+        let batch = setup::refresh_derived(cfg, dt, warehouse.dialect());
+        if let Err(e) = run_to_completion(warehouse, batch, READ_POLL).await {
+            failed.push((dt.name.to_string(), e.context(format!("derived table {}", dt.name))));
+        }
+    }
+    failed
+}

@@ -1,0 +1,377 @@
+//! One table's incremental load as one transaction (DESIGN.md section 3).
+//!
+//! The batch, in order:
+//! 1. `cdc_files`: the files this load was planned for, minus any the progress
+//!    table already holds (a replayed or doubly submitted load is a no-op).
+//! 2. `cdc_batch`: their rows. CDC rows rank 1; full-load rows rank 0, below
+//!    every CDC change, because their timestamp is the transfer time (3.5).
+//! 3. Checks that fail the transaction naming the file: unknown `Op`, null key,
+//!    null commit timestamp.
+//! 4. Progress rows for the files, in the same transaction as the data (3.4).
+//! 5. Upsert: the latest change per key by (rank, commit ts, sequence, file
+//!    path) (3.2); only if newer than the target row and than the key's
+//!    tombstone (3.3); delete + insert; tombstones for deletes, expired after
+//!    the lateness window. Append: every row once, except CDC inserts that the
+//!    full load already carried (3.6).
+//! 6. A last SELECT with the load's figures.
+//!
+//! Temporary tables live for the session of one batch; each batch runs in its
+//! own session on both engines, so parallel loads of other tables never clash.
+
+use std::collections::BTreeSet;
+
+use super::{Dialect, StatementBatch, names};
+use crate::config::{FULL_LOAD_FLAG_COLUMN, PipelineConfig, TableConfig, TableMode};
+use crate::ports::{FileKind, RawFile};
+
+/// Each `INSERT ... VALUES` of file names stays well under the Data API's
+/// 100 KB statement limit.
+const MAX_VALUES_STATEMENT_BYTES: usize = 60_000;
+
+/// Column order of the figures the last statement returns.
+pub const STATS_COLUMNS: [&str; 5] = ["files", "changes", "upserts", "deletes", "max_commit_ts"];
+
+pub fn load_batch(cfg: &PipelineConfig, t: &TableConfig, d: Dialect, files: &[RawFile]) -> StatementBatch {
+    let p = Plan { cfg, t, d };
+    let mut s = Vec::new();
+    s.push(format!(
+        "CREATE TEMP TABLE cdc_files (file {}, kind CHAR(1), partition_0 {})",
+        d.text_type(1024),
+        d.text_type(8)
+    ));
+    s.extend(p.insert_files(files));
+    s.push(format!(
+        "DELETE FROM cdc_files USING {} p WHERE cdc_files.file = p.file",
+        names::progress(cfg, t)
+    ));
+    s.push(format!("CREATE TEMP TABLE cdc_batch AS {}", p.batch_select(files)));
+    s.extend(p.checks());
+    s.push(p.record_progress());
+    match t.mode {
+        TableMode::Upsert => s.extend(p.upsert()),
+        TableMode::Append => s.extend(p.append()),
+    }
+    s.push(p.stats());
+    StatementBatch { label: format!("load {}", t.qualified()), statements: s }
+}
+
+struct Plan<'a> {
+    cfg: &'a PipelineConfig,
+    t: &'a TableConfig,
+    d: Dialect,
+}
+
+impl Plan<'_> {
+    fn cols(&self) -> Vec<String> {
+        self.t.columns.iter().map(|c| c.name.quoted()).collect()
+    }
+
+    fn keys(&self) -> Vec<String> {
+        self.t.key.iter().map(|k| k.quoted()).collect()
+    }
+
+    fn target(&self) -> String {
+        names::target(self.cfg, self.t)
+    }
+
+    /// The target table's own name, which is how a DELETE's WHERE refers to it.
+    fn target_ref(&self) -> String {
+        self.t.name.quoted()
+    }
+
+    /// The tombstone table's own name, for a DELETE's WHERE.
+    fn tombstones_ref(&self) -> String {
+        format!("\"{}__tombstones\"", self.t.name)
+    }
+
+    fn tombstones(&self) -> String {
+        names::tombstones(self.cfg, self.t)
+    }
+
+    fn key_match(&self, a: &str, b: &str) -> String {
+        self.keys().iter().map(|k| format!("{a}.{k} = {b}.{k}")).collect::<Vec<_>>().join(" AND ")
+    }
+
+    fn insert_files(&self, files: &[RawFile]) -> Vec<String> {
+        let head = "INSERT INTO cdc_files (file, kind, partition_0) VALUES ";
+        let mut out = Vec::new();
+        let mut rows: Vec<String> = Vec::new();
+        let mut size = head.len();
+        for f in files {
+            let partition = f.partition.as_deref().map_or("NULL".to_string(), |p| self.d.literal(p));
+            let row = format!("({}, '{}', {partition})", self.d.literal(&f.path), f.kind.code());
+            if !rows.is_empty() && size + row.len() + 2 > MAX_VALUES_STATEMENT_BYTES {
+                out.push(format!("{head}{}", rows.join(", ")));
+                rows.clear();
+                size = head.len();
+            }
+            size += row.len() + 2;
+            rows.push(row);
+        }
+        if !rows.is_empty() {
+            out.push(format!("{head}{}", rows.join(", ")));
+        }
+        out
+    }
+
+    /// The rows of the planned files, with the bookkeeping columns
+    /// `_cdc_ts`, `_cdc_seq`, `_cdc_op`, `_cdc_rank`, `_cdc_file`.
+    fn batch_select(&self, files: &[RawFile]) -> String {
+        let mut parts = Vec::new();
+        for kind in [FileKind::Cdc, FileKind::Full] {
+            let of_kind: Vec<&RawFile> = files.iter().filter(|f| f.kind == kind).collect();
+            if !of_kind.is_empty() {
+                parts.push(self.rows_of(kind, &of_kind));
+            }
+        }
+        parts.join(" UNION ALL ")
+    }
+
+    fn rows_of(&self, kind: FileKind, files: &[&RawFile]) -> String {
+        let d = self.d;
+        let mut sel: Vec<String> = self
+            .t
+            .columns
+            .iter()
+            .map(|c| format!("CAST({0} AS {1}) AS {0}", c.name.quoted(), d.type_name(c.ty)))
+            .collect();
+        sel.push(format!("CAST({} AS TIMESTAMP) AS _cdc_ts", self.t.commit_ts_column.quoted()));
+        let seq = match (&self.t.sequence_column, kind) {
+            (Some(s), FileKind::Cdc) => s.quoted(),
+            _ => "NULL".to_string(),
+        };
+        sel.push(format!("CAST({seq} AS {}) AS _cdc_seq", d.text_type(64)));
+        let (op, rank) = match kind {
+            FileKind::Cdc => ("\"op\"", 1),
+            FileKind::Full => ("'I'", 0),
+        };
+        sel.push(format!("CAST({op} AS {}) AS _cdc_op", d.text_type(16)));
+        sel.push(format!("{rank} AS _cdc_rank"));
+        let code = kind.code();
+        let source = match d {
+            // Spectrum: the catalog's table, pruned to the day partitions first.
+            Dialect::Redshift => {
+                let table = match kind {
+                    FileKind::Cdc => names::raw_cdc(self.cfg, self.t),
+                    FileKind::Full => names::raw_full(self.cfg, self.t),
+                };
+                let partitions: BTreeSet<&str> = files.iter().filter_map(|f| f.partition.as_deref()).collect();
+                let prune = if partitions.is_empty() {
+                    String::new()
+                } else {
+                    let list: Vec<String> = partitions.iter().map(|p| d.literal(p)).collect();
+                    format!("\"partition_0\" IN ({}) AND ", list.join(", "))
+                };
+                sel.push("\"$path\" AS _cdc_file".into());
+                format!(
+                    "FROM {table} WHERE {prune}\"$path\" IN (SELECT file FROM cdc_files WHERE kind = '{code}')"
+                )
+            }
+            // DuckDB reads exactly the listed files.
+            Dialect::DuckDb => {
+                let list: Vec<String> = files.iter().map(|f| d.literal(&f.path)).collect();
+                sel.push("filename AS _cdc_file".into());
+                format!(
+                    "FROM read_parquet([{}], filename = true) WHERE filename IN (SELECT file FROM cdc_files WHERE kind = '{code}')",
+                    list.join(", ")
+                )
+            }
+        };
+        format!("SELECT {} {source}", sel.join(", "))
+    }
+
+    fn checks(&self) -> Vec<String> {
+        let d = self.d;
+        let control = self.cfg.control_schema.quoted();
+        let mut out = Vec::new();
+        let (ops, what) = match self.t.mode {
+            TableMode::Upsert => ("('I', 'U', 'D')", "unknown Op (expected I, U or D)"),
+            TableMode::Append => ("('I')", "Op other than I in an append-only table"),
+        };
+        out.push(d.assert_empty(
+            &control,
+            &format!("SELECT _cdc_file FROM cdc_batch WHERE _cdc_op IS NULL OR _cdc_op NOT IN {ops}"),
+            &format!("table {}: {what}", self.t.qualified()),
+        ));
+        out.push(d.assert_empty(
+            &control,
+            "SELECT _cdc_file FROM cdc_batch WHERE _cdc_ts IS NULL",
+            &format!("table {}: null commit timestamp column {}", self.t.qualified(), self.t.commit_ts_column),
+        ));
+        if !self.t.key.is_empty() {
+            let null_key: Vec<String> = self.keys().iter().map(|k| format!("{k} IS NULL")).collect();
+            out.push(d.assert_empty(
+                &control,
+                &format!("SELECT _cdc_file FROM cdc_batch WHERE {}", null_key.join(" OR ")),
+                &format!(
+                    "table {}: null key ({})",
+                    self.t.qualified(),
+                    self.t.key.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+        out
+    }
+
+    fn record_progress(&self) -> String {
+        format!(
+            "INSERT INTO {} (file, kind, partition_0, row_count, max_commit_ts, loaded_at) \
+             SELECT f.file, f.kind, f.partition_0, COUNT(b._cdc_file), MAX(b._cdc_ts), {} \
+             FROM cdc_files f LEFT JOIN cdc_batch b ON b._cdc_file = f.file \
+             GROUP BY f.file, f.kind, f.partition_0",
+            names::progress(self.cfg, self.t),
+            self.d.now()
+        )
+    }
+
+    /// `c` (a change with `_cdc_*` columns) is newer than a stored version with
+    /// the given rank, timestamp and sequence expressions.
+    fn newer(&self, c: &str, rank: &str, ts: &str, seq: &str) -> String {
+        let seq_cmp = match self.t.sequence_column {
+            Some(_) => format!("COALESCE({c}._cdc_seq, '') > COALESCE({seq}, '')"),
+            // Without a sequence a new file's change with an equal timestamp
+            // wins: replays never get here, the progress check removed them.
+            None => "TRUE".to_string(),
+        };
+        format!(
+            "({c}._cdc_rank > {rank} OR ({c}._cdc_rank = {rank} AND ({c}._cdc_ts > {ts} OR ({c}._cdc_ts = {ts} AND {seq_cmp}))))"
+        )
+    }
+
+    fn upsert(&self) -> Vec<String> {
+        let t = self.t;
+        let keys = self.keys().join(", ");
+        let cols = self.cols();
+        let ts = t.commit_ts_column.quoted();
+        let seq_target = t.sequence_column.as_ref().map(|s| s.quoted());
+        let tomb = self.tombstones();
+        let target = self.target();
+        let latest_cols = format!("{}, _cdc_ts, _cdc_seq, _cdc_op, _cdc_rank", cols.join(", "));
+        let order = "_cdc_rank DESC, _cdc_ts DESC, _cdc_seq DESC NULLS LAST, _cdc_file DESC";
+        let target_rank = format!("(CASE WHEN t.{FULL_LOAD_FLAG_COLUMN} THEN 0 ELSE 1 END)");
+        let target_seq = seq_target.as_ref().map_or("NULL".to_string(), |s| format!("t.{s}"));
+
+        let mut insert_cols = cols.clone();
+        let mut insert_vals = cols.clone();
+        insert_cols.push(ts.clone());
+        insert_vals.push("_cdc_ts".into());
+        if let Some(s) = &seq_target {
+            insert_cols.push(s.clone());
+            insert_vals.push("_cdc_seq".into());
+        }
+        insert_cols.push(FULL_LOAD_FLAG_COLUMN.into());
+        insert_vals.push("_cdc_rank = 0".into());
+
+        let window = t.lateness_window.as_secs();
+        vec![
+            format!(
+                "CREATE TEMP TABLE cdc_latest AS SELECT {latest_cols} FROM \
+                 (SELECT b.*, ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY {order}) AS _cdc_rn FROM cdc_batch b) x \
+                 WHERE _cdc_rn = 1"
+            ),
+            format!(
+                "DELETE FROM cdc_latest USING {target} t WHERE {} AND NOT {}",
+                self.key_match("cdc_latest", "t"),
+                self.newer("cdc_latest", &target_rank, &format!("t.{ts}"), &target_seq)
+            ),
+            format!(
+                "DELETE FROM cdc_latest USING {tomb} d WHERE {} AND NOT {}",
+                self.key_match("cdc_latest", "d"),
+                self.newer("cdc_latest", "1", "d._cdc_ts", "d._cdc_seq")
+            ),
+            format!(
+                "DELETE FROM {target} USING cdc_latest l WHERE {}",
+                self.key_match(&self.target_ref(), "l")
+            ),
+            format!(
+                "INSERT INTO {target} ({}) SELECT {} FROM cdc_latest WHERE _cdc_op <> 'D'",
+                insert_cols.join(", "),
+                insert_vals.join(", ")
+            ),
+            format!(
+                "DELETE FROM {tomb} USING cdc_latest l WHERE {}",
+                self.key_match(&self.tombstones_ref(), "l")
+            ),
+            format!(
+                "INSERT INTO {tomb} ({keys}, _cdc_ts, _cdc_seq) SELECT {keys}, _cdc_ts, _cdc_seq FROM cdc_latest WHERE _cdc_op = 'D'"
+            ),
+            // Forget deletes older than the lateness window, measured on the
+            // commit clock of the changes, not on the wall clock.
+            format!(
+                "DELETE FROM {tomb} WHERE _cdc_ts < (SELECT {} FROM cdc_batch WHERE _cdc_rank = 1)",
+                self.d.minus_seconds("MAX(_cdc_ts)", window)
+            ),
+        ]
+    }
+
+    fn append(&self) -> Vec<String> {
+        let d = self.d;
+        let cols = self.cols();
+        let target = self.target();
+        let progress = names::progress(self.cfg, self.t);
+        let fingerprint = |alias: &str| -> String {
+            let parts: Vec<String> = cols.iter().map(|c| d.fingerprint_part(&format!("{alias}.{c}"))).collect();
+            format!("MD5({})", parts.join(" || '|' || "))
+        };
+        // The end of the full load: rows inserted up to then may be in both the
+        // full load and the CDC stream.
+        let full_end = format!(
+            "(SELECT MAX(m) FROM (SELECT MAX(max_commit_ts) AS m FROM {progress} WHERE kind = 'F' \
+             UNION ALL SELECT MAX(_cdc_ts) AS m FROM cdc_batch WHERE _cdc_rank = 0) e)"
+        );
+        let prefixed = |alias: &str| cols.iter().map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ");
+        let same_row: Vec<String> = cols.iter().map(|c| d.same_value(&format!("cdc_batch.{c}"), &format!("f.{c}"))).collect();
+        let mut insert_cols = cols.clone();
+        let mut insert_vals = cols.clone();
+        insert_cols.push(self.t.commit_ts_column.quoted());
+        insert_vals.push("_cdc_ts".into());
+        if let Some(s) = &self.t.sequence_column {
+            insert_cols.push(s.quoted());
+            insert_vals.push("_cdc_seq".into());
+        }
+        insert_cols.push(FULL_LOAD_FLAG_COLUMN.into());
+        insert_vals.push("_cdc_rank = 0".into());
+        vec![
+            // Full-load rows to compare with; the target's are read only while
+            // CDC rows from the full-load window are in this batch.
+            format!(
+                "CREATE TEMP TABLE cdc_full_rows AS \
+                 SELECT {cols_t}, {fp_t} AS _cdc_fp FROM {target} t WHERE t.{FULL_LOAD_FLAG_COLUMN} \
+                 AND EXISTS (SELECT 1 FROM cdc_batch WHERE _cdc_rank = 1 AND _cdc_ts <= {full_end}) \
+                 UNION ALL SELECT {cols_b}, {fp_b} AS _cdc_fp FROM cdc_batch b WHERE b._cdc_rank = 0",
+                cols_t = prefixed("t"),
+                cols_b = prefixed("b"),
+                fp_t = fingerprint("t"),
+                fp_b = fingerprint("b"),
+            ),
+            format!(
+                "DELETE FROM cdc_batch USING cdc_full_rows f WHERE cdc_batch._cdc_rank = 1 AND cdc_batch._cdc_ts <= {full_end} \
+                 AND {} = f._cdc_fp AND {}",
+                fingerprint("cdc_batch"),
+                same_row.join(" AND ")
+            ),
+            format!(
+                "INSERT INTO {target} ({}) SELECT {} FROM cdc_batch",
+                insert_cols.join(", "),
+                insert_vals.join(", ")
+            ),
+        ]
+    }
+
+    fn stats(&self) -> String {
+        let progress = names::progress(self.cfg, self.t);
+        let (upserts, deletes) = match self.t.mode {
+            TableMode::Upsert => (
+                "(SELECT COUNT(*) FROM cdc_latest WHERE _cdc_op <> 'D')",
+                "(SELECT COUNT(*) FROM cdc_latest WHERE _cdc_op = 'D')",
+            ),
+            TableMode::Append => ("(SELECT COUNT(*) FROM cdc_batch)", "0"),
+        };
+        format!(
+            "SELECT (SELECT COUNT(*) FROM cdc_files) AS files, \
+             (SELECT COALESCE(SUM(row_count), 0) FROM {progress} WHERE file IN (SELECT file FROM cdc_files)) AS changes, \
+             {upserts} AS upserts, {deletes} AS deletes, \
+             (SELECT MAX(_cdc_ts) FROM cdc_batch WHERE _cdc_rank = 1) AS max_commit_ts"
+        )
+    }
+}

@@ -1,0 +1,38 @@
+//! Where each warehouse object of a table lives. One place, so setup, loads,
+//! status queries and tests agree.
+
+use crate::config::{PipelineConfig, TableConfig};
+use crate::ident::Ident;
+
+fn qualify(schema: &Ident, name: &str) -> String {
+    // `name` is an Ident or an Ident plus a fixed suffix, so quoting is safe.
+    format!("{}.\"{}\"", schema.quoted(), name)
+}
+
+pub fn target(cfg: &PipelineConfig, t: &TableConfig) -> String {
+    qualify(&cfg.target_schema, t.name.as_str())
+}
+
+/// Per-target-table progress: one row per applied raw file. Per table, so
+/// parallel loads never write one shared table (Redshift error 1023).
+pub fn progress(cfg: &PipelineConfig, t: &TableConfig) -> String {
+    qualify(&cfg.control_schema, &format!("{}__progress", t.name))
+}
+
+/// Deleted keys remembered for the lateness window.
+pub fn tombstones(cfg: &PipelineConfig, t: &TableConfig) -> String {
+    qualify(&cfg.control_schema, &format!("{}__tombstones", t.name))
+}
+
+/// The Glue catalog's names for the raw zone, as the seed's crawlers made them.
+pub fn raw_full(cfg: &PipelineConfig, t: &TableConfig) -> String {
+    qualify(&cfg.raw_schema, &format!("raw_full_{}", t.name))
+}
+
+pub fn raw_cdc(cfg: &PipelineConfig, t: &TableConfig) -> String {
+    qualify(&cfg.raw_schema, &format!("raw_cdc_{}", t.name))
+}
+
+pub fn derived(cfg: &PipelineConfig, name: &Ident) -> String {
+    qualify(&cfg.target_schema, name.as_str())
+}

@@ -1,0 +1,33 @@
+CREATE TEMP TABLE cdc_files (file VARCHAR(1024), kind CHAR(1), partition_0 VARCHAR(8));
+
+INSERT INTO cdc_files (file, kind, partition_0) VALUES ('s3://raw-bucket/full/public/pgbench_accounts/LOAD00000001.parquet', 'F', NULL), ('s3://raw-bucket/cdc/public/pgbench_accounts/20261101/20261101-235900123.parquet', 'C', '20261101'), ('s3://raw-bucket/cdc/public/pgbench_accounts/20261102/20261102-000100456.parquet', 'C', '20261102');
+
+DELETE FROM cdc_files USING "cdc_control"."pgbench_accounts__progress" p WHERE cdc_files.file = p.file;
+
+CREATE TEMP TABLE cdc_batch AS SELECT CAST("aid" AS INTEGER) AS "aid", CAST("bid" AS INTEGER) AS "bid", CAST("abalance" AS INTEGER) AS "abalance", CAST("filler" AS VARCHAR(84)) AS "filler", CAST("changets" AS TIMESTAMP) AS _cdc_ts, CAST("ar_h_change_seq" AS VARCHAR(64)) AS _cdc_seq, CAST("op" AS VARCHAR(16)) AS _cdc_op, 1 AS _cdc_rank, "$path" AS _cdc_file FROM "cdc_database"."raw_cdc_pgbench_accounts" WHERE "partition_0" IN ('20261101', '20261102') AND "$path" IN (SELECT file FROM cdc_files WHERE kind = 'C') UNION ALL SELECT CAST("aid" AS INTEGER) AS "aid", CAST("bid" AS INTEGER) AS "bid", CAST("abalance" AS INTEGER) AS "abalance", CAST("filler" AS VARCHAR(84)) AS "filler", CAST("changets" AS TIMESTAMP) AS _cdc_ts, CAST(NULL AS VARCHAR(64)) AS _cdc_seq, CAST('I' AS VARCHAR(16)) AS _cdc_op, 0 AS _cdc_rank, "$path" AS _cdc_file FROM "cdc_database"."raw_full_pgbench_accounts" WHERE "$path" IN (SELECT file FROM cdc_files WHERE kind = 'F');
+
+CALL "cdc_control".cdc_assert_empty('SELECT _cdc_file FROM cdc_batch WHERE _cdc_op IS NULL OR _cdc_op NOT IN (''I'', ''U'', ''D'') LIMIT 1', 'CDC_DATA_ERROR: table public.pgbench_accounts: unknown Op (expected I, U or D) in file ');
+
+CALL "cdc_control".cdc_assert_empty('SELECT _cdc_file FROM cdc_batch WHERE _cdc_ts IS NULL LIMIT 1', 'CDC_DATA_ERROR: table public.pgbench_accounts: null commit timestamp column changets in file ');
+
+CALL "cdc_control".cdc_assert_empty('SELECT _cdc_file FROM cdc_batch WHERE "aid" IS NULL LIMIT 1', 'CDC_DATA_ERROR: table public.pgbench_accounts: null key (aid) in file ');
+
+INSERT INTO "cdc_control"."pgbench_accounts__progress" (file, kind, partition_0, row_count, max_commit_ts, loaded_at) SELECT f.file, f.kind, f.partition_0, COUNT(b._cdc_file), MAX(b._cdc_ts), GETDATE() FROM cdc_files f LEFT JOIN cdc_batch b ON b._cdc_file = f.file GROUP BY f.file, f.kind, f.partition_0;
+
+CREATE TEMP TABLE cdc_latest AS SELECT "aid", "bid", "abalance", "filler", _cdc_ts, _cdc_seq, _cdc_op, _cdc_rank FROM (SELECT b.*, ROW_NUMBER() OVER (PARTITION BY "aid" ORDER BY _cdc_rank DESC, _cdc_ts DESC, _cdc_seq DESC NULLS LAST, _cdc_file DESC) AS _cdc_rn FROM cdc_batch b) x WHERE _cdc_rn = 1;
+
+DELETE FROM cdc_latest USING "public"."pgbench_accounts" t WHERE cdc_latest."aid" = t."aid" AND NOT (cdc_latest._cdc_rank > (CASE WHEN t._cdc_full_load THEN 0 ELSE 1 END) OR (cdc_latest._cdc_rank = (CASE WHEN t._cdc_full_load THEN 0 ELSE 1 END) AND (cdc_latest._cdc_ts > t."changets" OR (cdc_latest._cdc_ts = t."changets" AND COALESCE(cdc_latest._cdc_seq, '') > COALESCE(t."ar_h_change_seq", '')))));
+
+DELETE FROM cdc_latest USING "cdc_control"."pgbench_accounts__tombstones" d WHERE cdc_latest."aid" = d."aid" AND NOT (cdc_latest._cdc_rank > 1 OR (cdc_latest._cdc_rank = 1 AND (cdc_latest._cdc_ts > d._cdc_ts OR (cdc_latest._cdc_ts = d._cdc_ts AND COALESCE(cdc_latest._cdc_seq, '') > COALESCE(d._cdc_seq, '')))));
+
+DELETE FROM "public"."pgbench_accounts" USING cdc_latest l WHERE "pgbench_accounts"."aid" = l."aid";
+
+INSERT INTO "public"."pgbench_accounts" ("aid", "bid", "abalance", "filler", "changets", "ar_h_change_seq", _cdc_full_load) SELECT "aid", "bid", "abalance", "filler", _cdc_ts, _cdc_seq, _cdc_rank = 0 FROM cdc_latest WHERE _cdc_op <> 'D';
+
+DELETE FROM "cdc_control"."pgbench_accounts__tombstones" USING cdc_latest l WHERE "pgbench_accounts__tombstones"."aid" = l."aid";
+
+INSERT INTO "cdc_control"."pgbench_accounts__tombstones" ("aid", _cdc_ts, _cdc_seq) SELECT "aid", _cdc_ts, _cdc_seq FROM cdc_latest WHERE _cdc_op = 'D';
+
+DELETE FROM "cdc_control"."pgbench_accounts__tombstones" WHERE _cdc_ts < (SELECT DATEADD(second, -172800, MAX(_cdc_ts)) FROM cdc_batch WHERE _cdc_rank = 1);
+
+SELECT (SELECT COUNT(*) FROM cdc_files) AS files, (SELECT COALESCE(SUM(row_count), 0) FROM "cdc_control"."pgbench_accounts__progress" WHERE file IN (SELECT file FROM cdc_files)) AS changes, (SELECT COUNT(*) FROM cdc_latest WHERE _cdc_op <> 'D') AS upserts, (SELECT COUNT(*) FROM cdc_latest WHERE _cdc_op = 'D') AS deletes, (SELECT MAX(_cdc_ts) FROM cdc_batch WHERE _cdc_rank = 1) AS max_commit_ts;

@@ -1,0 +1,1 @@
+REFRESH MATERIALIZED VIEW "public"."weekly_account_change_summary";

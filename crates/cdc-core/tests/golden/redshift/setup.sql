@@ -1,0 +1,46 @@
+CREATE SCHEMA IF NOT EXISTS "public";
+
+CREATE SCHEMA IF NOT EXISTS "cdc_control";
+
+CREATE OR REPLACE PROCEDURE "cdc_control".cdc_assert_empty(query VARCHAR(65535), message VARCHAR(1024)) AS $$
+DECLARE
+  bad_file VARCHAR(1024);
+BEGIN
+  EXECUTE query INTO bad_file;
+  IF bad_file IS NOT NULL THEN
+    RAISE EXCEPTION '%', message || bad_file;
+  END IF;
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE TABLE IF NOT EXISTS "public"."pgbench_branches" ("bid" INTEGER, "bbalance" INTEGER, "filler" VARCHAR(88), "changets" TIMESTAMP NOT NULL, "ar_h_change_seq" VARCHAR(64), _cdc_full_load BOOLEAN NOT NULL) DISTKEY("bid") SORTKEY("bid");
+
+CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_branches__progress" (file VARCHAR(1024) NOT NULL, kind CHAR(1) NOT NULL, partition_0 VARCHAR(8), row_count BIGINT NOT NULL, max_commit_ts TIMESTAMP, loaded_at TIMESTAMP NOT NULL);
+
+CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_branches__tombstones" ("bid" INTEGER NOT NULL, _cdc_ts TIMESTAMP NOT NULL, _cdc_seq VARCHAR(64));
+
+CREATE TABLE IF NOT EXISTS "public"."pgbench_tellers" ("tid" INTEGER, "bid" INTEGER, "tbalance" INTEGER, "filler" VARCHAR(84), "changets" TIMESTAMP NOT NULL, "ar_h_change_seq" VARCHAR(64), _cdc_full_load BOOLEAN NOT NULL) DISTKEY("tid") SORTKEY("tid");
+
+CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_tellers__progress" (file VARCHAR(1024) NOT NULL, kind CHAR(1) NOT NULL, partition_0 VARCHAR(8), row_count BIGINT NOT NULL, max_commit_ts TIMESTAMP, loaded_at TIMESTAMP NOT NULL);
+
+CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_tellers__tombstones" ("tid" INTEGER NOT NULL, _cdc_ts TIMESTAMP NOT NULL, _cdc_seq VARCHAR(64));
+
+CREATE TABLE IF NOT EXISTS "public"."pgbench_accounts" ("aid" INTEGER, "bid" INTEGER, "abalance" INTEGER, "filler" VARCHAR(84), "changets" TIMESTAMP NOT NULL, "ar_h_change_seq" VARCHAR(64), _cdc_full_load BOOLEAN NOT NULL) DISTKEY("aid") SORTKEY("aid");
+
+CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_accounts__progress" (file VARCHAR(1024) NOT NULL, kind CHAR(1) NOT NULL, partition_0 VARCHAR(8), row_count BIGINT NOT NULL, max_commit_ts TIMESTAMP, loaded_at TIMESTAMP NOT NULL);
+
+CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_accounts__tombstones" ("aid" INTEGER NOT NULL, _cdc_ts TIMESTAMP NOT NULL, _cdc_seq VARCHAR(64));
+
+CREATE TABLE IF NOT EXISTS "public"."pgbench_history" ("tid" INTEGER, "bid" INTEGER, "aid" INTEGER, "delta" INTEGER, "mtime" TIMESTAMP, "filler" VARCHAR(22), "changets" TIMESTAMP NOT NULL, "ar_h_change_seq" VARCHAR(64), _cdc_full_load BOOLEAN NOT NULL) DISTSTYLE AUTO SORTKEY("changets");
+
+CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_history__progress" (file VARCHAR(1024) NOT NULL, kind CHAR(1) NOT NULL, partition_0 VARCHAR(8), row_count BIGINT NOT NULL, max_commit_ts TIMESTAMP, loaded_at TIMESTAMP NOT NULL);
+
+DROP MATERIALIZED VIEW IF EXISTS "public"."weekly_account_change_summary";
+
+CREATE MATERIALIZED VIEW "public"."weekly_account_change_summary" AS SELECT date_trunc('week', h.mtime) AS week_start,
+       h.bid,
+       count(*) AS account_changes,
+       count(DISTINCT h.aid) AS accounts_changed,
+       sum(h.delta) AS net_change
+FROM public.pgbench_history h
+GROUP BY 1, 2;

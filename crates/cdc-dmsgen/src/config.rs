@@ -1,0 +1,136 @@
+//! Generator configuration and the DMS column layout.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use crate::error::GenError;
+use crate::model::Table;
+
+/// Names DMS uses in the raw zone: the source schema (a path segment) and the
+/// two columns added by DMS transformation rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DmsLayout {
+    /// Source schema, written as `full/<schema>/...` and `cdc/<schema>/...`.
+    pub schema: String,
+    /// Commit timestamp (CDC) or transfer timestamp (full load) column.
+    pub ts_column: String,
+    /// Change-sequence column (like DMS `AR_H_CHANGE_SEQ`), CDC files only.
+    pub seq_column: String,
+}
+
+impl Default for DmsLayout {
+    fn default() -> Self {
+        DmsLayout {
+            schema: "public".to_string(),
+            ts_column: "changets".to_string(),
+            seq_column: "ar_h_change_seq".to_string(),
+        }
+    }
+}
+
+/// Knobs of the simulated source database, its workload and DMS.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GeneratorConfig {
+    /// Seed of the ChaCha8 generator; same seed, same files.
+    pub seed: u64,
+    /// pgbench scale: number of branches (10 tellers each).
+    pub branches: u32,
+    /// Accounts per branch (pgbench uses 100000).
+    pub accounts_per_branch: u32,
+    /// Simulated time at which the full load starts.
+    pub start: DateTime<Utc>,
+    /// Simulated time one `cdc_cycle` covers.
+    pub cycle_span: Duration,
+    /// DMS writes each table's CDC buffer at this interval (CdcMaxBatchInterval).
+    pub flush_interval: Duration,
+    /// DMS writes a CDC file early when it holds this many rows.
+    pub max_rows_per_file: usize,
+    /// Rows per full-load `LOADnnnnnnnn.parquet` file.
+    pub full_file_rows: usize,
+    /// pgbench transactions committed while the full load runs.
+    pub txns_during_full_load: usize,
+    /// Percent of transactions that insert a new account.
+    pub account_insert_pct: f64,
+    /// Percent of transactions that delete an existing account.
+    pub account_delete_pct: f64,
+}
+
+impl Default for GeneratorConfig {
+    fn default() -> Self {
+        GeneratorConfig {
+            seed: 42,
+            branches: 1,
+            accounts_per_branch: 100_000,
+            start: Utc
+                .with_ymd_and_hms(2026, 11, 1, 20, 0, 0)
+                .single()
+                .unwrap_or(DateTime::UNIX_EPOCH),
+            cycle_span: Duration::hours(8),
+            flush_interval: Duration::seconds(60),
+            max_rows_per_file: 50_000,
+            full_file_rows: 25_000,
+            txns_during_full_load: 200,
+            account_insert_pct: 2.0,
+            account_delete_pct: 2.0,
+        }
+    }
+}
+
+impl GeneratorConfig {
+    pub(crate) fn validate(&self) -> Result<(), GenError> {
+        let bad = |msg: String| Err(GenError::Config(msg));
+        if self.branches == 0 || self.accounts_per_branch == 0 {
+            return bad("branches and accounts_per_branch must be at least 1".into());
+        }
+        // Keys are INTEGER columns: the initial accounts plus room for inserts must fit.
+        if u64::from(self.branches) * u64::from(self.accounts_per_branch) > (i32::MAX / 2) as u64 {
+            return bad("branches * accounts_per_branch is too large for INTEGER keys".into());
+        }
+        if self.cycle_span <= Duration::zero() || self.flush_interval <= Duration::zero() {
+            return bad("cycle_span and flush_interval must be positive".into());
+        }
+        if self.cycle_span.num_microseconds().is_none() {
+            return bad("cycle_span is too large".into());
+        }
+        if self.max_rows_per_file == 0 || self.full_file_rows == 0 {
+            return bad("max_rows_per_file and full_file_rows must be at least 1".into());
+        }
+        let pct_ok = |p: f64| p.is_finite() && (0.0..=100.0).contains(&p);
+        if !pct_ok(self.account_insert_pct)
+            || !pct_ok(self.account_delete_pct)
+            || self.account_insert_pct + self.account_delete_pct > 100.0
+        {
+            return bad("account_insert_pct and account_delete_pct must be in [0, 100] and sum to at most 100".into());
+        }
+        Ok(())
+    }
+}
+
+impl DmsLayout {
+    pub(crate) fn validate(&self) -> Result<(), GenError> {
+        let bad = |msg: String| Err(GenError::Config(msg));
+        // The schema is a path segment: keep it a plain name.
+        if self.schema.is_empty()
+            || self.schema == "."
+            || self.schema == ".."
+            || self.schema.contains(['/', '\\'])
+        {
+            return bad(format!("schema {:?} is not a plain folder name", self.schema));
+        }
+        if self.ts_column.is_empty() || self.seq_column.is_empty() {
+            return bad("ts_column and seq_column must not be empty".into());
+        }
+        let mut names = vec!["op".to_string()];
+        for table in Table::ALL {
+            names.extend(table.columns().iter().map(|c| c.0.to_string()));
+        }
+        for col in [&self.ts_column, &self.seq_column] {
+            if names.contains(&col.to_ascii_lowercase()) {
+                return bad(format!("column name {col:?} collides with a DMS or table column"));
+            }
+        }
+        if self.ts_column.eq_ignore_ascii_case(&self.seq_column) {
+            return bad("ts_column and seq_column must differ".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,441 @@
+//! The generator: drives the simulated source, DMS capture, the writer and the oracle.
+
+use std::collections::VecDeque;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::capture::{Capture, PendingFile};
+use crate::config::{DmsLayout, GeneratorConfig};
+use crate::error::GenError;
+use crate::model::{Change, FullRow, Micros, Row, Table};
+use crate::oracle::{self, ChangeLog};
+use crate::report::{
+    CallStats, CycleReport, LATE_FILES_DELIVERED, LATE_FILES_HELD_BACK,
+    LATE_UPDATE_OLDER_THAN_DELETE,
+};
+use crate::source_db::SourceDb;
+use crate::workload::{self, Planned, Stmts};
+use crate::writer::ParquetWriter;
+use crate::late;
+
+/// Simulated time DMS needs to transfer one full-load row.
+const ROW_TRANSFER_US: i64 = 200;
+/// Pause between two tables of the full load.
+const TABLE_GAP_US: i64 = 5_000;
+/// Gap between the cycle's last transaction and the delete that makes the held file stale.
+const CLOSING_DELETE_GAP_US: i64 = 1_000;
+/// Spacing of late-delivery mtimes after the other files of the call.
+const LATE_MTIME_STEP_US: i64 = 1_000;
+
+/// Transactions injected during the full load at a given scan position.
+#[derive(Clone, Copy, Debug)]
+enum Forced {
+    /// Updates an account the scan has not reached yet: the full-load row then
+    /// shows the change and carries a later ts than the CDC change.
+    UnscannedAccount(i32),
+    /// Commits while the history scan runs: its history row lands in both the
+    /// full load and the CDC stream.
+    DuringHistoryScan,
+}
+
+/// Writes a DMS raw zone for a pgbench source and keeps the oracle.
+pub struct Generator {
+    root: PathBuf,
+    layout: DmsLayout,
+    cfg: GeneratorConfig,
+    rng: ChaCha8Rng,
+    db: SourceDb,
+    log: ChangeLog,
+    capture: Capture,
+    writer: ParquetWriter,
+    clock: Micros,
+    next_txn: u64,
+    next_seq: u64,
+    full_loaded: bool,
+    /// CDC files closed but not yet written: delivered late by the next call.
+    held: Vec<PendingFile>,
+}
+
+impl Generator {
+    /// Builds the initial source database (pgbench -i) at `cfg.start`; writes nothing yet.
+    pub fn new(raw_root: &Path, layout: DmsLayout, cfg: GeneratorConfig) -> Result<Self, GenError> {
+        cfg.validate()?;
+        layout.validate()?;
+        std::fs::create_dir_all(raw_root).map_err(|e| GenError::io(raw_root, e))?;
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        let start = Micros::from_datetime(cfg.start);
+        let db = SourceDb::initial(&mut rng, cfg.branches, cfg.accounts_per_branch, start);
+        let interval = cfg.flush_interval.num_microseconds().unwrap_or(i64::MAX / 4);
+        let capture = Capture::new(start, interval, cfg.max_rows_per_file);
+        let writer = ParquetWriter::new(raw_root, &layout)?;
+        Ok(Generator {
+            root: raw_root.to_path_buf(),
+            layout,
+            cfg,
+            rng,
+            db,
+            log: ChangeLog::default(),
+            capture,
+            writer,
+            clock: start,
+            next_txn: 0,
+            next_seq: 0,
+            full_loaded: false,
+            held: Vec::new(),
+        })
+    }
+
+    /// The simulated clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.to_datetime()
+    }
+
+    /// True when no CDC file is held back.
+    pub fn all_delivered(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    /// Runs the full load over simulated time [T0, T1] with pgbench transactions
+    /// committing concurrently, then writes the `full/` files and the CDC files
+    /// of those transactions (DMS captures from T0).
+    pub fn full_load(&mut self) -> Result<CycleReport, GenError> {
+        if self.full_loaded {
+            return Err(GenError::State("full_load already ran".into()));
+        }
+        let mut stats = CallStats::new();
+        let t0 = self.clock;
+        let rows_before = self.db.branches.len()
+            + self.db.tellers.len()
+            + self.db.accounts.len()
+            + self.db.history.len();
+        let estimate = rows_before as i64 * ROW_TRANSFER_US + 4 * TABLE_GAP_US;
+        let mut regular: VecDeque<Micros> = {
+            let hi = (estimate / 100 * 95).max(1);
+            let mut times: Vec<i64> = (0..self.cfg.txns_during_full_load)
+                .map(|_| t0.0 + self.rng.random_range(1..=hi))
+                .collect();
+            times.sort_unstable();
+            let mut prev = t0.0;
+            times
+                .into_iter()
+                .map(|t| {
+                    prev = t.max(prev + 1);
+                    Micros(prev)
+                })
+                .collect()
+        };
+        let mut forced: VecDeque<(Micros, Forced)> = VecDeque::new();
+        let accounts_half = (self.db.accounts.len() / 2).max(1);
+        let history_half = (self.db.history.len() / 2).max(1);
+
+        // The scan: one table after the other, one row per ROW_TRANSFER_US,
+        // following the live key order as a sequential scan would.
+        let mut table_pos = 0usize;
+        let mut cursor: Option<i32> = None;
+        let mut history_pos = 0usize;
+        let mut scanned = 0usize;
+        let mut next_row = Micros(t0.0 + ROW_TRANSFER_US);
+        let mut scan_end = [t0; 4];
+        loop {
+            let next_txn = match (forced.front(), regular.front()) {
+                (Some((f, _)), Some(r)) => Some(*f.min(r)),
+                (Some((f, _)), None) => Some(*f),
+                (None, r) => r.copied(),
+            };
+            if table_pos < Table::ALL.len() && next_txn.is_none_or(|t| next_row < t) {
+                let table = Table::ALL[table_pos];
+                let row = self.scan_next(table, cursor, history_pos);
+                match row {
+                    Some(row) => {
+                        cursor = row.key();
+                        if table == Table::History {
+                            history_pos += 1;
+                        }
+                        self.log.full_rows.push(FullRow { row, ts: next_row });
+                        scanned += 1;
+                        if table == Table::Accounts && scanned == accounts_half {
+                            let after = cursor.unwrap_or(0).saturating_add(1);
+                            let mut ahead = self.db.accounts.range(after..).map(|(k, _)| *k);
+                            if let Some(aid) = ahead.nth(4).or_else(|| self.db.accounts.range(after..).map(|(k, _)| *k).next()) {
+                                forced.push_back((Micros(next_row.0 + 1), Forced::UnscannedAccount(aid)));
+                            }
+                        }
+                        if table == Table::History && scanned == history_half {
+                            forced.push_back((Micros(next_row.0 + 1), Forced::DuringHistoryScan));
+                        }
+                        scan_end[table.index()] = next_row;
+                        next_row = Micros(next_row.0 + ROW_TRANSFER_US);
+                    }
+                    None => {
+                        table_pos += 1;
+                        cursor = None;
+                        scanned = 0;
+                        next_row = Micros(next_row.0 + TABLE_GAP_US);
+                    }
+                }
+                continue;
+            }
+            let Some(t) = next_txn else { break };
+            // Forced transactions win ties: they were scheduled relative to the scan.
+            let stmts = if forced.front().is_some_and(|(f, _)| *f == t) {
+                let (_, kind) = forced.pop_front().unwrap_or((t, Forced::DuringHistoryScan));
+                match kind {
+                    Forced::UnscannedAccount(aid) => {
+                        workload::pgbench_txn(&mut self.db, &mut self.rng, t, Some(aid))
+                    }
+                    Forced::DuringHistoryScan => {
+                        workload::pgbench_txn(&mut self.db, &mut self.rng, t, None)
+                    }
+                }
+            } else {
+                regular.pop_front();
+                workload::regular_txn(
+                    &mut self.db,
+                    &mut self.rng,
+                    t,
+                    self.cfg.account_insert_pct,
+                    self.cfg.account_delete_pct,
+                    &[],
+                )
+            };
+            self.commit(t, stmts, &mut stats);
+        }
+        let t1 = scan_end.iter().copied().max().unwrap_or(t0).max(self.clock);
+        self.clock = t1;
+        self.capture.advance_to(t1);
+        self.clock = self.clock.max(self.capture.flush_all_at_next_tick());
+
+        // Full-load files: LOAD00000001.parquet, ... per table, in scan order.
+        for table in Table::ALL {
+            let rows: Vec<&FullRow> = self
+                .log
+                .full_rows
+                .iter()
+                .filter(|r| r.row.table() == table)
+                .collect();
+            for (n, chunk) in rows.chunks(self.cfg.full_file_rows).enumerate() {
+                let rel = PathBuf::from("full")
+                    .join(&self.layout.schema)
+                    .join(table.name())
+                    .join(format!("LOAD{:08}.parquet", n + 1));
+                self.writer
+                    .write_full(&rel, table, chunk, scan_end[table.index()])?;
+                stats.report.files_written += 1;
+            }
+        }
+        let files = self.capture.take_done();
+        self.write_cdc_files(&files, None, &mut stats)?;
+        stats.observe_full_load(&self.log);
+        self.full_loaded = true;
+        tracing::info!(
+            transactions = stats.report.transactions,
+            files = stats.report.files_written,
+            now = %self.now(),
+            "full load written"
+        );
+        Ok(stats.report)
+    }
+
+    /// One cycle of `transactions` regular transactions (plus the planned hard
+    /// cases) over `cycle_span` of simulated time. Writes the cycle's CDC files
+    /// except one accounts file it holds back, then the file held back by the
+    /// previous cycle, which thus arrives late.
+    pub fn cdc_cycle(&mut self, transactions: usize) -> Result<CycleReport, GenError> {
+        if !self.full_loaded {
+            return Err(GenError::State("cdc_cycle before full_load".into()));
+        }
+        let mut stats = CallStats::new();
+        let start = self.clock;
+        let span = self.cfg.cycle_span.num_microseconds().unwrap_or(i64::MAX / 4);
+        let mut plan = vec![Planned::Regular; transactions];
+        // Inserted from the back so the positions stay as computed.
+        plan.insert(transactions * 3 / 4, Planned::HotAgain);
+        plan.insert(transactions / 2, Planned::DeleteReinsert);
+        plan.insert(transactions / 4, Planned::DoubleUpdate);
+        let times = workload::plan_commit_times(&mut self.rng, start, span, plan.len());
+
+        let mut hot: Option<i32> = None;
+        for (t, planned) in times.into_iter().zip(plan) {
+            let protected: Vec<i32> = hot.into_iter().collect();
+            let stmts = match planned {
+                Planned::Regular => workload::regular_txn(
+                    &mut self.db,
+                    &mut self.rng,
+                    t,
+                    self.cfg.account_insert_pct,
+                    self.cfg.account_delete_pct,
+                    &protected,
+                ),
+                Planned::DoubleUpdate => {
+                    hot = self.db.pick_account(&mut self.rng);
+                    match hot {
+                        Some(aid) => workload::double_update_txn(&mut self.db, &mut self.rng, t, aid),
+                        None => Stmts::new(),
+                    }
+                }
+                Planned::DeleteReinsert => {
+                    let aid = self.pick_account_except(hot);
+                    match aid {
+                        Some(aid) => workload::delete_reinsert_txn(&mut self.db, &mut self.rng, aid),
+                        None => Stmts::new(),
+                    }
+                }
+                Planned::HotAgain => {
+                    let aid = hot.filter(|a| self.db.accounts.contains_key(a));
+                    workload::pgbench_txn(&mut self.db, &mut self.rng, t, aid)
+                }
+            };
+            self.commit(t, stmts, &mut stats);
+        }
+
+        // Hold back one closed accounts file; delete an account it updates in a
+        // later transaction, so that file's update is older than a delete the
+        // target has already applied when the file finally arrives.
+        let mut files = self.capture.take_done();
+        let hold = late::choose_hold(&files, &self.log, &self.db);
+        if let Some((_, aid)) = hold {
+            let t = Micros(self.clock.0 + CLOSING_DELETE_GAP_US);
+            let stmts = workload::account_delete_txn(&mut self.db, aid);
+            self.commit(t, stmts, &mut stats);
+            stats.add(LATE_UPDATE_OLDER_THAN_DELETE, 1);
+            stats.add(LATE_FILES_HELD_BACK, 1);
+        }
+        let tick = self.capture.flush_all_at_next_tick();
+        files.extend(self.capture.take_done());
+        self.clock = Micros((start.0 + span).max(tick.0));
+
+        let mut held = None;
+        let mut on_time = Vec::with_capacity(files.len());
+        for (i, f) in files.into_iter().enumerate() {
+            if hold.is_some_and(|(h, _)| h == i) {
+                held = Some(f);
+            } else {
+                on_time.push(f);
+            }
+        }
+        self.write_cdc_files(&on_time, None, &mut stats)?;
+        self.deliver_held(&mut stats)?;
+        self.held.extend(held);
+        tracing::info!(
+            transactions = stats.report.transactions,
+            files = stats.report.files_written,
+            late = stats.report.late_files.len(),
+            now = %self.now(),
+            "cdc cycle written"
+        );
+        Ok(stats.report)
+    }
+
+    /// Delivers every held-back file; commits nothing and writes nothing else.
+    pub fn finish(&mut self) -> Result<CycleReport, GenError> {
+        let mut stats = CallStats::new();
+        self.deliver_held(&mut stats)?;
+        Ok(stats.report)
+    }
+
+    /// The state a correct pipeline target holds given only the files
+    /// delivered so far: table columns, then ts, then sequence (see crate docs).
+    pub fn write_expected(&self, conn: &duckdb::Connection, schema: &str) -> Result<(), GenError> {
+        oracle::write_expected(conn, schema, &self.layout, &self.log)
+    }
+
+    /// The true current source state (table columns only).
+    pub fn write_source_truth(
+        &self,
+        conn: &duckdb::Connection,
+        schema: &str,
+    ) -> Result<(), GenError> {
+        oracle::write_source_truth(conn, schema, &self.db)
+    }
+
+    fn pick_account_except(&mut self, avoid: Option<i32>) -> Option<i32> {
+        let aid = self.db.pick_account(&mut self.rng)?;
+        if Some(aid) != avoid {
+            return Some(aid);
+        }
+        let next = self.db.accounts.range((Bound::Excluded(aid), Bound::Unbounded)).next();
+        next.or_else(|| self.db.accounts.range(..aid).next()).map(|(k, _)| *k)
+    }
+
+    /// The full-load scan's next row of `table` after `cursor` (keyed) or at `history_pos`.
+    fn scan_next(&self, table: Table, cursor: Option<i32>, history_pos: usize) -> Option<Row> {
+        let after = cursor.map_or(Bound::Unbounded, Bound::Excluded);
+        let range = (after, Bound::Unbounded);
+        match table {
+            Table::Branches => self.db.branches.range(range).next().map(|(_, r)| Row::Branch(r.clone())),
+            Table::Tellers => self.db.tellers.range(range).next().map(|(_, r)| Row::Teller(r.clone())),
+            Table::Accounts => self.db.accounts.range(range).next().map(|(_, r)| Row::Account(r.clone())),
+            Table::History => self.db.history.get(history_pos).cloned().map(Row::History),
+        }
+    }
+
+    /// Logs one committed transaction and hands its changes to DMS capture.
+    /// All its changes share the commit ts and get consecutive sequence numbers.
+    fn commit(&mut self, t: Micros, stmts: Stmts, stats: &mut CallStats) {
+        if stmts.is_empty() {
+            return;
+        }
+        self.capture.advance_to(t);
+        self.clock = self.clock.max(t);
+        self.next_txn += 1;
+        let first = self.log.changes.len();
+        let mut per_table: [Vec<usize>; 4] = Default::default();
+        for (op, row) in stmts {
+            self.next_seq += 1;
+            per_table[row.table().index()].push(self.log.changes.len());
+            self.log.changes.push(Change {
+                txn: self.next_txn,
+                seq: self.next_seq,
+                ts: t,
+                op,
+                row,
+                delivered: false,
+            });
+        }
+        stats.observe_txn(&self.log.changes[first..]);
+        self.capture.capture(t, &per_table);
+    }
+
+    /// Writes CDC files with their flush time as mtime (or `mtime` when given)
+    /// and marks their changes delivered.
+    fn write_cdc_files(
+        &mut self,
+        files: &[PendingFile],
+        mtime: Option<Micros>,
+        stats: &mut CallStats,
+    ) -> Result<Vec<PathBuf>, GenError> {
+        let mut paths = Vec::with_capacity(files.len());
+        for (n, f) in files.iter().enumerate() {
+            let rel = f.rel_path(&self.layout.schema);
+            let when = mtime.map_or(f.flush, |m| Micros(m.0 + n as i64 * LATE_MTIME_STEP_US));
+            let changes = f.changes.iter().map(|&i| &self.log.changes[i]);
+            paths.push(self.writer.write_cdc(&rel, f.table, changes, when)?);
+            for &i in &f.changes {
+                self.log.changes[i].delivered = true;
+            }
+        }
+        stats.report.files_written += files.len();
+        let refs: Vec<&PendingFile> = files.iter().collect();
+        stats.observe_files(&refs, &self.log);
+        Ok(paths)
+    }
+
+    /// Writes the held-back files after everything else, with newer mtimes.
+    fn deliver_held(&mut self, stats: &mut CallStats) -> Result<(), GenError> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let held = std::mem::take(&mut self.held);
+        let first = Micros(self.clock.0 + LATE_MTIME_STEP_US);
+        let paths = self.write_cdc_files(&held, Some(first), stats)?;
+        self.clock = Micros(first.0 + held.len() as i64 * LATE_MTIME_STEP_US);
+        stats.add(LATE_FILES_DELIVERED, paths.len());
+        tracing::info!(files = ?paths, "delivered late");
+        stats.report.late_files.extend(paths);
+        Ok(())
+    }
+}

@@ -1,0 +1,216 @@
+//! The oracle: the change log with delivery status, the expected target state
+//! derived from delivered files only, and the true source state.
+//!
+//! The expected state is an independent in-memory fold, deliberately simple
+//! so it can serve as the reference the pipeline's SQL is checked against.
+
+use std::collections::{HashMap, HashSet};
+
+use duckdb::Connection;
+
+use crate::config::DmsLayout;
+use crate::error::GenError;
+use crate::model::{Change, FullRow, History, Micros, Op, Row, Table, seq_string};
+use crate::source_db::SourceDb;
+use crate::writer::{append_row, column_defs, quote_ident};
+
+/// Every change ever captured (in commit order, so in sequence order) and
+/// every full-load row.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ChangeLog {
+    pub changes: Vec<Change>,
+    pub full_rows: Vec<FullRow>,
+}
+
+/// One row the target must hold, with the ts and sequence it must carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ExpectedRow<'a> {
+    pub row: &'a Row,
+    pub ts: Micros,
+    /// `None` for a row that comes from the full load.
+    pub seq: Option<String>,
+}
+
+/// Order of changes to one key: any CDC change beats the full-load row (whose
+/// ts is a transfer time, not a change time); CDC changes order by commit ts
+/// then sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Rank {
+    cdc: bool,
+    ts: Micros,
+    seq: u64,
+}
+
+struct Latest<'a> {
+    rank: Rank,
+    deleted: bool,
+    row: &'a Row,
+}
+
+/// The target state given only the delivered files, per table (index = `Table::index`).
+pub(crate) fn expected(log: &ChangeLog) -> [Vec<ExpectedRow<'_>>; 4] {
+    let mut latest: [HashMap<i32, Latest<'_>>; 4] = Default::default();
+    let mut history_full: Vec<ExpectedRow<'_>> = Vec::new();
+    let mut history_full_set: HashSet<&History> = HashSet::new();
+    for fr in &log.full_rows {
+        match (&fr.row, fr.row.key()) {
+            (Row::History(h), _) => {
+                history_full_set.insert(h);
+                history_full.push(ExpectedRow {
+                    row: &fr.row,
+                    ts: fr.ts,
+                    seq: None,
+                });
+            }
+            (row, Some(key)) => {
+                let rank = Rank {
+                    cdc: false,
+                    ts: fr.ts,
+                    seq: 0,
+                };
+                keep_latest(&mut latest[row.table().index()], key, rank, false, row);
+            }
+            (_, None) => {}
+        }
+    }
+
+    let mut history_cdc = Vec::new();
+    for c in log.changes.iter().filter(|c| c.delivered) {
+        match (&c.row, c.row.key()) {
+            (Row::History(h), _) => {
+                // Append-only: a CDC insert the full load already carried is loaded once.
+                if c.op == Op::Insert && !history_full_set.contains(h) {
+                    history_cdc.push(ExpectedRow {
+                        row: &c.row,
+                        ts: c.ts,
+                        seq: Some(seq_string(c.ts, c.seq)),
+                    });
+                }
+            }
+            (row, Some(key)) => {
+                let rank = Rank {
+                    cdc: true,
+                    ts: c.ts,
+                    seq: c.seq,
+                };
+                keep_latest(
+                    &mut latest[row.table().index()],
+                    key,
+                    rank,
+                    c.op == Op::Delete,
+                    row,
+                );
+            }
+            (_, None) => {}
+        }
+    }
+
+    let mut out: [Vec<ExpectedRow<'_>>; 4] = Default::default();
+    for table in Table::ALL.into_iter().filter(|t| t.is_keyed()) {
+        let mut rows: Vec<(i32, ExpectedRow<'_>)> = latest[table.index()]
+            .iter()
+            .filter(|(_, l)| !l.deleted)
+            .map(|(key, l)| {
+                let seq = l.rank.cdc.then(|| seq_string(l.rank.ts, l.rank.seq));
+                (
+                    *key,
+                    ExpectedRow {
+                        row: l.row,
+                        ts: l.rank.ts,
+                        seq,
+                    },
+                )
+            })
+            .collect();
+        rows.sort_by_key(|(key, _)| *key);
+        out[table.index()] = rows.into_iter().map(|(_, r)| r).collect();
+    }
+    history_full.extend(history_cdc);
+    out[Table::History.index()] = history_full;
+    out
+}
+
+fn keep_latest<'a>(
+    map: &mut HashMap<i32, Latest<'a>>,
+    key: i32,
+    rank: Rank,
+    deleted: bool,
+    row: &'a Row,
+) {
+    let newer = map.get(&key).is_none_or(|l| rank > l.rank);
+    if newer {
+        map.insert(key, Latest { rank, deleted, row });
+    }
+}
+
+fn create_table(
+    conn: &Connection,
+    schema: &str,
+    table: Table,
+    tail: &[(&str, &str)],
+) -> Result<(), GenError> {
+    let s = quote_ident(schema);
+    conn.execute_batch(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {s}; CREATE OR REPLACE TABLE {s}.{} ({});",
+        quote_ident(table.name()),
+        column_defs(&[], table, tail)
+    ))
+    .map_err(|e| GenError::duckdb(format!("creating {schema}.{}", table.name()), e))
+}
+
+/// Writes the expected target tables: table columns, then ts, then sequence.
+pub(crate) fn write_expected(
+    conn: &Connection,
+    schema: &str,
+    layout: &DmsLayout,
+    log: &ChangeLog,
+) -> Result<(), GenError> {
+    let tail = [
+        (layout.ts_column.as_str(), "TIMESTAMP"),
+        (layout.seq_column.as_str(), "VARCHAR"),
+    ];
+    let expected = expected(log);
+    for table in Table::ALL {
+        create_table(conn, schema, table, &tail)?;
+        let ctx = || format!("appending to {schema}.{}", table.name());
+        let mut app = conn
+            .appender_to_db(table.name(), schema)
+            .map_err(|e| GenError::duckdb(ctx(), e))?;
+        for r in &expected[table.index()] {
+            append_row(&mut app, &[], r.row, &[&r.ts, &r.seq]).map_err(|e| GenError::duckdb(ctx(), e))?;
+        }
+        app.flush().map_err(|e| GenError::duckdb(ctx(), e))?;
+    }
+    Ok(())
+}
+
+/// The true current source rows of each table (index = `Table::index`).
+pub(crate) fn truth_rows(db: &SourceDb) -> [Vec<Row>; 4] {
+    [
+        db.branches.values().cloned().map(Row::Branch).collect(),
+        db.tellers.values().cloned().map(Row::Teller).collect(),
+        db.accounts.values().cloned().map(Row::Account).collect(),
+        db.history.iter().cloned().map(Row::History).collect(),
+    ]
+}
+
+/// Writes the true source state, table columns only.
+pub(crate) fn write_source_truth(
+    conn: &Connection,
+    schema: &str,
+    db: &SourceDb,
+) -> Result<(), GenError> {
+    let truth = truth_rows(db);
+    for table in Table::ALL {
+        create_table(conn, schema, table, &[])?;
+        let ctx = || format!("appending to {schema}.{}", table.name());
+        let mut app = conn
+            .appender_to_db(table.name(), schema)
+            .map_err(|e| GenError::duckdb(ctx(), e))?;
+        for row in &truth[table.index()] {
+            append_row(&mut app, &[], row, &[]).map_err(|e| GenError::duckdb(ctx(), e))?;
+        }
+        app.flush().map_err(|e| GenError::duckdb(ctx(), e))?;
+    }
+    Ok(())
+}

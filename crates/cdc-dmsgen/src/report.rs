@@ -1,0 +1,185 @@
+//! Per-call report and the hard-case counters, computed from what was
+//! actually captured and written (not from what was planned).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::capture::PendingFile;
+use crate::model::{Change, History, Micros, Op, Row, Table, day_folder};
+use crate::oracle::ChangeLog;
+
+/// What one `full_load`, `cdc_cycle` or `finish` call did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CycleReport {
+    /// Parquet files written (full-load and CDC, late ones included).
+    pub files_written: usize,
+    /// CDC files delivered late by this call (absolute paths).
+    pub late_files: Vec<PathBuf>,
+    /// CDC changes committed during this call, per table name.
+    pub changes_by_table: BTreeMap<String, usize>,
+    /// Transactions committed during this call.
+    pub transactions: usize,
+    /// Occurrences of each hard case in this call (every name always present).
+    pub hard_cases: BTreeMap<String, usize>,
+    /// Day folders (`YYYYMMDD`) of the CDC files written by this call.
+    pub days: BTreeSet<String>,
+}
+
+pub(crate) const TXN_MULTIPLE_CHANGES_SAME_TS: &str = "txn_multiple_changes_same_ts";
+pub(crate) const TXN_ACCOUNT_UPDATED_TWICE: &str = "txn_same_account_updated_twice";
+pub(crate) const TXN_DELETE_THEN_REINSERT: &str = "txn_delete_then_reinsert_same_aid";
+pub(crate) const FILE_KEY_CHANGED_MULTIPLE: &str = "file_key_changed_multiple_times";
+pub(crate) const FILE_ACCOUNT_CHANGED_MULTIPLE: &str = "file_account_changed_multiple_times";
+pub(crate) const KEY_CHANGED_ACROSS_FILES: &str = "key_changed_across_files";
+pub(crate) const ACCOUNT_CHANGED_ACROSS_FILES: &str = "account_changed_across_files";
+pub(crate) const MIDNIGHT_SPLIT_FILES: &str = "midnight_split_files";
+pub(crate) const LATE_FILES_HELD_BACK: &str = "late_files_held_back";
+pub(crate) const LATE_FILES_DELIVERED: &str = "late_files_delivered";
+pub(crate) const LATE_UPDATE_OLDER_THAN_DELETE: &str = "late_update_older_than_delete";
+pub(crate) const FULL_ROW_NEWER_THAN_CDC: &str = "fullload_row_newer_than_cdc_change";
+pub(crate) const CDC_NEWER_THAN_FULL_ROW: &str = "cdc_change_newer_than_fullload_row";
+pub(crate) const HISTORY_IN_FULL_AND_CDC: &str = "history_in_full_load_and_cdc";
+
+const ALL_CASES: [&str; 14] = [
+    TXN_MULTIPLE_CHANGES_SAME_TS,
+    TXN_ACCOUNT_UPDATED_TWICE,
+    TXN_DELETE_THEN_REINSERT,
+    FILE_KEY_CHANGED_MULTIPLE,
+    FILE_ACCOUNT_CHANGED_MULTIPLE,
+    KEY_CHANGED_ACROSS_FILES,
+    ACCOUNT_CHANGED_ACROSS_FILES,
+    MIDNIGHT_SPLIT_FILES,
+    LATE_FILES_HELD_BACK,
+    LATE_FILES_DELIVERED,
+    LATE_UPDATE_OLDER_THAN_DELETE,
+    FULL_ROW_NEWER_THAN_CDC,
+    CDC_NEWER_THAN_FULL_ROW,
+    HISTORY_IN_FULL_AND_CDC,
+];
+
+/// Accumulates one call's report.
+#[derive(Debug)]
+pub(crate) struct CallStats {
+    pub report: CycleReport,
+}
+
+impl CallStats {
+    pub(crate) fn new() -> Self {
+        let mut report = CycleReport::default();
+        for case in ALL_CASES {
+            report.hard_cases.insert(case.to_string(), 0);
+        }
+        for table in Table::ALL {
+            report.changes_by_table.insert(table.name().to_string(), 0);
+        }
+        CallStats { report }
+    }
+
+    pub(crate) fn add(&mut self, case: &str, n: usize) {
+        *self.report.hard_cases.entry(case.to_string()).or_default() += n;
+    }
+
+    /// Counts the per-transaction cases from the changes of one transaction.
+    pub(crate) fn observe_txn(&mut self, changes: &[Change]) {
+        self.report.transactions += 1;
+        for c in changes {
+            *self
+                .report
+                .changes_by_table
+                .entry(c.row.table().name().to_string())
+                .or_default() += 1;
+        }
+        if changes.len() >= 2 {
+            self.add(TXN_MULTIPLE_CHANGES_SAME_TS, 1);
+        }
+        let mut updates: HashMap<i32, usize> = HashMap::new();
+        let mut deleted: HashSet<i32> = HashSet::new();
+        let mut reinserted = false;
+        for c in changes {
+            if let Row::Account(a) = &c.row {
+                match c.op {
+                    Op::Update => *updates.entry(a.aid).or_default() += 1,
+                    Op::Delete => {
+                        deleted.insert(a.aid);
+                    }
+                    Op::Insert => reinserted |= deleted.contains(&a.aid),
+                }
+            }
+        }
+        if updates.values().any(|&n| n >= 2) {
+            self.add(TXN_ACCOUNT_UPDATED_TWICE, 1);
+        }
+        if reinserted {
+            self.add(TXN_DELETE_THEN_REINSERT, 1);
+        }
+    }
+
+    /// Counts the per-file cases over the CDC files this call wrote.
+    pub(crate) fn observe_files(&mut self, files: &[&PendingFile], log: &ChangeLog) {
+        let mut files_per_key: HashMap<(Table, i32), usize> = HashMap::new();
+        for f in files {
+            self.report.days.insert(day_folder(f.day));
+            if f.midnight_split {
+                self.add(MIDNIGHT_SPLIT_FILES, 1);
+            }
+            let mut per_key: HashMap<i32, usize> = HashMap::new();
+            for &i in &f.changes {
+                if let Some(key) = log.changes[i].row.key() {
+                    *per_key.entry(key).or_default() += 1;
+                }
+            }
+            let multi = per_key.values().filter(|&&n| n >= 2).count();
+            self.add(FILE_KEY_CHANGED_MULTIPLE, multi);
+            if f.table == Table::Accounts {
+                self.add(FILE_ACCOUNT_CHANGED_MULTIPLE, multi);
+            }
+            for key in per_key.into_keys() {
+                *files_per_key.entry((f.table, key)).or_default() += 1;
+            }
+        }
+        for ((table, _), n) in files_per_key {
+            if n >= 2 {
+                self.add(KEY_CHANGED_ACROSS_FILES, 1);
+                if table == Table::Accounts {
+                    self.add(ACCOUNT_CHANGED_ACROSS_FILES, 1);
+                }
+            }
+        }
+    }
+
+    /// Counts how the full load and the concurrent changes overlap.
+    pub(crate) fn observe_full_load(&mut self, log: &ChangeLog) {
+        let mut cdc_ts: HashMap<(Table, i32), Vec<Micros>> = HashMap::new();
+        let mut cdc_history: HashSet<&History> = HashSet::new();
+        for c in &log.changes {
+            match (&c.row, c.row.key()) {
+                (Row::History(h), _) => {
+                    cdc_history.insert(h);
+                }
+                (row, Some(key)) => cdc_ts.entry((row.table(), key)).or_default().push(c.ts),
+                (_, None) => {}
+            }
+        }
+        for fr in &log.full_rows {
+            match (&fr.row, fr.row.key()) {
+                (Row::History(h), _) => {
+                    if cdc_history.contains(h) {
+                        self.add(HISTORY_IN_FULL_AND_CDC, 1);
+                    }
+                }
+                (row, Some(key)) => {
+                    if let Some(ts) = cdc_ts.get(&(row.table(), key)) {
+                        if ts.iter().any(|t| *t < fr.ts) {
+                            self.add(FULL_ROW_NEWER_THAN_CDC, 1);
+                        }
+                        let newer = ts.iter().filter(|t| **t > fr.ts).count();
+                        self.add(CDC_NEWER_THAN_FULL_ROW, newer);
+                    }
+                }
+                (_, None) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! The warehouse of the embedded default: a DuckDB database file behind the
+//! same submit/poll port as the Redshift Data API. Each batch runs as one
+//! transaction on its own connection, on a blocking thread, so parallel table
+//! loads really run in parallel and a poll sees `Running` meanwhile.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use duckdb::Connection;
+
+use cdc_core::config::PipelineConfig;
+use cdc_core::ports::{FileKind, ResultSet, StatementId, StatementState, Warehouse};
+use cdc_core::sql::{DATA_ERROR_MARKER, Dialect, StatementBatch, names};
+use cdc_core::{PipelineError, TableConfig};
+
+use crate::folder_raw_zone::FolderRawZone;
+use crate::values::cell;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("cannot open DuckDB database {path}: {source}")]
+    Open { path: PathBuf, source: duckdb::Error },
+    #[error("DuckDB: {context}: {source}")]
+    DuckDb { context: String, source: duckdb::Error },
+}
+
+impl From<LocalError> for PipelineError {
+    fn from(e: LocalError) -> Self {
+        PipelineError::config(e.to_string())
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Entry {
+    Running,
+    Finished(ResultSet),
+    Failed(PipelineError),
+}
+
+pub struct DuckDbWarehouse {
+    root: Mutex<Connection>,
+    statements: Arc<Mutex<HashMap<String, Entry>>>,
+    next_id: AtomicU64,
+}
+
+impl DuckDbWarehouse {
+    pub fn open(path: &Path) -> Result<Self, LocalError> {
+        let conn = Connection::open(path).map_err(|source| LocalError::Open { path: path.to_path_buf(), source })?;
+        Self::with_connection(conn)
+    }
+
+    pub fn open_in_memory() -> Result<Self, LocalError> {
+        let conn = Connection::open_in_memory()
+            .map_err(|source| LocalError::Open { path: PathBuf::from(":memory:"), source })?;
+        Self::with_connection(conn)
+    }
+
+    fn with_connection(conn: Connection) -> Result<Self, LocalError> {
+        // Loads never rely on insertion order; not keeping it lets DuckDB
+        // parallelise inserts.
+        conn.execute_batch("SET preserve_insertion_order = false")
+            .map_err(|source| LocalError::DuckDb { context: "settings".into(), source })?;
+        Ok(Self { root: Mutex::new(conn), statements: Arc::default(), next_id: AtomicU64::new(1) })
+    }
+
+    /// A new connection to the same database, for reads outside the port
+    /// (verification, status, benchmarks).
+    pub fn connection(&self) -> Result<Connection, LocalError> {
+        self.root
+            .lock()
+            .expect("root connection lock")
+            .try_clone()
+            .map_err(|source| LocalError::DuckDb { context: "new connection".into(), source })
+    }
+
+    /// Makes the raw zone queryable under the Glue catalog's names
+    /// (`raw_full_<table>`, `raw_cdc_<table>` with `partition_0` and
+    /// `"$path"`), as Redshift Spectrum shows it. Views over a glob, so files
+    /// that arrive later are seen; a table without files gets no view.
+    pub fn expose_raw_zone(&self, cfg: &PipelineConfig, raw: &FolderRawZone) -> Result<(), LocalError> {
+        let conn = self.connection()?;
+        let mut sql = format!("CREATE SCHEMA IF NOT EXISTS {};\n", cfg.raw_schema.quoted());
+        for t in &cfg.tables {
+            sql.push_str(&raw_view(cfg, t, raw, FileKind::Full));
+            sql.push_str(&raw_view(cfg, t, raw, FileKind::Cdc));
+        }
+        conn.execute_batch(&sql).map_err(|source| LocalError::DuckDb { context: "raw zone views".into(), source })
+    }
+}
+
+fn raw_view(cfg: &PipelineConfig, t: &TableConfig, raw: &FolderRawZone, kind: FileKind) -> String {
+    let d = Dialect::DuckDb;
+    let (name, glob, partition) = match kind {
+        FileKind::Full => (names::raw_full(cfg, t), raw.glob(t, kind), ""),
+        FileKind::Cdc => (
+            names::raw_cdc(cfg, t),
+            raw.glob(t, kind),
+            ", regexp_extract(filename, '/([0-9]{8})/[^/]*$', 1) AS partition_0",
+        ),
+    };
+    if raw.has_files(t, kind) {
+        format!(
+            "CREATE OR REPLACE VIEW {name} AS SELECT *, filename AS \"$path\"{partition} FROM read_parquet({}, filename = true);\n",
+            d.literal(&glob)
+        )
+    } else {
+        format!("DROP VIEW IF EXISTS {name};\n")
+    }
+}
+
+#[async_trait]
+impl Warehouse for DuckDbWarehouse {
+    fn dialect(&self) -> Dialect {
+        Dialect::DuckDb
+    }
+
+    async fn submit(&self, batch: StatementBatch) -> Result<StatementId, PipelineError> {
+        let conn = self.connection()?;
+        let id = format!("duckdb-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        self.statements.lock().expect("statements lock").insert(id.clone(), Entry::Running);
+        let statements = Arc::clone(&self.statements);
+        let key = id.clone();
+        tokio::task::spawn_blocking(move || {
+            let outcome = run_batch(&conn, &batch);
+            let entry = match outcome {
+                Ok(rs) => Entry::Finished(rs),
+                Err(e) => Entry::Failed(e),
+            };
+            statements.lock().expect("statements lock").insert(key, entry);
+        });
+        Ok(StatementId(id))
+    }
+
+    async fn status(&self, id: &StatementId) -> Result<StatementState, PipelineError> {
+        match self.statements.lock().expect("statements lock").get(&id.0) {
+            None => Err(PipelineError::config(format!("unknown statement id {id}"))),
+            Some(Entry::Running) => Ok(StatementState::Running),
+            Some(Entry::Finished(_)) => Ok(StatementState::Finished),
+            Some(Entry::Failed(e)) => Ok(StatementState::Failed(e.clone())),
+        }
+    }
+
+    async fn result(&self, id: &StatementId) -> Result<ResultSet, PipelineError> {
+        match self.statements.lock().expect("statements lock").get(&id.0) {
+            Some(Entry::Finished(rs)) => Ok(rs.clone()),
+            Some(_) => Err(PipelineError::config(format!("statement {id} has not finished"))),
+            None => Err(PipelineError::config(format!("unknown statement id {id}"))),
+        }
+    }
+}
+
+/// BEGIN; every statement; COMMIT. Any error rolls the whole batch back.
+fn run_batch(conn: &Connection, batch: &StatementBatch) -> Result<ResultSet, PipelineError> {
+    let fail = |index: usize, e: duckdb::Error| classify(&batch.label, index, &e.to_string());
+    conn.execute_batch("BEGIN TRANSACTION").map_err(|e| fail(0, e))?;
+    let result = (|| {
+        let mut last = ResultSet::default();
+        for (i, sql) in batch.statements.iter().enumerate() {
+            if i + 1 == batch.statements.len() {
+                last = query(conn, sql).map_err(|e| fail(i, e))?;
+            } else {
+                conn.execute_batch(sql).map_err(|e| fail(i, e))?;
+            }
+        }
+        conn.execute_batch("COMMIT").map_err(|e| fail(batch.statements.len(), e))?;
+        Ok(last)
+    })();
+    if result.is_err() {
+        // The transaction may already be aborted; a failing ROLLBACK changes nothing.
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    result
+}
+
+fn query(conn: &Connection, sql: &str) -> Result<ResultSet, duckdb::Error> {
+    let mut stmt = conn.prepare(sql)?;
+    let mut rows = stmt.query([])?;
+    let mut out = ResultSet::default();
+    while let Some(row) = rows.next()? {
+        let n = row.as_ref().column_count();
+        out.rows.push((0..n).map(|i| row.get_ref(i).map(cell)).collect::<Result<_, _>>()?);
+    }
+    drop(rows);
+    out.columns = stmt.column_names();
+    Ok(out)
+}
+
+/// Classifies a DuckDB failure into the pipeline's error kinds.
+fn classify(label: &str, index: usize, message: &str) -> PipelineError {
+    let at = format!("{label}, statement {}", index + 1);
+    if let Some(pos) = message.find(DATA_ERROR_MARKER) {
+        // Our own check: keep just its message, which names table and file.
+        let own = message[pos + DATA_ERROR_MARKER.len()..].trim_start_matches(':').trim();
+        return PipelineError::data(format!("{at}: {own}"));
+    }
+    if message.contains("Conflict") || message.contains("TransactionContext Error") {
+        return PipelineError::retryable(format!("{at}: {message}"));
+    }
+    if message.starts_with("Catalog Error") || message.starts_with("Parser Error") {
+        return PipelineError::config(format!("{at}: {message}"));
+    }
+    PipelineError::data(format!("{at}: {message}"))
+}

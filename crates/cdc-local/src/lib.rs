@@ -1,0 +1,9 @@
+//! Adapters of the embedded default: a DuckDB database file stands in for
+//! Redshift, a folder for the raw-zone S3 bucket.
+
+mod duckdb_warehouse;
+mod folder_raw_zone;
+mod values;
+
+pub use duckdb_warehouse::{DuckDbWarehouse, LocalError};
+pub use folder_raw_zone::FolderRawZone;

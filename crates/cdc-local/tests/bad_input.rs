@@ -1,0 +1,176 @@
+//! Bad input: a clear error naming the file, table or column; that table's
+//! load rolled back; other tables and earlier progress untouched; the next run
+//! after the fix picks up exactly where it left off.
+
+mod support;
+
+use cdc_core::ErrorKind;
+use support::*;
+
+const DAY: &str = "20261101";
+
+/// GIVEN `items` and `others` loaded once; WHEN `bad` is written into
+/// `items` next to a good new file of `others` and a cycle runs; THEN items
+/// fails with an error containing every `expect`ed text, nothing of items
+/// changed, others loaded; WHEN the bad file is replaced by a good one THEN
+/// the next cycle applies exactly the good changes.
+async fn rejects(bad: impl FnOnce(&World) -> std::path::PathBuf, expect: &[&str]) {
+    let w = World::new();
+    w.setup().await;
+    let first = [ch("I", 1, "a", 10, 1), ch("I", 2, "b", 10, 2)];
+    w.cdc_file("items", DAY, "20261101-000100000", &first);
+    w.cdc_file("others", DAY, "20261101-000100000", &first);
+    w.full_file("events", "LOAD00000001", &[fr(1, "e", 5)]);
+    assert!(w.cycle().await.is_ok());
+    let items_before = w.rows("items");
+
+    let bad_path = bad(&w);
+    let good_other = [ch("U", 1, "a2", 20, 3)];
+    w.cdc_file("others", DAY, "20261101-000200000", &good_other);
+    let run = w.cycle().await;
+
+    let failed = run.failed_tables();
+    assert_eq!(failed.len(), 1, "only items must fail: {:?}", run.tables);
+    assert_eq!(failed[0].table, "items");
+    let err = failed[0].result.as_ref().unwrap_err();
+    assert_eq!(err.kind, ErrorKind::DataError, "{err}");
+    for e in expect {
+        assert!(err.message.contains(e), "error must mention {e:?}: {err}");
+    }
+    assert_eq!(w.rows("items"), items_before, "items must be untouched");
+    assert_eq!(w.progress_files("items"), 1, "items progress must be untouched");
+    assert_eq!(w.state("others")[&1].as_deref(), Some("a2"), "others must be loaded");
+
+    // The fix: the bad file replaced by a good one.
+    std::fs::remove_file(&bad_path).unwrap();
+    let fixed = [ch("U", 2, "b2", 30, 4), ch("I", 3, "c", 30, 5)];
+    w.cdc_file("items", DAY, "20261101-000300000", &fixed);
+    let run = w.cycle().await;
+    assert!(run.is_ok(), "{:?}", run.failed_tables());
+    let all: Vec<Change> = first.iter().chain(&fixed).cloned().collect();
+    assert_eq!(w.state("items"), oracle(&[], &all));
+    assert_eq!(w.progress_files("items"), 2);
+}
+
+#[tokio::test]
+async fn malformed_parquet() {
+    rejects(
+        |w| {
+            let p = w.raw_root().join(format!("cdc/src/items/{DAY}/20261101-000200000.parquet"));
+            std::fs::write(&p, b"this is not parquet at all, just text").unwrap();
+            p
+        },
+        &["20261101-000200000.parquet", "not readable Parquet"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn truncated_parquet() {
+    rejects(
+        |w| {
+            let p = w.cdc_file("items", DAY, "20261101-000200000", &[ch("U", 1, "zz", 20, 9)]);
+            let bytes = std::fs::read(&p).unwrap();
+            std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+            p
+        },
+        &["20261101-000200000.parquet", "not readable Parquet"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn empty_file() {
+    rejects(
+        |w| {
+            let p = w.raw_root().join(format!("cdc/src/items/{DAY}/20261101-000200000.parquet"));
+            std::fs::write(&p, b"").unwrap();
+            p
+        },
+        &["20261101-000200000.parquet", "not readable Parquet"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_op() {
+    rejects(
+        |w| w.cdc_file("items", DAY, "20261101-000200000", &[ch("U", 1, "ok", 20, 9), ch("X", 2, "bad", 20, 10)]),
+        &["20261101-000200000.parquet", "unknown Op", "src.items"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn null_key() {
+    rejects(
+        |w| {
+            w.raw_file(
+                &format!("cdc/src/items/{DAY}/20261101-000200000.parquet"),
+                "SELECT 'U' AS \"Op\", TIMESTAMP '2026-11-01 00:00:20' AS changets, lpad('9', 35, '0') AS seq, CAST(NULL AS INTEGER) AS id, 'v' AS v",
+            )
+        },
+        &["20261101-000200000.parquet", "null key (id)"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn missing_column() {
+    rejects(
+        |w| {
+            w.raw_file(
+                &format!("cdc/src/items/{DAY}/20261101-000200000.parquet"),
+                "SELECT 'U' AS \"Op\", TIMESTAMP '2026-11-01 00:00:20' AS changets, lpad('9', 35, '0') AS seq, CAST(1 AS INTEGER) AS id",
+            )
+        },
+        &["20261101-000200000.parquet", "column `v` is missing"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn column_of_the_wrong_type() {
+    rejects(
+        |w| {
+            w.raw_file(
+                &format!("cdc/src/items/{DAY}/20261101-000200000.parquet"),
+                "SELECT 'U' AS \"Op\", TIMESTAMP '2026-11-01 00:00:20' AS changets, lpad('9', 35, '0') AS seq, 'one' AS id, 'v' AS v",
+            )
+        },
+        &["20261101-000200000.parquet", "column `id`", "integer"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn new_column_not_in_the_target() {
+    rejects(
+        |w| {
+            w.raw_file(
+                &format!("cdc/src/items/{DAY}/20261101-000200000.parquet"),
+                "SELECT 'U' AS \"Op\", TIMESTAMP '2026-11-01 00:00:20' AS changets, lpad('9', 35, '0') AS seq, CAST(1 AS INTEGER) AS id, 'v' AS v, 'x@y' AS email",
+            )
+        },
+        &["20261101-000200000.parquet", "`email` is not in the target table"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_table_with_neither_full_load_nor_cdc_files_is_an_error_naming_it() {
+    // GIVEN files for items and events only
+    let w = World::new();
+    w.setup().await;
+    w.cdc_file("items", DAY, "20261101-000100000", &[ch("I", 1, "a", 10, 1)]);
+    w.full_file("events", "LOAD00000001", &[fr(1, "e", 5)]);
+    // WHEN a cycle runs
+    let run = w.cycle().await;
+    // THEN others fails, naming the table and where files were expected; the rest loaded
+    let failed = run.failed_tables();
+    assert_eq!(failed.len(), 1);
+    let err = failed[0].result.as_ref().unwrap_err();
+    assert!(err.message.contains("src.others") && err.message.contains("neither full-load nor CDC files"), "{err}");
+    assert_eq!(w.state("items").len(), 1);
+    assert_eq!(w.count("SELECT count(*) FROM public.events"), 1);
+}
