@@ -7,6 +7,7 @@
 pub mod config;
 pub mod error;
 pub mod ident;
+pub mod job;
 pub mod cycle;
 pub mod load;
 pub mod ports;

@@ -2,8 +2,10 @@
 //! Redshift, a folder for the raw-zone S3 bucket.
 
 mod duckdb_warehouse;
+mod file_job_store;
 mod folder_raw_zone;
 mod values;
 
 pub use duckdb_warehouse::{DuckDbWarehouse, LocalError};
+pub use file_job_store::FileJobStore;
 pub use folder_raw_zone::FolderRawZone;

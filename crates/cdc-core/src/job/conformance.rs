@@ -1,0 +1,170 @@
+//! The one conformance suite every `JobStateStore` adapter must pass
+//! (compiled with the `conformance` feature, for adapters' tests only).
+//! Each case uses its own job id, so cases share a store without interfering.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{Claim, JobState, JobStateError, JobStateStore, Lease, RunOutcome, RunRecord, TableRunStats};
+
+fn lease() -> Lease {
+    Lease::new(Duration::from_secs(600)).unwrap()
+}
+
+fn record(execution: &str, start: DateTime<Utc>, outcome: RunOutcome) -> RunRecord {
+    RunRecord {
+        execution_id: execution.into(),
+        start,
+        end: start + chrono::Duration::seconds(5),
+        outcome,
+        tables: vec![TableRunStats { table: "t".into(), files: 2, changes: 10, rows: 9, seconds: 1.5, error: None }],
+        failed_tables: if outcome == RunOutcome::Failed { vec!["t".into()] } else { vec![] },
+        error: (outcome == RunOutcome::Failed).then(|| "DataError: bad file".to_string()),
+    }
+}
+
+fn claimed(c: &Claim) -> bool {
+    matches!(c, Claim::Claimed { .. })
+}
+
+/// Runs every case; `prefix` keeps job ids apart between runs on one store.
+pub async fn run_all(store: Arc<dyn JobStateStore>, prefix: &str) {
+    first_claim_creates_the_item(&*store, &format!("{prefix}-first")).await;
+    held_job_is_skipped(&*store, &format!("{prefix}-held")).await;
+    expired_lease_is_taken_over(&*store, &format!("{prefix}-expired")).await;
+    concurrent_claims_have_one_winner(Arc::clone(&store), &format!("{prefix}-race")).await;
+    only_the_owner_finishes(&*store, &format!("{prefix}-owner")).await;
+    failure_then_next_claim_succeeds(&*store, &format!("{prefix}-fail")).await;
+    lease_extension_keeps_the_job(&*store, &format!("{prefix}-extend")).await;
+    history_is_newest_first_with_contents(&*store, &format!("{prefix}-history")).await;
+    reset_needs_a_known_job_and_a_reason(&*store, &format!("{prefix}-reset")).await;
+}
+
+pub async fn first_claim_creates_the_item(store: &dyn JobStateStore, job: &str) {
+    // GIVEN no item WHEN an execution claims THEN it holds the job, Running
+    let now = Utc::now();
+    assert!(store.get(job).await.unwrap().is_none());
+    let c = store.claim(job, "exec-1", lease(), now).await.unwrap();
+    let Claim::Claimed { job: j, took_over_from } = c else { panic!("first claim must win: {c:?}") };
+    assert_eq!(took_over_from, None);
+    assert_eq!((j.state, j.owner.as_deref()), (JobState::Running, Some("exec-1")));
+    let stored = store.get(job).await.unwrap().unwrap();
+    assert_eq!(stored.state, JobState::Running);
+    assert_eq!(stored.lease_expires, Some(lease().expiry_from(now)));
+}
+
+pub async fn held_job_is_skipped(store: &dyn JobStateStore, job: &str) {
+    let now = Utc::now();
+    assert!(claimed(&store.claim(job, "exec-1", lease(), now).await.unwrap()));
+    // WHEN a second execution claims within the lease THEN "held by exec-1, since …"
+    let c = store.claim(job, "exec-2", lease(), now + chrono::Duration::seconds(10)).await.unwrap();
+    match c {
+        Claim::Held { owner, since, .. } => {
+            assert_eq!(owner, "exec-1");
+            assert!(since.is_some());
+        }
+        other => panic!("must be held: {other:?}"),
+    }
+}
+
+pub async fn expired_lease_is_taken_over(store: &dyn JobStateStore, job: &str) {
+    let now = Utc::now() - chrono::Duration::seconds(3600);
+    assert!(claimed(&store.claim(job, "exec-1", lease(), now).await.unwrap()));
+    // WHEN the lease has expired THEN another execution takes over, recorded
+    let later = lease().expiry_from(now) + chrono::Duration::seconds(1);
+    let c = store.claim(job, "exec-2", lease(), later).await.unwrap();
+    let Claim::Claimed { took_over_from, .. } = c else { panic!("expired lease must be taken over: {c:?}") };
+    assert_eq!(took_over_from.as_deref(), Some("exec-1"));
+    let h = store.history(job, 10).await.unwrap();
+    assert_eq!((h[0].execution_id.as_str(), h[0].outcome), ("exec-1", RunOutcome::TakenOver));
+    // AND the stale owner can no longer finish
+    let stale = store.finish(job, record("exec-1", now, RunOutcome::Succeeded), BTreeMap::new()).await;
+    assert!(matches!(stale, Err(JobStateError::NotOwner { .. })), "{stale:?}");
+}
+
+pub async fn concurrent_claims_have_one_winner(store: Arc<dyn JobStateStore>, job: &str) {
+    // GIVEN 20 executions started together WHEN they all claim THEN exactly one wins
+    let now = Utc::now();
+    let claims = (0..20).map(|i| {
+        let store = Arc::clone(&store);
+        let job = job.to_string();
+        tokio::spawn(async move { store.claim(&job, &format!("exec-{i}"), lease(), now).await })
+    });
+    let mut winners = 0;
+    for c in claims {
+        if claimed(&c.await.unwrap().unwrap()) {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+}
+
+pub async fn only_the_owner_finishes(store: &dyn JobStateStore, job: &str) {
+    let now = Utc::now();
+    assert!(claimed(&store.claim(job, "exec-1", lease(), now).await.unwrap()));
+    let other = store.finish(job, record("exec-9", now, RunOutcome::Succeeded), BTreeMap::new()).await;
+    assert!(matches!(other, Err(JobStateError::NotOwner { .. })), "{other:?}");
+    assert_eq!(store.get(job).await.unwrap().unwrap().state, JobState::Running);
+    let done = store.finish(job, record("exec-1", now, RunOutcome::Succeeded), BTreeMap::new()).await.unwrap();
+    assert_eq!(done.state, JobState::Ready);
+}
+
+pub async fn failure_then_next_claim_succeeds(store: &dyn JobStateStore, job: &str) {
+    let now = Utc::now();
+    assert!(claimed(&store.claim(job, "exec-1", lease(), now).await.unwrap()));
+    let failed = store.finish(job, record("exec-1", now, RunOutcome::Failed), BTreeMap::new()).await.unwrap();
+    assert_eq!((failed.state, failed.consecutive_failures), (JobState::Failed, 1));
+    // WHEN the next execution claims THEN it wins at once (no hand edit)
+    let later = now + chrono::Duration::seconds(300);
+    assert!(claimed(&store.claim(job, "exec-2", lease(), later).await.unwrap()));
+    let ok = store.finish(job, record("exec-2", later, RunOutcome::Succeeded), BTreeMap::new()).await.unwrap();
+    assert_eq!((ok.state, ok.consecutive_failures), (JobState::Ready, 0));
+    assert_eq!(ok.last_success, Some(later + chrono::Duration::seconds(5)));
+}
+
+pub async fn lease_extension_keeps_the_job(store: &dyn JobStateStore, job: &str) {
+    let now = Utc::now() - chrono::Duration::seconds(3600);
+    assert!(claimed(&store.claim(job, "exec-1", lease(), now).await.unwrap()));
+    // WHEN the owner extends just before expiry
+    let near_end = now + chrono::Duration::seconds(590);
+    let expiry = store.extend(job, "exec-1", lease(), near_end).await.unwrap();
+    assert_eq!(expiry, lease().expiry_from(near_end));
+    // THEN past the first expiry the job is still held
+    let c = store.claim(job, "exec-2", lease(), now + chrono::Duration::seconds(700)).await.unwrap();
+    assert!(!claimed(&c), "{c:?}");
+    // AND a non-owner cannot extend
+    let other = store.extend(job, "exec-2", lease(), near_end).await;
+    assert!(matches!(other, Err(JobStateError::NotOwner { .. })), "{other:?}");
+}
+
+pub async fn history_is_newest_first_with_contents(store: &dyn JobStateStore, job: &str) {
+    let base = Utc::now() - chrono::Duration::seconds(600);
+    for i in 0..3 {
+        let at = base + chrono::Duration::seconds(100 * i);
+        let exec = format!("exec-{i}");
+        assert!(claimed(&store.claim(job, &exec, lease(), at).await.unwrap()));
+        let outcome = if i == 1 { RunOutcome::Failed } else { RunOutcome::Succeeded };
+        store.finish(job, record(&exec, at, outcome), BTreeMap::new()).await.unwrap();
+    }
+    let h = store.history(job, 10).await.unwrap();
+    let order: Vec<&str> = h.iter().map(|r| r.execution_id.as_str()).collect();
+    assert_eq!(order, ["exec-2", "exec-1", "exec-0"]);
+    assert_eq!(h[1], record("exec-1", base + chrono::Duration::seconds(100), RunOutcome::Failed));
+    assert_eq!(store.history(job, 2).await.unwrap().len(), 2);
+}
+
+pub async fn reset_needs_a_known_job_and_a_reason(store: &dyn JobStateStore, job: &str) {
+    let now = Utc::now();
+    let unknown = store.reset(job, "stuck", now).await;
+    assert!(matches!(unknown, Err(JobStateError::UnknownJob(_))), "{unknown:?}");
+    assert!(claimed(&store.claim(job, "exec-1", lease(), now).await.unwrap()));
+    assert!(store.reset(job, "  ", now).await.is_err(), "a reset without a reason must be refused");
+    let j = store.reset(job, "operator: stuck after outage", now).await.unwrap();
+    assert_eq!(j.state, JobState::Ready);
+    let h = store.history(job, 1).await.unwrap();
+    assert_eq!(h[0].outcome, RunOutcome::Reset);
+    assert!(h[0].error.as_deref().unwrap().contains("stuck after outage"));
+}
