@@ -1,4 +1,24 @@
+//! `cdc bench`: benchmarks that print figures. They are not tests: they build
+//! large data sets, time the project's code against the seed's SQL and say
+//! whether the performance goals are met.
+
+mod data;
+mod merge;
+mod postgres;
+mod report;
+mod seed;
+
 use clap::Subcommand;
+
 #[derive(Subcommand)]
-pub enum BenchCommand { Merge }
-pub async fn bench(_c: BenchCommand) -> anyhow::Result<()> { Ok(()) }
+pub enum BenchCommand {
+    /// The CDC merge: the project's load against the seed's stored procedure,
+    /// on DuckDB and on PostgreSQL, for several target table sizes.
+    Merge(merge::MergeArgs),
+}
+
+pub async fn bench(cmd: BenchCommand) -> anyhow::Result<()> {
+    match cmd {
+        BenchCommand::Merge(args) => merge::run(args).await,
+    }
+}

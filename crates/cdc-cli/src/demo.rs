@@ -4,6 +4,7 @@
 //! oracle after every cycle, failing loudly on any difference.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -15,7 +16,8 @@ use cdc_core::PipelineConfig;
 use cdc_dmsgen::{CycleReport, DmsLayout, Generator, GeneratorConfig};
 use cdc_local::{DuckDbWarehouse, FolderRawZone};
 
-use crate::run::{fail_on_errors, run_once};
+use crate::job_run::{JobRun, run_job};
+use crate::run::{JobArgs, fail_on_errors};
 use crate::verify::{Verification, verify};
 
 #[derive(Args)]
@@ -69,8 +71,11 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         ..GeneratorConfig::default()
     };
     let mut generator = Generator::new(&raw_root, layout, gen_cfg)?;
-    let warehouse = DuckDbWarehouse::open(&args.out.join("warehouse.duckdb"))?;
+    let warehouse_path = args.out.join("warehouse.duckdb");
+    let warehouse = Arc::new(DuckDbWarehouse::open(&warehouse_path)?);
     let raw = FolderRawZone::new(&raw_root)?;
+    let job = JobArgs { state_dir: None, lease_seconds: 900, history_days: 30 };
+    let store = job.store(&warehouse_path)?;
 
     let bar = ProgressBar::new(args.cycles as u64 + 1);
     bar.set_style(ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}")?.progress_chars("=> "));
@@ -88,7 +93,11 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         }
         bar.set_message(format!("{name}: loading"));
         let started = Instant::now();
-        let run = run_once(&cfg, &warehouse, &raw).await?;
+        let run = match run_job(&cfg, &store, &raw, job.lease()?, || Ok(Arc::clone(&warehouse))).await? {
+            JobRun::Ran(run) => run,
+            JobRun::Idle => bail!("{name}: the generator wrote files but the run found nothing new"),
+            JobRun::Skipped { owner, .. } => bail!("{name}: the job is held by {owner}"),
+        };
         let seconds = started.elapsed().as_secs_f64();
         bar.suspend(|| crate::run::print_cycle(&run));
         fail_on_errors(&run)?;
@@ -107,6 +116,10 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     bar.finish_with_message("done");
     print_summary(&lines);
     println!("every cycle verified against the oracle; the final state equals the source database");
+    println!(
+        "job state and run history: cdc status --state-dir {}",
+        crate::run::default_state_dir(&warehouse_path).display()
+    );
     Ok(())
 }
 
@@ -124,12 +137,7 @@ fn layout_of(cfg: &PipelineConfig) -> anyhow::Result<DmsLayout> {
 fn report_verification(name: &str, v: &Verification) {
     for t in &v.tables {
         let verdict = if t.ok() { "ok" } else { "MISMATCH" };
-        println!(
-            "  [{name}] {verdict:8} {:32} {:>8} rows  compared: {}",
-            t.table,
-            t.rows,
-            t.columns.join(", ")
-        );
+        println!("  [{name}] {verdict:8} {:32} {:>8} rows  compared: {}", t.table, t.rows, t.columns.join(", "));
         for s in &t.samples {
             println!("      {s}");
         }
@@ -154,7 +162,17 @@ fn ensure_verified(name: &str, v: &Verification) -> anyhow::Result<()> {
 
 fn print_summary(lines: &[CycleLine]) {
     let mut table = Table::new();
-    table.set_header(["cycle", "days", "late files", "files", "changes", "applied", "target rows", "seconds", "changes/s"]);
+    table.set_header([
+        "cycle",
+        "days",
+        "late files",
+        "files",
+        "changes",
+        "applied",
+        "target rows",
+        "seconds",
+        "changes/s",
+    ]);
     for l in lines {
         let rate = if l.seconds > 0.0 { l.changes as f64 / l.seconds } else { 0.0 };
         table.add_row([

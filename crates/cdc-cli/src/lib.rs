@@ -3,7 +3,9 @@
 
 pub mod bench;
 pub mod demo;
+pub mod job_run;
 pub mod run;
+pub mod status;
 pub mod verify;
 
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 //! `run` runs one cycle on an existing raw zone and warehouse; `bench` prints
 //! performance figures.
 
-use cdc_cli::{bench, demo, run};
+use cdc_cli::{bench, demo, run, status};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -20,6 +20,10 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run one pipeline cycle against an existing raw zone and warehouse.
     Run(run::RunArgs),
+    /// The job state, per-table progress and lag, and the recent runs.
+    Status(status::StatusArgs),
+    /// Make a stuck or failed job Ready again, with a reason for the history.
+    Reset(status::ResetArgs),
     /// Benchmarks that print figures (not tests).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -35,6 +39,8 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(args) => runtime.block_on(demo::demo(args)),
         Command::Run(args) => runtime.block_on(run::run(args)),
+        Command::Status(args) => runtime.block_on(status::status(args)),
+        Command::Reset(args) => runtime.block_on(status::reset(args)),
         Command::Bench(cmd) => runtime.block_on(bench::bench(cmd)),
     }
 }

@@ -1,15 +1,19 @@
-//! `cdc run`: one cycle of the pipeline on an existing raw zone.
+//! `cdc run`: one pipeline run on an existing raw zone, under the job state.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
 use comfy_table::Table;
 
 use cdc_core::PipelineConfig;
-use cdc_core::cycle::{CycleRun, run_cycle};
-use cdc_local::{DuckDbWarehouse, FolderRawZone};
+use cdc_core::cycle::CycleRun;
+use cdc_core::job::Lease;
+use cdc_local::{DuckDbWarehouse, FileJobStore, FolderRawZone};
+
+use crate::job_run::{JobRun, run_job};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -22,6 +26,36 @@ pub struct RunArgs {
     /// The DuckDB database file standing in for Redshift (created if absent).
     #[arg(long)]
     pub warehouse: PathBuf,
+    #[command(flatten)]
+    pub job: JobArgs,
+}
+
+/// Where the job state lives and how long a run may hold the job.
+#[derive(Args, Clone)]
+pub struct JobArgs {
+    /// Folder of the job-state file (default: `job-state/` beside the warehouse).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// How long a run holds the job before another may take it over (seconds).
+    #[arg(long, default_value_t = 900)]
+    pub lease_seconds: u64,
+    /// How long run records are kept (days).
+    #[arg(long, default_value_t = 30)]
+    pub history_days: u64,
+}
+
+impl JobArgs {
+    pub fn store(&self, warehouse: &Path) -> anyhow::Result<FileJobStore> {
+        let dir = self.state_dir.clone().unwrap_or_else(|| default_state_dir(warehouse));
+        Ok(FileJobStore::new(&dir, Duration::from_secs(self.history_days * 86_400))?)
+    }
+    pub fn lease(&self) -> anyhow::Result<Lease> {
+        Ok(Lease::new(Duration::from_secs(self.lease_seconds))?)
+    }
+}
+
+pub fn default_state_dir(warehouse: &Path) -> PathBuf {
+    warehouse.parent().unwrap_or(Path::new(".")).join("job-state")
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -29,20 +63,28 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     for w in cfg.warnings() {
         eprintln!("warning: {w}");
     }
-    let warehouse = DuckDbWarehouse::open(&args.warehouse)?;
+    let store = args.job.store(&args.warehouse)?;
     let raw = FolderRawZone::new(&args.raw)?;
     let started = Instant::now();
-    let cycle = run_once(&cfg, &warehouse, &raw).await?;
-    print_cycle(&cycle);
-    println!("run took {:.2} s", started.elapsed().as_secs_f64());
-    fail_on_errors(&cycle)
-}
-
-/// Setup (idempotent), the raw zone's catalog views, then one cycle.
-pub async fn run_once(cfg: &PipelineConfig, warehouse: &DuckDbWarehouse, raw: &FolderRawZone) -> anyhow::Result<CycleRun> {
-    cdc_core::setup::run_setup(cfg, warehouse).await.context("setup")?;
-    warehouse.expose_raw_zone(cfg, raw).context("raw zone views")?;
-    Ok(run_cycle(cfg, warehouse, raw, Duration::from_millis(5)).await)
+    let path = args.warehouse.clone();
+    let outcome =
+        run_job(&cfg, &store, &raw, args.job.lease()?, || Ok(Arc::new(DuckDbWarehouse::open(&path)?))).await?;
+    match outcome {
+        JobRun::Skipped { owner, since } => {
+            let since = since.map_or("an unknown time".into(), |s| s.to_rfc3339());
+            println!("skipped: job {} is held by {owner}, since {since}", cfg.job_id);
+            Ok(())
+        }
+        JobRun::Idle => {
+            println!("nothing new in the raw zone; the warehouse was not touched");
+            Ok(())
+        }
+        JobRun::Ran(cycle) => {
+            print_cycle(&cycle);
+            println!("run took {:.2} s", started.elapsed().as_secs_f64());
+            fail_on_errors(&cycle)
+        }
+    }
 }
 
 pub fn print_cycle(cycle: &CycleRun) {
@@ -59,7 +101,15 @@ pub fn print_cycle(cycle: &CycleRun) {
                 format!("{:.2}", t.seconds),
                 "ok".into(),
             ]),
-            Err(e) => table.add_row([t.table.clone(), "".into(), "".into(), "".into(), "".into(), format!("{:.2}", t.seconds), e.to_string()]),
+            Err(e) => table.add_row([
+                t.table.clone(),
+                "".into(),
+                "".into(),
+                "".into(),
+                "".into(),
+                format!("{:.2}", t.seconds),
+                e.to_string(),
+            ]),
         };
     }
     println!("{table}");

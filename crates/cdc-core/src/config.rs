@@ -68,9 +68,7 @@ impl ColumnType {
             None => (t.as_str(), None),
         };
         let nums = |a: &str| -> Result<Vec<u32>, String> {
-            a.split(',')
-                .map(|n| n.trim().parse::<u32>().map_err(|_| format!("malformed type {text:?}")))
-                .collect()
+            a.split(',').map(|n| n.trim().parse::<u32>().map_err(|_| format!("malformed type {text:?}"))).collect()
         };
         let ty = match (base, args) {
             ("smallint" | "int2", None) => ColumnType::SmallInt,
@@ -376,7 +374,11 @@ fn validate_table(t: RawTable, at: &str) -> Result<TableConfig, String> {
         return Err(format!("{at}: field `columns` must list the table's columns"));
     }
     for c in &columns {
-        if c.name.as_str() == OP_COLUMN || c.name.as_str().starts_with(RESERVED_PREFIX) || c.name == t.commit_ts_column || Some(&c.name) == t.sequence_column.as_ref() {
+        if c.name.as_str() == OP_COLUMN
+            || c.name.as_str().starts_with(RESERVED_PREFIX)
+            || c.name == t.commit_ts_column
+            || Some(&c.name) == t.sequence_column.as_ref()
+        {
             return Err(format!(
                 "{at}: field `columns`: `{}` is added by DMS or the pipeline; do not list it among the table's columns",
                 c.name
@@ -401,7 +403,8 @@ fn validate_table(t: RawTable, at: &str) -> Result<TableConfig, String> {
             return Err(format!("{at}: field `key`: `{k}` is listed twice"));
         }
     }
-    let lateness_window = parse_duration(&t.lateness_window).map_err(|e| format!("{at}: field `lateness_window`: {e}"))?;
+    let lateness_window =
+        parse_duration(&t.lateness_window).map_err(|e| format!("{at}: field `lateness_window`: {e}"))?;
     Ok(TableConfig {
         schema: t.schema,
         name,

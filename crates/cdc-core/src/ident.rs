@@ -13,7 +13,9 @@ const MAX_LEN: usize = 127;
 pub struct Ident(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unsafe identifier {0:?}: use letters, digits and underscores, starting with a letter or underscore, at most 127 characters")]
+#[error(
+    "unsafe identifier {0:?}: use letters, digits and underscores, starting with a letter or underscore, at most 127 characters"
+)]
 pub struct UnsafeIdent(pub String);
 
 impl Ident {

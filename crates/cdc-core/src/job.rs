@@ -224,8 +224,12 @@ pub trait JobStateStore: Send + Sync {
         hints: BTreeMap<String, ProgressHint>,
     ) -> Result<Job, JobStateError>;
 
-    async fn set_config_fingerprint(&self, job_id: &str, execution_id: &str, fingerprint: &str)
-    -> Result<(), JobStateError>;
+    async fn set_config_fingerprint(
+        &self,
+        job_id: &str,
+        execution_id: &str,
+        fingerprint: &str,
+    ) -> Result<(), JobStateError>;
 
     async fn set_last_notified(&self, job_id: &str, at: DateTime<Utc>) -> Result<(), JobStateError>;
 

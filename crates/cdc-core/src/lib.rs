@@ -5,10 +5,10 @@
 //! the outer world implements. It knows nothing of AWS or of DuckDB's API.
 
 pub mod config;
+pub mod cycle;
 pub mod error;
 pub mod ident;
 pub mod job;
-pub mod cycle;
 pub mod load;
 pub mod ports;
 pub mod setup;

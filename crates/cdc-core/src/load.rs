@@ -77,9 +77,9 @@ pub async fn submit_load(
     }
     let backlog = new.len().saturating_sub(cfg.max_files_per_load);
     new.truncate(cfg.max_files_per_load);
-    for f in &new {
-        let columns = raw.file_columns(f).await.map_err(at)?;
-        check_file_schema(t, f, &columns)?;
+    let schemas = raw.file_schemas(&new).await.map_err(at)?;
+    for (f, columns) in new.iter().zip(&schemas) {
+        check_file_schema(t, f, columns)?;
     }
     let batch = merge::load_batch(cfg, t, warehouse.dialect(), &new);
     let statement_id = warehouse.submit(batch).await.map_err(at)?;
@@ -165,11 +165,8 @@ fn stats_from(rs: &crate::ports::ResultSet) -> Result<LoadStats, PipelineError> 
     let get = |name: &str| -> u64 {
         rs.column(name).and_then(|i| row.get(i)).and_then(Cell::as_i64).unwrap_or(0).max(0) as u64
     };
-    let max_commit_ts = rs
-        .column("max_commit_ts")
-        .and_then(|i| row.get(i))
-        .and_then(Cell::as_text)
-        .and_then(|s| parse_timestamp(s));
+    let max_commit_ts =
+        rs.column("max_commit_ts").and_then(|i| row.get(i)).and_then(Cell::as_text).and_then(|s| parse_timestamp(s));
     Ok(LoadStats {
         files: get("files"),
         changes: get("changes"),

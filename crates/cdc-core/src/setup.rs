@@ -14,10 +14,7 @@ pub async fn run_setup(cfg: &PipelineConfig, warehouse: &dyn Warehouse) -> Resul
 
 /// Refreshes each derived table in its own transaction (DESIGN.md 3.7).
 /// Returns the names that failed with their errors; the others are refreshed.
-pub async fn refresh_derived(
-    cfg: &PipelineConfig,
-    warehouse: &dyn Warehouse,
-) -> Vec<(String, PipelineError)> {
+pub async fn refresh_derived(cfg: &PipelineConfig, warehouse: &dyn Warehouse) -> Vec<(String, PipelineError)> {
     let mut failed = Vec::new();
     for dt in &cfg.derived {
         let batch = setup::refresh_derived(cfg, dt, warehouse.dialect());

@@ -63,10 +63,6 @@ impl Capture {
         }
     }
 
-    pub(crate) fn next_tick(&self) -> Micros {
-        self.next_tick
-    }
-
     /// Runs every flush tick up to and including `t`.
     pub(crate) fn advance_to(&mut self, t: Micros) {
         if self.next_tick > t {

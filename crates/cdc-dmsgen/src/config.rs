@@ -60,10 +60,7 @@ impl Default for GeneratorConfig {
             seed: 42,
             branches: 1,
             accounts_per_branch: 100_000,
-            start: Utc
-                .with_ymd_and_hms(2026, 11, 1, 20, 0, 0)
-                .single()
-                .unwrap_or(DateTime::UNIX_EPOCH),
+            start: Utc.with_ymd_and_hms(2026, 11, 1, 20, 0, 0).single().unwrap_or(DateTime::UNIX_EPOCH),
             cycle_span: Duration::hours(8),
             flush_interval: Duration::seconds(60),
             max_rows_per_file: 50_000,
@@ -109,11 +106,7 @@ impl DmsLayout {
     pub(crate) fn validate(&self) -> Result<(), GenError> {
         let bad = |msg: String| Err(GenError::Config(msg));
         // The schema is a path segment: keep it a plain name.
-        if self.schema.is_empty()
-            || self.schema == "."
-            || self.schema == ".."
-            || self.schema.contains(['/', '\\'])
-        {
+        if self.schema.is_empty() || self.schema == "." || self.schema == ".." || self.schema.contains(['/', '\\']) {
             return bad(format!("schema {:?} is not a plain folder name", self.schema));
         }
         if self.ts_column.is_empty() || self.seq_column.is_empty() {

@@ -29,16 +29,10 @@ pub enum GenError {
 
 impl GenError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        GenError::Io {
-            path: path.into(),
-            source,
-        }
+        GenError::Io { path: path.into(), source }
     }
 
     pub(crate) fn duckdb(context: impl Into<String>, source: duckdb::Error) -> Self {
-        GenError::DuckDb {
-            context: context.into(),
-            source,
-        }
+        GenError::DuckDb { context: context.into(), source }
     }
 }

@@ -11,16 +11,15 @@ use rand_chacha::ChaCha8Rng;
 use crate::capture::{Capture, PendingFile};
 use crate::config::{DmsLayout, GeneratorConfig};
 use crate::error::GenError;
+use crate::late;
 use crate::model::{Change, FullRow, Micros, Row, Table};
 use crate::oracle::{self, ChangeLog};
 use crate::report::{
-    CallStats, CycleReport, LATE_FILES_DELIVERED, LATE_FILES_HELD_BACK,
-    LATE_UPDATE_OLDER_THAN_DELETE,
+    CallStats, CycleReport, LATE_FILES_DELIVERED, LATE_FILES_HELD_BACK, LATE_UPDATE_OLDER_THAN_DELETE,
 };
 use crate::source_db::SourceDb;
 use crate::workload::{self, Planned, Stmts};
 use crate::writer::ParquetWriter;
-use crate::late;
 
 /// Simulated time DMS needs to transfer one full-load row.
 const ROW_TRANSFER_US: i64 = 200;
@@ -44,7 +43,6 @@ enum Forced {
 
 /// Writes a DMS raw zone for a pgbench source and keeps the oracle.
 pub struct Generator {
-    root: PathBuf,
     layout: DmsLayout,
     cfg: GeneratorConfig,
     rng: ChaCha8Rng,
@@ -53,7 +51,6 @@ pub struct Generator {
     capture: Capture,
     writer: ParquetWriter,
     clock: Micros,
-    next_txn: u64,
     next_seq: u64,
     full_loaded: bool,
     /// CDC files closed but not yet written: delivered late by the next call.
@@ -73,7 +70,6 @@ impl Generator {
         let capture = Capture::new(start, interval, cfg.max_rows_per_file);
         let writer = ParquetWriter::new(raw_root, &layout)?;
         Ok(Generator {
-            root: raw_root.to_path_buf(),
             layout,
             cfg,
             rng,
@@ -82,7 +78,6 @@ impl Generator {
             capture,
             writer,
             clock: start,
-            next_txn: 0,
             next_seq: 0,
             full_loaded: false,
             held: Vec::new(),
@@ -108,16 +103,13 @@ impl Generator {
         }
         let mut stats = CallStats::new();
         let t0 = self.clock;
-        let rows_before = self.db.branches.len()
-            + self.db.tellers.len()
-            + self.db.accounts.len()
-            + self.db.history.len();
+        let rows_before =
+            self.db.branches.len() + self.db.tellers.len() + self.db.accounts.len() + self.db.history.len();
         let estimate = rows_before as i64 * ROW_TRANSFER_US + 4 * TABLE_GAP_US;
         let mut regular: VecDeque<Micros> = {
             let hi = (estimate / 100 * 95).max(1);
-            let mut times: Vec<i64> = (0..self.cfg.txns_during_full_load)
-                .map(|_| t0.0 + self.rng.random_range(1..=hi))
-                .collect();
+            let mut times: Vec<i64> =
+                (0..self.cfg.txns_during_full_load).map(|_| t0.0 + self.rng.random_range(1..=hi)).collect();
             times.sort_unstable();
             let mut prev = t0.0;
             times
@@ -160,7 +152,9 @@ impl Generator {
                         if table == Table::Accounts && scanned == accounts_half {
                             let after = cursor.unwrap_or(0).saturating_add(1);
                             let mut ahead = self.db.accounts.range(after..).map(|(k, _)| *k);
-                            if let Some(aid) = ahead.nth(4).or_else(|| self.db.accounts.range(after..).map(|(k, _)| *k).next()) {
+                            if let Some(aid) =
+                                ahead.nth(4).or_else(|| self.db.accounts.range(after..).map(|(k, _)| *k).next())
+                            {
                                 forced.push_back((Micros(next_row.0 + 1), Forced::UnscannedAccount(aid)));
                             }
                         }
@@ -184,12 +178,8 @@ impl Generator {
             let stmts = if forced.front().is_some_and(|(f, _)| *f == t) {
                 let (_, kind) = forced.pop_front().unwrap_or((t, Forced::DuringHistoryScan));
                 match kind {
-                    Forced::UnscannedAccount(aid) => {
-                        workload::pgbench_txn(&mut self.db, &mut self.rng, t, Some(aid))
-                    }
-                    Forced::DuringHistoryScan => {
-                        workload::pgbench_txn(&mut self.db, &mut self.rng, t, None)
-                    }
+                    Forced::UnscannedAccount(aid) => workload::pgbench_txn(&mut self.db, &mut self.rng, t, Some(aid)),
+                    Forced::DuringHistoryScan => workload::pgbench_txn(&mut self.db, &mut self.rng, t, None),
                 }
             } else {
                 regular.pop_front();
@@ -211,19 +201,13 @@ impl Generator {
 
         // Full-load files: LOAD00000001.parquet, ... per table, in scan order.
         for table in Table::ALL {
-            let rows: Vec<&FullRow> = self
-                .log
-                .full_rows
-                .iter()
-                .filter(|r| r.row.table() == table)
-                .collect();
+            let rows: Vec<&FullRow> = self.log.full_rows.iter().filter(|r| r.row.table() == table).collect();
             for (n, chunk) in rows.chunks(self.cfg.full_file_rows).enumerate() {
                 let rel = PathBuf::from("full")
                     .join(&self.layout.schema)
                     .join(table.name())
                     .join(format!("LOAD{:08}.parquet", n + 1));
-                self.writer
-                    .write_full(&rel, table, chunk, scan_end[table.index()])?;
+                self.writer.write_full(&rel, table, chunk, scan_end[table.index()])?;
                 stats.report.files_written += 1;
             }
         }
@@ -344,11 +328,7 @@ impl Generator {
     }
 
     /// The true current source state (table columns only).
-    pub fn write_source_truth(
-        &self,
-        conn: &duckdb::Connection,
-        schema: &str,
-    ) -> Result<(), GenError> {
+    pub fn write_source_truth(&self, conn: &duckdb::Connection, schema: &str) -> Result<(), GenError> {
         oracle::write_source_truth(conn, schema, &self.db)
     }
 
@@ -381,20 +361,12 @@ impl Generator {
         }
         self.capture.advance_to(t);
         self.clock = self.clock.max(t);
-        self.next_txn += 1;
         let first = self.log.changes.len();
         let mut per_table: [Vec<usize>; 4] = Default::default();
         for (op, row) in stmts {
             self.next_seq += 1;
             per_table[row.table().index()].push(self.log.changes.len());
-            self.log.changes.push(Change {
-                txn: self.next_txn,
-                seq: self.next_seq,
-                ts: t,
-                op,
-                row,
-                delivered: false,
-            });
+            self.log.changes.push(Change { seq: self.next_seq, ts: t, op, row, delivered: false });
         }
         stats.observe_txn(&self.log.changes[first..]);
         self.capture.capture(t, &per_table);
@@ -437,5 +409,101 @@ impl Generator {
         tracing::info!(files = ?paths, "delivered late");
         stats.report.late_files.extend(paths);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oracle::{expected, truth_rows};
+
+    fn small() -> GeneratorConfig {
+        GeneratorConfig {
+            seed: 11,
+            branches: 2,
+            accounts_per_branch: 200,
+            txns_during_full_load: 40,
+            max_rows_per_file: 400,
+            full_file_rows: 150,
+            ..GeneratorConfig::default()
+        }
+    }
+
+    fn count(conn: &duckdb::Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    #[test]
+    fn after_finish_the_expected_state_is_the_source_truth() -> Result<(), GenError> {
+        // GIVEN a full load and two cycles, with a file held back in each
+        let dir = tempfile::tempdir().map_err(|e| GenError::io("tempdir", e))?;
+        let mut generator = Generator::new(dir.path(), DmsLayout::default(), small())?;
+        generator.full_load()?;
+        generator.cdc_cycle(300)?;
+        generator.cdc_cycle(300)?;
+        assert!(!generator.all_delivered());
+        // WHEN every held-back file is delivered
+        let report = generator.finish()?;
+        assert_eq!(report.late_files.len(), 1);
+        assert!(generator.all_delivered());
+        // THEN, in Rust, the latest-change fold minus ts/seq is exactly the source
+        let exp = expected(&generator.log);
+        let truth = truth_rows(&generator.db);
+        for table in Table::ALL {
+            let mut got: Vec<&Row> = exp[table.index()].iter().map(|r| r.row).collect();
+            let mut want: Vec<&Row> = truth[table.index()].iter().collect();
+            if table == Table::History {
+                let by_mtime = |r: &&Row| match r {
+                    Row::History(h) => h.mtime,
+                    _ => Micros(0),
+                };
+                got.sort_by_key(by_mtime);
+                want.sort_by_key(by_mtime);
+            }
+            assert_eq!(got, want, "{}", table.name());
+        }
+        // AND the tables written to DuckDB agree in both directions
+        let conn = duckdb::Connection::open_in_memory().map_err(|e| GenError::duckdb("opening test db", e))?;
+        generator.write_expected(&conn, "expected")?;
+        generator.write_source_truth(&conn, "truth")?;
+        for table in Table::ALL {
+            let cols: Vec<&str> = table.columns().iter().map(|c| c.0).collect();
+            let cols = cols.join(", ");
+            let t = table.name();
+            let diff = count(
+                &conn,
+                &format!(
+                    "SELECT count(*) FROM ((SELECT {cols} FROM expected.{t} EXCEPT ALL SELECT {cols} FROM truth.{t}) \
+                     UNION ALL (SELECT {cols} FROM truth.{t} EXCEPT ALL SELECT {cols} FROM expected.{t}))"
+                ),
+            );
+            assert_eq!(diff, 0, "{t}");
+            assert!(count(&conn, &format!("SELECT count(*) FROM truth.{t}")) > 0);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_api_refuses_calls_out_of_order() -> Result<(), GenError> {
+        // GIVEN a fresh generator
+        let dir = tempfile::tempdir().map_err(|e| GenError::io("tempdir", e))?;
+        let mut generator = Generator::new(dir.path(), DmsLayout::default(), small())?;
+        // WHEN a cycle runs before the full load, or the full load runs twice
+        // THEN both are refused
+        assert!(matches!(generator.cdc_cycle(10), Err(GenError::State(_))));
+        generator.full_load()?;
+        assert!(matches!(generator.full_load(), Err(GenError::State(_))));
+        Ok(())
+    }
+
+    #[test]
+    fn invalid_configurations_are_rejected() {
+        // GIVEN layouts and configs that cannot produce a valid raw zone
+        let dir = std::env::temp_dir();
+        let bad_layout = DmsLayout { ts_column: "aid".into(), ..DmsLayout::default() };
+        let bad_cfg = GeneratorConfig { branches: 0, ..small() };
+        // WHEN a generator is built THEN it fails with a config error
+        assert!(matches!(Generator::new(&dir, bad_layout, small()), Err(GenError::Config(_))));
+        assert!(matches!(Generator::new(&dir, DmsLayout::default(), bad_cfg), Err(GenError::Config(_))));
     }
 }

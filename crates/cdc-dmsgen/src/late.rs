@@ -24,20 +24,10 @@ fn live_updated_aid(file: &PendingFile, log: &ChangeLog, db: &SourceDb) -> Optio
 /// folder (the last one there, typically the file cut at midnight), so it
 /// arrives later in an older folder; otherwise it is an earlier file of the
 /// cycle, from the middle. Returns (index into `files`, aid).
-pub(crate) fn choose_hold(
-    files: &[PendingFile],
-    log: &ChangeLog,
-    db: &SourceDb,
-) -> Option<(usize, i32)> {
-    let accounts: Vec<usize> = (0..files.len())
-        .filter(|&i| files[i].table == Table::Accounts)
-        .collect();
+pub(crate) fn choose_hold(files: &[PendingFile], log: &ChangeLog, db: &SourceDb) -> Option<(usize, i32)> {
+    let accounts: Vec<usize> = (0..files.len()).filter(|&i| files[i].table == Table::Accounts).collect();
     let last_day = files.iter().map(|f| f.day).max()?;
-    let earlier_day: Vec<usize> = accounts
-        .iter()
-        .copied()
-        .filter(|&i| files[i].day < last_day)
-        .collect();
+    let earlier_day: Vec<usize> = accounts.iter().copied().filter(|&i| files[i].day < last_day).collect();
     let candidates: Vec<usize> = if earlier_day.is_empty() {
         // Never the last accounts file: "earlier" must stay true after the cycle's last writes.
         let mut all = accounts;
@@ -49,7 +39,5 @@ pub(crate) fn choose_hold(
     } else {
         earlier_day.into_iter().rev().collect()
     };
-    candidates
-        .into_iter()
-        .find_map(|i| live_updated_aid(&files[i], log, db).map(|aid| (i, aid)))
+    candidates.into_iter().find_map(|i| live_updated_aid(&files[i], log, db).map(|aid| (i, aid)))
 }

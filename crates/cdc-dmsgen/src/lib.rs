@@ -37,9 +37,4 @@ pub use generator::Generator;
 pub use report::CycleReport;
 
 /// The four pgbench table names, in the order the full load scans them.
-pub const TABLES: [&str; 4] = [
-    "pgbench_branches",
-    "pgbench_tellers",
-    "pgbench_accounts",
-    "pgbench_history",
-];
+pub const TABLES: [&str; 4] = ["pgbench_branches", "pgbench_tellers", "pgbench_accounts", "pgbench_history"];

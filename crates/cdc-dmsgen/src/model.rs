@@ -28,27 +28,18 @@ impl Micros {
 
 impl ToSql for Micros {
     fn to_sql(&self) -> duckdb::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Owned(Value::Timestamp(
-            TimeUnit::Microsecond,
-            self.0,
-        )))
+        Ok(ToSqlOutput::Owned(Value::Timestamp(TimeUnit::Microsecond, self.0)))
     }
 }
 
 /// `YYYYMMDD` of a day number.
 pub(crate) fn day_folder(day: i64) -> String {
-    Micros(day * MICROS_PER_DAY)
-        .to_datetime()
-        .format("%Y%m%d")
-        .to_string()
+    Micros(day * MICROS_PER_DAY).to_datetime().format("%Y%m%d").to_string()
 }
 
 /// DMS CDC file name (without extension) for a flush at `ms` milliseconds.
 pub(crate) fn file_stamp(ms: i64) -> String {
-    Micros(ms * 1000)
-        .to_datetime()
-        .format("%Y%m%d-%H%M%S%3f")
-        .to_string()
+    Micros(ms * 1000).to_datetime().format("%Y%m%d-%H%M%S%3f").to_string()
 }
 
 /// 35-digit change sequence like DMS `AR_H_CHANGE_SEQ`: commit second
@@ -56,7 +47,19 @@ pub(crate) fn file_stamp(ms: i64) -> String {
 /// back and the counter always grows, so the string grows strictly in commit
 /// order, and its fixed width makes string order equal numeric order.
 pub(crate) fn seq_string(ts: Micros, seq: u64) -> String {
-    format!("{}{:021}", ts.to_datetime().format("%Y%m%d%H%M%S"), seq)
+    use chrono::{Datelike, Timelike};
+    // Called once per written change: plain integer formatting, no strftime parsing.
+    let t = ts.to_datetime();
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}{:021}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        seq
+    )
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -68,12 +71,7 @@ pub(crate) enum Table {
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 4] = [
-        Table::Branches,
-        Table::Tellers,
-        Table::Accounts,
-        Table::History,
-    ];
+    pub(crate) const ALL: [Table; 4] = [Table::Branches, Table::Tellers, Table::Accounts, Table::History];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -91,23 +89,11 @@ impl Table {
     /// Column names and DuckDB types, in table order.
     pub(crate) fn columns(self) -> &'static [(&'static str, &'static str)] {
         match self {
-            Table::Branches => &[
-                ("bid", "INTEGER"),
-                ("bbalance", "INTEGER"),
-                ("filler", "VARCHAR"),
-            ],
-            Table::Tellers => &[
-                ("tid", "INTEGER"),
-                ("bid", "INTEGER"),
-                ("tbalance", "INTEGER"),
-                ("filler", "VARCHAR"),
-            ],
-            Table::Accounts => &[
-                ("aid", "INTEGER"),
-                ("bid", "INTEGER"),
-                ("abalance", "INTEGER"),
-                ("filler", "VARCHAR"),
-            ],
+            Table::Branches => &[("bid", "INTEGER"), ("bbalance", "INTEGER"), ("filler", "VARCHAR")],
+            Table::Tellers => &[("tid", "INTEGER"), ("bid", "INTEGER"), ("tbalance", "INTEGER"), ("filler", "VARCHAR")],
+            Table::Accounts => {
+                &[("aid", "INTEGER"), ("bid", "INTEGER"), ("abalance", "INTEGER"), ("filler", "VARCHAR")]
+            }
             Table::History => &[
                 ("tid", "INTEGER"),
                 ("bid", "INTEGER"),
@@ -209,14 +195,7 @@ impl Row {
             Row::Branch(b) => out.extend([&b.bid as &dyn ToSql, &b.bbalance, &b.filler]),
             Row::Teller(t) => out.extend([&t.tid as &dyn ToSql, &t.bid, &t.tbalance, &t.filler]),
             Row::Account(a) => out.extend([&a.aid as &dyn ToSql, &a.bid, &a.abalance, &a.filler]),
-            Row::History(h) => out.extend([
-                &h.tid as &dyn ToSql,
-                &h.bid,
-                &h.aid,
-                &h.delta,
-                &h.mtime,
-                &h.filler,
-            ]),
+            Row::History(h) => out.extend([&h.tid as &dyn ToSql, &h.bid, &h.aid, &h.delta, &h.mtime, &h.filler]),
         }
     }
 }
@@ -224,7 +203,6 @@ impl Row {
 /// One captured change: what DMS reads from the WAL for one row.
 #[derive(Clone, Debug)]
 pub(crate) struct Change {
-    pub txn: u64,
     /// Global counter, strictly increasing in commit order.
     pub seq: u64,
     /// Commit time of the transaction.
@@ -241,4 +219,21 @@ pub(crate) struct Change {
 pub(crate) struct FullRow {
     pub row: Row,
     pub ts: Micros,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sequence_is_35_digits_and_grows_with_time_and_counter() {
+        // GIVEN two changes in the same second and one in the next second
+        let t = Micros(1_793_563_200_000_000); // 2026-11-01T20:00:00Z
+        // WHEN their sequences are formatted
+        let (a, b, c) = (seq_string(t, 9), seq_string(t, 10), seq_string(Micros(t.0 + 1_000_000), 11));
+        // THEN they are fixed-width, start with the commit second and sort in commit order
+        assert_eq!(a, "20261101200000000000000000000000009");
+        assert!(a.len() == 35 && b.len() == 35 && c.len() == 35);
+        assert!(a < b && b < c);
+    }
 }

@@ -56,18 +56,10 @@ pub(crate) fn expected(log: &ChangeLog) -> [Vec<ExpectedRow<'_>>; 4] {
         match (&fr.row, fr.row.key()) {
             (Row::History(h), _) => {
                 history_full_set.insert(h);
-                history_full.push(ExpectedRow {
-                    row: &fr.row,
-                    ts: fr.ts,
-                    seq: None,
-                });
+                history_full.push(ExpectedRow { row: &fr.row, ts: fr.ts, seq: None });
             }
             (row, Some(key)) => {
-                let rank = Rank {
-                    cdc: false,
-                    ts: fr.ts,
-                    seq: 0,
-                };
+                let rank = Rank { cdc: false, ts: fr.ts, seq: 0 };
                 keep_latest(&mut latest[row.table().index()], key, rank, false, row);
             }
             (_, None) => {}
@@ -80,26 +72,12 @@ pub(crate) fn expected(log: &ChangeLog) -> [Vec<ExpectedRow<'_>>; 4] {
             (Row::History(h), _) => {
                 // Append-only: a CDC insert the full load already carried is loaded once.
                 if c.op == Op::Insert && !history_full_set.contains(h) {
-                    history_cdc.push(ExpectedRow {
-                        row: &c.row,
-                        ts: c.ts,
-                        seq: Some(seq_string(c.ts, c.seq)),
-                    });
+                    history_cdc.push(ExpectedRow { row: &c.row, ts: c.ts, seq: Some(seq_string(c.ts, c.seq)) });
                 }
             }
             (row, Some(key)) => {
-                let rank = Rank {
-                    cdc: true,
-                    ts: c.ts,
-                    seq: c.seq,
-                };
-                keep_latest(
-                    &mut latest[row.table().index()],
-                    key,
-                    rank,
-                    c.op == Op::Delete,
-                    row,
-                );
+                let rank = Rank { cdc: true, ts: c.ts, seq: c.seq };
+                keep_latest(&mut latest[row.table().index()], key, rank, c.op == Op::Delete, row);
             }
             (_, None) => {}
         }
@@ -112,14 +90,7 @@ pub(crate) fn expected(log: &ChangeLog) -> [Vec<ExpectedRow<'_>>; 4] {
             .filter(|(_, l)| !l.deleted)
             .map(|(key, l)| {
                 let seq = l.rank.cdc.then(|| seq_string(l.rank.ts, l.rank.seq));
-                (
-                    *key,
-                    ExpectedRow {
-                        row: l.row,
-                        ts: l.rank.ts,
-                        seq,
-                    },
-                )
+                (*key, ExpectedRow { row: l.row, ts: l.rank.ts, seq })
             })
             .collect();
         rows.sort_by_key(|(key, _)| *key);
@@ -130,25 +101,14 @@ pub(crate) fn expected(log: &ChangeLog) -> [Vec<ExpectedRow<'_>>; 4] {
     out
 }
 
-fn keep_latest<'a>(
-    map: &mut HashMap<i32, Latest<'a>>,
-    key: i32,
-    rank: Rank,
-    deleted: bool,
-    row: &'a Row,
-) {
+fn keep_latest<'a>(map: &mut HashMap<i32, Latest<'a>>, key: i32, rank: Rank, deleted: bool, row: &'a Row) {
     let newer = map.get(&key).is_none_or(|l| rank > l.rank);
     if newer {
         map.insert(key, Latest { rank, deleted, row });
     }
 }
 
-fn create_table(
-    conn: &Connection,
-    schema: &str,
-    table: Table,
-    tail: &[(&str, &str)],
-) -> Result<(), GenError> {
+fn create_table(conn: &Connection, schema: &str, table: Table, tail: &[(&str, &str)]) -> Result<(), GenError> {
     let s = quote_ident(schema);
     conn.execute_batch(&format!(
         "CREATE SCHEMA IF NOT EXISTS {s}; CREATE OR REPLACE TABLE {s}.{} ({});",
@@ -165,17 +125,12 @@ pub(crate) fn write_expected(
     layout: &DmsLayout,
     log: &ChangeLog,
 ) -> Result<(), GenError> {
-    let tail = [
-        (layout.ts_column.as_str(), "TIMESTAMP"),
-        (layout.seq_column.as_str(), "VARCHAR"),
-    ];
+    let tail = [(layout.ts_column.as_str(), "TIMESTAMP"), (layout.seq_column.as_str(), "VARCHAR")];
     let expected = expected(log);
     for table in Table::ALL {
         create_table(conn, schema, table, &tail)?;
         let ctx = || format!("appending to {schema}.{}", table.name());
-        let mut app = conn
-            .appender_to_db(table.name(), schema)
-            .map_err(|e| GenError::duckdb(ctx(), e))?;
+        let mut app = conn.appender_to_db(table.name(), schema).map_err(|e| GenError::duckdb(ctx(), e))?;
         for r in &expected[table.index()] {
             append_row(&mut app, &[], r.row, &[&r.ts, &r.seq]).map_err(|e| GenError::duckdb(ctx(), e))?;
         }
@@ -195,22 +150,106 @@ pub(crate) fn truth_rows(db: &SourceDb) -> [Vec<Row>; 4] {
 }
 
 /// Writes the true source state, table columns only.
-pub(crate) fn write_source_truth(
-    conn: &Connection,
-    schema: &str,
-    db: &SourceDb,
-) -> Result<(), GenError> {
+pub(crate) fn write_source_truth(conn: &Connection, schema: &str, db: &SourceDb) -> Result<(), GenError> {
     let truth = truth_rows(db);
     for table in Table::ALL {
         create_table(conn, schema, table, &[])?;
         let ctx = || format!("appending to {schema}.{}", table.name());
-        let mut app = conn
-            .appender_to_db(table.name(), schema)
-            .map_err(|e| GenError::duckdb(ctx(), e))?;
+        let mut app = conn.appender_to_db(table.name(), schema).map_err(|e| GenError::duckdb(ctx(), e))?;
         for row in &truth[table.index()] {
             append_row(&mut app, &[], row, &[]).map_err(|e| GenError::duckdb(ctx(), e))?;
         }
         app.flush().map_err(|e| GenError::duckdb(ctx(), e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Account, Change};
+
+    fn account(aid: i32, abalance: i32) -> Row {
+        Row::Account(Account { aid, bid: 1, abalance, filler: None })
+    }
+
+    fn history(mtime: i64) -> Row {
+        Row::History(History { tid: 1, bid: 1, aid: 1, delta: 5, mtime: Micros(mtime), filler: None })
+    }
+
+    fn change(seq: u64, ts: i64, op: Op, row: Row, delivered: bool) -> Change {
+        Change { seq, ts: Micros(ts), op, row, delivered }
+    }
+
+    fn full(row: Row, ts: i64) -> FullRow {
+        FullRow { row, ts: Micros(ts) }
+    }
+
+    #[test]
+    fn a_cdc_change_beats_a_later_full_load_row() {
+        // GIVEN a change committed at 10 and the full-load row transferred at 20 showing it
+        let log = ChangeLog {
+            changes: vec![change(1, 10, Op::Update, account(1, 7), true)],
+            full_rows: vec![full(account(1, 7), 20), full(account(2, 0), 20)],
+        };
+        // WHEN the expected state is folded
+        let exp = expected(&log);
+        // THEN key 1 carries the CDC ts and seq, key 2 the transfer ts and no seq
+        let acc = &exp[Table::Accounts.index()];
+        assert_eq!(acc.len(), 2);
+        assert_eq!((acc[0].ts, acc[0].seq.is_some()), (Micros(10), true));
+        assert_eq!((acc[1].ts, acc[1].seq.clone()), (Micros(20), None));
+    }
+
+    #[test]
+    fn a_late_older_update_does_not_resurrect_a_deleted_key() {
+        // GIVEN a delete at 20 and an update at 10 delivered after it
+        let log = ChangeLog {
+            changes: vec![
+                change(1, 10, Op::Update, account(1, 3), true),
+                change(2, 20, Op::Delete, account(1, 3), true),
+            ],
+            full_rows: vec![full(account(1, 0), 5)],
+        };
+        // WHEN folded
+        let exp = expected(&log);
+        // THEN the key is absent
+        assert!(exp[Table::Accounts.index()].is_empty());
+    }
+
+    #[test]
+    fn undelivered_changes_are_ignored_and_equal_ts_ties_go_to_the_sequence() {
+        // GIVEN two updates with the same ts (seq 1 then 2) and an undelivered later one
+        let log = ChangeLog {
+            changes: vec![
+                change(1, 10, Op::Update, account(1, 1), true),
+                change(2, 10, Op::Update, account(1, 2), true),
+                change(3, 30, Op::Update, account(1, 3), false),
+            ],
+            full_rows: vec![],
+        };
+        // WHEN folded
+        let exp = expected(&log);
+        // THEN the row image is that of seq 2
+        let acc = &exp[Table::Accounts.index()];
+        assert_eq!(acc.len(), 1);
+        assert_eq!(acc[0].row, &account(1, 2));
+        assert_eq!(acc[0].seq.as_deref(), Some(seq_string(Micros(10), 2).as_str()));
+    }
+
+    #[test]
+    fn a_history_row_in_both_full_load_and_cdc_is_kept_once() {
+        // GIVEN history row A in the full load and in CDC, and row B only in CDC
+        let log = ChangeLog {
+            changes: vec![change(1, 10, Op::Insert, history(10), true), change(2, 30, Op::Insert, history(30), true)],
+            full_rows: vec![full(history(10), 20)],
+        };
+        // WHEN folded
+        let exp = expected(&log);
+        // THEN A comes once from the full load, B from CDC with its sequence
+        let h = &exp[Table::History.index()];
+        assert_eq!(h.len(), 2);
+        assert_eq!((h[0].ts, h[0].seq.is_none()), (Micros(20), true));
+        assert_eq!((h[1].ts, h[1].seq.is_some()), (Micros(30), true));
+    }
 }

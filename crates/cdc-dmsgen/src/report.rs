@@ -85,11 +85,7 @@ impl CallStats {
     pub(crate) fn observe_txn(&mut self, changes: &[Change]) {
         self.report.transactions += 1;
         for c in changes {
-            *self
-                .report
-                .changes_by_table
-                .entry(c.row.table().name().to_string())
-                .or_default() += 1;
+            *self.report.changes_by_table.entry(c.row.table().name().to_string()).or_default() += 1;
         }
         if changes.len() >= 2 {
             self.add(TXN_MULTIPLE_CHANGES_SAME_TS, 1);

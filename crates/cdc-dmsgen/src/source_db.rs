@@ -29,22 +29,13 @@ pub(crate) struct SourceDb {
 
 /// A short filler string, or NULL now and then so null handling is exercised.
 pub(crate) fn filler(rng: &mut ChaCha8Rng, null_pct: f64) -> Option<String> {
-    if rng.random_bool(null_pct / 100.0) {
-        None
-    } else {
-        Some(format!("f{:06x}", rng.random::<u32>() & 0xff_ffff))
-    }
+    if rng.random_bool(null_pct / 100.0) { None } else { Some(format!("f{:06x}", rng.random::<u32>() & 0xff_ffff)) }
 }
 
 impl SourceDb {
     /// pgbench -i: `branches` branches, 10 tellers each, `accounts_per_branch`
     /// accounts each, plus some history older than `start`.
-    pub(crate) fn initial(
-        rng: &mut ChaCha8Rng,
-        branches: u32,
-        accounts_per_branch: u32,
-        start: Micros,
-    ) -> Self {
+    pub(crate) fn initial(rng: &mut ChaCha8Rng, branches: u32, accounts_per_branch: u32, start: Micros) -> Self {
         // Sizes are validated to fit in i32 by GeneratorConfig::validate.
         let nb = branches as i32;
         let apb = accounts_per_branch as i32;
@@ -58,38 +49,15 @@ impl SourceDb {
         };
         for bid in 1..=nb {
             let filler = filler(rng, 20.0);
-            db.branches.insert(
-                bid,
-                Branch {
-                    bid,
-                    bbalance: 0,
-                    filler,
-                },
-            );
+            db.branches.insert(bid, Branch { bid, bbalance: 0, filler });
         }
         for tid in 1..=nb * 10 {
             let filler = filler(rng, 10.0);
-            db.tellers.insert(
-                tid,
-                Teller {
-                    tid,
-                    bid: (tid - 1) / 10 + 1,
-                    tbalance: 0,
-                    filler,
-                },
-            );
+            db.tellers.insert(tid, Teller { tid, bid: (tid - 1) / 10 + 1, tbalance: 0, filler });
         }
         for aid in 1..=nb * apb {
             let filler = filler(rng, 5.0);
-            db.accounts.insert(
-                aid,
-                Account {
-                    aid,
-                    bid: (aid - 1) / apb + 1,
-                    abalance: 0,
-                    filler,
-                },
-            );
+            db.accounts.insert(aid, Account { aid, bid: (aid - 1) / apb + 1, abalance: 0, filler });
         }
         for _ in 0..nb * INITIAL_HISTORY_PER_BRANCH {
             let tid = rng.random_range(1..=nb * 10);
@@ -114,20 +82,11 @@ impl SourceDb {
     /// Picks a random aid and takes the next live one, so deleted aids cost nothing.
     pub(crate) fn pick_account(&self, rng: &mut ChaCha8Rng) -> Option<i32> {
         let probe = rng.random_range(1..=self.max_aid.max(1));
-        self.accounts
-            .range(probe..)
-            .next()
-            .or_else(|| self.accounts.iter().next())
-            .map(|(aid, _)| *aid)
+        self.accounts.range(probe..).next().or_else(|| self.accounts.iter().next()).map(|(aid, _)| *aid)
     }
 
     /// `UPDATE pgbench_accounts SET abalance = abalance + delta [, filler = ..]`.
-    pub(crate) fn update_account(
-        &mut self,
-        aid: i32,
-        delta: i32,
-        new_filler: Option<Option<String>>,
-    ) -> Option<Row> {
+    pub(crate) fn update_account(&mut self, aid: i32, delta: i32, new_filler: Option<Option<String>>) -> Option<Row> {
         let a = self.accounts.get_mut(&aid)?;
         a.abalance = a.abalance.wrapping_add(delta);
         if let Some(f) = new_filler {
@@ -161,14 +120,7 @@ impl SourceDb {
     ) -> Row {
         let mtime = Micros(mtime.0.max(self.last_mtime.0 + 1));
         self.last_mtime = mtime;
-        let h = History {
-            tid,
-            bid,
-            aid,
-            delta,
-            mtime,
-            filler,
-        };
+        let h = History { tid, bid, aid, delta, mtime, filler };
         self.history.push(h.clone());
         Row::History(h)
     }

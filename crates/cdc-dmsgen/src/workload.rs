@@ -28,12 +28,7 @@ fn delta(rng: &mut ChaCha8Rng) -> i32 {
 
 /// The pgbench TPC-B-like transaction: update an account, a teller, its branch,
 /// and append to history. `aid` forces the account (used for planned cases).
-pub(crate) fn pgbench_txn(
-    db: &mut SourceDb,
-    rng: &mut ChaCha8Rng,
-    commit: Micros,
-    aid: Option<i32>,
-) -> Stmts {
+pub(crate) fn pgbench_txn(db: &mut SourceDb, rng: &mut ChaCha8Rng, commit: Micros, aid: Option<i32>) -> Stmts {
     let mut out = Stmts::with_capacity(4);
     let aid = aid.or_else(|| db.pick_account(rng)).unwrap_or(0);
     let tid = rng.random_range(1..=db.teller_count().max(1));
@@ -52,20 +47,12 @@ pub(crate) fn pgbench_txn(
         out.push((Op::Update, row));
     }
     let hist_filler = filler(rng, 30.0);
-    out.push((
-        Op::Insert,
-        db.insert_history(tid, bid, aid, d, commit, hist_filler),
-    ));
+    out.push((Op::Insert, db.insert_history(tid, bid, aid, d, commit, hist_filler)));
     out
 }
 
 /// A pgbench transaction whose account is updated by two statements.
-pub(crate) fn double_update_txn(
-    db: &mut SourceDb,
-    rng: &mut ChaCha8Rng,
-    commit: Micros,
-    aid: i32,
-) -> Stmts {
+pub(crate) fn double_update_txn(db: &mut SourceDb, rng: &mut ChaCha8Rng, commit: Micros, aid: i32) -> Stmts {
     let mut out = pgbench_txn(db, rng, commit, Some(aid));
     let d = delta(rng);
     if let Some(row) = db.update_account(aid, d, None) {
@@ -84,31 +71,19 @@ pub(crate) fn delete_reinsert_txn(db: &mut SourceDb, rng: &mut ChaCha8Rng, aid: 
         Row::Account(a) => a.bid,
         _ => 1,
     };
-    let fresh = Account {
-        aid,
-        bid,
-        abalance: delta(rng),
-        filler: filler(rng, 50.0),
-    };
+    let fresh = Account { aid, bid, abalance: delta(rng), filler: filler(rng, 50.0) };
     vec![(Op::Delete, before), (Op::Insert, db.insert_account(fresh))]
 }
 
 pub(crate) fn account_insert_txn(db: &mut SourceDb, rng: &mut ChaCha8Rng) -> Stmts {
     let aid = db.next_aid();
     let bid = rng.random_range(1..=db.branch_count().max(1));
-    let account = Account {
-        aid,
-        bid,
-        abalance: 0,
-        filler: filler(rng, 25.0),
-    };
+    let account = Account { aid, bid, abalance: 0, filler: filler(rng, 25.0) };
     vec![(Op::Insert, db.insert_account(account))]
 }
 
 pub(crate) fn account_delete_txn(db: &mut SourceDb, aid: i32) -> Stmts {
-    db.delete_account(aid)
-        .map(|row| vec![(Op::Delete, row)])
-        .unwrap_or_default()
+    db.delete_account(aid).map(|row| vec![(Op::Delete, row)]).unwrap_or_default()
 }
 
 /// A regular transaction: an account insert, an account delete or a pgbench
@@ -138,11 +113,7 @@ pub(crate) fn regular_txn(
 /// One gap between consecutive commits inside a burst: mostly milliseconds,
 /// sometimes up to a second.
 fn raw_step(rng: &mut ChaCha8Rng) -> i64 {
-    if rng.random_bool(0.9) {
-        rng.random_range(1..=50_000)
-    } else {
-        rng.random_range(50_000..=1_000_000)
-    }
+    if rng.random_bool(0.9) { rng.random_range(1..=50_000) } else { rng.random_range(50_000..=1_000_000) }
 }
 
 /// Commit times of `m` transactions over `[start, start + span)`, strictly
@@ -152,12 +123,7 @@ fn raw_step(rng: &mut ChaCha8Rng) -> i64 {
 /// span does). When midnight falls inside the cycle, the burst around it is
 /// centred on midnight, so commits land on both sides of it and a CDC file is
 /// cut at the day boundary.
-pub(crate) fn plan_commit_times(
-    rng: &mut ChaCha8Rng,
-    start: Micros,
-    span: i64,
-    m: usize,
-) -> Vec<Micros> {
+pub(crate) fn plan_commit_times(rng: &mut ChaCha8Rng, start: Micros, span: i64, m: usize) -> Vec<Micros> {
     if m == 0 {
         return Vec::new();
     }
@@ -175,8 +141,8 @@ pub(crate) fn plan_commit_times(
     }
     let window = active / bursts as i64;
     let midnight = Micros((start.day() + 1) * crate::model::MICROS_PER_DAY);
-    let midnight_burst = (midnight.0 < start.0 + active)
-        .then(|| (((midnight.0 - start.0) / window.max(1)) as usize).min(bursts - 1));
+    let midnight_burst =
+        (midnight.0 < start.0 + active).then(|| (((midnight.0 - start.0) / window.max(1)) as usize).min(bursts - 1));
 
     let mut times = Vec::with_capacity(m);
     let mut prev = start.0;

@@ -15,9 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use cdc_core::PipelineError;
-use cdc_core::job::{
-    Claim, Job, JobState, JobStateError, JobStateStore, Lease, ProgressHint, RunOutcome, RunRecord,
-};
+use cdc_core::job::{Claim, Job, JobState, JobStateError, JobStateStore, Lease, ProgressHint, RunOutcome, RunRecord};
 
 pub struct FileJobStore {
     dir: PathBuf,
@@ -111,7 +109,11 @@ fn write(path: &Path, stored: &Option<Stored>) -> Result<(), JobStateError> {
     std::fs::rename(&tmp, path).map_err(|e| store_err(format!("{}: {e}", path.display())))
 }
 
-fn owned<'a>(stored: &'a mut Option<Stored>, job_id: &str, execution_id: &str) -> Result<&'a mut Stored, JobStateError> {
+fn owned<'a>(
+    stored: &'a mut Option<Stored>,
+    job_id: &str,
+    execution_id: &str,
+) -> Result<&'a mut Stored, JobStateError> {
     let s = stored.as_mut().ok_or_else(|| JobStateError::UnknownJob(job_id.to_string()))?;
     if s.job.state != JobState::Running || s.job.owner.as_deref() != Some(execution_id) {
         return Err(JobStateError::NotOwner {
@@ -144,15 +146,18 @@ impl JobStateStore for FileJobStore {
             }
             let took_over_from = (s.job.state == JobState::Running).then(|| s.job.owner.clone()).flatten();
             if let Some(old) = &took_over_from {
-                s.history.insert(0, RunRecord {
-                    execution_id: old.clone(),
-                    start: s.job.job_start.unwrap_or(now),
-                    end: now,
-                    outcome: RunOutcome::TakenOver,
-                    tables: Vec::new(),
-                    failed_tables: Vec::new(),
-                    error: Some(format!("lease expired; taken over by {execution_id}")),
-                });
+                s.history.insert(
+                    0,
+                    RunRecord {
+                        execution_id: old.clone(),
+                        start: s.job.job_start.unwrap_or(now),
+                        end: now,
+                        outcome: RunOutcome::TakenOver,
+                        tables: Vec::new(),
+                        failed_tables: Vec::new(),
+                        error: Some(format!("lease expired; taken over by {execution_id}")),
+                    },
+                );
             }
             s.job.state = JobState::Running;
             s.job.owner = Some(execution_id.to_string());
@@ -238,15 +243,18 @@ impl JobStateStore for FileJobStore {
         cdc_core::job::check_reset_reason(reason)?;
         self.locked(job_id, |stored| {
             let s = stored.as_mut().ok_or_else(|| JobStateError::UnknownJob(job_id.to_string()))?;
-            s.history.insert(0, RunRecord {
-                execution_id: s.job.owner.clone().unwrap_or_else(|| "manual-reset".into()),
-                start: s.job.job_start.unwrap_or(now),
-                end: now,
-                outcome: RunOutcome::Reset,
-                tables: Vec::new(),
-                failed_tables: Vec::new(),
-                error: Some(format!("reset by hand: {reason}")),
-            });
+            s.history.insert(
+                0,
+                RunRecord {
+                    execution_id: "manual-reset".into(),
+                    start: s.job.job_start.unwrap_or(now),
+                    end: now,
+                    outcome: RunOutcome::Reset,
+                    tables: Vec::new(),
+                    failed_tables: Vec::new(),
+                    error: Some(format!("reset by hand: {reason}")),
+                },
+            );
             s.job.state = JobState::Ready;
             s.job.lease_expires = None;
             s.job.job_end = Some(now);

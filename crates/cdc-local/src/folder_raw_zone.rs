@@ -1,6 +1,7 @@
 //! The raw zone as a folder laid out exactly as DMS writes to S3:
 //! `full/<schema>/<table>/LOAD*.parquet`, `cdc/<schema>/<table>/<YYYYMMDD>/*.parquet`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -138,17 +139,31 @@ impl RawZone for FolderRawZone {
         self.list(table, kind, from_partition)
     }
 
-    async fn file_columns(&self, file: &RawFile) -> Result<Vec<FileColumn>, PipelineError> {
+    async fn file_schemas(&self, files: &[RawFile]) -> Result<Vec<Vec<FileColumn>>, PipelineError> {
+        if files.is_empty() {
+            return Ok(Vec::new());
+        }
         let reader = self.reader.lock().expect("parquet reader lock");
-        let sql = format!("DESCRIBE SELECT * FROM read_parquet({})", Dialect::DuckDb.literal(&file.path));
-        let read = || -> Result<Vec<FileColumn>, duckdb::Error> {
-            let mut stmt = reader.prepare(&sql)?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-            rows.map(|r| r.map(|(name, ty)| FileColumn { name, ty: file_type(&ty) })).collect()
-        };
-        read().map_err(|e| {
-            PipelineError::data(format!("file {} is not readable Parquet (empty, truncated or corrupt?): {e}", file.path))
-        })
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        match read_schemas(&reader, &paths) {
+            Ok(mut by_file) => files
+                .iter()
+                .map(|f| {
+                    by_file.remove(&f.path).ok_or_else(|| {
+                        PipelineError::data(format!("file {} has no columns (not readable Parquet?)", f.path))
+                    })
+                })
+                .collect(),
+            // One bad file fails the whole read: find it, to name it.
+            Err(all) => {
+                for p in &paths {
+                    if let Err(e) = read_schemas(&reader, &[p]) {
+                        return Err(unreadable(p, &e));
+                    }
+                }
+                Err(PipelineError::data(format!("reading Parquet schemas: {all}")))
+            }
+        }
     }
 
     fn describe_location(&self, table: &TableConfig) -> String {
@@ -160,30 +175,61 @@ impl RawZone for FolderRawZone {
     }
 }
 
-/// DuckDB's type names for Parquet columns, as the port's types.
-fn file_type(duck: &str) -> FileColumnType {
-    let t = duck.to_ascii_uppercase();
-    match t.as_str() {
-        "SMALLINT" | "TINYINT" => FileColumnType::Int16,
-        "INTEGER" => FileColumnType::Int32,
-        "BIGINT" => FileColumnType::Int64,
-        "FLOAT" => FileColumnType::Float32,
-        "DOUBLE" => FileColumnType::Float64,
+fn unreadable(path: &str, e: &duckdb::Error) -> PipelineError {
+    PipelineError::data(format!("file {path} is not readable Parquet (empty, truncated or corrupt?): {e}"))
+}
+
+/// The flat schema of each file, by file name, from the Parquet footers.
+fn read_schemas(reader: &Connection, paths: &[&str]) -> Result<HashMap<String, Vec<FileColumn>>, duckdb::Error> {
+    let list: Vec<String> = paths.iter().map(|p| Dialect::DuckDb.literal(p)).collect();
+    let sql = format!(
+        "SELECT file_name, name, type, converted_type, scale, precision, logical_type \
+         FROM parquet_schema([{}]) WHERE type IS NOT NULL",
+        list.join(", ")
+    );
+    let mut stmt = reader.prepare(&sql)?;
+    let mut rows = stmt.query([])?;
+    let mut out: HashMap<String, Vec<FileColumn>> = HashMap::new();
+    while let Some(r) = rows.next()? {
+        let physical: String = r.get(2)?;
+        let converted: Option<String> = r.get(3)?;
+        let scale: Option<i64> = r.get(4)?;
+        let precision: Option<i64> = r.get(5)?;
+        let logical: Option<String> = r.get(6)?;
+        let ty = parquet_type(&physical, converted.as_deref(), logical.as_deref(), precision, scale);
+        out.entry(r.get(0)?).or_default().push(FileColumn { name: r.get(1)?, ty });
+    }
+    Ok(out)
+}
+
+/// A Parquet column's physical, converted and logical types, as the port's types.
+fn parquet_type(
+    physical: &str,
+    converted: Option<&str>,
+    logical: Option<&str>,
+    precision: Option<i64>,
+    scale: Option<i64>,
+) -> FileColumnType {
+    let logical = logical.unwrap_or("");
+    let is = |c: &str| converted == Some(c);
+    if is("DECIMAL") || logical.starts_with("DecimalType") {
+        let p = precision.and_then(|p| u8::try_from(p).ok()).unwrap_or(38);
+        let s = scale.and_then(|s| u8::try_from(s).ok()).unwrap_or(0);
+        return FileColumnType::Decimal(p, s);
+    }
+    match physical {
         "BOOLEAN" => FileColumnType::Boolean,
-        "DATE" => FileColumnType::Date,
-        "TIMESTAMP" | "TIMESTAMP_S" | "TIMESTAMP_MS" | "TIMESTAMP_NS" | "TIMESTAMP WITH TIME ZONE" => {
+        "INT32" if is("DATE") || logical.starts_with("DateType") => FileColumnType::Date,
+        "INT32" if is("INT_8") || is("INT_16") => FileColumnType::Int16,
+        "INT32" if converted.is_none_or(|c| c == "INT_32") => FileColumnType::Int32,
+        "INT64" if converted.is_some_and(|c| c.starts_with("TIMESTAMP")) || logical.starts_with("TimestampType") => {
             FileColumnType::Timestamp
         }
-        "VARCHAR" => FileColumnType::String,
-        _ => match t.strip_prefix("DECIMAL(").and_then(|r| r.strip_suffix(')')) {
-            Some(ps) => {
-                let mut it = ps.split(',').map(|n| n.trim().parse::<u8>());
-                match (it.next(), it.next()) {
-                    (Some(Ok(p)), Some(Ok(s))) => FileColumnType::Decimal(p, s),
-                    _ => FileColumnType::Other(duck.to_string()),
-                }
-            }
-            None => FileColumnType::Other(duck.to_string()),
-        },
+        "INT64" if converted.is_none_or(|c| c == "INT_64") => FileColumnType::Int64,
+        "INT96" => FileColumnType::Timestamp,
+        "FLOAT" => FileColumnType::Float32,
+        "DOUBLE" => FileColumnType::Float64,
+        "BYTE_ARRAY" if is("UTF8") || is("ENUM") || logical.starts_with("StringType") => FileColumnType::String,
+        _ => FileColumnType::Other(format!("{physical}/{}", converted.unwrap_or("-"))),
     }
 }

@@ -164,7 +164,12 @@ async fn append_table_loads_each_file_once_and_full_load_overlap_once() {
     let w = World::new();
     w.setup().await;
     w.full_file("events", "LOAD00000001", &[fr(1, "e1", 100), fr(2, "e2", 100), fr(3, "e3", 100)]);
-    w.cdc_file("events", "20261101", "20261101-000100000", &[ch("I", 2, "e2", 60, 1), ch("I", 3, "e3", 70, 2), ch("I", 4, "e4", 150, 3)]);
+    w.cdc_file(
+        "events",
+        "20261101",
+        "20261101-000100000",
+        &[ch("I", 2, "e2", 60, 1), ch("I", 3, "e3", 70, 2), ch("I", 4, "e4", 150, 3)],
+    );
     // WHEN loaded, and loaded again
     w.load("events").await.unwrap();
     w.cdc_file("events", "20261101", "20261101-000200000", &[ch("I", 5, "e5", 200, 4), ch("I", 5, "e5", 201, 5)]);

@@ -81,7 +81,8 @@ fn bad_types_windows_and_derived_sql_are_rejected() {
 
 #[test]
 fn dms_columns_must_not_be_listed_as_table_columns() {
-    let e = err(&demo_with("{ name = \"delta\", type = \"integer\" }", "{ name = \"changets\", type = \"timestamp\" }"));
+    let e =
+        err(&demo_with("{ name = \"delta\", type = \"integer\" }", "{ name = \"changets\", type = \"timestamp\" }"));
     assert!(e.contains("added by DMS"), "{e}");
 }
 
@@ -104,7 +105,20 @@ fn fingerprint_changes_with_the_config_and_only_then() {
 
 #[test]
 fn column_types_round_trip() {
-    for t in ["smallint", "integer", "bigint", "real", "double precision", "boolean", "date", "timestamp", "varchar", "varchar(84)", "char(3)", "numeric(12,2)"] {
+    for t in [
+        "smallint",
+        "integer",
+        "bigint",
+        "real",
+        "double precision",
+        "boolean",
+        "date",
+        "timestamp",
+        "varchar",
+        "varchar(84)",
+        "char(3)",
+        "numeric(12,2)",
+    ] {
         assert_eq!(ColumnType::parse(t).unwrap().to_string(), t);
     }
 }

@@ -70,9 +70,10 @@ pub trait RawZone: Send + Sync {
         from_partition: Option<&str>,
     ) -> Result<Vec<RawFile>, PipelineError>;
 
-    /// The file's Parquet schema. A file that is not readable Parquet is a
-    /// `DataError` naming it.
-    async fn file_columns(&self, file: &RawFile) -> Result<Vec<FileColumn>, PipelineError>;
+    /// The Parquet schema of each file, in the order given; one call for many
+    /// files, since reading footers one by one dominates a small load. A file
+    /// that is not readable Parquet is a `DataError` naming it.
+    async fn file_schemas(&self, files: &[RawFile]) -> Result<Vec<Vec<FileColumn>>, PipelineError>;
 
     /// Where the table's files are expected, for messages.
     fn describe_location(&self, table: &TableConfig) -> String;

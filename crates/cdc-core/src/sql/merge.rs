@@ -40,10 +40,7 @@ pub fn load_batch(cfg: &PipelineConfig, t: &TableConfig, d: Dialect, files: &[Ra
         d.text_type(8)
     ));
     s.extend(p.insert_files(files));
-    s.push(format!(
-        "DELETE FROM cdc_files USING {} p WHERE cdc_files.file = p.file",
-        names::progress(cfg, t)
-    ));
+    s.push(format!("DELETE FROM cdc_files USING {} p WHERE cdc_files.file = p.file", names::progress(cfg, t)));
     s.push(format!("CREATE TEMP TABLE cdc_batch AS {}", p.batch_select(files)));
     s.extend(p.checks());
     s.push(p.record_progress());
@@ -163,9 +160,7 @@ impl Plan<'_> {
                     format!("\"partition_0\" IN ({}) AND ", list.join(", "))
                 };
                 sel.push("\"$path\" AS _cdc_file".into());
-                format!(
-                    "FROM {table} WHERE {prune}\"$path\" IN (SELECT file FROM cdc_files WHERE kind = '{code}')"
-                )
+                format!("FROM {table} WHERE {prune}\"$path\" IN (SELECT file FROM cdc_files WHERE kind = '{code}')")
             }
             // DuckDB reads exactly the listed files.
             Dialect::DuckDb => {
@@ -279,19 +274,13 @@ impl Plan<'_> {
                 self.key_match("cdc_latest", "d"),
                 self.newer("cdc_latest", "1", "d._cdc_ts", "d._cdc_seq")
             ),
-            format!(
-                "DELETE FROM {target} USING cdc_latest l WHERE {}",
-                self.key_match(&self.target_ref(), "l")
-            ),
+            format!("DELETE FROM {target} USING cdc_latest l WHERE {}", self.key_match(&self.target_ref(), "l")),
             format!(
                 "INSERT INTO {target} ({}) SELECT {} FROM cdc_latest WHERE _cdc_op <> 'D'",
                 insert_cols.join(", "),
                 insert_vals.join(", ")
             ),
-            format!(
-                "DELETE FROM {tomb} USING cdc_latest l WHERE {}",
-                self.key_match(&self.tombstones_ref(), "l")
-            ),
+            format!("DELETE FROM {tomb} USING cdc_latest l WHERE {}", self.key_match(&self.tombstones_ref(), "l")),
             format!(
                 "INSERT INTO {tomb} ({keys}, _cdc_ts, _cdc_seq) SELECT {keys}, _cdc_ts, _cdc_seq FROM cdc_latest WHERE _cdc_op = 'D'"
             ),
@@ -320,7 +309,8 @@ impl Plan<'_> {
              UNION ALL SELECT MAX(_cdc_ts) AS m FROM cdc_batch WHERE _cdc_rank = 0) e)"
         );
         let prefixed = |alias: &str| cols.iter().map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ");
-        let same_row: Vec<String> = cols.iter().map(|c| d.same_value(&format!("cdc_batch.{c}"), &format!("f.{c}"))).collect();
+        let same_row: Vec<String> =
+            cols.iter().map(|c| d.same_value(&format!("cdc_batch.{c}"), &format!("f.{c}"))).collect();
         let mut insert_cols = cols.clone();
         let mut insert_vals = cols.clone();
         insert_cols.push(self.t.commit_ts_column.quoted());

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cdc_core::PipelineConfig;
+use cdc_core::PipelineError;
 use cdc_core::cycle::{CycleRun, run_cycle};
 use cdc_core::load::{LoadStats, load_table};
-use cdc_core::PipelineError;
 use cdc_local::{DuckDbWarehouse, FolderRawZone};
 use duckdb::Connection;
 
@@ -122,9 +122,7 @@ impl World {
     fn write(&self, path: &Path, select: &str) -> PathBuf {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         let tmp = path.with_extension("tmp");
-        self.writer
-            .execute_batch(&format!("COPY ({select}) TO '{}' (FORMAT parquet)", tmp.display()))
-            .unwrap();
+        self.writer.execute_batch(&format!("COPY ({select}) TO '{}' (FORMAT parquet)", tmp.display())).unwrap();
         std::fs::rename(&tmp, path).unwrap();
         path.to_path_buf()
     }

@@ -1,0 +1,104 @@
+//! `cdc status` and `cdc reset`: the job state, per-table progress and lag,
+//! and the run history, readable while a run is going (the state file is
+//! never locked for longer than a read).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+use clap::Args;
+use comfy_table::Table;
+
+use cdc_core::PipelineConfig;
+use cdc_core::job::JobStateStore;
+
+use crate::run::JobArgs;
+
+#[derive(Args)]
+pub struct StatusArgs {
+    #[arg(long, default_value_os_t = crate::default_config())]
+    pub config: PathBuf,
+    /// Folder of the job-state file (as given to `run`, or `<demo out>/job-state`).
+    #[arg(long, default_value = "demo-out/job-state")]
+    pub state_dir: PathBuf,
+    /// Run records to show.
+    #[arg(long, default_value_t = 10)]
+    pub runs: usize,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ResetArgs {
+    #[arg(long, default_value_os_t = crate::default_config())]
+    pub config: PathBuf,
+    #[arg(long, default_value = "demo-out/job-state")]
+    pub state_dir: PathBuf,
+    /// Why, for the run history.
+    #[arg(long)]
+    pub reason: String,
+}
+
+fn store(state_dir: &std::path::Path) -> anyhow::Result<cdc_local::FileJobStore> {
+    if !state_dir.is_dir() {
+        bail!("no job state at {}: has the pipeline run here?", state_dir.display());
+    }
+    let job = JobArgs { state_dir: Some(state_dir.to_path_buf()), lease_seconds: 900, history_days: 30 };
+    job.store(state_dir)
+}
+
+pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
+    let cfg = PipelineConfig::load(&args.config)?;
+    let store = store(&args.state_dir)?;
+    let job = store.get(&cfg.job_id).await?.with_context(|| format!("job {} has never run here", cfg.job_id))?;
+    let history = store.history(&cfg.job_id, args.runs).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "job": job, "history": history }))?);
+        return Ok(());
+    }
+    let at =
+        |t: Option<chrono::DateTime<Utc>>| t.map_or("-".to_string(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+    println!(
+        "job {}: {} (owner {}, started {}, ended {}, lease until {})",
+        job.job_id,
+        job.state.as_str(),
+        job.owner.as_deref().unwrap_or("-"),
+        at(job.job_start),
+        at(job.job_end),
+        at(job.lease_expires)
+    );
+    println!("consecutive failures: {}, last success: {}", job.consecutive_failures, at(job.last_success));
+    let mut tables = Table::new();
+    tables.set_header(["table", "files applied", "newest file", "newest file age"]);
+    for (name, hint) in &job.progress_hints {
+        let age = (Utc::now() - hint.newest_modified).num_seconds();
+        tables.add_row([name.clone(), hint.files.to_string(), hint.last_file.clone(), format!("{age} s")]);
+    }
+    println!("{tables}");
+    let mut runs = Table::new();
+    runs.set_header(["execution", "start", "seconds", "outcome", "files", "changes", "rows", "failed tables / note"]);
+    for r in &history {
+        let sum = |f: fn(&cdc_core::job::TableRunStats) -> u64| r.tables.iter().map(f).sum::<u64>().to_string();
+        runs.add_row([
+            r.execution_id.clone(),
+            r.start.format("%Y-%m-%d %H:%M:%S").to_string(),
+            format!("{:.1}", (r.end - r.start).num_milliseconds() as f64 / 1000.0),
+            format!("{:?}", r.outcome),
+            sum(|t| t.files),
+            sum(|t| t.changes),
+            sum(|t| t.rows),
+            if r.failed_tables.is_empty() { r.error.clone().unwrap_or_default() } else { r.failed_tables.join(", ") },
+        ]);
+    }
+    println!("{runs}");
+    Ok(())
+}
+
+pub async fn reset(args: ResetArgs) -> anyhow::Result<()> {
+    let cfg = PipelineConfig::load(&args.config)?;
+    let store = store(&args.state_dir)?;
+    let job = store.reset(&cfg.job_id, &args.reason, Utc::now()).await?;
+    println!("job {} is {} again; the reset is in the run history", job.job_id, job.state.as_str());
+    Ok(())
+}
