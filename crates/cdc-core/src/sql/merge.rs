@@ -63,6 +63,21 @@ impl Plan<'_> {
         self.t.columns.iter().map(|c| c.name.quoted()).collect()
     }
 
+    /// The target's columns and, from a change row (`_cdc_*`), their values.
+    fn target_insert_lists(&self) -> (Vec<String>, Vec<String>) {
+        let mut cols = self.cols();
+        let mut vals = self.cols();
+        cols.push(self.t.commit_ts_column.quoted());
+        vals.push("_cdc_ts".into());
+        if let Some(s) = &self.t.sequence_column {
+            cols.push(s.quoted());
+            vals.push("_cdc_seq".into());
+        }
+        cols.push(FULL_LOAD_FLAG_COLUMN.into());
+        vals.push("_cdc_rank = 0".into());
+        (cols, vals)
+    }
+
     fn keys(&self) -> Vec<String> {
         self.t.key.iter().map(|k| k.quoted()).collect()
     }
@@ -246,16 +261,7 @@ impl Plan<'_> {
         let target_rank = format!("(CASE WHEN t.{FULL_LOAD_FLAG_COLUMN} THEN 0 ELSE 1 END)");
         let target_seq = seq_target.as_ref().map_or("NULL".to_string(), |s| format!("t.{s}"));
 
-        let mut insert_cols = cols.clone();
-        let mut insert_vals = cols.clone();
-        insert_cols.push(ts.clone());
-        insert_vals.push("_cdc_ts".into());
-        if let Some(s) = &seq_target {
-            insert_cols.push(s.clone());
-            insert_vals.push("_cdc_seq".into());
-        }
-        insert_cols.push(FULL_LOAD_FLAG_COLUMN.into());
-        insert_vals.push("_cdc_rank = 0".into());
+        let (insert_cols, insert_vals) = self.target_insert_lists();
 
         let window = t.lateness_window.as_secs();
         vec![
@@ -311,16 +317,7 @@ impl Plan<'_> {
         let prefixed = |alias: &str| cols.iter().map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ");
         let same_row: Vec<String> =
             cols.iter().map(|c| d.same_value(&format!("cdc_batch.{c}"), &format!("f.{c}"))).collect();
-        let mut insert_cols = cols.clone();
-        let mut insert_vals = cols.clone();
-        insert_cols.push(self.t.commit_ts_column.quoted());
-        insert_vals.push("_cdc_ts".into());
-        if let Some(s) = &self.t.sequence_column {
-            insert_cols.push(s.quoted());
-            insert_vals.push("_cdc_seq".into());
-        }
-        insert_cols.push(FULL_LOAD_FLAG_COLUMN.into());
-        insert_vals.push("_cdc_rank = 0".into());
+        let (insert_cols, insert_vals) = self.target_insert_lists();
         vec![
             // Full-load rows to compare with; the target's are read only while
             // CDC rows from the full-load window are in this batch.
