@@ -166,7 +166,7 @@ fn stats_from(rs: &crate::ports::ResultSet) -> Result<LoadStats, PipelineError> 
         rs.column(name).and_then(|i| row.get(i)).and_then(Cell::as_i64).unwrap_or(0).max(0) as u64
     };
     let max_commit_ts =
-        rs.column("max_commit_ts").and_then(|i| row.get(i)).and_then(Cell::as_text).and_then(|s| parse_timestamp(s));
+        rs.column("max_commit_ts").and_then(|i| row.get(i)).and_then(Cell::as_text).and_then(parse_timestamp);
     Ok(LoadStats {
         files: get("files"),
         changes: get("changes"),
