@@ -19,7 +19,7 @@ use crate::report::{
 };
 use crate::source_db::SourceDb;
 use crate::workload::{self, Planned, Stmts};
-use crate::writer::ParquetWriter;
+use crate::writer::{ParquetWriter, Target};
 
 /// Simulated time DMS needs to transfer one full-load row.
 const ROW_TRANSFER_US: i64 = 200;
@@ -199,18 +199,7 @@ impl Generator {
         self.capture.advance_to(t1);
         self.clock = self.clock.max(self.capture.flush_all_at_next_tick());
 
-        // Full-load files: LOAD00000001.parquet, ... per table, in scan order.
-        for table in Table::ALL {
-            let rows: Vec<&FullRow> = self.log.full_rows.iter().filter(|r| r.row.table() == table).collect();
-            for (n, chunk) in rows.chunks(self.cfg.full_file_rows).enumerate() {
-                let rel = PathBuf::from("full")
-                    .join(&self.layout.schema)
-                    .join(table.name())
-                    .join(format!("LOAD{:08}.parquet", n + 1));
-                self.writer.write_full(&rel, table, chunk, scan_end[table.index()])?;
-                stats.report.files_written += 1;
-            }
-        }
+        self.write_full_files(&scan_end, &mut stats)?;
         let files = self.capture.take_done();
         self.write_cdc_files(&files, None, &mut stats)?;
         stats.observe_full_load(&self.log);
@@ -224,10 +213,12 @@ impl Generator {
         Ok(stats.report)
     }
 
-    /// One cycle of `transactions` regular transactions (plus the planned hard
-    /// cases) over `cycle_span` of simulated time. Writes the cycle's CDC files
-    /// except one accounts file it holds back, then the file held back by the
-    /// previous cycle, which thus arrives late.
+    /// One cycle of `transactions` regular transactions over `cycle_span` of
+    /// simulated time, plus three planned ones (an account updated twice, a
+    /// delete + re-insert, the twice-updated account again later) and a closing
+    /// delete. Writes the cycle's CDC files except one accounts file it holds
+    /// back, then the file held back by the previous cycle, which thus arrives
+    /// late (listed in `late_files`).
     pub fn cdc_cycle(&mut self, transactions: usize) -> Result<CycleReport, GenError> {
         if !self.full_loaded {
             return Err(GenError::State("cdc_cycle before full_load".into()));
@@ -372,6 +363,27 @@ impl Generator {
         self.capture.capture(t, &per_table);
     }
 
+    /// Full-load files, `LOAD00000001.parquet`, ... per table in scan order,
+    /// each with the time its table's scan ended as mtime.
+    fn write_full_files(&mut self, scan_end: &[Micros; 4], stats: &mut CallStats) -> Result<(), GenError> {
+        for table in Table::ALL {
+            let rows: Vec<&FullRow> = self.log.full_rows.iter().filter(|r| r.row.table() == table).collect();
+            let files: Vec<(Target, &[&FullRow])> = rows
+                .chunks(self.cfg.full_file_rows)
+                .enumerate()
+                .map(|(n, chunk)| {
+                    let rel = PathBuf::from("full")
+                        .join(&self.layout.schema)
+                        .join(table.name())
+                        .join(format!("LOAD{:08}.parquet", n + 1));
+                    (Target { rel, mtime: scan_end[table.index()] }, chunk)
+                })
+                .collect();
+            stats.report.files_written += self.writer.write_full(table, &files)?.len();
+        }
+        Ok(())
+    }
+
     /// Writes CDC files with their flush time as mtime (or `mtime` when given)
     /// and marks their changes delivered.
     fn write_cdc_files(
@@ -381,11 +393,21 @@ impl Generator {
         stats: &mut CallStats,
     ) -> Result<Vec<PathBuf>, GenError> {
         let mut paths = Vec::with_capacity(files.len());
-        for (n, f) in files.iter().enumerate() {
-            let rel = f.rel_path(&self.layout.schema);
-            let when = mtime.map_or(f.flush, |m| Micros(m.0 + n as i64 * LATE_MTIME_STEP_US));
-            let changes = f.changes.iter().map(|&i| &self.log.changes[i]);
-            paths.push(self.writer.write_cdc(&rel, f.table, changes, when)?);
+        for table in Table::ALL {
+            let batch: Vec<(Target, Vec<&Change>)> = files
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.table == table)
+                .map(|(n, f)| {
+                    let rel = f.rel_path(&self.layout.schema);
+                    let when = mtime.map_or(f.flush, |m| Micros(m.0 + n as i64 * LATE_MTIME_STEP_US));
+                    let changes = f.changes.iter().map(|&i| &self.log.changes[i]).collect();
+                    (Target { rel, mtime: when }, changes)
+                })
+                .collect();
+            paths.extend(self.writer.write_cdc(table, &batch)?);
+        }
+        for f in files {
             for &i in &f.changes {
                 self.log.changes[i].delivered = true;
             }

@@ -50,16 +50,7 @@ pub(crate) fn seq_string(ts: Micros, seq: u64) -> String {
     use chrono::{Datelike, Timelike};
     // Called once per written change: plain integer formatting, no strftime parsing.
     let t = ts.to_datetime();
-    format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}{:021}",
-        t.year(),
-        t.month(),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        seq
-    )
+    format!("{:04}{:02}{:02}{:02}{:02}{:02}{:021}", t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second(), seq)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -47,113 +47,195 @@ fn stage_name(kind: &str, table: Table) -> String {
     format!("{kind}_{}", table.name())
 }
 
-/// Writes the Parquet files. A staging table per (kind, table) is filled with
-/// the Appender and copied out with `COPY ... (FORMAT parquet)`.
+/// Staging column naming the output file of each row; PARTITION_BY keeps it
+/// out of the written files.
+const PART_COLUMN: &str = "dmsgen_file";
+
+/// Staging area under the raw root (same file system, so the final rename is
+/// atomic) but outside `full/` and `cdc/`, where the raw-zone listers look.
+const STAGING_DIR: &str = ".dmsgen-staging";
+
+/// One output file: where it goes and its simulated write time (mtime).
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    pub rel: PathBuf,
+    pub mtime: Micros,
+}
+
+/// Most files one `COPY` writes, below DuckDB's open-file limit for
+/// partitioned writes (`partitioned_write_max_open_files`, 100), so a
+/// partition never spills into a second file.
+const MAX_FILES_PER_COPY: usize = 64;
+/// Most rows one `COPY` buffers (unless one file alone has more).
+const MAX_ROWS_PER_COPY: usize = 250_000;
+
+/// Writes the Parquet files through an in-memory DuckDB.
+///
+/// Many files of one table go through one staging table (filled with the
+/// Appender) and one `COPY ... PARTITION_BY`: DuckDB's per-statement cost
+/// is about a millisecond, which dominated when each small file had its own
+/// COPY. `ORDER_BY` keeps each file's rows in write order (the partitioned
+/// writer sorts by partition and does not keep insertion order).
 pub(crate) struct ParquetWriter {
     conn: Connection,
     root: PathBuf,
-    /// `CREATE OR REPLACE TABLE` of each staging table, `[cdc, full]` per table.
-    /// Recreating beats `DELETE FROM`: deleted rows stay in DuckDB's row
-    /// groups and every later scan would wade through them.
+    /// `CREATE OR REPLACE TABLE` of each staging table, `[cdc, full]` per
+    /// table. Recreating beats `DELETE FROM`: deleted rows would stay in
+    /// DuckDB's row groups and slow every later scan.
     create: [[String; 2]; 4],
+    /// `ORDER_BY` of each staging table, `[cdc, full]` per table: the
+    /// sequence for CDC, the scan order (key, or mtime for history) for the full load.
+    order: [[String; 2]; 4],
 }
 
 impl ParquetWriter {
     pub(crate) fn new(root: &Path, layout: &DmsLayout) -> Result<Self, GenError> {
         let conn =
             Connection::open_in_memory().map_err(|e| GenError::duckdb("opening the in-memory writer database", e))?;
-        // One thread: small files gain nothing from parallelism, and row order
-        // and bytes stay deterministic.
-        conn.execute_batch("SET threads = 1; SET preserve_insertion_order = true;")
+        // One thread keeps bytes deterministic; one sorted run per COPY keeps
+        // each partition in a single file.
+        conn.execute_batch(
+            "SET threads = 1; SET preserve_insertion_order = true; SET partitioned_write_flush_threshold = 1000000000000;",
+        )
             .map_err(|e| GenError::duckdb("configuring the writer database", e))?;
         let ts = (layout.ts_column.as_str(), "TIMESTAMP");
         let seq = (layout.seq_column.as_str(), "VARCHAR");
+        let part = (PART_COLUMN, "INTEGER");
         let create = Table::ALL.map(|table| {
             [
-                (stage_name("cdc", table), column_defs(&[("Op", "VARCHAR"), ts, seq], table, &[])),
-                (stage_name("full", table), column_defs(&[ts], table, &[])),
+                (stage_name("cdc", table), column_defs(&[part, ("Op", "VARCHAR"), ts, seq], table, &[])),
+                (stage_name("full", table), column_defs(&[part, ts], table, &[])),
             ]
             .map(|(name, cols)| format!("CREATE OR REPLACE TABLE {} ({cols})", quote_ident(&name)))
         });
-        Ok(ParquetWriter { conn, root: root.to_path_buf(), create })
+        let order = Table::ALL.map(|table| {
+            let full = if table.is_keyed() { table.columns()[0].0 } else { "mtime" };
+            [layout.seq_column.as_str(), full].map(|col| sql_string(&quote_ident(col)))
+        });
+        Ok(ParquetWriter { conn, root: root.to_path_buf(), create, order })
     }
 
-    /// A CDC file: `Op`, commit ts, sequence, then the row image.
-    pub(crate) fn write_cdc<'c>(
-        &self,
-        rel: &Path,
-        table: Table,
-        changes: impl Iterator<Item = &'c Change>,
-        mtime: Micros,
-    ) -> Result<PathBuf, GenError> {
-        self.write(&stage_name("cdc", table), &self.create[table.index()][0], rel, mtime, |app| {
-            for c in changes {
-                let seq = crate::model::seq_string(c.ts, c.seq);
-                append_row(app, &[&c.op.code(), &c.ts, &seq], &c.row, &[])?;
-            }
-            Ok(())
-        })
+    /// CDC files of one table: `Op`, commit ts, sequence, then the row image.
+    /// Each file's changes must be in sequence order.
+    pub(crate) fn write_cdc(&self, table: Table, files: &[(Target, Vec<&Change>)]) -> Result<Vec<PathBuf>, GenError> {
+        let mut written = Vec::with_capacity(files.len());
+        for batch in batches(files, |(_, rows)| rows.len()) {
+            let targets: Vec<&Target> = batch.iter().map(|(t, _)| t).collect();
+            let (create, order) = (&self.create[table.index()][0], &self.order[table.index()][0]);
+            written.extend(self.write(&stage_name("cdc", table), create, order, &targets, |app| {
+                for (n, (_, changes)) in batch.iter().enumerate() {
+                    let part = n as i32;
+                    for c in changes {
+                        let seq = crate::model::seq_string(c.ts, c.seq);
+                        append_row(app, &[&part, &c.op.code(), &c.ts, &seq], &c.row, &[])?;
+                    }
+                }
+                Ok(())
+            })?);
+        }
+        Ok(written)
     }
 
-    /// A full-load file: transfer ts, then the row.
-    pub(crate) fn write_full(
-        &self,
-        rel: &Path,
-        table: Table,
-        rows: &[&FullRow],
-        mtime: Micros,
-    ) -> Result<PathBuf, GenError> {
-        self.write(&stage_name("full", table), &self.create[table.index()][1], rel, mtime, |app| {
-            for r in rows {
-                append_row(app, &[&r.ts], &r.row, &[])?;
-            }
-            Ok(())
-        })
+    /// Full-load files of one table: transfer ts, then the row, in scan order.
+    pub(crate) fn write_full(&self, table: Table, files: &[(Target, &[&FullRow])]) -> Result<Vec<PathBuf>, GenError> {
+        let mut written = Vec::with_capacity(files.len());
+        for batch in batches(files, |(_, rows)| rows.len()) {
+            let targets: Vec<&Target> = batch.iter().map(|(t, _)| t).collect();
+            let (create, order) = (&self.create[table.index()][1], &self.order[table.index()][1]);
+            written.extend(self.write(&stage_name("full", table), create, order, &targets, |app| {
+                for (n, (_, rows)) in batch.iter().enumerate() {
+                    let part = n as i32;
+                    for r in rows.iter() {
+                        append_row(app, &[&part, &r.ts], &r.row, &[])?;
+                    }
+                }
+                Ok(())
+            })?);
+        }
+        Ok(written)
     }
 
-    /// Fills the staging table, copies it to a temporary name in the target
-    /// folder, sets its mtime to the simulated write time, then renames it:
-    /// readers never see a partial file, and the temporary name does not end
-    /// in `.parquet`, so listers skip it.
+    /// Fills the staging table, copies it partitioned by file into a fresh
+    /// staging folder, then gives each file its simulated mtime and renames it
+    /// to its final name: readers never see a partial file. Files are renamed
+    /// in `targets` order.
     fn write(
         &self,
         stage: &str,
         create: &str,
-        rel: &Path,
-        mtime: Micros,
+        order: &str,
+        targets: &[&Target],
         fill: impl FnOnce(&mut Appender<'_>) -> duckdb::Result<()>,
-    ) -> Result<PathBuf, GenError> {
-        let target = self.root.join(rel);
-        let ctx = |what: &str| format!("{what} for {}", target.display());
-        let dir =
-            target.parent().ok_or_else(|| GenError::Config(format!("{} has no parent folder", target.display())))?;
-        fs::create_dir_all(dir).map_err(|e| GenError::io(dir, e))?;
-        let file_name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = dir.join(format!(".tmp-{file_name}.partial"));
-
-        let t0 = std::time::Instant::now();
-        let stage_q = quote_ident(stage);
-        self.conn
-            .execute_batch(create)
-            .map_err(|e| GenError::duckdb(ctx("creating the staging table"), e))?;
+    ) -> Result<Vec<PathBuf>, GenError> {
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let staging = self.root.join(STAGING_DIR);
+        if staging.exists() {
+            // Left over from an interrupted run: COPY wants an empty folder.
+            fs::remove_dir_all(&staging).map_err(|e| GenError::io(&staging, e))?;
+        }
+        let ctx = |what: &str| format!("{what} for {stage} ({} files)", targets.len());
+        self.conn.execute_batch(create).map_err(|e| GenError::duckdb(ctx("creating the staging table"), e))?;
         {
             let mut app = self.conn.appender(stage).map_err(|e| GenError::duckdb(ctx("opening the appender"), e))?;
             fill(&mut app).map_err(|e| GenError::duckdb(ctx("appending rows"), e))?;
             app.flush().map_err(|e| GenError::duckdb(ctx("flushing the appender"), e))?;
         }
-        let t1 = std::time::Instant::now();
-        let tmp_str = tmp.to_string_lossy();
-        self.conn
-            .execute_batch(&format!("COPY {stage_q} TO {} (FORMAT parquet)", sql_string(&tmp_str)))
-            .map_err(|e| GenError::duckdb(ctx("copying to Parquet"), e))?;
+        let copy = format!(
+            "COPY {} TO {} (FORMAT parquet, PARTITION_BY ({}), ORDER_BY {order}, FILENAME_PATTERN 'f', FILE_EXTENSION 'partial')",
+            quote_ident(stage),
+            sql_string(&staging.to_string_lossy()),
+            quote_ident(PART_COLUMN)
+        );
+        self.conn.execute_batch(&copy).map_err(|e| GenError::duckdb(ctx("copying to Parquet"), e))?;
 
-        let t2 = std::time::Instant::now();
-        set_mtime(&tmp, mtime)?;
-        fs::rename(&tmp, &target).map_err(|e| GenError::io(&target, e))?;
-        let t3 = std::time::Instant::now();
-        unsafe { PROF[0] += (t1-t0).as_micros() as u64; PROF[1] += (t2-t1).as_micros() as u64; PROF[2] += (t3-t2).as_micros() as u64; if target.to_string_lossy().contains("LOAD") || rand::random_bool(0.01) { let p = PROF; eprintln!("prof {:?}", p); } }
-        tracing::debug!(file = %target.display(), "wrote");
-        Ok(target)
+        let mut written = Vec::with_capacity(targets.len());
+        for (n, target) in targets.iter().enumerate() {
+            let part_dir = staging.join(format!("{PART_COLUMN}={n}"));
+            let staged = single_file(&part_dir)?;
+            let dest = self.root.join(&target.rel);
+            let dir = dest.parent().ok_or_else(|| GenError::Config(format!("{} has no folder", dest.display())))?;
+            fs::create_dir_all(dir).map_err(|e| GenError::io(dir, e))?;
+            set_mtime(&staged, target.mtime)?;
+            fs::rename(&staged, &dest).map_err(|e| GenError::io(&dest, e))?;
+            tracing::debug!(file = %dest.display(), "wrote");
+            written.push(dest);
+        }
+        fs::remove_dir_all(&staging).map_err(|e| GenError::io(&staging, e))?;
+        Ok(written)
+    }
+}
+
+/// Splits `files` into consecutive runs of at most MAX_FILES_PER_COPY files
+/// and (unless a single file is bigger) MAX_ROWS_PER_COPY rows.
+fn batches<T>(files: &[T], rows: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    let (mut start, mut acc) = (0, 0);
+    for (i, f) in files.iter().enumerate() {
+        let n = rows(f);
+        if i > start && (i - start == MAX_FILES_PER_COPY || acc + n > MAX_ROWS_PER_COPY) {
+            out.push(&files[start..i]);
+            (start, acc) = (i, 0);
+        }
+        acc += n;
+    }
+    if start < files.len() {
+        out.push(&files[start..]);
+    }
+    out
+}
+
+/// The one file DuckDB wrote for a partition (several would mean a split file).
+fn single_file(dir: &Path) -> Result<PathBuf, GenError> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(|e| GenError::io(dir, e))?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| GenError::io(dir, e))?;
+    match (files.pop(), files.is_empty()) {
+        (Some(file), true) => Ok(file),
+        _ => Err(GenError::io(dir, std::io::Error::other("expected exactly one Parquet file per partition"))),
     }
 }
 
@@ -164,4 +246,21 @@ fn set_mtime(path: &Path, mtime: Micros) -> Result<(), GenError> {
     File::options().write(true).open(path).and_then(|f| f.set_modified(when)).map_err(|e| GenError::io(path, e))
 }
 
-pub(crate) static mut PROF: [u64; 3] = [0; 3];
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_respect_file_and_row_limits() {
+        // GIVEN 150 files of 3000 rows and one huge file
+        let mut sizes = vec![3000usize; 150];
+        sizes.insert(10, 1_000_000);
+        // WHEN they are split into COPY batches
+        let b = batches(&sizes, |n| *n);
+        // THEN no batch has more than 64 files, the huge file is alone, and nothing is lost
+        assert!(b.iter().all(|x| x.len() <= MAX_FILES_PER_COPY));
+        assert!(b.iter().any(|x| x == &[1_000_000]));
+        assert!(b.iter().filter(|x| x.len() > 1).all(|x| x.iter().sum::<usize>() <= MAX_ROWS_PER_COPY));
+        assert_eq!(b.iter().map(|x| x.len()).sum::<usize>(), 151);
+    }
+}

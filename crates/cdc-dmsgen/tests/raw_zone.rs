@@ -194,6 +194,18 @@ fn layout_names_and_columns_follow_dms() -> TestResult {
     assert_eq!(bad_seq, 0);
     let dup = count(&conn, &format!("WITH s AS ({union}) SELECT count(*) - count(DISTINCT dms_seq) FROM s"))?;
     assert_eq!(dup, 0);
+    // AND inside each CDC file the rows are in commit (sequence) order
+    for table in TABLES {
+        let src = cdc(root, "src", table).replace("filename = true", "filename = true, file_row_number = true");
+        let unordered = count(
+            &conn,
+            &format!(
+                "SELECT count(*) FROM (SELECT dms_seq, lag(dms_seq) OVER (PARTITION BY filename ORDER BY file_row_number) prev \
+                 FROM {src}) WHERE prev >= dms_seq"
+            ),
+        )?;
+        assert_eq!(unordered, 0, "{table}");
+    }
     // AND NULL fillers occur in the full load and in CDC files
     assert!(
         count(&conn, &format!("SELECT count(*) FROM {} WHERE filler IS NULL", full(root, "src", "pgbench_accounts")))?
@@ -453,15 +465,25 @@ fn demo_scale_generation_is_fast() -> TestResult {
     let mut generator = Generator::new(dir.path(), DmsLayout::default(), GeneratorConfig::default())?;
     let full = generator.full_load()?;
     let after_full = started.elapsed();
-    let mut files = full.files_written;
-    let mut days = BTreeSet::new();
+    let mut reports = vec![full];
     for _ in 0..6 {
-        let r = generator.cdc_cycle(20_000)?;
-        files += r.files_written;
-        days.extend(r.days);
+        reports.push(generator.cdc_cycle(20_000)?);
     }
-    files += generator.finish()?.files_written;
+    reports.push(generator.finish()?);
     let total = started.elapsed();
+    let mut days = BTreeSet::new();
+    for r in &reports {
+        days.extend(r.days.iter().cloned());
+        println!(
+            "txns {} files {} late {} changes {:?}\n  hard cases {:?}",
+            r.transactions,
+            r.files_written,
+            r.late_files.len(),
+            r.changes_by_table,
+            r.hard_cases
+        );
+    }
+    let files: usize = reports.iter().map(|r| r.files_written).sum();
     println!("full load {after_full:?}, total {total:?}, files {files}, days {days:?}, now {}", generator.now());
     let t = std::time::Instant::now();
     let conn = Connection::open_in_memory()?;
