@@ -46,9 +46,9 @@ pub struct MergeArgs {
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
     /// Timed runs for targets of at least --large-from rows, to bound the run
-    /// time (default: --repeat).
-    #[arg(long)]
-    pub large_repeat: Option<usize>,
+    /// time (the output marks them); give --repeat's value for full repeats.
+    #[arg(long, default_value_t = 1)]
+    pub large_repeat: usize,
     #[arg(long, default_value_t = 20_000_000)]
     pub large_from: u64,
     /// Target sizes that also run the seed's SQL on PostgreSQL, comma-separated.
@@ -69,6 +69,10 @@ pub struct MergeArgs {
     /// step and statement of the project's load.
     #[arg(long)]
     pub breakdown: bool,
+    /// With --breakdown: run each statement under EXPLAIN ANALYZE and print
+    /// the plans of the three slowest.
+    #[arg(long)]
+    pub explain: bool,
     /// Keep the warehouse files and the PostgreSQL database afterwards.
     #[arg(long)]
     pub keep: bool,
@@ -77,10 +81,11 @@ pub struct MergeArgs {
 pub async fn run(args: MergeArgs) -> anyhow::Result<()> {
     let cfg = PipelineConfig::load(&args.config)?;
     let t = cfg.table(TABLE).with_context(|| format!("table {TABLE} is not in {}", args.config.display()))?.clone();
-    if args.targets.is_empty() || args.repeat == 0 || args.large_repeat == Some(0) {
+    if args.targets.is_empty() || args.repeat == 0 || args.large_repeat == 0 {
         bail!("need at least one target size and one repeat");
     }
     std::fs::create_dir_all(&args.workdir)?;
+    let load_before = load_average();
     let bar = ProgressBar::new_spinner();
     bar.set_style(ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")?);
     bar.enable_steady_tick(Duration::from_millis(120));
@@ -99,10 +104,7 @@ pub async fn run(args: MergeArgs) -> anyhow::Result<()> {
         data::write_changes(&w, &raw_root)?;
         let raw = FolderRawZone::new(&raw_root)?;
 
-        let repeats = match args.large_repeat {
-            Some(k) if n >= args.large_from => k.min(args.repeat),
-            _ => args.repeat,
-        };
+        let repeats = if n >= args.large_from { args.large_repeat.min(args.repeat) } else { args.repeat };
         let mut res = SizeResult::new(n, w.changes, repeats < args.repeat);
         for r in 1..=repeats {
             let tag = format!("N={n} run {r}/{repeats}");
@@ -111,39 +113,58 @@ pub async fn run(args: MergeArgs) -> anyhow::Result<()> {
             let conn = warehouse.connection()?;
             threads = conn.query_row("SELECT current_setting('threads')::VARCHAR", [], |r| r.get(0))?;
 
-            bar.set_message(format!("{tag}: (a) project's load"));
-            let started = Instant::now();
-            let stats = cdc_core::load::load_table(&cfg, &t, &warehouse, &raw, POLL).await?;
-            let secs = started.elapsed().as_secs_f64();
-            if stats.changes != w.changes || stats.files != w.files {
-                bail!(
-                    "N={n}: the load applied {} changes from {} files, expected {} from {}",
-                    stats.changes,
-                    stats.files,
-                    w.changes,
-                    w.files
-                );
+            // Alternate which side runs first, so neither always meets the
+            // database right after the fill.
+            let order = if r % 2 == 1 { [Side::Project, Side::Seed] } else { [Side::Seed, Side::Project] };
+            for side in order {
+                match side {
+                    Side::Project => {
+                        bar.set_message(format!("{tag}: (a) project's load"));
+                        let started = Instant::now();
+                        let stats = cdc_core::load::load_table(&cfg, &t, &warehouse, &raw, POLL).await?;
+                        let secs = started.elapsed().as_secs_f64();
+                        if stats.changes != w.changes || stats.files != w.files {
+                            bail!(
+                                "N={n}: the load applied {} changes from {} files, expected {} from {}",
+                                stats.changes,
+                                stats.files,
+                                w.changes,
+                                w.files
+                            );
+                        }
+                        bar.set_message(format!("{tag}: (a) checking against the oracle"));
+                        let wrong = data::oracle_mismatches(&conn, &w, &raw_root, "public.pgbench_accounts")?;
+                        if wrong > 0 {
+                            bail!("N={n}: the project's merge differs from the oracle on {wrong} keys");
+                        }
+                        res.project.push(secs);
+                        bar.suspend(|| {
+                            println!(
+                                "N={n} run {r}: (a) project {secs:.3} s, {} changes, verified [load {}]",
+                                stats.changes,
+                                load_average()
+                            )
+                        });
+                    }
+                    Side::Seed => {
+                        bar.set_message(format!("{tag}: (b) seed's SQL on DuckDB"));
+                        let secs = seed_on_duckdb(&conn, &raw_root)?;
+                        res.seed_duckdb.push(secs);
+                        // Informational only, so once per size.
+                        let differ = if r == repeats {
+                            bar.set_message(format!("{tag}: (b) comparing with the oracle"));
+                            res.seed_mismatches = data::oracle_mismatches(&conn, &w, &raw_root, "bench.seed_accounts")?;
+                            format!(" ({} keys differ from the oracle)", res.seed_mismatches)
+                        } else {
+                            String::new()
+                        };
+                        bar.suspend(|| {
+                            println!("N={n} run {r}: (b) seed on DuckDB {secs:.3} s{differ} [load {}]", load_average())
+                        });
+                    }
+                }
+                conn.execute_batch("CHECKPOINT")?;
             }
-            bar.set_message(format!("{tag}: (a) checking against the oracle"));
-            let wrong = data::oracle_mismatches(&conn, &w, &raw_root, "public.pgbench_accounts")?;
-            if wrong > 0 {
-                bail!("N={n}: the project's merge differs from the oracle on {wrong} keys");
-            }
-            res.project.push(secs);
-            bar.suspend(|| println!("N={n} run {r}: (a) project {secs:.3} s, {} changes, verified", stats.changes));
-
-            conn.execute_batch("CHECKPOINT")?;
-            bar.set_message(format!("{tag}: (b) seed's SQL on DuckDB"));
-            let secs = seed_on_duckdb(&conn, &raw_root)?;
-            res.seed_duckdb.push(secs);
-            bar.set_message(format!("{tag}: (b) comparing with the oracle"));
-            res.seed_mismatches = data::oracle_mismatches(&conn, &w, &raw_root, "bench.seed_accounts")?;
-            bar.suspend(|| {
-                println!(
-                    "N={n} run {r}: (b) seed on DuckDB {secs:.3} s ({} keys differ from the oracle)",
-                    res.seed_mismatches
-                )
-            });
             drop(conn);
             drop(warehouse);
         }
@@ -151,7 +172,7 @@ pub async fn run(args: MergeArgs) -> anyhow::Result<()> {
         if args.breakdown {
             bar.set_message(format!("N={n}: breakdown of the project's load (not part of the figures)"));
             let warehouse = fresh_warehouse(&cfg, &dir, &w, args.threads).await?;
-            let rows = breakdown(&cfg, &t, &warehouse, &raw).await?;
+            let rows = breakdown(&cfg, &t, &warehouse, &raw, args.explain).await?;
             bar.suspend(|| print_breakdown(n, &rows));
         }
 
@@ -175,8 +196,9 @@ pub async fn run(args: MergeArgs) -> anyhow::Result<()> {
                         bar.suspend(|| {
                             println!(
                                 "N={n} run {r}: (c) seed on PostgreSQL {secs:.3} s (psql \\timing per statement, \
-                                 BEGIN..COMMIT: {})",
-                                steps.join(" ")
+                                 BEGIN..COMMIT: {}) [load {}]",
+                                steps.join(" "),
+                                load_average()
                             )
                         });
                         times.push(secs);
@@ -205,8 +227,17 @@ pub async fn run(args: MergeArgs) -> anyhow::Result<()> {
             Err(why) => println!("(c) skipped: {why}"),
         }
     }
-    report::print(&results, &threads, pg_about.as_deref());
+    let load = format!("{load_before} at the start, {} at the end", load_average());
+    report::print(&results, &threads, pg_about.as_deref(), &load);
     Ok(())
+}
+
+/// The 1-minute load average (Linux), to tell a noisy machine from a slow merge.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// A new warehouse file with the schema and the N original rows.
@@ -272,10 +303,24 @@ fn timed_transaction(conn: &Connection, statements: &[String]) -> anyhow::Result
     Ok(times)
 }
 
+#[derive(Clone, Copy)]
+enum Side {
+    Project,
+    Seed,
+}
+
 /// One step of the project's load with its time.
 struct Step {
     what: String,
     secs: f64,
+    /// The EXPLAIN ANALYZE output, when asked for.
+    plan: Option<String>,
+}
+
+impl Step {
+    fn new(what: String, secs: f64) -> Self {
+        Step { what, secs, plan: None }
+    }
 }
 
 /// The project's load taken apart: the planning reads `load_table` does, then
@@ -286,27 +331,49 @@ async fn breakdown(
     t: &TableConfig,
     warehouse: &DuckDbWarehouse,
     raw: &FolderRawZone,
+    explain: bool,
 ) -> anyhow::Result<Vec<Step>> {
     let mut steps = Vec::new();
     let started = Instant::now();
     run_to_completion(warehouse, setup_sql::applied_files_query(cfg, t, Dialect::DuckDb), POLL).await?;
-    steps.push(Step { what: "plan: progress lookup".into(), secs: started.elapsed().as_secs_f64() });
+    steps.push(Step::new("plan: progress lookup".into(), started.elapsed().as_secs_f64()));
     let started = Instant::now();
     let files = raw.list_files(t, FileKind::Cdc, None).await?;
-    steps.push(Step { what: format!("plan: list {} files", files.len()), secs: started.elapsed().as_secs_f64() });
+    steps.push(Step::new(format!("plan: list {} files", files.len()), started.elapsed().as_secs_f64()));
     let started = Instant::now();
     let schemas = raw.file_schemas(&files).await?;
     for (f, columns) in files.iter().zip(&schemas) {
         cdc_core::load::check_file_schema(t, f, columns)?;
     }
-    steps.push(Step { what: "plan: schema check of each file".into(), secs: started.elapsed().as_secs_f64() });
+    steps.push(Step::new("plan: schema check of each file".into(), started.elapsed().as_secs_f64()));
     let batch = merge_sql::load_batch(cfg, t, Dialect::DuckDb, &files);
     let conn = warehouse.connection()?;
-    let times = timed_transaction(&conn, &batch.statements)?;
-    for (sql, secs) in batch.statements.iter().chain(std::iter::once(&"COMMIT".to_string())).zip(times) {
-        steps.push(Step { what: short(sql), secs });
+    conn.execute_batch("BEGIN TRANSACTION")?;
+    for sql in batch.statements.iter().map(String::as_str).chain(["COMMIT"]) {
+        // Plain DDL and COMMIT have no plan worth reading.
+        let explainable = explain && ["CREATE TEMP TABLE cdc_files", "COMMIT"].iter().all(|p| !sql.starts_with(p));
+        let started = Instant::now();
+        let outcome = if explainable {
+            explain_analyze(&conn, sql).map(Some)
+        } else {
+            conn.execute_batch(sql).map(|_| None).map_err(anyhow::Error::from)
+        };
+        let secs = started.elapsed().as_secs_f64();
+        match outcome {
+            Ok(plan) => steps.push(Step { what: short(sql), secs, plan }),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e.context(format!("statement: {sql}")));
+            }
+        }
     }
     Ok(steps)
+}
+
+fn explain_analyze(conn: &Connection, sql: &str) -> anyhow::Result<String> {
+    let mut stmt = conn.prepare(&format!("EXPLAIN ANALYZE {sql}"))?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(1))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?.join("\n"))
 }
 
 /// A statement shortened for a table cell: long file lists elided.
@@ -346,4 +413,12 @@ fn print_breakdown(n: u64, steps: &[Step]) {
     }
     println!("\nBreakdown of (a) for N={n} (untimed extra run; statements in one transaction): total {total:.3} s");
     println!("{table}");
+    for &i in ranked.iter().filter(|&&i| steps[i].plan.is_some()).take(3) {
+        println!(
+            "\nEXPLAIN ANALYZE of step {} ({:.3} s):\n{}",
+            i + 1,
+            steps[i].secs,
+            steps[i].plan.as_deref().unwrap_or("")
+        );
+    }
 }

@@ -143,13 +143,14 @@ impl Postgres {
              CREATE SCHEMA IF NOT EXISTS bench;
              CREATE SCHEMA IF NOT EXISTS cdcdata;
              CREATE UNLOGGED TABLE bench.accounts_orig (changets TIMESTAMP, aid INTEGER, bid INTEGER, \
-               abalance INTEGER, filler VARCHAR(84));
+               abalance INTEGER, filler VARCHAR(84)) WITH (autovacuum_enabled = false);
              CREATE TABLE cdcdata.cdc_pgbench_accounts (op VARCHAR(1), changets TIMESTAMP, \
-               ar_h_change_seq VARCHAR(35), aid INTEGER, bid INTEGER, abalance INTEGER, filler VARCHAR(84));",
+               ar_h_change_seq VARCHAR(35), aid INTEGER, bid INTEGER, abalance INTEGER, filler VARCHAR(84)) \
+               WITH (autovacuum_enabled = false);",
         )?;
         self.copy_in("bench.accounts_orig", &accounts)?;
         self.copy_in("cdcdata.cdc_pgbench_accounts", &changes)?;
-        self.script("VACUUM ANALYZE cdcdata.cdc_pgbench_accounts;")?;
+        self.script("VACUUM ANALYZE bench.accounts_orig; VACUUM ANALYZE cdcdata.cdc_pgbench_accounts;")?;
         let _ = std::fs::remove_file(&accounts);
         let _ = std::fs::remove_file(&changes);
         Ok(())
@@ -157,13 +158,14 @@ impl Postgres {
 
     /// A fresh target with the original rows (not timed). VACUUM sets hint
     /// bits and statistics, CHECKPOINT flushes, so the timed run neither
-    /// rewrites every page nor waits for a checkpoint it did not cause.
+    /// rewrites every page nor waits for a checkpoint it did not cause; no
+    /// autovacuum worker competes with it (the tables are vacuumed by hand).
     pub fn reset_target(&self) -> anyhow::Result<()> {
         self.script(
             "DROP TABLE IF EXISTS public.stage_pgbench_accounts;
              DROP TABLE IF EXISTS public.pgbench_accounts;
              CREATE TABLE public.pgbench_accounts (changets TIMESTAMP, aid INTEGER, bid INTEGER, \
-               abalance INTEGER, filler VARCHAR(84));
+               abalance INTEGER, filler VARCHAR(84)) WITH (autovacuum_enabled = false);
              INSERT INTO public.pgbench_accounts SELECT * FROM bench.accounts_orig;
              VACUUM ANALYZE public.pgbench_accounts;
              CHECKPOINT;",

@@ -71,7 +71,17 @@ pub fn median(xs: &[f64]) -> f64 {
     }
 }
 
-pub fn print(results: &[SizeResult], threads: &str, pg_about: Option<&str>) {
+/// The median, with the range of the runs when there were several.
+fn seconds(median: f64, runs: &[f64]) -> String {
+    if runs.len() < 2 {
+        return format!("{median:.3}");
+    }
+    let lo = runs.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = runs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{median:.3} ({lo:.2}–{hi:.2})")
+}
+
+pub fn print(results: &[SizeResult], threads: &str, pg_about: Option<&str>, load: &str) {
     let mut table = Table::new();
     table.set_header([
         "target rows",
@@ -89,16 +99,16 @@ pub fn print(results: &[SizeResult], threads: &str, pg_about: Option<&str>) {
         let (a, b) = (r.a(), r.b());
         let runs = if r.reduced { format!("{} (reduced)", r.project.len()) } else { r.project.len().to_string() };
         let (c, c_rate, c_ratio) = match (&r.postgres, r.c()) {
-            (_, Some(c)) => (format!("{c:.3}"), rate(r.rate(c)), format!("{:.1}×", c / a)),
+            (PgOutcome::Done(runs), Some(c)) => (seconds(c, runs), rate(r.rate(c)), format!("{:.1}×", c / a)),
             (PgOutcome::Skipped(_), None) => ("skipped".into(), "".into(), "".into()),
             _ => ("".into(), "".into(), "".into()),
         };
         table.add_row([
             millions(r.n),
             runs,
-            format!("{a:.3}"),
+            seconds(a, &r.project),
             rate(r.rate(a)),
-            format!("{b:.3}"),
+            seconds(b, &r.seed_duckdb),
             rate(r.rate(b)),
             c,
             c_rate,
@@ -108,9 +118,11 @@ pub fn print(results: &[SizeResult], threads: &str, pg_about: Option<&str>) {
     }
     let changes = results.first().map_or(0, |r| r.changes);
     println!(
-        "\nMerge of {} changes; medians of the runs; DuckDB threads = {threads}; (c) is the psql process's wall time.",
+        "\nMerge of {} changes; seconds are medians (range of the runs); DuckDB threads = {threads}; \
+         (c) is the psql process's wall time.",
         millions(changes)
     );
+    println!("Machine load average (1 min): {load}; other processes on the machine make the figures noisier.");
     if let Some(about) = pg_about {
         println!("(c) on {about}; plain tables without indexes, as the seed's Redshift tables.");
     }

@@ -58,6 +58,12 @@ name = "item_count"
 sql = "SELECT count(*) AS n FROM public.items"
 "#;
 
+/// (id, v, ts text, seq, full-load flag) of a target row.
+pub type TargetRow = (i32, Option<String>, String, Option<String>, bool);
+
+/// Per key: (rank, ts, seq, row image or None for deleted).
+type Latest = (u8, i64, u64, Option<Option<String>>);
+
 /// One DMS change row. `ts` is seconds after 2026-11-01 00:00:00 UTC.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
@@ -189,7 +195,7 @@ impl World {
     }
 
     /// (id, v, ts text, seq, full-load flag) of a keyed table, sorted by id.
-    pub fn rows(&self, table: &str) -> Vec<(i32, Option<String>, String, Option<String>, bool)> {
+    pub fn rows(&self, table: &str) -> Vec<TargetRow> {
         let with_seq = self.cfg.table(table).is_some_and(|t| t.sequence_column.is_some());
         let seq = if with_seq { "ltrim(seq, '0')" } else { "CAST(NULL AS VARCHAR)" };
         let conn = self.warehouse.connection().unwrap();
@@ -221,7 +227,7 @@ impl World {
 /// The oracle: per key, the latest delivered change by (CDC over full load,
 /// ts, seq) decides; a delete means absent.
 pub fn oracle(full: &[FullRow], delivered: &[Change]) -> BTreeMap<i32, Option<String>> {
-    let mut best: BTreeMap<i32, (u8, i64, u64, Option<Option<String>>)> = BTreeMap::new();
+    let mut best: BTreeMap<i32, Latest> = BTreeMap::new();
     for r in full {
         let cand = (0u8, r.ts, 0u64, Some(r.v.clone()));
         let e = best.entry(r.id).or_insert(cand.clone());
