@@ -74,7 +74,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let warehouse_path = args.out.join("warehouse.duckdb");
     let warehouse = Arc::new(DuckDbWarehouse::open(&warehouse_path)?);
     let raw = FolderRawZone::new(&raw_root)?;
-    let job = JobArgs { state_dir: None, lease_seconds: 900, history_days: 30 };
+    let job = JobArgs::defaults(None);
     let store = job.store(&warehouse_path)?;
 
     let bar = ProgressBar::new(args.cycles as u64 + 1);

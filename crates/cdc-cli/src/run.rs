@@ -37,14 +37,22 @@ pub struct JobArgs {
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
     /// How long a run holds the job before another may take it over (seconds).
-    #[arg(long, default_value_t = 900)]
+    #[arg(long, default_value_t = JobArgs::LEASE_SECONDS)]
     pub lease_seconds: u64,
     /// How long run records are kept (days).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = JobArgs::HISTORY_DAYS)]
     pub history_days: u64,
 }
 
 impl JobArgs {
+    pub const LEASE_SECONDS: u64 = 900;
+    pub const HISTORY_DAYS: u64 = 30;
+
+    /// The defaults, with the job state in `state_dir` (or beside the warehouse).
+    pub fn defaults(state_dir: Option<PathBuf>) -> Self {
+        Self { state_dir, lease_seconds: Self::LEASE_SECONDS, history_days: Self::HISTORY_DAYS }
+    }
+
     pub fn store(&self, warehouse: &Path) -> anyhow::Result<FileJobStore> {
         let dir = self.state_dir.clone().unwrap_or_else(|| default_state_dir(warehouse));
         Ok(FileJobStore::new(&dir, Duration::from_secs(self.history_days * 86_400))?)

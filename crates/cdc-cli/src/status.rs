@@ -44,7 +44,7 @@ fn store(state_dir: &std::path::Path) -> anyhow::Result<cdc_local::FileJobStore>
     if !state_dir.is_dir() {
         bail!("no job state at {}: has the pipeline run here?", state_dir.display());
     }
-    let job = JobArgs { state_dir: Some(state_dir.to_path_buf()), lease_seconds: 900, history_days: 30 };
+    let job = JobArgs::defaults(Some(state_dir.to_path_buf()));
     job.store(state_dir)
 }
 

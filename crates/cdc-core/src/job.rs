@@ -172,6 +172,28 @@ pub struct RunRecord {
     pub error: Option<String>,
 }
 
+impl RunRecord {
+    /// A record of something that happened to a run rather than a run's
+    /// result (a takeover, a manual reset): no tables, a note saying what.
+    pub fn event(
+        execution_id: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        outcome: RunOutcome,
+        note: String,
+    ) -> Self {
+        Self {
+            execution_id: execution_id.to_string(),
+            start,
+            end,
+            outcome,
+            tables: Vec::new(),
+            failed_tables: Vec::new(),
+            error: Some(note),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum JobStateError {
     #[error("job {job_id} is held by {owner:?}, not by {execution_id}")]

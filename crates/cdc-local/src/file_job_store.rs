@@ -148,15 +148,13 @@ impl JobStateStore for FileJobStore {
             if let Some(old) = &took_over_from {
                 s.history.insert(
                     0,
-                    RunRecord {
-                        execution_id: old.clone(),
-                        start: s.job.job_start.unwrap_or(now),
-                        end: now,
-                        outcome: RunOutcome::TakenOver,
-                        tables: Vec::new(),
-                        failed_tables: Vec::new(),
-                        error: Some(format!("lease expired; taken over by {execution_id}")),
-                    },
+                    RunRecord::event(
+                        old,
+                        s.job.job_start.unwrap_or(now),
+                        now,
+                        RunOutcome::TakenOver,
+                        format!("lease expired; taken over by {execution_id}"),
+                    ),
                 );
             }
             s.job.state = JobState::Running;
@@ -245,15 +243,13 @@ impl JobStateStore for FileJobStore {
             let s = stored.as_mut().ok_or_else(|| JobStateError::UnknownJob(job_id.to_string()))?;
             s.history.insert(
                 0,
-                RunRecord {
-                    execution_id: "manual-reset".into(),
-                    start: s.job.job_start.unwrap_or(now),
-                    end: now,
-                    outcome: RunOutcome::Reset,
-                    tables: Vec::new(),
-                    failed_tables: Vec::new(),
-                    error: Some(format!("reset by hand: {reason}")),
-                },
+                RunRecord::event(
+                    "manual-reset",
+                    s.job.job_start.unwrap_or(now),
+                    now,
+                    RunOutcome::Reset,
+                    format!("reset by hand: {reason}"),
+                ),
             );
             s.job.state = JobState::Ready;
             s.job.lease_expires = None;
