@@ -10,6 +10,7 @@ pub mod error;
 pub mod ident;
 pub mod job;
 pub mod load;
+pub mod notify;
 pub mod ports;
 pub mod setup;
 pub mod sql;

@@ -198,6 +198,8 @@ impl JobStateStore for FileJobStore {
             } else {
                 s.job.consecutive_failures = 0;
                 s.job.last_success = Some(record.end);
+                // The incident is over; the next failure is a new one.
+                s.job.last_notified = None;
             }
             s.job.progress_hints.extend(hints);
             s.history.insert(0, record);

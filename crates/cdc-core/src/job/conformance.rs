@@ -117,12 +117,17 @@ pub async fn failure_then_next_claim_succeeds(store: &dyn JobStateStore, job: &s
     assert!(claimed(&store.claim(job, "exec-1", lease(), now).await.unwrap()));
     let failed = store.finish(job, record("exec-1", now, RunOutcome::Failed), BTreeMap::new()).await.unwrap();
     assert_eq!((failed.state, failed.consecutive_failures), (JobState::Failed, 1));
+    // AND the failure notification is recorded for throttling
+    store.set_last_notified(job, now).await.unwrap();
+    assert_eq!(store.get(job).await.unwrap().unwrap().last_notified, Some(now));
     // WHEN the next execution claims THEN it wins at once (no hand edit)
     let later = now + chrono::Duration::seconds(300);
     assert!(claimed(&store.claim(job, "exec-2", lease(), later).await.unwrap()));
     let ok = store.finish(job, record("exec-2", later, RunOutcome::Succeeded), BTreeMap::new()).await.unwrap();
     assert_eq!((ok.state, ok.consecutive_failures), (JobState::Ready, 0));
     assert_eq!(ok.last_success, Some(later + chrono::Duration::seconds(5)));
+    // AND a success ends the incident: the next failure notifies at once
+    assert_eq!(ok.last_notified, None);
 }
 
 pub async fn lease_extension_keeps_the_job(store: &dyn JobStateStore, job: &str) {
