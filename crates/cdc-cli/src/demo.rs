@@ -16,7 +16,7 @@ use cdc_core::PipelineConfig;
 use cdc_dmsgen::{CycleReport, DmsLayout, Generator, GeneratorConfig};
 use cdc_local::{DuckDbWarehouse, FolderRawZone};
 
-use crate::job_run::{JobRun, run_job};
+use crate::job_run::{JobRun, Notification, run_job};
 use crate::run::{JobArgs, fail_on_errors};
 use crate::verify::{Verification, verify};
 
@@ -76,6 +76,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let raw = FolderRawZone::new(&raw_root)?;
     let job = JobArgs::defaults(None);
     let store = job.store(&warehouse_path)?;
+    let notifier = job.notifier(&warehouse_path)?;
 
     let bar = ProgressBar::new(args.cycles as u64 + 1);
     bar.set_style(ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}")?.progress_chars("=> "));
@@ -93,7 +94,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         }
         bar.set_message(format!("{name}: loading"));
         let started = Instant::now();
-        let run = match run_job(&cfg, &store, &raw, job.lease()?, || Ok(Arc::clone(&warehouse))).await? {
+        let notification = Notification { notifier: &notifier, policy: job.notify_policy() };
+        let run = match run_job(&cfg, &store, &raw, job.lease()?, notification, || Ok(Arc::clone(&warehouse))).await? {
             JobRun::Ran(run) => run,
             JobRun::Idle => bail!("{name}: the generator wrote files but the run found nothing new"),
             JobRun::Skipped { owner, .. } => bail!("{name}: the job is held by {owner}"),

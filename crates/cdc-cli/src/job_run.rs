@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use chrono::Utc;
 
-use cdc_core::PipelineConfig;
 use cdc_core::cycle::CycleRun;
 use cdc_core::job::{Claim, Job, JobStateStore, Lease, ProgressHint, RunOutcome, RunRecord, TableRunStats};
+use cdc_core::notify::{Notifier, NotifyPolicy, RunFailure, notify_run_end};
 use cdc_core::ports::{FileKind, RawFile, RawZone};
+use cdc_core::{PipelineConfig, PipelineError, TableKind};
 use cdc_local::{DuckDbWarehouse, FolderRawZone};
 
 pub enum JobRun {
@@ -30,6 +31,12 @@ pub fn execution_id() -> String {
     format!("local-{}-{}", Utc::now().format("%Y%m%dT%H%M%S%.3fZ"), std::process::id())
 }
 
+/// Where a failed run tells people, and how often.
+pub struct Notification<'a> {
+    pub notifier: &'a dyn Notifier,
+    pub policy: NotifyPolicy,
+}
+
 /// Runs the pipeline once under the job's lease. `open_warehouse` is called
 /// only once the job is held and there is something to load, so a second
 /// process started at once never touches the warehouse file.
@@ -38,6 +45,7 @@ pub async fn run_job<F>(
     store: &dyn JobStateStore,
     raw: &FolderRawZone,
     lease: Lease,
+    notification: Notification<'_>,
     open_warehouse: F,
 ) -> anyhow::Result<JobRun>
 where
@@ -65,26 +73,76 @@ where
         failed_tables,
         error,
     };
-    match outcome {
+    // Mark the job failed (or release it) first, so the next run can claim
+    // it at once; then notify.
+    let (result, failure) = match outcome {
         Ok((run, hints)) => {
             let (tables, failed) = match &run {
                 JobRun::Ran(cycle) => table_stats(cycle),
                 _ => (Vec::new(), Vec::new()),
             };
-            let outcome = if failed.is_empty() { RunOutcome::Succeeded } else { RunOutcome::Failed };
-            let error = (!failed.is_empty()).then(|| format!("DataError: failed tables: {}", failed.join(", ")));
+            let failure = match &run {
+                JobRun::Ran(cycle) => cycle_failure(cfg, cycle),
+                _ => None,
+            };
+            let outcome = if failure.is_some() { RunOutcome::Failed } else { RunOutcome::Succeeded };
+            let error = failure.as_ref().map(|f| format!("{}: {}", f.error_type, f.error_message));
             store.finish(&cfg.job_id, record(outcome, tables, failed, error), hints).await?;
-            Ok(run)
+            (Ok(run), failure)
         }
-        Err(e) => {
-            // Mark the job failed first, so the next run can claim it at once.
-            let message = format!("{e:#}");
+        Err((step, e)) => {
+            let kind = e.downcast_ref::<PipelineError>().map_or("ConfigError", |p| p.kind.as_str());
+            let failure = RunFailure {
+                failed_step: step.to_string(),
+                failed_tables: Vec::new(),
+                error_type: kind.to_string(),
+                error_message: format!("{e:#}"),
+            };
+            let message = format!("{kind}: {e:#}");
             store
                 .finish(&cfg.job_id, record(RunOutcome::Failed, Vec::new(), Vec::new(), Some(message)), BTreeMap::new())
                 .await?;
-            Err(e)
+            (Err(e), Some(failure))
         }
+    };
+    let notified = notify_run_end(
+        store,
+        notification.notifier,
+        notification.policy,
+        &job,
+        &execution,
+        failure.as_ref(),
+        Utc::now(),
+    )
+    .await;
+    if let Err(e) = notified {
+        eprintln!("warning: the failure notification could not be sent: {e}");
     }
+    result
+}
+
+/// The first failed step of a cycle and every table that failed in it or later.
+fn cycle_failure(cfg: &PipelineConfig, cycle: &CycleRun) -> Option<RunFailure> {
+    let kind_of = |name: &str| cfg.tables.iter().find(|t| t.name.as_str() == name).map(|t| t.kind.clone());
+    let mut failed: Vec<(&str, &str, &PipelineError)> = cycle
+        .failed_tables()
+        .into_iter()
+        .filter_map(|t| {
+            let step = match kind_of(&t.table)? {
+                TableKind::Dimension => "LoadDimensions",
+                TableKind::Fact => "LoadFacts",
+            };
+            Some((step, t.table.as_str(), t.result.as_ref().err()?))
+        })
+        .collect();
+    failed.extend(cycle.derived_failures.iter().map(|(n, e)| ("RefreshDerived", n.as_str(), e)));
+    let (step, _, first) = *failed.first()?;
+    Some(RunFailure {
+        failed_step: step.to_string(),
+        failed_tables: failed.iter().map(|(_, t, _)| t.to_string()).collect(),
+        error_type: first.kind.as_str().to_string(),
+        error_message: failed.iter().map(|(_, t, e)| format!("{t}: {}", e.message)).collect::<Vec<_>>().join("; "),
+    })
 }
 
 async fn run_claimed<F>(
@@ -94,24 +152,31 @@ async fn run_claimed<F>(
     job: &Job,
     execution: &str,
     open_warehouse: F,
-) -> anyhow::Result<(JobRun, BTreeMap<String, ProgressHint>)>
+) -> Result<(JobRun, BTreeMap<String, ProgressHint>), (&'static str, anyhow::Error)>
 where
     F: FnOnce() -> anyhow::Result<std::sync::Arc<DuckDbWarehouse>>,
 {
     let fingerprint = cfg.fingerprint();
     let config_changed = job.config_fingerprint.as_deref() != Some(fingerprint.as_str());
-    let listing = current_hints(cfg, raw).await?;
+    let listing = current_hints(cfg, raw).await.map_err(|e| ("ListRawFiles", e))?;
     if !config_changed
         && cfg.tables.iter().all(|t| job.progress_hints.get(t.name.as_str()) == listing.get(t.name.as_str()))
     {
         return Ok((JobRun::Idle, BTreeMap::new()));
     }
-    let warehouse = open_warehouse()?;
+    let warehouse = open_warehouse().map_err(|e| ("OpenWarehouse", e))?;
     if config_changed {
-        cdc_core::setup::run_setup(cfg, &*warehouse).await.context("setup")?;
-        store.set_config_fingerprint(&cfg.job_id, execution, &fingerprint).await?;
+        let setup = async {
+            cdc_core::setup::run_setup(cfg, &*warehouse).await.context("setup")?;
+            store.set_config_fingerprint(&cfg.job_id, execution, &fingerprint).await?;
+            anyhow::Ok(())
+        };
+        setup.await.map_err(|e| ("Setup", e))?;
     }
-    warehouse.expose_raw_zone(cfg, raw).context("raw zone views")?;
+    let unreadable = warehouse.expose_raw_zone(cfg, raw).context("raw zone views").map_err(|e| ("Setup", e))?;
+    for (table, problem) in unreadable {
+        eprintln!("warning: {table}: its raw files cannot be read as a table: {problem}");
+    }
     let cycle = cdc_core::cycle::run_cycle(cfg, &*warehouse, raw, std::time::Duration::from_millis(5)).await;
     // A hint only for tables whose load committed: a failed table is looked
     // at again next run.

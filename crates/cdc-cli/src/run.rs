@@ -11,9 +11,10 @@ use comfy_table::Table;
 use cdc_core::PipelineConfig;
 use cdc_core::cycle::CycleRun;
 use cdc_core::job::Lease;
-use cdc_local::{DuckDbWarehouse, FileJobStore, FolderRawZone};
+use cdc_core::notify::NotifyPolicy;
+use cdc_local::{DuckDbWarehouse, FileJobStore, FolderRawZone, JsonlNotifier};
 
-use crate::job_run::{JobRun, run_job};
+use crate::job_run::{JobRun, Notification, run_job};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -42,20 +43,46 @@ pub struct JobArgs {
     /// How long run records are kept (days).
     #[arg(long, default_value_t = JobArgs::HISTORY_DAYS)]
     pub history_days: u64,
+    /// Failure and recovery notices, one JSON line each (default:
+    /// `notifications.jsonl` in the job-state folder).
+    #[arg(long)]
+    pub notify_file: Option<PathBuf>,
+    /// While a job keeps failing, remind at most this often (minutes).
+    #[arg(long, default_value_t = JobArgs::REMINDER_MINUTES)]
+    pub reminder_minutes: u64,
 }
 
 impl JobArgs {
     pub const LEASE_SECONDS: u64 = 900;
     pub const HISTORY_DAYS: u64 = 30;
+    pub const REMINDER_MINUTES: u64 = 60;
 
     /// The defaults, with the job state in `state_dir` (or beside the warehouse).
     pub fn defaults(state_dir: Option<PathBuf>) -> Self {
-        Self { state_dir, lease_seconds: Self::LEASE_SECONDS, history_days: Self::HISTORY_DAYS }
+        Self {
+            state_dir,
+            lease_seconds: Self::LEASE_SECONDS,
+            history_days: Self::HISTORY_DAYS,
+            notify_file: None,
+            reminder_minutes: Self::REMINDER_MINUTES,
+        }
+    }
+
+    fn state_dir(&self, warehouse: &Path) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(|| default_state_dir(warehouse))
     }
 
     pub fn store(&self, warehouse: &Path) -> anyhow::Result<FileJobStore> {
-        let dir = self.state_dir.clone().unwrap_or_else(|| default_state_dir(warehouse));
-        Ok(FileJobStore::new(&dir, Duration::from_secs(self.history_days * 86_400))?)
+        Ok(FileJobStore::new(&self.state_dir(warehouse), Duration::from_secs(self.history_days * 86_400))?)
+    }
+
+    pub fn notifier(&self, warehouse: &Path) -> anyhow::Result<JsonlNotifier> {
+        let path = self.notify_file.clone().unwrap_or_else(|| self.state_dir(warehouse).join("notifications.jsonl"));
+        Ok(JsonlNotifier::new(&path)?)
+    }
+
+    pub fn notify_policy(&self) -> NotifyPolicy {
+        NotifyPolicy { reminder_interval: Duration::from_secs(self.reminder_minutes * 60) }
     }
     pub fn lease(&self) -> anyhow::Result<Lease> {
         Ok(Lease::new(Duration::from_secs(self.lease_seconds))?)
@@ -72,11 +99,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         eprintln!("warning: {w}");
     }
     let store = args.job.store(&args.warehouse)?;
+    let notifier = args.job.notifier(&args.warehouse)?;
+    let notification = Notification { notifier: &notifier, policy: args.job.notify_policy() };
     let raw = FolderRawZone::new(&args.raw)?;
     let started = Instant::now();
     let path = args.warehouse.clone();
-    let outcome =
-        run_job(&cfg, &store, &raw, args.job.lease()?, || Ok(Arc::new(DuckDbWarehouse::open(&path)?))).await?;
+    let open = || Ok(Arc::new(DuckDbWarehouse::open(&path)?));
+    let outcome = run_job(&cfg, &store, &raw, args.job.lease()?, notification, open).await?;
     match outcome {
         JobRun::Skipped { owner, since } => {
             let since = since.map_or("an unknown time".into(), |s| s.to_rfc3339());

@@ -80,14 +80,37 @@ impl DuckDbWarehouse {
     /// (`raw_full_<table>`, `raw_cdc_<table>` with `partition_0` and
     /// `"$path"`), as Redshift Spectrum shows it. Views over a glob, so files
     /// that arrive later are seen; a table without files gets no view.
-    pub fn expose_raw_zone(&self, cfg: &PipelineConfig, raw: &FolderRawZone) -> Result<(), LocalError> {
+    ///
+    /// A view binds its columns from a file, so one unreadable file would
+    /// stop every table: each table's views are made on their own, and a
+    /// table whose views fail is returned (its views dropped) so the others
+    /// still load; that table's load then names the bad file.
+    pub fn expose_raw_zone(
+        &self,
+        cfg: &PipelineConfig,
+        raw: &FolderRawZone,
+    ) -> Result<Vec<(String, String)>, LocalError> {
         let conn = self.connection()?;
-        let mut sql = format!("CREATE SCHEMA IF NOT EXISTS {};\n", cfg.raw_schema.quoted());
+        let schema = format!("CREATE SCHEMA IF NOT EXISTS {};", cfg.raw_schema.quoted());
+        conn.execute_batch(&schema)
+            .map_err(|source| LocalError::DuckDb { context: "raw zone schema".into(), source })?;
+        let mut problems = Vec::new();
         for t in &cfg.tables {
-            sql.push_str(&raw_view(cfg, t, raw, FileKind::Full));
-            sql.push_str(&raw_view(cfg, t, raw, FileKind::Cdc));
+            let views = format!("{}{}", raw_view(cfg, t, raw, FileKind::Full), raw_view(cfg, t, raw, FileKind::Cdc));
+            if let Err(e) = conn.execute_batch(&views) {
+                problems.push((t.name.to_string(), e.to_string()));
+                let drop = format!(
+                    "DROP VIEW IF EXISTS {}; DROP VIEW IF EXISTS {};",
+                    names::raw_full(cfg, t),
+                    names::raw_cdc(cfg, t)
+                );
+                conn.execute_batch(&drop).map_err(|source| LocalError::DuckDb {
+                    context: format!("raw zone views of {}", t.name),
+                    source,
+                })?;
+            }
         }
-        conn.execute_batch(&sql).map_err(|source| LocalError::DuckDb { context: "raw zone views".into(), source })
+        Ok(problems)
     }
 }
 

@@ -4,8 +4,10 @@
 mod duckdb_warehouse;
 mod file_job_store;
 mod folder_raw_zone;
+mod jsonl_notifier;
 mod values;
 
 pub use duckdb_warehouse::{DuckDbWarehouse, LocalError};
 pub use file_job_store::FileJobStore;
 pub use folder_raw_zone::FolderRawZone;
+pub use jsonl_notifier::JsonlNotifier;
