@@ -181,6 +181,24 @@ pub struct PipelineConfig {
     pub max_files_per_load: usize,
     pub tables: Vec<TableConfig>,
     pub derived: Vec<DerivedTable>,
+    pub unload: UnloadConfig,
+}
+
+/// The export of finished CDC days to the optimized zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnloadConfig {
+    /// A UTC day counts as finished this long after its midnight, so DMS's
+    /// last files for it have arrived; later files re-export the day.
+    #[serde(with = "duration_secs")]
+    pub lateness: Duration,
+    /// Upper bound of one optimized file (Redshift's MAXFILESIZE).
+    pub max_file_size_mb: u32,
+}
+
+impl Default for UnloadConfig {
+    fn default() -> Self {
+        Self { lateness: Duration::from_secs(3600), max_file_size_mb: 200 }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -253,6 +271,33 @@ struct RawConfig {
     tables: Vec<RawTable>,
     #[serde(default)]
     derived: Vec<RawDerived>,
+    unload: Option<RawUnload>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUnload {
+    lateness: Option<String>,
+    max_file_size_mb: Option<u32>,
+}
+
+fn validate_unload(raw: Option<RawUnload>) -> Result<UnloadConfig, String> {
+    let mut out = UnloadConfig::default();
+    let Some(raw) = raw else { return Ok(out) };
+    if let Some(text) = raw.lateness {
+        out.lateness = parse_duration(&text).map_err(|e| format!("field `unload.lateness`: {e}"))?;
+        if out.lateness > Duration::from_secs(7 * 86_400) {
+            return Err("field `unload.lateness`: at most 7d, or days would wait a week to be exported".into());
+        }
+    }
+    if let Some(mb) = raw.max_file_size_mb {
+        // Redshift's UNLOAD accepts MAXFILESIZE from 5 MB to 6.2 GB.
+        if !(5..=6200).contains(&mb) {
+            return Err("field `unload.max_file_size_mb` must be between 5 and 6200".into());
+        }
+        out.max_file_size_mb = mb;
+    }
+    Ok(out)
 }
 
 #[derive(Deserialize)]
@@ -353,6 +398,7 @@ fn validate(raw: RawConfig, text: &str) -> Result<PipelineConfig, String> {
         max_files_per_load: raw.pipeline.max_files_per_load,
         tables,
         derived,
+        unload: validate_unload(raw.unload)?,
     })
 }
 

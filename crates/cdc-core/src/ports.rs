@@ -1,8 +1,10 @@
 //! The ports: what the core needs from the outside world. AWS adapters and the
 //! local (embedded default) adapters implement them.
 
+mod optimized_zone;
 mod raw_zone;
 mod warehouse;
 
+pub use optimized_zone::{DayFiles, ExportTarget, OptimizedCatalog, OptimizedPartition, OptimizedZone};
 pub use raw_zone::{FileColumn, FileColumnType, FileKind, RawFile, RawZone};
 pub use warehouse::{Cell, ResultSet, StatementId, StatementState, Warehouse, run_to_completion};

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use cdc_core::PipelineConfig;
 use cdc_core::ports::{FileKind, RawFile};
+use cdc_core::sql::unload::{DayExport, DayRecord, export_day, record_day, unloaded_days_query};
 use cdc_core::sql::{Dialect, StatementBatch, merge, setup};
 use chrono::{TimeZone, Utc};
 use sqlparser::dialect::RedshiftSqlDialect;
@@ -48,6 +49,25 @@ fn batches() -> Vec<(String, StatementBatch)> {
     for dt in &cfg.derived {
         out.push((format!("refresh_{}", dt.name), setup::refresh_derived(&cfg, dt, d)));
     }
+    out.push(("unloaded_days".to_string(), unloaded_days_query(&cfg, d)));
+    for t in &cfg.tables {
+        let location = format!("s3://optimized-bucket/cdc/{}/changedate=20261101/", t.name);
+        let role = "arn:aws:iam::123456789012:role/cdc-unload";
+        let export = DayExport { table: t, day: "20261101", location: &location, iam_role: Some(role) };
+        out.push((format!("unload_{}", t.name), export_day(&cfg, &export, d)));
+    }
+    let t = &cfg.tables[0];
+    let record = DayRecord {
+        table: t,
+        day: "20261101",
+        rows: 1234,
+        files: 1,
+        bytes: 56789,
+        source_files: 288,
+        source_bytes: 1_000_000,
+        source_newest_modified: "2026-11-02 00:05:00.000000",
+    };
+    out.push(("record_unload".to_string(), record_day(&cfg, &record, d)));
     out
 }
 

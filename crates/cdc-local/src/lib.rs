@@ -3,11 +3,15 @@
 
 mod duckdb_warehouse;
 mod file_job_store;
+mod folder_optimized_zone;
 mod folder_raw_zone;
 mod jsonl_notifier;
+mod local_catalog;
 mod values;
 
 pub use duckdb_warehouse::{DuckDbWarehouse, LocalError};
 pub use file_job_store::FileJobStore;
+pub use folder_optimized_zone::FolderOptimizedZone;
 pub use folder_raw_zone::FolderRawZone;
 pub use jsonl_notifier::JsonlNotifier;
+pub use local_catalog::{CatalogTable, LocalCatalog};

@@ -8,6 +8,7 @@ mod dialect;
 pub mod merge;
 pub mod names;
 pub mod setup;
+pub mod unload;
 
 pub use dialect::{DATA_ERROR_MARKER, Dialect};
 

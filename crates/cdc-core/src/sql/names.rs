@@ -36,3 +36,14 @@ pub fn raw_cdc(cfg: &PipelineConfig, t: &TableConfig) -> String {
 pub fn derived(cfg: &PipelineConfig, name: &Ident) -> String {
     qualify(&cfg.target_schema, name.as_str())
 }
+
+/// Which CDC days went to the optimized zone, from which raw files.
+pub fn unloaded_days(cfg: &PipelineConfig) -> String {
+    qualify(&cfg.control_schema, "unloaded_days")
+}
+
+/// The optimized table, registered beside the raw tables (the same Glue
+/// database, so one external schema shows both).
+pub fn optimized(cfg: &PipelineConfig, t: &TableConfig) -> String {
+    qualify(&cfg.raw_schema, &format!("optimized_{}", t.name))
+}

@@ -15,6 +15,7 @@ pub fn setup_batch(cfg: &PipelineConfig, d: Dialect) -> StatementBatch {
     if d == Dialect::Redshift {
         s.push(assert_procedure(cfg));
     }
+    s.push(super::unload::create_unloaded_days(cfg, d));
     for t in &cfg.tables {
         s.push(create_target(cfg, t, d));
         s.push(create_progress(cfg, t, d));

@@ -13,6 +13,8 @@ BEGIN
 END;
 $$ LANGUAGE plpgsql;
 
+CREATE TABLE IF NOT EXISTS "cdc_control"."unloaded_days" (table_name VARCHAR(127) NOT NULL, changedate CHAR(8) NOT NULL, unloaded_at TIMESTAMP NOT NULL, row_count BIGINT NOT NULL, file_count BIGINT NOT NULL, byte_count BIGINT NOT NULL, source_files BIGINT NOT NULL, source_bytes BIGINT NOT NULL, source_newest_modified TIMESTAMP NOT NULL);
+
 CREATE TABLE IF NOT EXISTS "public"."pgbench_branches" ("bid" INTEGER, "bbalance" INTEGER, "filler" VARCHAR(88), "changets" TIMESTAMP NOT NULL, "ar_h_change_seq" VARCHAR(64), _cdc_full_load BOOLEAN NOT NULL) DISTKEY("bid") SORTKEY("bid");
 
 CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_branches__progress" (file VARCHAR(1024) NOT NULL, kind CHAR(1) NOT NULL, partition_0 VARCHAR(8), row_count BIGINT NOT NULL, max_commit_ts TIMESTAMP, loaded_at TIMESTAMP NOT NULL);

@@ -1,0 +1,1 @@
+SELECT table_name, changedate, row_count, file_count, byte_count, source_files, source_bytes, TO_CHAR(source_newest_modified, 'YYYY-MM-DD HH24:MI:SS.US') AS source_newest_modified, TO_CHAR(unloaded_at, 'YYYY-MM-DD HH24:MI:SS') AS unloaded_at FROM "cdc_control"."unloaded_days" ORDER BY table_name, changedate;
