@@ -394,6 +394,9 @@ mod tests {
 
     #[test]
     fn every_operator_parses_and_evaluates() {
+        // GIVEN an input with a string, number, boolean and timestamp, and a twin of each
+        // WHEN every comparison operator and its ...Path form is applied
+        // THEN each gives the documented result
         let input = json!({"s": "b", "n": 5, "b": true, "t": "2001-01-01T12:00:00Z",
             "s2": "b", "n2": 5.0, "b2": true, "t2": "2001-01-01T13:00:00+01:00"});
         let cases = [
@@ -433,6 +436,8 @@ mod tests {
     // Example from https://docs.aws.amazon.com/step-functions/latest/dg/amazon-states-language-choice-state.html
     #[test]
     fn string_matches_with_wildcards_and_escapes() {
+        // GIVEN StringMatches patterns (the docs' "log-*.txt", an escaped star)
+        // WHEN they are matched THEN '*' spans any text and '\\*' is a literal star
         assert!(check(json!({"Variable": "$.foo", "StringMatches": "log-*.txt"}), json!({"foo": "log-2024-01.txt"})));
         assert!(!check(json!({"Variable": "$.foo", "StringMatches": "log-*.txt"}), json!({"foo": "log-1.csv"})));
         assert!(check(json!({"Variable": "$.foo", "StringMatches": "a\\*b"}), json!({"foo": "a*b"})));
@@ -443,6 +448,8 @@ mod tests {
 
     #[test]
     fn type_mismatch_is_false_and_missing_variable_is_an_error() {
+        // GIVEN values of another type than the operator's, or no value at all
+        // WHEN compared THEN a type mismatch is false and a missing Variable is States.Runtime
         assert!(!check(json!({"Variable": "$.n", "StringEquals": "5"}), json!({"n": 5})));
         assert!(!check(json!({"Variable": "$.s", "NumericEquals": 5}), json!({"s": "5"})));
         let error = condition(json!({"Variable": "$.missing", "StringEquals": "x"})).evaluate(&json!({}), &json!({}));
@@ -451,6 +458,7 @@ mod tests {
 
     #[test]
     fn type_tests() {
+        // GIVEN one value of each JSON type WHEN the Is... tests run THEN each recognises its own type
         let input = json!({"null": null, "n": 1, "s": "x", "b": false, "t": "2016-08-18T17:33:00Z"});
         assert!(check(json!({"Variable": "$.null", "IsNull": true}), input.clone()));
         assert!(check(json!({"Variable": "$.n", "IsNumeric": true}), input.clone()));
@@ -464,6 +472,8 @@ mod tests {
 
     #[test]
     fn strings_compare_like_java() {
+        // GIVEN a character outside the BMP and one above the surrogates
+        // WHEN compared THEN the order is Java's (UTF-16), not Rust's (code points)
         // U+FF5E sorts after U+1F600 in UTF-16 (the latter is a surrogate pair 0xD83D...).
         assert_eq!(java_compare("\u{1F600}", "\u{FF5E}"), Ordering::Less);
         assert_eq!("\u{1F600}".cmp("\u{FF5E}"), Ordering::Greater);
@@ -471,6 +481,7 @@ mod tests {
 
     #[test]
     fn malformed_rules_are_refused() {
+        // GIVEN Choice rules with missing, extra or mistyped fields WHEN parsed THEN each is refused
         let at = Location::top().state("C");
         for bad in [
             json!([]),

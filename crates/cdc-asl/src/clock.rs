@@ -116,6 +116,7 @@ mod tests {
 
     #[tokio::test]
     async fn system_clock_sleeps_for_real() {
+        // GIVEN the system clock WHEN it sleeps 30 ms THEN about 30 ms pass
         let start = std::time::Instant::now();
         SystemClock.sleep_until(SystemClock.now() + TimeDelta::milliseconds(30)).await;
         assert!(start.elapsed() >= std::time::Duration::from_millis(25));

@@ -170,6 +170,7 @@ mod tests {
 
     #[test]
     fn locations_read_from_inside_out() {
+        // GIVEN nested locations WHEN displayed THEN they read from the state outwards
         let at = Location::top().inside("Outer").inside("Inner").state("Leaf");
         assert_eq!(at.to_string(), "state 'Leaf' inside 'Inner' inside 'Outer'");
         assert_eq!(Location::top().to_string(), "state machine");

@@ -143,6 +143,8 @@ mod tests {
 
     #[test]
     fn lambda_error_cause_is_the_error_payload() {
+        // GIVEN a Lambda errorType and message WHEN turned into a task error
+        // THEN the error is the type and the cause the JSON error payload
         let error = TaskError::lambda("DataError", "bad row 7");
         assert_eq!(error.error, "DataError");
         assert_eq!(error.cause, r#"{"errorMessage":"bad row 7","errorType":"DataError"}"#);
@@ -152,6 +154,7 @@ mod tests {
 
     #[test]
     fn function_names_resolve_in_every_form() {
+        // GIVEN a function named by ARN, partial ARN, alias or name WHEN resolved THEN the bare name
         assert_eq!(
             lambda_function_name("arn:aws:lambda:us-east-2:111122223333:function:check-identity:$LATEST"),
             "check-identity"
@@ -163,6 +166,7 @@ mod tests {
 
     #[tokio::test]
     async fn registry_finds_handlers_by_any_name() {
+        // GIVEN a handler registered as "load" WHEN looked up by ARN THEN it is found and called
         let registry = HandlerRegistry::new()
             .with("load", handler_fn(|name, payload| async move { Ok(json!({"name": name, "in": payload})) }));
         let handler = registry.lambda("arn:aws:lambda:eu-west-1:000000000000:function:load").expect("found by ARN");

@@ -319,17 +319,20 @@ pub(crate) fn truncate(text: &str, max_chars: usize) -> String {
 }
 
 /// Renders a history one line per event: id, time since the first event,
-/// type and details, indented two spaces per Map/Parallel level. JSON
-/// inputs and outputs are cut to `value_width` characters.
+/// type and details. Nested events are indented two spaces per Map/Parallel
+/// level and start with their scope (`[Load[2]]`), since concurrent
+/// iterations interleave. JSON inputs and outputs are cut to `value_width`
+/// characters.
 pub fn render_history(events: &[HistoryEvent], value_width: usize) -> String {
     let start = events.first().map(|e| e.timestamp);
     let mut out = String::new();
     for event in events {
         let elapsed = start.map_or(0.0, |s| (event.timestamp - s).num_milliseconds() as f64 / 1000.0);
         let indent = "  ".repeat(event.depth);
+        let scope = if event.scope.is_empty() { String::new() } else { format!("[{}] ", event.scope) };
         let _ = writeln!(
             out,
-            "{:>4} {:>+10.3}s {indent}{:<24}{}",
+            "{:>4} {:>+10.3}s {indent}{scope}{:<24}{}",
             event.id,
             elapsed,
             event.kind.type_name(),
@@ -351,6 +354,7 @@ mod tests {
 
     #[test]
     fn truncates_on_character_boundaries() {
+        // GIVEN texts around the limit WHEN cut THEN at most the limit remains, marked with …
         assert_eq!(truncate("abcdef", 10), "abcdef");
         assert_eq!(truncate("abcdef", 6), "abcdef");
         assert_eq!(truncate("abcdefg", 6), "abcde…");
@@ -359,6 +363,7 @@ mod tests {
 
     #[test]
     fn renders_one_indented_line_per_event() {
+        // GIVEN a top-level and a nested event WHEN rendered THEN one line each, the nested one indented
         let events = vec![
             event(
                 1,
@@ -382,11 +387,14 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert!(lines[0].starts_with("   1     +0.000s StateEntered"), "{}", lines[0]);
         assert!(lines[1].contains("+3.000s   StateEntered"), "{}", lines[1]);
+        let nested = HistoryEvent { scope: "Map[1]".into(), ..events[1].clone() };
+        assert!(render_history(&[nested], 20).contains("+0.000s   [Map[1]] StateEntered"));
         assert!(lines[1].ends_with('…'), "{}", lines[1]);
     }
 
     #[test]
     fn serializes_with_a_type_tag() {
+        // GIVEN a retry event WHEN serialized THEN it carries its type tag and deserializes back
         let e = event(
             7,
             0,

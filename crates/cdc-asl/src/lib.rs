@@ -54,12 +54,38 @@
 //! # Not supported (refused when the definition is loaded)
 //!
 //! Distributed Map (`ItemReader`, `ItemBatcher`, `ResultWriter`, tolerated
-//! failures, `Label`), activities, `.sync` and `.waitForTaskToken`
-//! integrations, JSONata and workflow variables (`QueryLanguage: JSONata`,
-//! `Assign`, `Output`, `Arguments`), task `Credentials`. `HeartbeatSeconds`
-//! is validated but not enforced (only activities and callbacks send
-//! heartbeats). Payload size limits (`States.DataLimitExceeded`) are not
-//! enforced.
+//! failures, `Label`, `ProcessorConfig.Mode: DISTRIBUTED`), activities,
+//! `.sync` and `.waitForTaskToken` integrations, JSONata and workflow
+//! variables (`QueryLanguage: JSONata`, `Assign`, `Output`, `Arguments`),
+//! task `Credentials`. In JSONPath: regular-expression filters (`=~`), path
+//! functions (`length()`), `in`/`nin`/`subsetof`-style operators and several
+//! names in one bracket. `HeartbeatSeconds` is validated but not enforced
+//! (only activities and callbacks send heartbeats); payload size limits
+//! (`States.DataLimitExceeded`) are not enforced.
+//!
+//! # Where it knowingly differs from AWS
+//!
+//! - A Lambda function with no registered handler fails the task with
+//!   `Lambda.ResourceNotFoundException` (what Lambda reports for an unknown
+//!   function, so a Catch can see it); another integration `Resource` with
+//!   no handler is `States.Runtime`. [`Executor::missing_handlers`] lists
+//!   both before anything runs.
+//! - A handler that panics fails its task with `States.TaskFailed`.
+//! - A Lambda error's cause is `{"errorMessage":...,"errorType":...}` only
+//!   (no stack trace or request id), built by [`TaskError::lambda`].
+//! - `States.Runtime` is never retried or caught, even when named explicitly.
+//! - A `.$` path that finds nothing is `States.Runtime` (AWS's docs also list
+//!   `States.ParameterPathFailure`; the service reports `States.Runtime`).
+//! - On a [`VirtualClock`], a Task timeout is judged when the handler returns,
+//!   by how far the (shared) clock moved meanwhile; a handler that never
+//!   returns is not cut off. [`SystemClock`] races a real timer.
+//! - The history's event names follow the console's vocabulary but are not
+//!   AWS's exact event types; `ChoiceMatched`, `RetryScheduled`, `CatchTaken`
+//!   and `StateFailed` are additions. Events of concurrent Map iterations and
+//!   Parallel branches interleave in the order they happen.
+//! - `States.MathRandom`'s end is exclusive and its seeded sequence is not
+//!   AWS's; `States.UUID`, jitter and Lambda request ids come from
+//!   [`ExecutorOptions::rng_seed`].
 
 mod choice;
 mod clock;

@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use crate::definition::ResultPath;
 use crate::error::{DefinitionError, Location, StateError, names};
 use crate::path::JsonPath;
 
@@ -29,8 +30,7 @@ pub(crate) struct Retrier {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Catcher {
     pub error_equals: Vec<String>,
-    /// `None` means the default `$`; `Some(None)` is `"ResultPath": null`.
-    pub result_path: Option<Option<JsonPath>>,
+    pub result_path: ResultPath,
     pub next: String,
 }
 
@@ -216,15 +216,16 @@ pub(crate) fn parse_catch(value: &Value, at: &Location) -> Result<Vec<Catcher>, 
             None => return Err(DefinitionError::MissingField { at: at.clone(), field: format!("Catch[{i}].Next") }),
         };
         let result_path = match map.get("ResultPath") {
-            None => None,
-            Some(Value::Null) => Some(None),
+            None => ResultPath::Replace,
+            Some(Value::Null) => ResultPath::Discard,
             Some(Value::String(text)) => {
-                Some(Some(JsonPath::parse_reference(text, false).map_err(|e| DefinitionError::InvalidPath {
+                let path = JsonPath::parse_reference(text, false).map_err(|e| DefinitionError::InvalidPath {
                     at: at.clone(),
                     field: format!("Catch[{i}].ResultPath"),
                     path: text.clone(),
                     message: e.to_string(),
-                })?))
+                })?;
+                if path.is_root() { ResultPath::Replace } else { ResultPath::At(path) }
             }
             Some(_) => return Err(reader.invalid("ResultPath", "must be a reference path or null")),
         };
@@ -248,6 +249,7 @@ mod tests {
     // "This example of a Retry makes 2 retry attempts after waiting for 3 and 4.5 seconds."
     #[test]
     fn backoff_from_the_docs() {
+        // GIVEN the documented retrier (3 s, x1.5, 2 attempts) WHEN delays are computed THEN 3 and 4.5 s
         let r = retrier(
             json!({"ErrorEquals": ["States.Timeout"], "IntervalSeconds": 3, "MaxAttempts": 2, "BackoffRate": 1.5}),
         );
@@ -272,6 +274,8 @@ mod tests {
 
     #[test]
     fn matching_rules_from_the_docs() {
+        // GIVEN error names WHEN matched against States.ALL, States.TaskFailed and names
+        // THEN as the error-handling page says
         let error = |name: &str| StateError::new(name, "c");
         let all = vec!["States.ALL".to_string()];
         let task_failed = vec!["States.TaskFailed".to_string()];
@@ -289,6 +293,7 @@ mod tests {
 
     #[test]
     fn invalid_retriers_and_catchers() {
+        // GIVEN retriers and catchers breaking each rule WHEN parsed THEN each is refused
         let at = Location::top().state("T");
         for bad in [
             json!([{"ErrorEquals": []}]),

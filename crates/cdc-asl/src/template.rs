@@ -203,6 +203,7 @@ mod tests {
 
     #[test]
     fn arrays_context_and_intrinsics() {
+        // GIVEN a template with an array, a context path and an intrinsic WHEN rendered THEN each is resolved
         let template =
             json!({"list": [{"v.$": "$.a"}, 2], "name.$": "$$.Execution.Name", "n.$": "States.MathAdd($.a, 1)"});
         assert_eq!(render(template, json!({"a": 1})), Ok(json!({"list": [{"v": 1}, 2], "name": "exec", "n": 2})));
@@ -210,6 +211,8 @@ mod tests {
 
     #[test]
     fn missing_path_is_a_runtime_error_and_bad_templates_are_refused() {
+        // GIVEN a path that finds nothing, and malformed templates
+        // WHEN rendered or compiled THEN States.Runtime, and definition errors
         let Err(error) = render(json!({"x.$": "$.missing"}), json!({})) else { panic!("expected an error") };
         assert_eq!(error.error, names::RUNTIME);
         assert!(error.cause.unwrap_or_default().contains("'$.missing' specified for the field 'x.$'"));

@@ -23,6 +23,7 @@ mod tests {
 
     #[test]
     fn accepts_the_asl_profile_only() {
+        // GIVEN timestamps in and out of the ASL profile WHEN parsed THEN only the profile is accepted
         assert!(parse("2016-08-18T17:33:00Z").is_some());
         assert!(parse("2016-08-18T17:33:00.123+02:00").is_some());
         assert!(parse("2016-08-18t17:33:00Z").is_none());
@@ -35,6 +36,7 @@ mod tests {
 
     #[test]
     fn formats_with_milliseconds() {
+        // GIVEN a timestamp WHEN formatted THEN the context object's millisecond form
         let t = parse("2019-03-26T20:14:13.192Z").expect("valid");
         assert_eq!(format(t), "2019-03-26T20:14:13.192Z");
     }

@@ -76,6 +76,8 @@ async fn no_match_without_default_is_states_no_choice_matched() {
 // The IsPresent/StringEquals example of the Choice page, and the comparison with another input field.
 #[tokio::test]
 async fn is_present_guards_and_path_comparisons() {
+    // GIVEN the docs' IsPresent guard, a ...Path comparison and IsNull
+    // WHEN run on inputs meant for each rule THEN each input reaches its state
     let definition = json!({"StartAt": "C", "States": {
         "C": {"Type": "Choice", "Choices": [
             {"And": [
@@ -128,7 +130,9 @@ async fn wait_seconds_moves_the_virtual_clock() {
     assert!(started.elapsed() < std::time::Duration::from_secs(1));
     assert_eq!(clock.now(), t0() + TimeDelta::seconds(10));
     assert_eq!(execution.output, Some(json!({"k": 1})));
-    assert!(matches!(common::events(&execution, "WaitStarted")[0], EventKind::WaitStarted { until, .. } if *until == t0() + TimeDelta::seconds(10)));
+    assert!(
+        matches!(common::events(&execution, "WaitStarted")[0], EventKind::WaitStarted { until, .. } if *until == t0() + TimeDelta::seconds(10))
+    );
 }
 
 #[tokio::test]
@@ -149,17 +153,19 @@ async fn wait_until_a_timestamp_or_a_path() {
 
     // GIVEN SecondsPath
     let seconds = json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "SecondsPath": "$.delay", "End": true}}});
-    let (executor, clock) = executor(&seconds, HandlerRegistry::new());
+    let (executor, clock) = common::executor(&seconds, HandlerRegistry::new());
     executor.start("w", json!({"delay": 90})).await;
     assert_eq!(clock.now(), t0() + TimeDelta::seconds(90));
     // A timestamp in the past does not wait at all
-    let (executor, clock) = executor(&fixed, HandlerRegistry::new());
+    let (executor, clock) = common::executor(&fixed, HandlerRegistry::new());
     executor.start("w", json!({})).await;
     assert_eq!(clock.now(), t0());
 }
 
 #[tokio::test]
 async fn wait_paths_with_bad_values_fail_at_runtime() {
+    // GIVEN SecondsPath/TimestampPath values that are not whole seconds or timestamps
+    // WHEN the Wait runs THEN States.Runtime
     let seconds = json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "SecondsPath": "$.delay", "End": true}}});
     for input in [json!({"delay": "ten"}), json!({"delay": -1}), json!({})] {
         let execution = run(&seconds, HandlerRegistry::new(), input.clone()).await;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cdc_asl::{
-    Clock as _, EventKind, ExecutionStatus, Executor, ExecutorOptions, HandlerRegistry, StateMachine, SystemClock, TaskError,
-    VirtualClock, handler_fn, names,
+    Clock as _, EventKind, ExecutionStatus, Executor, ExecutorOptions, HandlerRegistry, StateMachine, SystemClock,
+    TaskError, VirtualClock, handler_fn, names,
 };
 use chrono::TimeDelta;
 use common::{entered, executor, machine, retry_delays, run, t0};
@@ -62,7 +62,9 @@ fn reachable(definition: Value, keep: &[&str]) -> Value {
 async fn retry_example_from_the_docs_waits_3_then_4_5_seconds() {
     // GIVEN "a Retry [that] makes 2 retry attempts after waiting for 3 and 4.5 seconds"
     let definition = reachable(
-        task_with(json!({"Retry": [{"ErrorEquals": ["States.Timeout", "Oops"], "IntervalSeconds": 3, "MaxAttempts": 2, "BackoffRate": 1.5}]})),
+        task_with(
+            json!({"Retry": [{"ErrorEquals": ["States.Timeout", "Oops"], "IntervalSeconds": 3, "MaxAttempts": 2, "BackoffRate": 1.5}]}),
+        ),
         &[],
     );
     let (handlers, calls) = failing(&["Oops", "Oops", "Oops"]);
@@ -80,7 +82,12 @@ async fn retry_example_from_the_docs_waits_3_then_4_5_seconds() {
 #[tokio::test]
 async fn backoff_doubles_and_respects_max_attempts_and_max_delay() {
     // GIVEN IntervalSeconds 3, BackoffRate 2, MaxAttempts 3 THEN 3, 6, 12 s
-    let definition = reachable(task_with(json!({"Retry": [{"ErrorEquals": ["Oops"], "IntervalSeconds": 3, "BackoffRate": 2, "MaxAttempts": 3}]})), &[]);
+    let definition = reachable(
+        task_with(
+            json!({"Retry": [{"ErrorEquals": ["Oops"], "IntervalSeconds": 3, "BackoffRate": 2, "MaxAttempts": 3}]}),
+        ),
+        &[],
+    );
     let (handlers, calls) = failing(&["Oops"; 10]);
     let execution = run(&definition, handlers, json!({})).await;
     assert_eq!(retry_delays(&execution), [3.0, 6.0, 12.0]);
@@ -88,7 +95,9 @@ async fn backoff_doubles_and_respects_max_attempts_and_max_delay() {
 
     // GIVEN MaxDelaySeconds 5 THEN the interval stops growing at 5 s
     let capped = reachable(
-        task_with(json!({"Retry": [{"ErrorEquals": ["Oops"], "IntervalSeconds": 3, "MaxAttempts": 4, "MaxDelaySeconds": 5}]})),
+        task_with(
+            json!({"Retry": [{"ErrorEquals": ["Oops"], "IntervalSeconds": 3, "MaxAttempts": 4, "MaxDelaySeconds": 5}]}),
+        ),
         &[],
     );
     let (handlers, _) = failing(&["Oops"; 10]);
@@ -105,7 +114,8 @@ async fn backoff_doubles_and_respects_max_attempts_and_max_delay() {
 #[tokio::test]
 async fn two_retryable_failures_then_success() {
     // GIVEN a handler that fails twice with Retryable, then succeeds
-    let definition = reachable(task_with(json!({"Retry": [{"ErrorEquals": ["Retryable"], "IntervalSeconds": 2}]})), &[]);
+    let definition =
+        reachable(task_with(json!({"Retry": [{"ErrorEquals": ["Retryable"], "IntervalSeconds": 2}]})), &[]);
     let (handlers, calls) = failing(&["Retryable", "Retryable"]);
     let (executor, clock) = executor(&definition, handlers);
     // WHEN it runs
@@ -118,12 +128,15 @@ async fn two_retryable_failures_then_success() {
         .history
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::RetryScheduled { attempt, delay_seconds, error, .. } if error == "Retryable" => Some((*attempt, *delay_seconds)),
+            EventKind::RetryScheduled { attempt, delay_seconds, error, .. } if error == "Retryable" => {
+                Some((*attempt, *delay_seconds))
+            }
             _ => None,
         })
         .collect();
     assert_eq!(retries, [(1, 2.0), (2, 4.0)]);
-    let scheduled: Vec<_> = execution.history.iter().filter(|e| e.kind.type_name() == "TaskScheduled").map(|e| e.timestamp).collect();
+    let scheduled: Vec<_> =
+        execution.history.iter().filter(|e| e.kind.type_name() == "TaskScheduled").map(|e| e.timestamp).collect();
     assert_eq!(scheduled, [t0(), t0() + TimeDelta::seconds(2), t0() + TimeDelta::seconds(6)]);
     assert_eq!(clock.now(), t0() + TimeDelta::seconds(6));
 }
@@ -198,7 +211,10 @@ async fn catch_example_with_error_info_from_the_docs() {
     // THEN "the error output is added to the input as a field named error-info" and sent to RecoveryState
     assert_eq!(entered(&execution), ["HelloWorld", "RecoveryState"]);
     let cause = json!({"errorMessage": "failure 0", "errorType": "java.lang.Exception"}).to_string();
-    assert_eq!(execution.output, Some(json!({"foo": "bar", "error-info": {"Error": "java.lang.Exception", "Cause": cause}})));
+    assert_eq!(
+        execution.output,
+        Some(json!({"foo": "bar", "error-info": {"Error": "java.lang.Exception", "Cause": cause}}))
+    );
     // WHEN it raises anything else THEN "the error output overwrites the input" and goes to EndState
     let (handlers, _) = failing(&["Other"]);
     let execution = run(&definition, handlers, json!({"foo": "bar"})).await;
@@ -230,7 +246,9 @@ async fn catch_resultpath_keeps_the_input() {
 async fn handled_error_examples_from_the_docs() {
     // GIVEN "Handling a failure using Retry": HandledError retried twice (1 s, 2 s)
     let retry = reachable(
-        task_with(json!({"Retry": [{"ErrorEquals": ["HandledError"], "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2.0}]})),
+        task_with(
+            json!({"Retry": [{"ErrorEquals": ["HandledError"], "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2.0}]}),
+        ),
         &[],
     );
     let (handlers, calls) = failing(&["HandledError"; 5]);
@@ -240,7 +258,9 @@ async fn handled_error_examples_from_the_docs() {
 
     // GIVEN the States.TaskFailed variant THEN any error of the function is retried the same way
     let any = reachable(
-        task_with(json!({"Retry": [{"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2.0}]})),
+        task_with(
+            json!({"Retry": [{"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2.0}]}),
+        ),
         &[],
     );
     let (handlers, _) = failing(&["SomethingElse"; 5]);
@@ -248,7 +268,10 @@ async fn handled_error_examples_from_the_docs() {
 
     // GIVEN "Handling a failure using Catch" THEN the fallback state's result is the output
     for error_equals in ["HandledError", "States.TaskFailed"] {
-        let catch = reachable(task_with(json!({"Catch": [{"ErrorEquals": [error_equals], "Next": "fallback"}]})), &["fallback"]);
+        let catch = reachable(
+            task_with(json!({"Catch": [{"ErrorEquals": [error_equals], "Next": "fallback"}]})),
+            &["fallback"],
+        );
         let (handlers, _) = failing(&["HandledError"]);
         let execution = run(&catch, handlers, json!({})).await;
         assert_eq!(execution.output, Some(json!("Hello, AWS Step Functions!")), "{error_equals}");
@@ -300,7 +323,9 @@ fn sleep10(fields: Value) -> Value {
 #[tokio::test]
 async fn task_timeout_on_the_virtual_clock_with_retry_and_catch() {
     // GIVEN "Handling a timeout using Retry": a 10 s task under TimeoutSeconds 2, retried twice
-    let definition = sleep10(json!({"Retry": [{"ErrorEquals": ["States.Timeout"], "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2.0}]}));
+    let definition = sleep10(
+        json!({"Retry": [{"ErrorEquals": ["States.Timeout"], "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2.0}]}),
+    );
     let mut definition = definition;
     definition["States"].as_object_mut().map(|s| s.remove("fallback"));
     let clock = Arc::new(VirtualClock::new(t0()));
@@ -339,6 +364,8 @@ async fn states_task_failed_does_not_match_a_timeout() {
 
 #[tokio::test]
 async fn task_timeout_path_is_read_from_the_input() {
+    // GIVEN TimeoutSecondsPath and a handler taking 10 virtual seconds
+    // WHEN the timeout read from the input is 5, 60 or 0 THEN timeout, success, runtime error
     let definition = json!({"StartAt": "T", "States": {"T": {
         "Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:sleep10",
         "TimeoutSecondsPath": "$.params.maxTime", "End": true
@@ -412,7 +439,9 @@ async fn machine_timeout_ends_the_execution_timed_out() {
 async fn full_jitter_is_bounded_and_repeatable_for_a_seed() {
     // GIVEN FULL jitter over 2, 4, 8, 16 s
     let definition = reachable(
-        task_with(json!({"Retry": [{"ErrorEquals": ["Oops"], "IntervalSeconds": 2, "MaxAttempts": 4, "JitterStrategy": "FULL"}]})),
+        task_with(
+            json!({"Retry": [{"ErrorEquals": ["Oops"], "IntervalSeconds": 2, "MaxAttempts": 4, "JitterStrategy": "FULL"}]}),
+        ),
         &[],
     );
     let delays = |seed: u64| {
@@ -420,7 +449,8 @@ async fn full_jitter_is_bounded_and_repeatable_for_a_seed() {
         async move {
             let (handlers, _) = failing(&["Oops"; 10]);
             let clock = Arc::new(VirtualClock::new(t0()));
-            let executor = Executor::new(machine(&definition), handlers, clock).with_options(ExecutorOptions { rng_seed: Some(seed) });
+            let executor = Executor::new(machine(&definition), handlers, clock)
+                .with_options(ExecutorOptions { rng_seed: Some(seed) });
             retry_delays(&executor.start("j", json!({})).await)
         }
     };
@@ -437,8 +467,12 @@ async fn full_jitter_is_bounded_and_repeatable_for_a_seed() {
 #[tokio::test]
 async fn handler_panics_and_unknown_functions_are_task_errors() {
     // GIVEN a handler that panics, under a Catch on States.TaskFailed
-    let definition = reachable(task_with(json!({"Catch": [{"ErrorEquals": ["States.TaskFailed"], "Next": "fallback"}]})), &["fallback"]);
-    let handlers = HandlerRegistry::new().with("FailFunction", handler_fn(|_, _| async { panic!("index out of bounds") }));
+    let definition = reachable(
+        task_with(json!({"Catch": [{"ErrorEquals": ["States.TaskFailed"], "Next": "fallback"}]})),
+        &["fallback"],
+    );
+    let handlers =
+        HandlerRegistry::new().with("FailFunction", handler_fn(|_, _| async { panic!("index out of bounds") }));
     let execution = run(&definition, handlers, json!({})).await;
     // THEN the panic is a States.TaskFailed error, caught like any other
     assert_eq!(execution.output, Some(json!("Hello, AWS Step Functions!")));
@@ -489,9 +523,11 @@ async fn abort_stops_the_execution() {
         }),
     );
     let executor = Executor::new(machine(&definition), handlers, Arc::new(VirtualClock::new(t0())));
-    let execution = executor.start_with_abort("a", json!({}), async move {
-        let _ = started_rx.await;
-    }).await;
+    let execution = executor
+        .start_with_abort("a", json!({}), async move {
+            let _ = started_rx.await;
+        })
+        .await;
     // THEN the execution is Aborted
     assert_eq!(execution.status, ExecutionStatus::Aborted);
     assert_eq!(execution.history.last().map(|e| e.kind.type_name()), Some("ExecutionAborted"));

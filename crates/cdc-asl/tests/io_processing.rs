@@ -229,6 +229,8 @@ async fn null_paths_give_an_empty_object() {
 // run through a Pass state's Parameters.
 #[tokio::test]
 async fn intrinsics_in_parameters() {
+    // GIVEN the documented intrinsic examples in a Pass state's Parameters
+    // WHEN it runs THEN the documented values
     let definition = json!({"StartAt": "P", "States": {"P": {
         "Type": "Pass",
         "Parameters": {

@@ -13,12 +13,15 @@ use comfy_table::Table;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use cdc_core::PipelineConfig;
+use cdc_core::ports::FileKind;
+use cdc_core::unload::UnloadRun;
 use cdc_dmsgen::{CycleReport, DmsLayout, Generator, GeneratorConfig};
 use cdc_local::{DuckDbWarehouse, FolderRawZone};
+use chrono::{DateTime, Utc};
 
-use crate::job_run::{JobRun, Notification, run_job};
+use crate::job_run::{JobRun, Notification, UnloadTarget, run_job};
 use crate::run::{JobArgs, fail_on_errors};
-use crate::verify::{Verification, verify};
+use crate::verify::{Verification, verify, verify_unloaded_day};
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -51,6 +54,7 @@ struct CycleLine {
     applied: u64,
     rows: u64,
     seconds: f64,
+    unloaded_days: usize,
 }
 
 pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
@@ -76,6 +80,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let raw = FolderRawZone::new(&raw_root)?;
     let job = JobArgs::defaults(None);
     let store = job.store(&warehouse_path)?;
+    let optimized = crate::run::default_optimized_dir(&warehouse_path);
     let notifier = job.notifier(&warehouse_path)?;
 
     let bar = ProgressBar::new(args.cycles as u64 + 1);
@@ -95,24 +100,33 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         bar.set_message(format!("{name}: loading"));
         let started = Instant::now();
         let notification = Notification { notifier: &notifier, policy: job.notify_policy() };
-        let run = match run_job(&cfg, &store, &raw, job.lease()?, notification, || Ok(Arc::clone(&warehouse))).await? {
-            JobRun::Ran(run) => run,
+        let unload =
+            UnloadTarget { root: optimized.clone(), now: unload_clock(&cfg, &generator, cycle == args.cycles) };
+        let open = || Ok(Arc::clone(&warehouse));
+        let report = match run_job(&cfg, &store, &raw, job.lease()?, notification, &unload, open).await? {
+            JobRun::Ran(report) => report,
             JobRun::Idle => bail!("{name}: the generator wrote files but the run found nothing new"),
             JobRun::Skipped { owner, .. } => bail!("{name}: the job is held by {owner}"),
         };
         let seconds = started.elapsed().as_secs_f64();
-        bar.suspend(|| crate::run::print_cycle(&run));
-        fail_on_errors(&run)?;
+        let run = &report.cycle;
+        bar.suspend(|| crate::run::print_cycle(run));
+        bar.suspend(|| crate::run::print_unload(&report.unload));
+        fail_on_errors(&report)?;
         bar.set_message(format!("{name}: verifying"));
         let conn = warehouse.connection()?;
         let checked = verify(&cfg, &conn, &generator)?;
         bar.suspend(|| report_verification(&name, &checked));
         ensure_verified(&name, &checked)?;
+        let unloaded_days = verify_unload(&cfg, &conn, &raw, &optimized, &report.unload)?;
+        if unloaded_days > 0 {
+            bar.suspend(|| println!("  [{name}] ok       {unloaded_days} exported day(s) equal their raw days"));
+        }
         let ok = run.tables.iter().filter_map(|t| t.result.as_ref().ok());
         let (files, changes, applied) =
             ok.fold((0, 0, 0), |(f, c, a), s| (f + s.files, c + s.changes, a + s.upserts + s.deletes));
         let rows = checked.tables.iter().take(cfg.tables.len()).map(|t| t.rows).sum();
-        lines.push(CycleLine { name, generated, files, changes, applied, rows, seconds });
+        lines.push(CycleLine { name, generated, files, changes, applied, rows, seconds, unloaded_days });
         bar.inc(1);
     }
     bar.finish_with_message("done");
@@ -123,6 +137,38 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         crate::run::default_state_dir(&warehouse_path).display()
     );
     Ok(())
+}
+
+/// The clock that decides which days are finished: the generator's. After
+/// the last cycle the source stops, so the clock moves past the last day's
+/// end (and the lateness) and every day is exported.
+fn unload_clock(cfg: &PipelineConfig, generator: &Generator, last: bool) -> DateTime<Utc> {
+    let now = generator.now();
+    if !last {
+        return now;
+    }
+    let next_midnight = (now.date_naive() + chrono::Days::new(1)).and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    next_midnight + chrono::Duration::from_std(cfg.unload.lateness).expect("lateness within a week")
+}
+
+/// Every day exported in this cycle equals its raw day.
+fn verify_unload(
+    cfg: &PipelineConfig,
+    conn: &duckdb::Connection,
+    raw: &FolderRawZone,
+    optimized: &std::path::Path,
+    unload: &UnloadRun,
+) -> anyhow::Result<usize> {
+    for (_, day) in &unload.days {
+        let t = cfg.table(&day.table).context("unloaded table not in config")?;
+        let raw_glob = format!("{}/{}/*.parquet", raw.table_dir(t, FileKind::Cdc).display(), day.day);
+        let dir = optimized.join(t.name.as_str()).join(format!("changedate={}", day.day));
+        let rows = verify_unloaded_day(conn, t, &raw_glob, &dir)?;
+        if rows != day.rows {
+            bail!("{} {}: the record says {} rows, the raw day holds {rows}", day.table, day.day, day.rows);
+        }
+    }
+    Ok(unload.days.len())
 }
 
 /// The generator writes what the config expects DMS to write.
@@ -174,6 +220,7 @@ fn print_summary(lines: &[CycleLine]) {
         "target rows",
         "seconds",
         "changes/s",
+        "days unloaded",
     ]);
     for l in lines {
         let rate = if l.seconds > 0.0 { l.changes as f64 / l.seconds } else { 0.0 };
@@ -187,6 +234,7 @@ fn print_summary(lines: &[CycleLine]) {
             l.rows.to_string(),
             format!("{:.2}", l.seconds),
             format!("{rate:.0}"),
+            l.unloaded_days.to_string(),
         ]);
     }
     println!("{table}");

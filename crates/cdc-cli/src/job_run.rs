@@ -3,17 +3,20 @@
 //! warehouse → setup when the config changed → the cycle → release with the
 //! run's record and the progress hints, or mark the job failed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use std::path::PathBuf;
 
 use anyhow::Context;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use cdc_core::cycle::CycleRun;
 use cdc_core::job::{Claim, Job, JobStateStore, Lease, ProgressHint, RunOutcome, RunRecord, TableRunStats};
 use cdc_core::notify::{Notifier, NotifyPolicy, RunFailure, notify_run_end};
 use cdc_core::ports::{FileKind, RawFile, RawZone};
+use cdc_core::unload::{UnloadRun, a_day_finished_between, run_unload};
 use cdc_core::{PipelineConfig, PipelineError, TableKind};
-use cdc_local::{DuckDbWarehouse, FolderRawZone};
+use cdc_local::{DuckDbWarehouse, FolderOptimizedZone, FolderRawZone, LocalCatalog};
 
 pub enum JobRun {
     /// Another execution holds the job.
@@ -24,7 +27,20 @@ pub enum JobRun {
     /// No raw file is newer than what the last run applied: the warehouse
     /// was not opened.
     Idle,
-    Ran(CycleRun),
+    Ran(Box<RunReport>),
+}
+
+/// What a run that reached the warehouse did.
+pub struct RunReport {
+    pub cycle: CycleRun,
+    pub unload: UnloadRun,
+}
+
+/// Where finished days go, and the clock that says which days are finished
+/// (the demo's generator has its own).
+pub struct UnloadTarget {
+    pub root: PathBuf,
+    pub now: DateTime<Utc>,
 }
 
 pub fn execution_id() -> String {
@@ -46,6 +62,7 @@ pub async fn run_job<F>(
     raw: &FolderRawZone,
     lease: Lease,
     notification: Notification<'_>,
+    unload: &UnloadTarget,
     open_warehouse: F,
 ) -> anyhow::Result<JobRun>
 where
@@ -62,7 +79,7 @@ where
             job
         }
     };
-    let outcome = run_claimed(cfg, store, raw, &job, &execution, open_warehouse).await;
+    let outcome = run_claimed(cfg, store, raw, &job, &execution, unload, open_warehouse).await;
     let end = Utc::now();
     let record = |outcome, tables, failed_tables, error| RunRecord {
         execution_id: execution.clone(),
@@ -78,11 +95,11 @@ where
     let (result, failure) = match outcome {
         Ok((run, hints)) => {
             let (tables, failed) = match &run {
-                JobRun::Ran(cycle) => table_stats(cycle),
+                JobRun::Ran(report) => table_stats(report),
                 _ => (Vec::new(), Vec::new()),
             };
             let failure = match &run {
-                JobRun::Ran(cycle) => cycle_failure(cfg, cycle),
+                JobRun::Ran(report) => run_failure(cfg, report),
                 _ => None,
             };
             let outcome = if failure.is_some() { RunOutcome::Failed } else { RunOutcome::Succeeded };
@@ -121,8 +138,9 @@ where
     result
 }
 
-/// The first failed step of a cycle and every table that failed in it or later.
-fn cycle_failure(cfg: &PipelineConfig, cycle: &CycleRun) -> Option<RunFailure> {
+/// The first failed step of a run and every table that failed in it or later.
+fn run_failure(cfg: &PipelineConfig, report: &RunReport) -> Option<RunFailure> {
+    let cycle = &report.cycle;
     let kind_of = |name: &str| cfg.tables.iter().find(|t| t.name.as_str() == name).map(|t| t.kind.clone());
     let mut failed: Vec<(&str, &str, &PipelineError)> = cycle
         .failed_tables()
@@ -136,10 +154,17 @@ fn cycle_failure(cfg: &PipelineConfig, cycle: &CycleRun) -> Option<RunFailure> {
         })
         .collect();
     failed.extend(cycle.derived_failures.iter().map(|(n, e)| ("RefreshDerived", n.as_str(), e)));
+    failed.extend(report.unload.failures.iter().map(|(n, e)| ("Unload", n.as_str(), e)));
     let (step, _, first) = *failed.first()?;
     Some(RunFailure {
         failed_step: step.to_string(),
-        failed_tables: failed.iter().map(|(_, t, _)| t.to_string()).collect(),
+        failed_tables: failed.iter().fold(Vec::new(), |mut names, (_, t, _)| {
+            // A table can fail its load and its unload; name it once.
+            if !names.iter().any(|n| n == t) {
+                names.push(t.to_string());
+            }
+            names
+        }),
         error_type: first.kind.as_str().to_string(),
         error_message: failed.iter().map(|(_, t, e)| format!("{t}: {}", e.message)).collect::<Vec<_>>().join("; "),
     })
@@ -151,6 +176,7 @@ async fn run_claimed<F>(
     raw: &FolderRawZone,
     job: &Job,
     execution: &str,
+    unload: &UnloadTarget,
     open_warehouse: F,
 ) -> Result<(JobRun, BTreeMap<String, ProgressHint>), (&'static str, anyhow::Error)>
 where
@@ -158,8 +184,15 @@ where
 {
     let fingerprint = cfg.fingerprint();
     let config_changed = job.config_fingerprint.as_deref() != Some(fingerprint.as_str());
-    let listing = current_hints(cfg, raw).await.map_err(|e| ("ListRawFiles", e))?;
+    let (listing, days) = current_hints(cfg, raw).await.map_err(|e| ("ListRawFiles", e))?;
+    // Idle: same config, no new raw file, the last run succeeded, and no
+    // day finished since it (that day must still be exported).
+    let day_finished = job.job_end.is_none_or(|end| {
+        a_day_finished_between(days.iter().map(String::as_str), cfg.unload.lateness, end, unload.now)
+    });
     if !config_changed
+        && job.consecutive_failures == 0
+        && !day_finished
         && cfg.tables.iter().all(|t| job.progress_hints.get(t.name.as_str()) == listing.get(t.name.as_str()))
     {
         return Ok((JobRun::Idle, BTreeMap::new()));
@@ -178,26 +211,44 @@ where
         eprintln!("warning: {table}: its raw files cannot be read as a table: {problem}");
     }
     let cycle = cdc_core::cycle::run_cycle(cfg, &*warehouse, raw, std::time::Duration::from_millis(5)).await;
+    let unload = unload_days(cfg, &warehouse, raw, unload).await.map_err(|e| ("Unload", e))?;
     // A hint only for tables whose load committed: a failed table is looked
     // at again next run.
     let hints = listing
         .into_iter()
         .filter(|(name, _)| cycle.tables.iter().any(|t| &t.table == name && t.result.is_ok()))
         .collect();
-    Ok((JobRun::Ran(cycle), hints))
+    Ok((JobRun::Ran(Box::new(RunReport { cycle, unload })), hints))
 }
 
-/// What the raw zone holds now, per table, in the form of a progress hint.
-async fn current_hints(cfg: &PipelineConfig, raw: &FolderRawZone) -> anyhow::Result<BTreeMap<String, ProgressHint>> {
+async fn unload_days(
+    cfg: &PipelineConfig,
+    warehouse: &DuckDbWarehouse,
+    raw: &FolderRawZone,
+    target: &UnloadTarget,
+) -> anyhow::Result<UnloadRun> {
+    let zone = FolderOptimizedZone::new(&target.root, raw.root())?;
+    let catalog = LocalCatalog::new(zone.root(), cfg, warehouse.connection()?);
+    Ok(run_unload(cfg, warehouse, raw, &zone, &catalog, target.now).await?)
+}
+
+/// What the raw zone holds now, per table, in the form of a progress hint,
+/// and every CDC day folder.
+async fn current_hints(
+    cfg: &PipelineConfig,
+    raw: &FolderRawZone,
+) -> anyhow::Result<(BTreeMap<String, ProgressHint>, BTreeSet<String>)> {
     let mut out = BTreeMap::new();
+    let mut days = BTreeSet::new();
     for t in &cfg.tables {
         let mut files: Vec<RawFile> = raw.list_files(t, FileKind::Full, None).await?;
         files.extend(raw.list_files(t, FileKind::Cdc, None).await?);
+        days.extend(files.iter().filter_map(|f| f.partition.clone()));
         if let Some(hint) = hint_of(&files) {
             out.insert(t.name.to_string(), hint);
         }
     }
-    Ok(out)
+    Ok((out, days))
 }
 
 fn hint_of(files: &[RawFile]) -> Option<ProgressHint> {
@@ -207,7 +258,8 @@ fn hint_of(files: &[RawFile]) -> Option<ProgressHint> {
     Some(ProgressHint { last_file: last.path.clone(), files: files.len() as u64, newest_modified: newest })
 }
 
-fn table_stats(cycle: &CycleRun) -> (Vec<TableRunStats>, Vec<String>) {
+fn table_stats(report: &RunReport) -> (Vec<TableRunStats>, Vec<String>) {
+    let cycle = &report.cycle;
     let mut failed = Vec::new();
     let tables = cycle
         .tables
@@ -233,5 +285,6 @@ fn table_stats(cycle: &CycleRun) -> (Vec<TableRunStats>, Vec<String>) {
         })
         .collect();
     failed.extend(cycle.derived_failures.iter().map(|(n, _)| n.clone()));
+    failed.extend(report.unload.failures.iter().map(|(n, _)| format!("{n} (unload)")));
     (tables, failed)
 }

@@ -12,9 +12,10 @@ use cdc_core::PipelineConfig;
 use cdc_core::cycle::CycleRun;
 use cdc_core::job::Lease;
 use cdc_core::notify::NotifyPolicy;
+use cdc_core::unload::{UnloadReason, UnloadRun};
 use cdc_local::{DuckDbWarehouse, FileJobStore, FolderRawZone, JsonlNotifier};
 
-use crate::job_run::{JobRun, Notification, run_job};
+use crate::job_run::{JobRun, Notification, RunReport, UnloadTarget, run_job};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -27,6 +28,10 @@ pub struct RunArgs {
     /// The DuckDB database file standing in for Redshift (created if absent).
     #[arg(long)]
     pub warehouse: PathBuf,
+    /// The optimized zone folder finished days are exported to (default:
+    /// `optimized/` beside the warehouse).
+    #[arg(long)]
+    pub optimized: Option<PathBuf>,
     #[command(flatten)]
     pub job: JobArgs,
 }
@@ -89,6 +94,10 @@ impl JobArgs {
     }
 }
 
+pub fn default_optimized_dir(warehouse: &Path) -> PathBuf {
+    warehouse.parent().unwrap_or(Path::new(".")).join("optimized")
+}
+
 pub fn default_state_dir(warehouse: &Path) -> PathBuf {
     warehouse.parent().unwrap_or(Path::new(".")).join("job-state")
 }
@@ -105,7 +114,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let path = args.warehouse.clone();
     let open = || Ok(Arc::new(DuckDbWarehouse::open(&path)?));
-    let outcome = run_job(&cfg, &store, &raw, args.job.lease()?, notification, open).await?;
+    let optimized = args.optimized.clone().unwrap_or_else(|| default_optimized_dir(&args.warehouse));
+    let unload = UnloadTarget { root: optimized, now: chrono::Utc::now() };
+    let outcome = run_job(&cfg, &store, &raw, args.job.lease()?, notification, &unload, open).await?;
     match outcome {
         JobRun::Skipped { owner, since } => {
             let since = since.map_or("an unknown time".into(), |s| s.to_rfc3339());
@@ -116,10 +127,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             println!("nothing new in the raw zone; the warehouse was not touched");
             Ok(())
         }
-        JobRun::Ran(cycle) => {
-            print_cycle(&cycle);
+        JobRun::Ran(report) => {
+            print_cycle(&report.cycle);
+            print_unload(&report.unload);
             println!("run took {:.2} s", started.elapsed().as_secs_f64());
-            fail_on_errors(&cycle)
+            fail_on_errors(&report)
         }
     }
 }
@@ -152,13 +164,43 @@ pub fn print_cycle(cycle: &CycleRun) {
     println!("{table}");
 }
 
-pub fn fail_on_errors(cycle: &CycleRun) -> anyhow::Result<()> {
+/// The days exported to the optimized zone, if any.
+pub fn print_unload(unload: &UnloadRun) {
+    if unload.days.is_empty() && unload.failures.is_empty() {
+        return;
+    }
+    let mut table = Table::new();
+    table.set_header(["table", "day", "reason", "rows", "files", "bytes", "from raw files"]);
+    for (planned, done) in &unload.days {
+        let reason = match planned.reason {
+            UnloadReason::Finished => "finished",
+            UnloadReason::LateFiles => "late files",
+        };
+        table.add_row([
+            done.table.clone(),
+            done.day.clone(),
+            reason.to_string(),
+            done.rows.to_string(),
+            done.files.to_string(),
+            done.bytes.to_string(),
+            done.source.files.to_string(),
+        ]);
+    }
+    for (t, e) in &unload.failures {
+        table.add_row([t.clone(), String::new(), format!("failed: {e}")]);
+    }
+    println!("{table}");
+}
+
+pub fn fail_on_errors(report: &RunReport) -> anyhow::Result<()> {
+    let cycle = &report.cycle;
     let mut problems: Vec<String> = cycle
         .failed_tables()
         .iter()
         .map(|t| format!("{}: {}", t.table, t.result.as_ref().err().map(ToString::to_string).unwrap_or_default()))
         .collect();
     problems.extend(cycle.derived_failures.iter().map(|(n, e)| format!("{n}: {e}")));
+    problems.extend(report.unload.failures.iter().map(|(n, e)| format!("{n} (unload): {e}")));
     if problems.is_empty() {
         return Ok(());
     }

@@ -94,3 +94,35 @@ fn compare(conn: &Connection, name: &str, actual: &str, expected: &str, cols: &[
     let columns = cols.iter().map(|c| c.trim_matches('"').to_string()).collect();
     Ok(TableCheck { table: name.to_string(), columns, rows, missing, unexpected, samples })
 }
+
+/// One exported day against its oracle, the raw day itself read straight
+/// from the DMS files: the same rows, as a multiset. Returns the row count.
+pub fn verify_unloaded_day(
+    conn: &Connection,
+    t: &cdc_core::TableConfig,
+    raw_day_glob: &str,
+    optimized_day_dir: &std::path::Path,
+) -> anyhow::Result<u64> {
+    let mut cols = vec![t.commit_ts_column.quoted()];
+    cols.extend(t.sequence_column.iter().map(|s| s.quoted()));
+    cols.extend(t.columns.iter().map(|c| c.name.quoted()));
+    let cols = cols.join(", ");
+    let lit = |s: &str| cdc_core::sql::Dialect::DuckDb.literal(s);
+    let raw = format!("SELECT \"Op\" AS op, {cols} FROM read_parquet({})", lit(raw_day_glob));
+    let opt =
+        format!("SELECT op, {cols} FROM read_parquet({})", lit(&format!("{}/*.parquet", optimized_day_dir.display())));
+    let count = |sql: String| -> anyhow::Result<u64> {
+        let n: i64 = conn.query_row(&sql, [], |r| r.get(0)).with_context(|| sql.clone())?;
+        Ok(n as u64)
+    };
+    let missing = count(format!("SELECT count(*) FROM (({raw}) EXCEPT ALL ({opt}))"))?;
+    let unexpected = count(format!("SELECT count(*) FROM (({opt}) EXCEPT ALL ({raw}))"))?;
+    if missing + unexpected > 0 {
+        bail!(
+            "optimized day {} of {} differs from its raw day: {missing} rows missing, {unexpected} unexpected",
+            optimized_day_dir.display(),
+            t.name
+        );
+    }
+    count(format!("SELECT count(*) FROM ({raw})"))
+}

@@ -69,6 +69,19 @@ pub fn day_is_finished(day: &str, lateness: std::time::Duration, now: DateTime<U
     Ok(end + lateness <= now)
 }
 
+/// Whether a day became finished after `since` and by `now`: a run that
+/// found nothing new in the raw zone must still export such a day.
+pub fn a_day_finished_between<'a>(
+    days: impl IntoIterator<Item = &'a str>,
+    lateness: std::time::Duration,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> bool {
+    days.into_iter().any(|d| {
+        day_is_finished(d, lateness, now).unwrap_or(false) && !day_is_finished(d, lateness, since).unwrap_or(true)
+    })
+}
+
 fn parse_day(day: &str) -> Result<NaiveDate, PipelineError> {
     if day.len() != 8 {
         return Err(PipelineError::data(format!("day folder {day:?} is not YYYYMMDD")));
@@ -330,5 +343,15 @@ mod tests {
         let e = day_is_finished("2026112", hour, at("2026-11-23T12:00:00Z")).unwrap_err();
         assert!(e.message.contains("\"2026112\""), "{e}");
         assert!(day_is_finished("20261340", hour, at("2026-11-23T12:00:00Z")).is_err());
+    }
+
+    #[test]
+    fn an_idle_run_still_notices_a_day_that_finished_since_the_last_run() {
+        let hour = Duration::from_secs(3600);
+        let days = ["20261121", "20261122"];
+        // GIVEN the last run at 00:30 (22 Nov unfinished) WHEN now is 01:05 THEN 22 Nov finished since
+        assert!(a_day_finished_between(days, hour, at("2026-11-23T00:30:00Z"), at("2026-11-23T01:05:00Z")));
+        // WHEN the last run was already past 01:00 THEN nothing finished since
+        assert!(!a_day_finished_between(days, hour, at("2026-11-23T01:01:00Z"), at("2026-11-23T01:05:00Z")));
     }
 }

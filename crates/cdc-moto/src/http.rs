@@ -1,5 +1,5 @@
-//! The few plain HTTP/1.1 requests this crate sends to moto's own API
-//! (readiness, reset, recorded data). A blocking socket and `Connection:
+//! The few plain HTTP/1.1 requests this crate sends to moto (readiness,
+//! reset, recorded data, raw AWS JSON calls). A blocking socket and `Connection:
 //! close` keep it to a page of code instead of an HTTP client dependency.
 
 use std::io::{Read, Write};
@@ -10,10 +10,27 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Sends a request without a body; returns the status and the body.
 pub(crate) fn request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+    send(addr, method, path, &[], "")
+}
+
+/// Sends a request with extra headers and a body; returns the status and the body.
+pub(crate) fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(TIMEOUT))?;
     stream.set_write_timeout(Some(TIMEOUT))?;
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n", body.len());
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body.as_bytes())?;
     stream.flush()?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;

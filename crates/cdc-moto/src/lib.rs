@@ -79,8 +79,7 @@ pub fn venv_dir() -> PathBuf {
 /// A running `moto_server`, killed on drop.
 pub struct MotoServer {
     child: Child,
-    endpoint: String,
-    addr: SocketAddr,
+    api: MotoApi,
     /// Holds the log; kept (not deleted) when a test panics, so it can be read.
     log_dir: Option<tempfile::TempDir>,
     log_path: PathBuf,
@@ -106,13 +105,8 @@ impl MotoServer {
         for _ in 0..START_ATTEMPTS {
             match Self::start_once(&python, &log_path) {
                 Ok((child, addr)) => {
-                    return Ok(Self {
-                        child,
-                        endpoint: format!("http://{addr}"),
-                        addr,
-                        log_dir: Some(log_dir),
-                        log_path,
-                    });
+                    let api = MotoApi { addr, endpoint: format!("http://{addr}") };
+                    return Ok(Self { child, api, log_dir: Some(log_dir), log_path });
                 }
                 Err(e) => last_error = Some(e),
             }
@@ -159,12 +153,63 @@ impl MotoServer {
 
     /// `http://127.0.0.1:<port>`, for `AWS_ENDPOINT_URL` or `endpoint_url`.
     pub fn endpoint_url(&self) -> &str {
-        &self.endpoint
+        &self.api.endpoint
     }
 
     /// The server's stdout and stderr.
     pub fn log_path(&self) -> &Path {
         &self.log_path
+    }
+
+    /// Forgets every resource of every emulated service (tables, topics…).
+    pub fn reset(&self) -> Result<(), MotoError> {
+        self.api.reset()
+    }
+
+    /// A handle on the server's HTTP API that can be cloned into places that
+    /// must own what they use (an SDK interceptor, a thread).
+    pub fn api(&self) -> &MotoApi {
+        &self.api
+    }
+
+    /// An SDK configuration pointing at this server: region us-east-1, static
+    /// test credentials, standard retries. Explicit settings win over the
+    /// environment, so a developer's AWS profile is never used by a test.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None, "cdc-moto"))
+            .endpoint_url(self.api.endpoint.clone())
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+            .load()
+            .await
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking()
+            && let Some(dir) = self.log_dir.take()
+        {
+            let kept = dir.keep();
+            eprintln!("moto_server log (kept after the failure): {}", kept.join("moto_server.log").display());
+        }
+    }
+}
+
+/// The HTTP side of a [`MotoServer`]: its address, its own API, raw calls.
+#[derive(Debug, Clone)]
+pub struct MotoApi {
+    addr: SocketAddr,
+    endpoint: String,
+}
+
+impl MotoApi {
+    /// `http://127.0.0.1:<port>`, for `AWS_ENDPOINT_URL` or `endpoint_url`.
+    pub fn endpoint_url(&self) -> &str {
+        &self.endpoint
     }
 
     /// Forgets every resource of every emulated service (tables, topics…).
@@ -187,30 +232,24 @@ impl MotoServer {
             .map_err(|e| MotoError::Request { endpoint: self.endpoint.clone(), what: format!("{method} {path}: {e}") })
     }
 
-    /// An SDK configuration pointing at this server: region us-east-1, static
-    /// test credentials, standard retries. Explicit settings win over the
-    /// environment, so a developer's AWS profile is never used by a test.
-    pub async fn sdk_config(&self) -> SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None, "cdc-moto"))
-            .endpoint_url(self.endpoint.clone())
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
-            .load()
-            .await
-    }
-}
-
-impl Drop for MotoServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking()
-            && let Some(dir) = self.log_dir.take()
-        {
-            let kept = dir.keep();
-            eprintln!("moto_server log (kept after the failure): {}", kept.join("moto_server.log").display());
-        }
+    /// One AWS JSON-protocol call (DynamoDB's `DynamoDB_20120810.PutItem`,
+    /// for instance), blocking, for tests that must change the emulated state
+    /// where no async client can run, such as inside an SDK interceptor to
+    /// force a race between a read and a write. The signature is a
+    /// placeholder: moto reads the service and region from it and checks
+    /// nothing else. Returns the status and the body.
+    pub fn aws_json(&self, service: &str, target: &str, body: &str) -> Result<(u16, String), MotoError> {
+        let authorization = format!(
+            "AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/20260101/{REGION}/{service}/aws4_request, \
+             SignedHeaders=host, Signature=0"
+        );
+        let headers = [
+            ("Content-Type", "application/x-amz-json-1.0"),
+            ("X-Amz-Target", target),
+            ("Authorization", authorization.as_str()),
+        ];
+        http::send(self.addr, "POST", "/", &headers, body)
+            .map_err(|e| MotoError::Request { endpoint: self.endpoint.clone(), what: format!("{target}: {e}") })
     }
 }
 

@@ -13,9 +13,12 @@ fn a_server_starts_resets_and_stops_on_drop() {
     let endpoint = moto.endpoint_url().to_string();
     assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
     // WHEN its own API is asked THEN it answers
-    let (status, body) = moto.moto_api("GET", "/moto-api/data.json").unwrap();
+    let (status, body) = moto.api().moto_api("GET", "/moto-api/data.json").unwrap();
     assert_eq!(status, 200, "{body}");
     assert!(body.trim_start().starts_with('{'), "{body}");
+    // AND raw AWS JSON calls reach the emulated services
+    let (status, body) = moto.api().aws_json("dynamodb", "DynamoDB_20120810.ListTables", "{}").unwrap();
+    assert_eq!((status, body.replace(' ', "")), (200, r#"{"TableNames":[]}"#.to_string()));
     moto.reset().unwrap();
     let log = moto.log_path().to_path_buf();
     assert!(log.is_file());

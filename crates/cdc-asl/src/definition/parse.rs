@@ -1,442 +1,25 @@
-//! The state machine model, read from ASL JSON and validated before anything runs.
+//! Reading states from ASL JSON: field checks, paths, templates, transitions
+//! and the graph rules (targets exist, every state is reachable, names are unique).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::choice::{self, ChoiceRule};
+use super::{
+    Catching, ChoiceState, DataPath, FailState, FailText, Graph, Io, MapState, ParallelState, PassState, ResultPath,
+    Seconds, State, StateKind, TaskState, TaskTarget, Transition, WaitFor, WaitState,
+};
+use crate::choice;
 use crate::error::{DefinitionError, Location};
 use crate::intrinsics::{Intrinsic, IntrinsicSyntaxError, looks_like_call};
 use crate::path::JsonPath;
-use crate::retry::{self, Catcher, Retrier};
+use crate::retry;
 use crate::template::Template;
 use crate::timestamp;
 
 /// `TimeoutSeconds`, `HeartbeatSeconds` and `Seconds` stay below 99999999, as AWS requires.
 const MAX_SECONDS: u64 = 99_999_999;
-
-/// Where a state's data comes from or goes to (`InputPath`, `OutputPath`).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum DataPath {
-    /// Omitted or `$`: all of it.
-    Whole,
-    /// `null`: an empty object, as AWS documents.
-    Empty,
-    Path(JsonPath),
-}
-
-/// Where a result goes (`ResultPath`).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum ResultPath {
-    /// Omitted or `$`: the result replaces the input.
-    Replace,
-    /// `null`: the result is discarded, the input passes through.
-    Discard,
-    At(JsonPath),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Transition {
-    Next(String),
-    End,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Io {
-    pub input_path: DataPath,
-    pub output_path: DataPath,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct PassState {
-    pub io: Io,
-    pub parameters: Option<Template>,
-    pub result: Option<Value>,
-    pub result_path: ResultPath,
-    pub transition: Transition,
-}
-
-/// What a Task state calls.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum TaskTarget {
-    /// `arn:aws:states:::lambda:invoke`: the function named by `Parameters.FunctionName`.
-    LambdaInvoke,
-    /// A Lambda function ARN as the Resource: the result is the function's output.
-    LambdaArn,
-    /// Any other request-response integration, dispatched by its exact Resource.
-    Service,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Seconds {
-    Fixed(u64),
-    Path(JsonPath),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Catching {
-    pub retry: Vec<Retrier>,
-    pub catch: Vec<Catcher>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct TaskState {
-    pub io: Io,
-    pub resource: String,
-    pub target: TaskTarget,
-    pub parameters: Option<Template>,
-    pub result_selector: Option<Template>,
-    pub result_path: ResultPath,
-    pub catching: Catching,
-    pub timeout: Option<Seconds>,
-    pub transition: Transition,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ChoiceState {
-    pub io: Io,
-    pub choices: Vec<ChoiceRule>,
-    pub default: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum WaitFor {
-    Seconds(Seconds),
-    Timestamp(DateTime<Utc>),
-    TimestampPath(JsonPath),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct WaitState {
-    pub io: Io,
-    pub wait: WaitFor,
-    pub transition: Transition,
-}
-
-/// `Error`/`Cause` of a Fail state, or their `...Path` forms.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum FailText {
-    Static(Option<String>),
-    Path(JsonPath),
-    Intrinsic(Intrinsic),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct FailState {
-    pub error: FailText,
-    pub cause: FailText,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ParallelState {
-    pub io: Io,
-    pub parameters: Option<Template>,
-    pub result_selector: Option<Template>,
-    pub result_path: ResultPath,
-    pub catching: Catching,
-    pub branches: Vec<Arc<Graph>>,
-    pub transition: Transition,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct MapState {
-    pub io: Io,
-    pub items_path: Option<JsonPath>,
-    pub item_selector: Option<Template>,
-    pub result_selector: Option<Template>,
-    pub result_path: ResultPath,
-    pub catching: Catching,
-    pub processor: Arc<Graph>,
-    /// 0 means no limit.
-    pub max_concurrency: Seconds,
-    pub transition: Transition,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum StateKind {
-    Pass(PassState),
-    Task(TaskState),
-    Choice(ChoiceState),
-    Wait(WaitState),
-    Succeed(Io),
-    Fail(FailState),
-    Parallel(ParallelState),
-    Map(MapState),
-}
-
-impl StateKind {
-    pub(crate) fn type_name(&self) -> &'static str {
-        match self {
-            StateKind::Pass(_) => "Pass",
-            StateKind::Task(_) => "Task",
-            StateKind::Choice(_) => "Choice",
-            StateKind::Wait(_) => "Wait",
-            StateKind::Succeed(_) => "Succeed",
-            StateKind::Fail(_) => "Fail",
-            StateKind::Parallel(_) => "Parallel",
-            StateKind::Map(_) => "Map",
-        }
-    }
-
-    /// Every state this one can move to.
-    fn targets(&self) -> Vec<(String, &str)> {
-        let mut out = Vec::new();
-        let mut push_transition = |t: &Transition| {
-            if let Transition::Next(next) = t {
-                out.push((next.clone(), "Next"));
-            }
-        };
-        let catchers: &[Catcher] = match self {
-            StateKind::Pass(s) => {
-                push_transition(&s.transition);
-                &[]
-            }
-            StateKind::Wait(s) => {
-                push_transition(&s.transition);
-                &[]
-            }
-            StateKind::Task(s) => {
-                push_transition(&s.transition);
-                &s.catching.catch
-            }
-            StateKind::Parallel(s) => {
-                push_transition(&s.transition);
-                &s.catching.catch
-            }
-            StateKind::Map(s) => {
-                push_transition(&s.transition);
-                &s.catching.catch
-            }
-            StateKind::Choice(s) => {
-                for rule in &s.choices {
-                    out.push((rule.next.clone(), "Choices[].Next"));
-                }
-                if let Some(default) = &s.default {
-                    out.push((default.clone(), "Default"));
-                }
-                &[]
-            }
-            StateKind::Succeed(_) | StateKind::Fail(_) => &[],
-        };
-        for catcher in catchers {
-            out.push((catcher.next.clone(), "Catch[].Next"));
-        }
-        out
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct State {
-    pub name: String,
-    pub kind: StateKind,
-}
-
-/// A machine or sub-machine (Parallel branch, Map processor): `StartAt` and `States`.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Graph {
-    pub start_at: String,
-    pub states: HashMap<String, State>,
-}
-
-/// A validated state machine definition, ready to run.
-#[derive(Debug, Clone)]
-pub struct StateMachine {
-    name: String,
-    comment: Option<String>,
-    timeout_seconds: Option<u64>,
-    pub(crate) graph: Arc<Graph>,
-}
-
-/// The default machine name in execution ARNs; see [`StateMachine::with_name`].
-pub const DEFAULT_MACHINE_NAME: &str = "StateMachine";
-
-impl StateMachine {
-    /// Reads and validates an ASL definition. Each `${Name}` is first
-    /// replaced by `substitutions[Name]`, in the text, as CloudFormation's
-    /// `DefinitionSubstitutions` does; a placeholder left over is an error.
-    pub fn parse(definition: &str, substitutions: &BTreeMap<String, String>) -> Result<Self, DefinitionError> {
-        let text = substitute(definition, substitutions);
-        let json: Value = serde_json::from_str(&text).map_err(|e| DefinitionError::Json(e.to_string()))?;
-        let Value::Object(map) = &json else {
-            return Err(DefinitionError::Json("the definition must be a JSON object".to_string()));
-        };
-        let at = Location::top();
-        check_placeholders(&json, &at)?;
-        let reader = Reader::new(map, &at, "state machine");
-        reader.allow(&["Comment", "StartAt", "States", "TimeoutSeconds", "Version", "QueryLanguage"])?;
-        reader.query_language()?;
-        if let Some(version) = reader.string("Version")?
-            && version != "1.0"
-        {
-            return Err(reader.invalid("Version", "must be \"1.0\""));
-        }
-        let comment = reader.string("Comment")?.map(str::to_string);
-        let timeout_seconds = reader.integer("TimeoutSeconds", 1, MAX_SECONDS)?;
-        let mut names = HashSet::new();
-        let graph = parse_graph(map, &at, &mut names)?;
-        Ok(StateMachine { name: DEFAULT_MACHINE_NAME.to_string(), comment, timeout_seconds, graph: Arc::new(graph) })
-    }
-
-    /// Names the machine, as in `arn:aws:states:local:000000000000:stateMachine:<name>`.
-    pub fn with_name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    pub fn comment(&self) -> Option<&str> {
-        self.comment.as_deref()
-    }
-
-    /// The machine-wide `TimeoutSeconds`, if set.
-    pub fn timeout_seconds(&self) -> Option<u64> {
-        self.timeout_seconds
-    }
-
-    pub fn start_at(&self) -> &str {
-        &self.graph.start_at
-    }
-
-    /// The names of the top-level states, sorted.
-    pub fn state_names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self.graph.states.keys().map(String::as_str).collect();
-        names.sort_unstable();
-        names
-    }
-
-    /// Every Lambda function the definition names literally (Task `Resource`
-    /// ARNs and `lambda:invoke` `FunctionName`s), at any depth, sorted.
-    pub fn lambda_functions(&self) -> Vec<String> {
-        let mut found = BTreeSet::new();
-        visit_tasks(&self.graph, &mut |task| match task.target {
-            TaskTarget::LambdaArn => {
-                found.insert(task.resource.clone());
-            }
-            TaskTarget::LambdaInvoke => {
-                if let Some(Value::String(name)) = task.parameters.as_ref().and_then(|p| p.static_field("FunctionName"))
-                {
-                    found.insert(name.clone());
-                }
-            }
-            TaskTarget::Service => {}
-        });
-        found.into_iter().collect()
-    }
-
-    /// Every other integration `Resource` the definition uses, sorted.
-    pub fn service_resources(&self) -> Vec<String> {
-        let mut found = BTreeSet::new();
-        visit_tasks(&self.graph, &mut |task| {
-            if task.target == TaskTarget::Service {
-                found.insert(task.resource.clone());
-            }
-        });
-        found.into_iter().collect()
-    }
-}
-
-fn visit_tasks(graph: &Graph, visit: &mut dyn FnMut(&TaskState)) {
-    for state in graph.states.values() {
-        match &state.kind {
-            StateKind::Task(task) => visit(task),
-            StateKind::Parallel(parallel) => parallel.branches.iter().for_each(|b| visit_tasks(b, visit)),
-            StateKind::Map(map) => visit_tasks(&map.processor, visit),
-            _ => {}
-        }
-    }
-}
-
-/// Replaces `${Name}` by its substitution wherever it appears in the text.
-fn substitute(text: &str, substitutions: &BTreeMap<String, String>) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        match after.find('}').map(|end| (&after[..end], end)) {
-            Some((name, end)) if substitutions.contains_key(name) => {
-                out.push_str(&substitutions[name]);
-                rest = &after[end + 1..];
-            }
-            _ => {
-                out.push_str("${");
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The first `${Name}` left in a string of `value`, with the field that holds it.
-fn find_placeholder(value: &Value, field: &str) -> Option<(String, String)> {
-    let in_text = |text: &str| {
-        let start = text.find("${")?;
-        let end = text[start..].find('}')?;
-        Some(text[start + 2..start + end].to_string())
-    };
-    match value {
-        Value::String(text) => in_text(text).map(|name| (field.to_string(), name)),
-        Value::Array(items) => {
-            items.iter().enumerate().find_map(|(i, v)| find_placeholder(v, &format!("{field}[{i}]")))
-        }
-        Value::Object(map) => map.iter().find_map(|(k, v)| {
-            let child = if field.is_empty() { k.clone() } else { format!("{field}.{k}") };
-            in_text(k).map(|name| (child.clone(), name)).or_else(|| find_placeholder(v, &child))
-        }),
-        _ => None,
-    }
-}
-
-/// The first placeholder in one field (its name or its value), with the field's path.
-fn placeholder_in_field(key: &str, value: &Value) -> Option<(String, String)> {
-    find_placeholder(&Value::Object(Map::from_iter([(key.to_string(), value.clone())])), "")
-}
-
-/// Reports a leftover placeholder at the innermost state that holds it.
-fn check_placeholders(value: &Value, at: &Location) -> Result<(), DefinitionError> {
-    let Value::Object(map) = value else { return Ok(()) };
-    for (key, child) in map {
-        match (key.as_str(), child) {
-            ("States", Value::Object(states)) => {
-                for (name, state) in states {
-                    check_state_placeholders(state, &at.state(name), name)?;
-                }
-            }
-            _ => {
-                if let Some((field, name)) = placeholder_in_field(key, child) {
-                    return Err(DefinitionError::UnresolvedPlaceholder { at: at.clone(), field, name });
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-fn check_state_placeholders(state: &Value, at: &Location, name: &str) -> Result<(), DefinitionError> {
-    let Value::Object(map) = state else { return Ok(()) };
-    for (key, child) in map {
-        match (key.as_str(), child) {
-            ("Branches", Value::Array(branches)) => {
-                for branch in branches {
-                    check_placeholders(branch, &at.inside(name))?;
-                }
-            }
-            ("ItemProcessor" | "Iterator", processor) => check_placeholders(processor, &at.inside(name))?,
-            _ => {
-                if let Some((field, placeholder)) = placeholder_in_field(key, child) {
-                    return Err(DefinitionError::UnresolvedPlaceholder { at: at.clone(), field, name: placeholder });
-                }
-            }
-        }
-    }
-    Ok(())
-}
 
 // ---------------------------------------------------------------------------
 // Field reading.
@@ -691,6 +274,29 @@ impl<'a> Reader<'a> {
 
 // ---------------------------------------------------------------------------
 // Machines and states.
+
+/// The top-level fields of a definition.
+pub(super) struct TopLevel {
+    pub comment: Option<String>,
+    pub timeout_seconds: Option<u64>,
+    pub graph: Graph,
+}
+
+pub(super) fn parse_machine(map: &Map<String, Value>) -> Result<TopLevel, DefinitionError> {
+    let at = Location::top();
+    let reader = Reader::new(map, &at, "state machine");
+    reader.allow(&["Comment", "StartAt", "States", "TimeoutSeconds", "Version", "QueryLanguage"])?;
+    reader.query_language()?;
+    if let Some(version) = reader.string("Version")?
+        && version != "1.0"
+    {
+        return Err(reader.invalid("Version", "must be \"1.0\""));
+    }
+    let comment = reader.string("Comment")?.map(str::to_string);
+    let timeout_seconds = reader.integer("TimeoutSeconds", 1, MAX_SECONDS)?;
+    let graph = parse_graph(map, &at, &mut HashSet::new())?;
+    Ok(TopLevel { comment, timeout_seconds, graph })
+}
 
 fn parse_graph(map: &Map<String, Value>, at: &Location, names: &mut HashSet<String>) -> Result<Graph, DefinitionError> {
     let reader = Reader::new(map, at, "state machine");
@@ -1036,26 +642,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn substitution_replaces_known_names_only() {
-        let subs = BTreeMap::from([("Fn".to_string(), "arn:aws:lambda:eu-west-1:1:function:f".to_string())]);
-        assert_eq!(
-            substitute("a ${Fn} b ${Other} c ${", &subs),
-            "a arn:aws:lambda:eu-west-1:1:function:f b ${Other} c ${"
-        );
-        assert_eq!(
-            substitute(r#"{"MaxConcurrency": ${Fn}}"#, &BTreeMap::from([("Fn".to_string(), "4".to_string())])),
-            r#"{"MaxConcurrency": 4}"#
-        );
-    }
-
-    #[test]
-    fn placeholders_are_found_with_their_field() {
-        let value = serde_json::json!({"Parameters": {"FunctionName": "${Load}"}});
-        assert_eq!(find_placeholder(&value, ""), Some(("Parameters.FunctionName".to_string(), "Load".to_string())));
-    }
-
-    #[test]
     fn lambda_invoke_is_recognised_in_any_partition() {
+        // GIVEN Resource ARNs WHEN classified THEN only lambda:invoke (in any partition) is the optimized integration
         assert_eq!(is_lambda_invoke("arn:aws:states:::lambda:invoke"), Some(true));
         assert_eq!(is_lambda_invoke("arn:aws-cn:states:::lambda:invoke"), Some(true));
         assert_eq!(is_lambda_invoke("arn:aws:states:::lambda:invoke.waitForTaskToken"), Some(false));

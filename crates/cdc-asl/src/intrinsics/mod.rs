@@ -1,10 +1,15 @@
 //! Intrinsic functions (`States.Format(...)` and friends) for `.$` fields,
 //! parsed when the definition is loaded and evaluated per state.
 
+mod encoding;
+mod parse;
+
 use rand::{Rng, RngCore, SeedableRng};
 use serde_json::Value;
 
 use crate::path::{ContextSource, JsonPath, PathError};
+pub(crate) use encoding::new_uuid;
+use encoding::{base64_decode, base64_encode, hash};
 
 /// AWS allows at most 10 nested intrinsic calls in one field.
 const MAX_NESTING: usize = 10;
@@ -153,13 +158,7 @@ pub(crate) fn looks_like_call(text: &str) -> bool {
 
 impl Intrinsic {
     pub(crate) fn parse(text: &str) -> Result<Self, IntrinsicSyntaxError> {
-        let mut parser = Parser { chars: text.trim().chars().collect(), pos: 0 };
-        let call = parser.call(1)?;
-        parser.skip_ws();
-        if parser.pos < parser.chars.len() {
-            return Err(parser.invalid("unexpected text after the closing ')'"));
-        }
-        Ok(call)
+        parse::parse_call(text)
     }
 
     pub(crate) fn evaluate(
@@ -422,7 +421,7 @@ fn apply(function: Function, args: Vec<Value>, rng: &mut dyn RngCore) -> Result<
                 .collect();
             Ok(Value::Array(parts))
         }
-        Function::Uuid => Ok(Value::String(uuid_v4(rng))),
+        Function::Uuid => Ok(Value::String(new_uuid(rng))),
     }
 }
 
@@ -435,256 +434,6 @@ fn json_equal(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
         }
         _ => a == b,
-    }
-}
-
-fn hash(algorithm: &str, data: &[u8]) -> Result<String, String> {
-    use sha2::Digest;
-    let digest: Vec<u8> = match algorithm {
-        "MD5" => md5::Md5::digest(data).to_vec(),
-        "SHA-1" => sha1::Sha1::digest(data).to_vec(),
-        "SHA-256" => sha2::Sha256::digest(data).to_vec(),
-        "SHA-384" => sha2::Sha384::digest(data).to_vec(),
-        "SHA-512" => sha2::Sha512::digest(data).to_vec(),
-        other => return Err(format!("unknown algorithm '{other}' (MD5, SHA-1, SHA-256, SHA-384 or SHA-512)")),
-    };
-    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(BASE64[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let bytes = text.as_bytes();
-    if !bytes.len().is_multiple_of(4) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
-    for (index, chunk) in bytes.chunks(4).enumerate() {
-        let last = index == bytes.len() / 4 - 1;
-        let padding = chunk.iter().rev().take_while(|b| **b == b'=').count();
-        if padding > 2 || (padding > 0 && !last) {
-            return None;
-        }
-        let mut n = 0u32;
-        for (i, byte) in chunk.iter().enumerate() {
-            let value = if i >= 4 - padding { 0 } else { BASE64.iter().position(|c| c == byte)? as u32 };
-            n = (n << 6) | value;
-        }
-        let decoded = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        out.extend_from_slice(&decoded[..3 - padding]);
-    }
-    Some(out)
-}
-
-fn uuid_v4(rng: &mut dyn RngCore) -> String {
-    let mut bytes = [0u8; 16];
-    rng.fill_bytes(&mut bytes);
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
-}
-
-/// A v4 UUID, for Lambda request ids.
-pub(crate) fn new_uuid(rng: &mut dyn RngCore) -> String {
-    uuid_v4(rng)
-}
-
-// ---------------------------------------------------------------------------
-// Parser.
-
-struct Parser {
-    chars: Vec<char>,
-    pos: usize,
-}
-
-impl Parser {
-    fn invalid(&self, message: &str) -> IntrinsicSyntaxError {
-        IntrinsicSyntaxError::Invalid(format!("{message} (at character {})", self.pos))
-    }
-
-    fn peek(&self) -> Option<char> {
-        self.chars.get(self.pos).copied()
-    }
-
-    fn skip_ws(&mut self) {
-        while self.peek().is_some_and(char::is_whitespace) {
-            self.pos += 1;
-        }
-    }
-
-    fn starts_with(&self, word: &str) -> bool {
-        word.chars().enumerate().all(|(i, c)| self.chars.get(self.pos + i) == Some(&c))
-    }
-
-    fn call(&mut self, depth: usize) -> Result<Intrinsic, IntrinsicSyntaxError> {
-        if depth > MAX_NESTING {
-            return Err(self.invalid(&format!("intrinsic functions can be nested at most {MAX_NESTING} deep")));
-        }
-        let start = self.pos;
-        while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == '.') {
-            self.pos += 1;
-        }
-        let name: String = self.chars[start..self.pos].iter().collect();
-        let function = Function::from_name(&name).ok_or(IntrinsicSyntaxError::UnknownFunction(name.clone()))?;
-        self.skip_ws();
-        if self.peek() != Some('(') {
-            return Err(self.invalid(&format!("expected '(' after {name}")));
-        }
-        self.pos += 1;
-        let mut args = Vec::new();
-        self.skip_ws();
-        if self.peek() == Some(')') {
-            self.pos += 1;
-        } else {
-            loop {
-                args.push(self.arg(depth)?);
-                self.skip_ws();
-                match self.peek() {
-                    Some(',') => self.pos += 1,
-                    Some(')') => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return Err(self.invalid("expected ',' or ')'")),
-                }
-            }
-        }
-        let (min, max) = function.arity();
-        if args.len() < min || args.len() > max {
-            let expected = if min == max {
-                format!("{min}")
-            } else if max == usize::MAX {
-                format!("at least {min}")
-            } else {
-                format!("{min} to {max}")
-            };
-            return Err(IntrinsicSyntaxError::Invalid(format!(
-                "{name} takes {expected} arguments, not {}",
-                args.len()
-            )));
-        }
-        if function == Function::Format
-            && let Some(Arg::Str(pieces)) = args.first()
-        {
-            let slots = pieces.iter().filter(|p| matches!(p, Piece::Slot)).count();
-            if slots != args.len() - 1 {
-                return Err(IntrinsicSyntaxError::Invalid(format!(
-                    "States.Format has {slots} '{{}}' in its template but {} arguments follow it",
-                    args.len() - 1
-                )));
-            }
-        }
-        Ok(Intrinsic { function, args })
-    }
-
-    fn arg(&mut self, depth: usize) -> Result<Arg, IntrinsicSyntaxError> {
-        self.skip_ws();
-        match self.peek() {
-            Some('\'') => self.string(),
-            Some('$') => self.path(),
-            Some(c) if c == '-' || c.is_ascii_digit() => self.number(),
-            _ if self.starts_with("States.") => Ok(Arg::Call(Box::new(self.call(depth + 1)?))),
-            _ => {
-                for (word, value) in [("true", Value::Bool(true)), ("false", Value::Bool(false)), ("null", Value::Null)]
-                {
-                    if self.starts_with(word) {
-                        self.pos += word.len();
-                        return Ok(Arg::Literal(value));
-                    }
-                }
-                Err(self.invalid("expected a 'string', a number, true, false, null, a path or a States. call"))
-            }
-        }
-    }
-
-    /// A quoted string. `\'`, `\{`, `\}` and `\\` are the only escapes AWS defines.
-    fn string(&mut self) -> Result<Arg, IntrinsicSyntaxError> {
-        self.pos += 1;
-        let mut pieces = Vec::new();
-        let mut text = String::new();
-        loop {
-            match self.peek() {
-                None => return Err(self.invalid("unterminated string")),
-                Some('\'') => {
-                    self.pos += 1;
-                    break;
-                }
-                Some('\\') => {
-                    self.pos += 1;
-                    match self.peek() {
-                        Some(c @ ('\'' | '{' | '}' | '\\')) => {
-                            text.push(c);
-                            self.pos += 1;
-                        }
-                        _ => return Err(self.invalid("an open escape '\\' (only \\' \\{ \\} \\\\ are allowed)")),
-                    }
-                }
-                Some('{') if self.chars.get(self.pos + 1) == Some(&'}') => {
-                    pieces.push(Piece::Text(std::mem::take(&mut text)));
-                    pieces.push(Piece::Slot);
-                    self.pos += 2;
-                }
-                Some(c) => {
-                    text.push(c);
-                    self.pos += 1;
-                }
-            }
-        }
-        pieces.push(Piece::Text(text));
-        Ok(Arg::Str(pieces))
-    }
-
-    fn number(&mut self) -> Result<Arg, IntrinsicSyntaxError> {
-        let start = self.pos;
-        self.pos += 1;
-        while self.peek().is_some_and(|c| c.is_ascii_digit() || "+-.eE".contains(c)) {
-            self.pos += 1;
-        }
-        let text: String = self.chars[start..self.pos].iter().collect();
-        serde_json::from_str::<serde_json::Number>(&text)
-            .map(|n| Arg::Literal(Value::Number(n)))
-            .map_err(|_| IntrinsicSyntaxError::Invalid(format!("'{text}' is not a number")))
-    }
-
-    /// A path runs to the next ',' or ')' outside brackets, parentheses and quotes.
-    fn path(&mut self) -> Result<Arg, IntrinsicSyntaxError> {
-        let start = self.pos;
-        let mut depth = 0usize;
-        let mut quote: Option<char> = None;
-        while let Some(c) = self.peek() {
-            match (quote, c) {
-                (Some(q), c) if c == q => quote = None,
-                (Some(_), '\\') => self.pos += 1,
-                (Some(_), _) => {}
-                (None, '\'' | '"') => quote = Some(c),
-                (None, '[' | '(') => depth += 1,
-                (None, ']' | ')') if depth > 0 => depth -= 1,
-                (None, ',' | ')') => break,
-                _ => {}
-            }
-            self.pos += 1;
-        }
-        let text: String = self.chars[start..self.pos].iter().collect::<String>().trim_end().to_string();
-        JsonPath::parse(&text, true)
-            .map(Arg::Path)
-            .map_err(|e| IntrinsicSyntaxError::Invalid(format!("invalid path '{text}': {e}")))
     }
 }
 
@@ -715,6 +464,7 @@ mod tests {
 
     #[test]
     fn string_to_json_and_back_from_the_docs() {
+        // GIVEN the documented escaped and unescaped JSON WHEN converted THEN the documented results
         assert_eq!(
             eval("States.StringToJson($.escapedJsonString)", json!({"escapedJsonString": "{\"foo\": \"bar\"}"})),
             Ok(json!({"foo": "bar"}))
@@ -740,6 +490,7 @@ mod tests {
 
     #[test]
     fn array_functions_from_the_docs() {
+        // GIVEN the documented arrays WHEN each array intrinsic runs THEN the documented results
         let nine = json!({"inputArray": [1, 2, 3, 4, 5, 6, 7, 8, 9], "lookingFor": 5, "index": 5});
         assert_eq!(
             eval("States.ArrayPartition($.inputArray,4)", nine.clone()),
@@ -757,6 +508,7 @@ mod tests {
 
     #[test]
     fn encoding_and_hashing_from_the_docs() {
+        // GIVEN the documented data WHEN encoded, decoded and hashed THEN the documented results
         assert_eq!(
             eval("States.Base64Encode($.input)", json!({"input": "Data to encode"})),
             Ok(json!("RGF0YSB0byBlbmNvZGU="))
@@ -785,6 +537,7 @@ mod tests {
 
     #[test]
     fn json_merge_math_and_split_from_the_docs() {
+        // GIVEN the documented inputs WHEN merged, added and split THEN the documented results
         let input = json!({"json1": {"a": {"a1": 1, "a2": 2}, "b": 2}, "json2": {"a": {"a3": 1, "a4": 2}, "c": 3}});
         assert_eq!(
             eval("States.JsonMerge($.json1, $.json2, false)", input),
@@ -806,6 +559,8 @@ mod tests {
 
     #[test]
     fn random_and_uuid() {
+        // GIVEN a range and a seed WHEN random numbers and UUIDs are made
+        // THEN they are in range, repeat for a seed, and UUIDs are version 4
         let Ok(Value::Number(n)) = eval("States.MathRandom($.start, $.end)", json!({"start": 1, "end": 999})) else {
             panic!("expected a number");
         };
@@ -820,6 +575,8 @@ mod tests {
     // Nesting example from the same page (nine nested calls).
     #[test]
     fn nested_calls_from_the_docs() {
+        // GIVEN the documented nested call WHEN parsed THEN its three '{}' with two arguments are refused;
+        // the two-slot form evaluates through all nine nested calls
         let call = "States.Format('{}.{}.{}', States.ArrayGetItem(States.StringSplit(States.ArrayGetItem(States.StringSplit($.ImageRecipe.Arn, '/'), 2), '.'), 0), States.ArrayGetItem(States.StringSplit(States.ArrayGetItem(States.StringSplit($.ImageRecipe.Arn, '/'), 2), '.'), 1))";
         let input =
             json!({"ImageRecipe": {"Arn": "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/recipe/1.0.0"}});
@@ -832,6 +589,7 @@ mod tests {
     // Escapes from the "Reserved characters" section of the same page.
     #[test]
     fn escapes() {
+        // GIVEN every escape AWS defines WHEN formatted THEN each stands for its character; an open escape is refused
         assert_eq!(
             eval(r"States.Format('It\'s \{literal\} {} \\ end', 'x')", json!({})),
             Ok(json!(r"It's {literal} x \ end"))
@@ -841,6 +599,7 @@ mod tests {
 
     #[test]
     fn failures() {
+        // GIVEN bad arities, types and values WHEN parsed or evaluated THEN syntax errors, IntrinsicFailure or path errors
         assert!(matches!(Intrinsic::parse("States.Nope(1)"), Err(IntrinsicSyntaxError::UnknownFunction(_))));
         assert!(matches!(Intrinsic::parse("States.MathAdd(1)"), Err(IntrinsicSyntaxError::Invalid(_))));
         assert!(matches!(Intrinsic::parse("States.UUID(1)"), Err(IntrinsicSyntaxError::Invalid(_))));
