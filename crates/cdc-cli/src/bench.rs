@@ -7,6 +7,7 @@ mod merge;
 mod postgres;
 mod report;
 mod seed;
+mod unload;
 
 use clap::Subcommand;
 
@@ -15,10 +16,14 @@ pub enum BenchCommand {
     /// The CDC merge: the project's load against the seed's stored procedure,
     /// on DuckDB and on PostgreSQL, for several target table sizes.
     Merge(merge::MergeArgs),
+    /// The optimized zone: one day of DMS files against its export (files,
+    /// bytes, day-query time).
+    Unload(unload::UnloadArgs),
 }
 
 pub async fn bench(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Merge(args) => merge::run(args).await,
+        BenchCommand::Unload(args) => unload::run(args).await,
     }
 }

@@ -71,7 +71,7 @@ pub fn export_day(cfg: &PipelineConfig, e: &DayExport<'_>, d: Dialect) -> Statem
         ],
         Dialect::DuckDb => vec![
             format!(
-                "COPY ({}) TO {} (FORMAT PARQUET, COMPRESSION ZSTD, FILE_SIZE_BYTES '{size_mb}MB', \
+                "COPY ({}) TO {} (FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE 20480, FILE_SIZE_BYTES '{size_mb}MB', \
                  FILENAME_PATTERN 'part_{{i}}')",
                 day_select(cfg, e, d),
                 d.literal(e.location)
