@@ -6,6 +6,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, future};
 use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
@@ -279,4 +281,41 @@ async fn sns_publish_sends_subject_body_and_attributes() {
     let sns = client!(aws_sdk_sns, RuleMode::Sequential, [&publish]);
     SnsNotifier::new(sns, TOPIC).send(&n).await.unwrap();
     assert_eq!(publish.num_calls(), 1);
+}
+
+/// A credentials provider that always fails the given way.
+#[derive(Debug)]
+struct FailingCredentials(fn() -> CredentialsError);
+
+impl ProvideCredentials for FailingCredentials {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::ready(Err((self.0)()))
+    }
+}
+
+#[tokio::test]
+async fn missing_credentials_are_a_config_error_and_a_slow_provider_is_retryable() {
+    let cases: [(fn() -> CredentialsError, ErrorKind); 3] = [
+        (|| CredentialsError::not_loaded("no credentials in the environment"), ErrorKind::ConfigError),
+        (|| CredentialsError::invalid_configuration("profile without keys"), ErrorKind::ConfigError),
+        (|| CredentialsError::provider_timed_out(Duration::from_secs(5)), ErrorKind::Retryable),
+    ];
+    for (failure, kind) in cases {
+        // GIVEN credentials that cannot be had (and nothing listening, were a request sent)
+        let conf = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .retry_config(retry_config().with_initial_backoff(Duration::from_millis(1)))
+            .credentials_provider(FailingCredentials(failure))
+            .build();
+        // WHEN the store calls DynamoDB
+        let err = store_error(store(aws_sdk_dynamodb::Client::from_conf(conf)).get("job").await);
+        // THEN the class says whether waiting can help, and the message says why
+        assert_eq!(err.kind, kind, "{err}");
+        assert!(err.message.contains(&failure().to_string()), "{err}");
+    }
 }

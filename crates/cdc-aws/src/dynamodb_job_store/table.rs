@@ -113,6 +113,16 @@ async fn wait_until_active(client: &Client, table: &str) -> Result<(), PipelineE
                  (template.yaml)"
             )));
         }
+        let string_keys = [JOB_ID, RECORD_KEY].iter().all(|key| {
+            t.attribute_definitions()
+                .iter()
+                .any(|a| a.attribute_name() == *key && a.attribute_type() == &ScalarAttributeType::S)
+        });
+        if !string_keys {
+            return Err(PipelineError::config(format!(
+                "table {table}: {JOB_ID} and {RECORD_KEY} must be strings (S), as in template.yaml"
+            )));
+        }
         if t.table_status() == Some(&TableStatus::Active) {
             return Ok(());
         }
