@@ -21,6 +21,8 @@ async fn demo_verifies_every_cycle_against_the_oracle() {
         cycles: 3,
         transactions: 400,
         seed: 11,
+        trace: false,
+        state_machine: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../statemachine/pipeline.asl.json"),
     };
     // WHEN the demo runs THEN every cycle's oracle check passes
     demo(args).await.unwrap();

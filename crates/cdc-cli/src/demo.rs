@@ -14,12 +14,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use cdc_core::PipelineConfig;
 use cdc_core::ports::FileKind;
-use cdc_core::unload::UnloadRun;
 use cdc_dmsgen::{CycleReport, DmsLayout, Generator, GeneratorConfig};
 use cdc_local::{DuckDbWarehouse, FolderRawZone};
 use chrono::{DateTime, Utc};
 
-use crate::job_run::{JobRun, Notification, UnloadTarget, run_job};
 use crate::run::{JobArgs, fail_on_errors};
 use crate::verify::{Verification, verify, verify_unloaded_day};
 
@@ -44,6 +42,12 @@ pub struct DemoArgs {
     pub transactions: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Print each run's execution history (states, retries, catches).
+    #[arg(long)]
+    pub trace: bool,
+    /// The state machine definition each run executes (the deployed file).
+    #[arg(long, default_value_os_t = crate::pipeline_run::default_state_machine())]
+    pub state_machine: PathBuf,
 }
 
 struct CycleLine {
@@ -78,10 +82,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let warehouse_path = args.out.join("warehouse.duckdb");
     let warehouse = Arc::new(DuckDbWarehouse::open(&warehouse_path)?);
     let raw = FolderRawZone::new(&raw_root)?;
-    let job = JobArgs::defaults(None);
-    let store = job.store(&warehouse_path)?;
+    let job = JobArgs { trace: args.trace, state_machine: args.state_machine.clone(), ..JobArgs::defaults(None) };
     let optimized = crate::run::default_optimized_dir(&warehouse_path);
-    let notifier = job.notifier(&warehouse_path)?;
 
     let bar = ProgressBar::new(args.cycles as u64 + 1);
     bar.set_style(ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}")?.progress_chars("=> "));
@@ -99,32 +101,36 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         }
         bar.set_message(format!("{name}: loading"));
         let started = Instant::now();
-        let notification = Notification { notifier: &notifier, policy: job.notify_policy() };
-        let unload =
-            UnloadTarget { root: optimized.clone(), now: unload_clock(&cfg, &generator, cycle == args.cycles) };
-        let open = || Ok(Arc::clone(&warehouse));
-        let report = match run_job(&cfg, &store, &raw, job.lease()?, notification, &unload, open).await? {
-            JobRun::Ran(report) => report,
-            JobRun::Idle => bail!("{name}: the generator wrote files but the run found nothing new"),
-            JobRun::Skipped { owner, .. } => bail!("{name}: the job is held by {owner}"),
-        };
+        let open_warehouse = Arc::clone(&warehouse);
+        let unload_now = Some(unload_clock(&cfg, &generator, cycle == args.cycles));
+        let pipeline = job.pipeline(&cfg, &raw_root, &warehouse_path, &optimized, unload_now, move || {
+            Ok(Arc::clone(&open_warehouse))
+        })?;
+        let run = pipeline.run(&format!("demo-{}-{cycle}", args.seed)).await?;
+        job.keep_history(&warehouse_path, &run)?;
         let seconds = started.elapsed().as_secs_f64();
-        let run = &report.cycle;
-        bar.suspend(|| crate::run::print_cycle(run));
-        bar.suspend(|| crate::run::print_unload(&report.unload));
-        fail_on_errors(&report)?;
+        if args.trace {
+            bar.suspend(|| println!("{}", cdc_asl::render_history(&run.execution.history, 160)));
+        }
+        if let Some(owner) = run.skipped_by() {
+            bail!("{name}: the job is held by {owner}");
+        }
+        if run.was_idle() {
+            bail!("{name}: the generator wrote files but the run found nothing new");
+        }
+        bar.suspend(|| crate::run::print_results(&run));
+        fail_on_errors(&run)?;
         bar.set_message(format!("{name}: verifying"));
         let conn = warehouse.connection()?;
         let checked = verify(&cfg, &conn, &generator)?;
         bar.suspend(|| report_verification(&name, &checked));
         ensure_verified(&name, &checked)?;
-        let unloaded_days = verify_unload(&cfg, &conn, &raw, &optimized, &report.unload)?;
-        if unloaded_days > 0 {
-            bar.suspend(|| println!("  [{name}] ok       {unloaded_days} exported day(s) equal their raw days"));
-        }
-        let ok = run.tables.iter().filter_map(|t| t.result.as_ref().ok());
-        let (files, changes, applied) =
-            ok.fold((0, 0, 0), |(f, c, a), s| (f + s.files, c + s.changes, a + s.upserts + s.deletes));
+        let exported = verify_unload(&cfg, &conn, &raw, &optimized)?;
+        let results = run.release.as_ref().map(|(input, _)| input.results.clone()).unwrap_or_default();
+        let unloaded_days = results.unload.iter().map(|t| t.files).sum::<u64>() as usize;
+        bar.suspend(|| println!("  [{name}] ok       {exported} exported day(s) equal their raw days"));
+        let loads = results.dimensions.iter().chain(&results.facts);
+        let (files, changes, applied) = loads.fold((0, 0, 0), |(f, c, a), t| (f + t.files, c + t.changes, a + t.rows));
         let rows = checked.tables.iter().take(cfg.tables.len()).map(|t| t.rows).sum();
         lines.push(CycleLine { name, generated, files, changes, applied, rows, seconds, unloaded_days });
         bar.inc(1);
@@ -151,24 +157,28 @@ fn unload_clock(cfg: &PipelineConfig, generator: &Generator, last: bool) -> Date
     next_midnight + chrono::Duration::from_std(cfg.unload.lateness).expect("lateness within a week")
 }
 
-/// Every day exported in this cycle equals its raw day.
+/// Every day the record says was exported equals its raw day (a run
+/// re-exports a day whose raw files changed, so after a run none is stale).
 fn verify_unload(
     cfg: &PipelineConfig,
     conn: &duckdb::Connection,
     raw: &FolderRawZone,
     optimized: &std::path::Path,
-    unload: &UnloadRun,
 ) -> anyhow::Result<usize> {
-    for (_, day) in &unload.days {
-        let t = cfg.table(&day.table).context("unloaded table not in config")?;
-        let raw_glob = format!("{}/{}/*.parquet", raw.table_dir(t, FileKind::Cdc).display(), day.day);
-        let dir = optimized.join(t.name.as_str()).join(format!("changedate={}", day.day));
+    let sql = format!("SELECT table_name, changedate, row_count FROM {}", cdc_core::sql::names::unloaded_days(cfg));
+    let mut stmt = conn.prepare(&sql)?;
+    let days: Vec<(String, String, i64)> =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
+    for (table, day, recorded) in &days {
+        let t = cfg.table(table).context("unloaded table not in config")?;
+        let raw_glob = format!("{}/{}/*.parquet", raw.table_dir(t, FileKind::Cdc).display(), day);
+        let dir = optimized.join(t.name.as_str()).join(format!("changedate={day}"));
         let rows = verify_unloaded_day(conn, t, &raw_glob, &dir)?;
-        if rows != day.rows {
-            bail!("{} {}: the record says {} rows, the raw day holds {rows}", day.table, day.day, day.rows);
+        if rows != *recorded as u64 {
+            bail!("{table} {day}: the record says {recorded} rows, the raw day holds {rows}");
         }
     }
-    Ok(unload.days.len())
+    Ok(days.len())
 }
 
 /// The generator writes what the config expects DMS to write.

@@ -3,7 +3,7 @@
 
 pub mod bench;
 pub mod demo;
-pub mod job_run;
+pub mod pipeline_run;
 pub mod run;
 pub mod status;
 pub mod verify;

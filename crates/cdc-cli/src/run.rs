@@ -8,14 +8,13 @@ use anyhow::bail;
 use clap::Args;
 use comfy_table::Table;
 
+use cdc_asl::ExecutionStatus;
 use cdc_core::PipelineConfig;
-use cdc_core::cycle::CycleRun;
 use cdc_core::job::Lease;
 use cdc_core::notify::NotifyPolicy;
-use cdc_core::unload::{UnloadReason, UnloadRun};
 use cdc_local::{DuckDbWarehouse, FileJobStore, FolderRawZone, JsonlNotifier};
 
-use crate::job_run::{JobRun, Notification, RunReport, UnloadTarget, run_job};
+use crate::pipeline_run::{LazyWarehouse, LocalPipeline, PipelineRun, execution_name, status_line};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -55,6 +54,12 @@ pub struct JobArgs {
     /// While a job keeps failing, remind at most this often (minutes).
     #[arg(long, default_value_t = JobArgs::REMINDER_MINUTES)]
     pub reminder_minutes: u64,
+    /// The state machine definition the run executes (the deployed file).
+    #[arg(long, default_value_os_t = crate::pipeline_run::default_state_machine())]
+    pub state_machine: PathBuf,
+    /// Print the execution history (states entered and exited, retries, catches).
+    #[arg(long)]
+    pub trace: bool,
 }
 
 impl JobArgs {
@@ -70,7 +75,45 @@ impl JobArgs {
             history_days: Self::HISTORY_DAYS,
             notify_file: None,
             reminder_minutes: Self::REMINDER_MINUTES,
+            state_machine: crate::pipeline_run::default_state_machine(),
+            trace: false,
         }
+    }
+
+    /// The local pipeline: the state machine with the embedded default's ports.
+    pub fn pipeline(
+        &self,
+        cfg: &PipelineConfig,
+        raw_root: &Path,
+        warehouse: &Path,
+        optimized: &Path,
+        unload_now: Option<chrono::DateTime<chrono::Utc>>,
+        open: impl Fn() -> anyhow::Result<Arc<DuckDbWarehouse>> + Send + Sync + 'static,
+    ) -> anyhow::Result<LocalPipeline> {
+        let raw = Arc::new(FolderRawZone::new(raw_root)?);
+        Ok(LocalPipeline {
+            cfg: cfg.clone(),
+            state_machine: self.state_machine.clone(),
+            warehouse: Arc::new(LazyWarehouse::new(cfg, Arc::clone(&raw), optimized, open)),
+            raw,
+            optimized: optimized.to_path_buf(),
+            store: Arc::new(self.store(warehouse)?),
+            notifier: Arc::new(self.notifier(warehouse)?),
+            policy: self.notify_policy(),
+            lease: self.lease()?,
+            unload_now,
+            now: None,
+        })
+    }
+
+    /// Keeps the execution history beside the job state, as the console
+    /// keeps it with the execution.
+    pub fn keep_history(&self, warehouse: &Path, run: &PipelineRun) -> anyhow::Result<()> {
+        let dir = self.state_dir(warehouse).join("executions");
+        std::fs::create_dir_all(&dir)?;
+        let file = dir.join(format!("{}.json", run.execution.name));
+        std::fs::write(&file, serde_json::to_vec_pretty(&run.execution.history)?)?;
+        Ok(())
     }
 
     fn state_dir(&self, warehouse: &Path) -> PathBuf {
@@ -107,102 +150,66 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     for w in cfg.warnings() {
         eprintln!("warning: {w}");
     }
-    let store = args.job.store(&args.warehouse)?;
-    let notifier = args.job.notifier(&args.warehouse)?;
-    let notification = Notification { notifier: &notifier, policy: args.job.notify_policy() };
-    let raw = FolderRawZone::new(&args.raw)?;
     let started = Instant::now();
     let path = args.warehouse.clone();
-    let open = || Ok(Arc::new(DuckDbWarehouse::open(&path)?));
     let optimized = args.optimized.clone().unwrap_or_else(|| default_optimized_dir(&args.warehouse));
-    let unload = UnloadTarget { root: optimized, now: chrono::Utc::now() };
-    let outcome = run_job(&cfg, &store, &raw, args.job.lease()?, notification, &unload, open).await?;
-    match outcome {
-        JobRun::Skipped { owner, since } => {
-            let since = since.map_or("an unknown time".into(), |s| s.to_rfc3339());
-            println!("skipped: job {} is held by {owner}, since {since}", cfg.job_id);
-            Ok(())
-        }
-        JobRun::Idle => {
-            println!("nothing new in the raw zone; the warehouse was not touched");
-            Ok(())
-        }
-        JobRun::Ran(report) => {
-            print_cycle(&report.cycle);
-            print_unload(&report.unload);
-            println!("run took {:.2} s", started.elapsed().as_secs_f64());
-            fail_on_errors(&report)
-        }
+    let pipeline = args.job.pipeline(&cfg, &args.raw, &args.warehouse, &optimized, None, move || {
+        Ok(Arc::new(DuckDbWarehouse::open(&path)?))
+    })?;
+    let name = execution_name();
+    let run = pipeline.run(&name).await?;
+    args.job.keep_history(&args.warehouse, &run)?;
+    if args.job.trace {
+        println!("{}", cdc_asl::render_history(&run.execution.history, 160));
     }
-}
-
-pub fn print_cycle(cycle: &CycleRun) {
-    let mut table = Table::new();
-    table.set_header(["table", "files", "changes", "upserts", "deletes", "seconds", "result"]);
-    for t in &cycle.tables {
-        match &t.result {
-            Ok(s) => table.add_row([
-                t.table.clone(),
-                s.files.to_string(),
-                s.changes.to_string(),
-                s.upserts.to_string(),
-                s.deletes.to_string(),
-                format!("{:.2}", t.seconds),
-                "ok".into(),
-            ]),
-            Err(e) => table.add_row([
-                t.table.clone(),
-                "".into(),
-                "".into(),
-                "".into(),
-                "".into(),
-                format!("{:.2}", t.seconds),
-                e.to_string(),
-            ]),
-        };
-    }
-    println!("{table}");
-}
-
-/// The days exported to the optimized zone, if any.
-pub fn print_unload(unload: &UnloadRun) {
-    if unload.days.is_empty() && unload.failures.is_empty() {
-        return;
-    }
-    let mut table = Table::new();
-    table.set_header(["table", "day", "reason", "rows", "files", "bytes", "from raw files"]);
-    for (planned, done) in &unload.days {
-        let reason = match planned.reason {
-            UnloadReason::Finished => "finished",
-            UnloadReason::LateFiles => "late files",
-        };
-        table.add_row([
-            done.table.clone(),
-            done.day.clone(),
-            reason.to_string(),
-            done.rows.to_string(),
-            done.files.to_string(),
-            done.bytes.to_string(),
-            done.source.files.to_string(),
-        ]);
-    }
-    for (t, e) in &unload.failures {
-        table.add_row([t.clone(), String::new(), format!("failed: {e}")]);
-    }
-    println!("{table}");
-}
-
-pub fn fail_on_errors(report: &RunReport) -> anyhow::Result<()> {
-    let cycle = &report.cycle;
-    let mut problems: Vec<String> = cycle
-        .failed_tables()
-        .iter()
-        .map(|t| format!("{}: {}", t.table, t.result.as_ref().err().map(ToString::to_string).unwrap_or_default()))
-        .collect();
-    problems.extend(cycle.derived_failures.iter().map(|(n, e)| format!("{n}: {e}")));
-    problems.extend(report.unload.failures.iter().map(|(n, e)| format!("{n} (unload): {e}")));
-    if problems.is_empty() {
+    if let Some(owner) = run.skipped_by() {
+        let since = run.claim.as_ref().and_then(|c| c.held_since).map_or("an unknown time".into(), |s| s.to_rfc3339());
+        println!("skipped: job {} is held by {owner}, since {since}", cfg.job_id);
         return Ok(());
     }
-    bail!("the run failed for {} table(s):\n  {}", problems.len(), problems.join("\n  "))
+    if run.was_idle() && run.execution.status == ExecutionStatus::Succeeded {
+        println!("nothing new in the raw zone; the warehouse was not touched");
+        return Ok(());
+    }
+    print_results(&run);
+    println!("run {}: {} in {:.2} s", run.execution.name, status_line(&run), started.elapsed().as_secs_f64());
+    fail_on_errors(&run)
+}
+
+/// Per table and step: what the run did, or the error it caught.
+pub fn print_results(run: &PipelineRun) {
+    let Some((input, _)) = &run.release else { return };
+    let r = &input.results;
+    let mut table = Table::new();
+    table.set_header(["step", "table", "files", "changes", "rows", "seconds", "result"]);
+    let steps = [("load", &r.dimensions), ("load", &r.facts), ("derived", &r.derived), ("unload (days)", &r.unload)];
+    for (step, results) in steps {
+        for t in results {
+            let result = if t.ok {
+                "ok".to_string()
+            } else {
+                let cause = t.cause.as_deref().map(cdc_core::steps::job::cause_message).unwrap_or_default();
+                format!("{}: {cause}", t.error.as_deref().unwrap_or("error"))
+            };
+            table.add_row([
+                step.to_string(),
+                t.table.clone(),
+                t.files.to_string(),
+                t.changes.to_string(),
+                t.rows.to_string(),
+                format!("{:.2}", t.seconds),
+                result,
+            ]);
+        }
+    }
+    println!("{table}");
+}
+
+pub fn fail_on_errors(run: &PipelineRun) -> anyhow::Result<()> {
+    if run.execution.status == ExecutionStatus::Succeeded {
+        return Ok(());
+    }
+    let tables = run.release.as_ref().map(|(_, out)| out.failed_tables.join(", ")).unwrap_or_default();
+    let tables = if tables.is_empty() { String::new() } else { format!(" (failed tables: {tables})") };
+    bail!("execution {} {}{tables}", run.execution.name, status_line(run))
 }

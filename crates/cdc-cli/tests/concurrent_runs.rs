@@ -5,6 +5,8 @@ use std::process::Command;
 
 use cdc_dmsgen::{DmsLayout, Generator, GeneratorConfig};
 
+const STATE_MACHINE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../statemachine/pipeline.asl.json");
+
 #[test]
 fn two_runs_at_once_give_one_run_and_one_clean_skip() {
     // GIVEN a raw zone with a full load big enough for a run to last a while
@@ -20,7 +22,7 @@ fn two_runs_at_once_give_one_run_and_one_clean_skip() {
     let warehouse = dir.path().join("warehouse.duckdb");
     let start = || {
         Command::new(env!("CARGO_BIN_EXE_cdc"))
-            .args(["run", "--config", config, "--raw"])
+            .args(["run", "--config", config, "--state-machine", STATE_MACHINE, "--raw"])
             .arg(&raw)
             .arg("--warehouse")
             .arg(&warehouse)
@@ -39,8 +41,8 @@ fn two_runs_at_once_give_one_run_and_one_clean_skip() {
         .map(|o| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
         .collect();
     assert!(a.status.success() && b.status.success(), "{outs:#?}");
-    let skipped = outs.iter().filter(|o| o.contains("skipped: job 101 is held by local-")).count();
-    let ran = outs.iter().filter(|o| o.contains("pgbench_accounts") && o.contains("run took")).count();
+    let skipped = outs.iter().filter(|o| o.contains("skipped: job 101 is held by arn:aws:states:local:")).count();
+    let ran = outs.iter().filter(|o| o.contains("pgbench_accounts") && o.contains(": succeeded in ")).count();
     assert_eq!((skipped, ran), (1, 1), "{outs:#?}");
     // AND the history holds exactly one run
     let status = Command::new(env!("CARGO_BIN_EXE_cdc"))

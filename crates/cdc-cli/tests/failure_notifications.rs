@@ -8,11 +8,13 @@ use std::process::{Command, Output};
 use cdc_core::notify::Notice;
 use cdc_dmsgen::{DmsLayout, Generator, GeneratorConfig};
 
+const STATE_MACHINE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../statemachine/pipeline.asl.json");
+
 const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/pipeline.toml");
 
 fn run(raw: &Path, warehouse: &Path, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cdc"))
-        .args(["run", "--config", CONFIG, "--raw"])
+        .args(["run", "--config", CONFIG, "--state-machine", STATE_MACHINE, "--raw"])
         .arg(raw)
         .arg("--warehouse")
         .arg(warehouse)
@@ -66,7 +68,11 @@ fn failures_notify_once_then_remind_then_recover() {
     assert_eq!(f.failed_tables, vec!["pgbench_history".to_string()]);
     assert_eq!((f.error_type.as_str(), f.consecutive_failures), ("DataError", 1));
     assert!(f.error_message.contains(bad.file_name().unwrap().to_str().unwrap()), "{}", f.error_message);
-    assert!(f.execution_id.starts_with("local-"));
+    assert!(
+        f.execution_id.starts_with("arn:aws:states:local:000000000000:execution:cdc-pipeline:local-"),
+        "{}",
+        f.execution_id
+    );
 
     // WHEN it fails again within the reminder interval THEN nobody is paged again
     assert!(!run(&raw, &warehouse, &[]).status.success());

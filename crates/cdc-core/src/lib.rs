@@ -14,6 +14,7 @@ pub mod notify;
 pub mod ports;
 pub mod setup;
 pub mod sql;
+pub mod steps;
 pub mod unload;
 
 pub use config::{ColumnType, PipelineConfig, TableConfig, TableKind, TableMode};

@@ -43,8 +43,15 @@ enum Entry {
 pub struct DuckDbWarehouse {
     root: Mutex<Connection>,
     statements: Arc<Mutex<HashMap<String, Entry>>>,
+    /// Woken when any statement ends, for the status long-poll.
+    ended: Arc<tokio::sync::Notify>,
     next_id: AtomicU64,
 }
+
+/// How long `status` waits for a running statement to end before it says
+/// "running". A local engine can answer like this; it keeps a state machine
+/// on a virtual clock (whose Waits take no time) from spinning its poll loop.
+const LONG_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl DuckDbWarehouse {
     pub fn open(path: &Path) -> Result<Self, LocalError> {
@@ -63,7 +70,12 @@ impl DuckDbWarehouse {
         // parallelise inserts.
         conn.execute_batch("SET preserve_insertion_order = false")
             .map_err(|source| LocalError::DuckDb { context: "settings".into(), source })?;
-        Ok(Self { root: Mutex::new(conn), statements: Arc::default(), next_id: AtomicU64::new(1) })
+        Ok(Self {
+            root: Mutex::new(conn),
+            statements: Arc::default(),
+            ended: Arc::default(),
+            next_id: AtomicU64::new(1),
+        })
     }
 
     /// A new connection to the same database, for reads outside the port
@@ -145,6 +157,7 @@ impl Warehouse for DuckDbWarehouse {
         let id = format!("duckdb-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
         self.statements.lock().expect("statements lock").insert(id.clone(), Entry::Running);
         let statements = Arc::clone(&self.statements);
+        let ended = Arc::clone(&self.ended);
         let key = id.clone();
         tokio::task::spawn_blocking(move || {
             let outcome = run_batch(&conn, &batch);
@@ -153,17 +166,20 @@ impl Warehouse for DuckDbWarehouse {
                 Err(e) => Entry::Failed(e),
             };
             statements.lock().expect("statements lock").insert(key, entry);
+            ended.notify_waiters();
         });
         Ok(StatementId(id))
     }
 
     async fn status(&self, id: &StatementId) -> Result<StatementState, PipelineError> {
-        match self.statements.lock().expect("statements lock").get(&id.0) {
-            None => Err(PipelineError::config(format!("unknown statement id {id}"))),
-            Some(Entry::Running) => Ok(StatementState::Running),
-            Some(Entry::Finished(_)) => Ok(StatementState::Finished),
-            Some(Entry::Failed(e)) => Ok(StatementState::Failed(e.clone())),
+        let ended = self.ended.notified();
+        tokio::pin!(ended);
+        // Registered before the check, so an end between check and wait is not missed.
+        ended.as_mut().enable();
+        if let StatementState::Running = self.state_now(id)? {
+            let _ = tokio::time::timeout(LONG_POLL, ended).await;
         }
+        self.state_now(id)
     }
 
     async fn result(&self, id: &StatementId) -> Result<ResultSet, PipelineError> {
@@ -171,6 +187,17 @@ impl Warehouse for DuckDbWarehouse {
             Some(Entry::Finished(rs)) => Ok(rs.clone()),
             Some(_) => Err(PipelineError::config(format!("statement {id} has not finished"))),
             None => Err(PipelineError::config(format!("unknown statement id {id}"))),
+        }
+    }
+}
+
+impl DuckDbWarehouse {
+    fn state_now(&self, id: &StatementId) -> Result<StatementState, PipelineError> {
+        match self.statements.lock().expect("statements lock").get(&id.0) {
+            None => Err(PipelineError::config(format!("unknown statement id {id}"))),
+            Some(Entry::Running) => Ok(StatementState::Running),
+            Some(Entry::Finished(_)) => Ok(StatementState::Finished),
+            Some(Entry::Failed(e)) => Ok(StatementState::Failed(e.clone())),
         }
     }
 }

@@ -121,27 +121,27 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
 impl OptimizedZone for FolderOptimizedZone {
     async fn check(&self) -> Result<(), PipelineError> {
         std::fs::create_dir_all(&self.root).map_err(|e| io_err("cannot create", &self.root, e))?;
-        let probe = self.root.join(format!(".probe-{}", std::process::id()));
+        // Unique per call: tables check the zone side by side.
+        static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let probe = self.root.join(format!(".probe-{}-{n}", std::process::id()));
         std::fs::write(&probe, b"probe").map_err(|e| io_err("cannot write to", &self.root, e))?;
         std::fs::remove_file(&probe).map_err(|e| io_err("cannot remove", &probe, e))?;
-        // Staging folders of an export that crashed: only one run holds the
-        // job, so none of them belongs to a live export.
-        for table in std::fs::read_dir(&self.root).map_err(|e| io_err("reading", &self.root, e))?.flatten() {
-            if !table.path().is_dir() {
-                continue;
-            }
-            for entry in std::fs::read_dir(table.path()).map_err(|e| io_err("reading", &table.path(), e))?.flatten() {
-                if entry.file_name().to_string_lossy().starts_with(STAGING_PREFIX) {
-                    std::fs::remove_dir_all(entry.path()).map_err(|e| io_err("removing", &entry.path(), e))?;
-                }
-            }
-        }
         Ok(())
     }
 
     fn export_target(&self, t: &TableConfig, day: &str) -> Result<ExportTarget, PipelineError> {
         let table_dir = self.root.join(t.name.as_str());
         std::fs::create_dir_all(&table_dir).map_err(|e| io_err("cannot create", &table_dir, e))?;
+        // Staging folders of this day left by an export that crashed: one
+        // run holds the job and exports a table's days one at a time, so
+        // none of them is live. Other days' and tables' are left alone.
+        let stale = format!("{STAGING_PREFIX}changedate={day}-");
+        for entry in std::fs::read_dir(&table_dir).map_err(|e| io_err("reading", &table_dir, e))?.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&stale) {
+                std::fs::remove_dir_all(entry.path()).map_err(|e| io_err("removing", &entry.path(), e))?;
+            }
+        }
         let nonce = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
         let staged = table_dir.join(format!("{STAGING_PREFIX}changedate={day}-{nonce}"));
         Ok(ExportTarget { location: staged.to_string_lossy().into_owned(), iam_role: None })

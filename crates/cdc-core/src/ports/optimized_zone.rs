@@ -12,7 +12,7 @@ pub struct DayFiles {
 }
 
 /// Where an export writes, as the warehouse's SQL names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExportTarget {
     /// An `s3://…/changedate=YYYYMMDD/` prefix (the final place: UNLOAD's
     /// CLEANPATH replaces it) or a local staging folder.

@@ -1,0 +1,248 @@
+//! One pipeline run, locally, the way AWS runs it: the deployed state
+//! machine file (`statemachine/pipeline.asl.json`) executed by the local
+//! interpreter, its five functions dispatched to the same step functions the
+//! Lambdas wrap, with the embedded default's ports (DuckDB, folders, a locked
+//! job-state file, a JSON-lines notifier). Waits run on a virtual clock.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use cdc_asl::{
+    Execution, ExecutionStatus, Executor, ExecutorOptions, HandlerRegistry, StateMachine, TaskError, VirtualClock,
+    handler_fn,
+};
+use cdc_core::job::{JobStateStore, Lease};
+use cdc_core::notify::{Notifier, NotifyPolicy};
+use cdc_core::ports::{
+    OptimizedCatalog, OptimizedPartition, RawZone, ResultSet, StatementId, StatementState, Warehouse,
+};
+use cdc_core::sql::{Dialect, StatementBatch};
+use cdc_core::steps::dispatch::{Function, Now, StepContext, dispatch};
+use cdc_core::steps::job::{ClaimOutput, ReleaseInput, ReleaseOutput};
+use cdc_core::{PipelineConfig, PipelineError, TableConfig};
+use cdc_local::{DuckDbWarehouse, FolderOptimizedZone, FolderRawZone, LocalCatalog};
+
+/// The state machine file deployed with the template, for commands run
+/// from the repository's root.
+pub fn default_state_machine() -> PathBuf {
+    PathBuf::from("statemachine/pipeline.asl.json")
+}
+
+/// Everything a local run needs.
+pub struct LocalPipeline {
+    pub cfg: PipelineConfig,
+    pub state_machine: PathBuf,
+    pub raw: Arc<FolderRawZone>,
+    pub warehouse: Arc<LazyWarehouse>,
+    pub optimized: PathBuf,
+    pub store: Arc<dyn JobStateStore>,
+    pub notifier: Arc<dyn Notifier>,
+    pub policy: NotifyPolicy,
+    pub lease: Lease,
+    /// Which days count as finished; `None`: the steps' clock.
+    pub unload_now: Option<DateTime<Utc>>,
+    /// The steps' clock; `None`: real time. Tests pass a virtual one.
+    pub now: Option<Now>,
+}
+
+/// What the run did, as `cdc run` and the demo report it.
+pub struct PipelineRun {
+    pub execution: Execution,
+    pub claim: Option<ClaimOutput>,
+    pub release: Option<(ReleaseInput, ReleaseOutput)>,
+}
+
+impl PipelineRun {
+    pub fn skipped_by(&self) -> Option<&str> {
+        self.claim.as_ref().and_then(|c| c.held_by.as_deref())
+    }
+    pub fn was_idle(&self) -> bool {
+        self.claim.as_ref().is_some_and(|c| c.nothing_new)
+    }
+}
+
+/// What the handlers saw, for the report: the claim's and release's payloads.
+#[derive(Default)]
+struct Observed {
+    claim: Option<ClaimOutput>,
+    release: Option<(ReleaseInput, ReleaseOutput)>,
+}
+
+pub fn execution_name() -> String {
+    format!("local-{}-{}", Utc::now().format("%Y%m%dT%H%M%S%.3fZ"), std::process::id())
+}
+
+impl LocalPipeline {
+    pub async fn run(&self, name: &str) -> anyhow::Result<PipelineRun> {
+        let text = std::fs::read_to_string(&self.state_machine)
+            .with_context(|| format!("reading the state machine {}", self.state_machine.display()))?;
+        let substitutions: BTreeMap<String, String> =
+            Function::ALL.iter().map(|f| (f.substitution().to_string(), f.name().to_string())).collect();
+        let machine = StateMachine::parse(&text, &substitutions)
+            .with_context(|| format!("state machine {}", self.state_machine.display()))?
+            .with_name("cdc-pipeline");
+        let clock = Arc::new(VirtualClock::new(Utc::now()));
+        let ctx = Arc::new(self.context()?);
+        let observed = Arc::new(Mutex::new(Observed::default()));
+        let mut handlers = HandlerRegistry::new();
+        for f in Function::ALL {
+            handlers.register(f.name(), handler(f, Arc::clone(&ctx), Arc::clone(&observed)));
+        }
+        let executor = Executor::new(machine, handlers, clock).with_options(ExecutorOptions { rng_seed: Some(7) });
+        let missing = executor.missing_handlers();
+        anyhow::ensure!(missing.is_empty(), "the state machine calls functions with no local handler: {missing:?}");
+        let execution = executor.start(name, json!({ "JobId": self.cfg.job_id })).await;
+        let observed = std::mem::take(&mut *observed.lock().expect("observed lock"));
+        Ok(PipelineRun { execution, claim: observed.claim, release: observed.release })
+    }
+
+    fn context(&self) -> anyhow::Result<StepContext> {
+        // Steps keep real time: the lease in the job-state file is read by
+        // other processes with their own clocks. Only the Waits are virtual.
+        let now: Now = self.now.clone().unwrap_or_else(|| Arc::new(Utc::now));
+        let unload_now: Now = match self.unload_now {
+            Some(at) => Arc::new(move || at),
+            None => Arc::clone(&now),
+        };
+        let zone = FolderOptimizedZone::new(&self.optimized, self.raw.root())?;
+        Ok(StepContext {
+            cfg: self.cfg.clone(),
+            warehouse: self.warehouse.clone(),
+            raw: self.raw.clone() as Arc<dyn RawZone>,
+            zone: Arc::new(zone),
+            catalog: self.warehouse.clone(),
+            store: Arc::clone(&self.store),
+            notifier: Arc::clone(&self.notifier),
+            policy: self.policy,
+            lease: self.lease,
+            now,
+            unload_now,
+        })
+    }
+}
+
+/// A function's handler: the step, its error as the Lambda runtime reports
+/// one (`errorType` is the class the state machine retries or catches).
+fn handler(f: Function, ctx: Arc<StepContext>, observed: Arc<Mutex<Observed>>) -> Arc<dyn cdc_asl::TaskHandler> {
+    handler_fn(move |_name: String, payload: Value| {
+        let ctx = Arc::clone(&ctx);
+        let observed = Arc::clone(&observed);
+        async move {
+            let out = dispatch(&ctx, f, &payload).await.map_err(|e| {
+                tracing::warn!(function = f.name(), error = %e, "step failed");
+                TaskError::lambda(e.kind.as_str(), e.message)
+            })?;
+            observe(&observed, f, &payload, &out);
+            Ok(out)
+        }
+    })
+}
+
+fn observe(observed: &Mutex<Observed>, f: Function, payload: &Value, out: &Value) {
+    if f != Function::JobState {
+        return;
+    }
+    let mut o = observed.lock().expect("observed lock");
+    match payload.get("action").and_then(Value::as_str) {
+        Some("claim") => o.claim = serde_json::from_value(out.clone()).ok(),
+        Some("release") => {
+            let input = serde_json::from_value(payload.clone()).ok();
+            let output = serde_json::from_value(out.clone()).ok();
+            o.release = input.zip(output);
+        }
+        _ => {}
+    }
+}
+
+/// The DuckDB warehouse, opened on first use: a run that is skipped or idle
+/// never touches the database file. Opening also makes the raw zone's
+/// views, as the Glue catalog shows them on AWS. It is the local catalog
+/// of the optimized zone too (a metastore file plus DuckDB views).
+pub struct LazyWarehouse {
+    open: Box<dyn Fn() -> anyhow::Result<Arc<DuckDbWarehouse>> + Send + Sync>,
+    cfg: PipelineConfig,
+    raw: Arc<FolderRawZone>,
+    optimized: PathBuf,
+    opened: Mutex<Option<(Arc<DuckDbWarehouse>, Arc<LocalCatalog>)>>,
+}
+
+impl LazyWarehouse {
+    pub fn new(
+        cfg: &PipelineConfig,
+        raw: Arc<FolderRawZone>,
+        optimized: &Path,
+        open: impl Fn() -> anyhow::Result<Arc<DuckDbWarehouse>> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            open: Box::new(open),
+            cfg: cfg.clone(),
+            raw,
+            optimized: optimized.to_path_buf(),
+            opened: Mutex::new(None),
+        }
+    }
+
+    /// The open warehouse, if a step has used it.
+    pub fn opened(&self) -> Option<Arc<DuckDbWarehouse>> {
+        self.opened.lock().expect("warehouse lock").as_ref().map(|(w, _)| Arc::clone(w))
+    }
+
+    fn get(&self) -> Result<(Arc<DuckDbWarehouse>, Arc<LocalCatalog>), PipelineError> {
+        let mut opened = self.opened.lock().expect("warehouse lock");
+        if let Some((w, c)) = opened.as_ref() {
+            return Ok((Arc::clone(w), Arc::clone(c)));
+        }
+        let w = (self.open)().map_err(|e| PipelineError::config(format!("{e:#}")))?;
+        for (table, problem) in w.expose_raw_zone(&self.cfg, &self.raw)? {
+            tracing::warn!(table = %table, problem = %problem, "raw files cannot be read as a table");
+        }
+        let catalog = Arc::new(LocalCatalog::new(&self.optimized, &self.cfg, w.connection()?));
+        *opened = Some((Arc::clone(&w), Arc::clone(&catalog)));
+        Ok((w, catalog))
+    }
+}
+
+#[async_trait]
+impl Warehouse for LazyWarehouse {
+    fn dialect(&self) -> Dialect {
+        Dialect::DuckDb
+    }
+    async fn submit(&self, batch: StatementBatch) -> Result<StatementId, PipelineError> {
+        self.get()?.0.submit(batch).await
+    }
+    async fn status(&self, id: &StatementId) -> Result<StatementState, PipelineError> {
+        self.get()?.0.status(id).await
+    }
+    async fn result(&self, id: &StatementId) -> Result<ResultSet, PipelineError> {
+        self.get()?.0.result(id).await
+    }
+}
+
+#[async_trait]
+impl OptimizedCatalog for LazyWarehouse {
+    async fn register_table(&self, table: &TableConfig, location: &str) -> Result<(), PipelineError> {
+        self.get()?.1.register_table(table, location).await
+    }
+    async fn register_partition(&self, table: &TableConfig, p: &OptimizedPartition) -> Result<(), PipelineError> {
+        self.get()?.1.register_partition(table, p).await
+    }
+}
+
+/// The run's end as a person reads it.
+pub fn status_line(run: &PipelineRun) -> String {
+    match run.execution.status {
+        ExecutionStatus::Succeeded => "succeeded".into(),
+        _ => format!(
+            "{:?}: {}: {}",
+            run.execution.status,
+            run.execution.error.as_deref().unwrap_or("?"),
+            run.execution.cause.as_deref().map(cdc_core::steps::job::cause_message).unwrap_or_default()
+        ),
+    }
+}

@@ -1,0 +1,402 @@
+//! The job-state function: `claim` at the start of a run, `release` at its
+//! end (the run's record, progress hints, what to notify), `fail` from the
+//! state machine's Catch (mark the job failed first, then notify).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::RunIds;
+use crate::config::{PipelineConfig, TableKind};
+use crate::error::PipelineError;
+use crate::job::{Claim, Job, JobStateError, JobStateStore, Lease, ProgressHint, RunOutcome, RunRecord, TableRunStats};
+use crate::notify::{FailureNotice, Notice, NotifyDecision, NotifyPolicy, RecoveryNotice, console_link};
+use crate::ports::{FileKind, RawFile, RawZone};
+use crate::unload::a_day_finished_between;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimOutcome {
+    Claimed,
+    Held,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimOutput {
+    pub outcome: ClaimOutcome,
+    pub held_by: Option<String>,
+    pub held_since: Option<DateTime<Utc>>,
+    pub took_over_from: Option<String>,
+    /// The config's fingerprint differs from the one recorded: run setup.
+    pub setup_needed: bool,
+    /// No raw file newer than the hints, no day finished since the last run,
+    /// the last run succeeded: release without calling the warehouse.
+    pub nothing_new: bool,
+    pub dimensions: Vec<String>,
+    pub facts: Vec<String>,
+    pub derived: Vec<String>,
+    pub tables: Vec<String>,
+    /// The raw zone's listing as hints, stored for the tables that load.
+    pub hints: BTreeMap<String, ProgressHint>,
+    pub started_at: DateTime<Utc>,
+}
+
+/// `claim`: one atomic conditional write, then what this run must do.
+pub async fn claim(
+    cfg: &PipelineConfig,
+    store: &dyn JobStateStore,
+    raw: &dyn RawZone,
+    ids: &RunIds,
+    lease: Lease,
+    now: DateTime<Utc>,
+    unload_now: DateTime<Utc>,
+) -> Result<ClaimOutput, PipelineError> {
+    check_job_id(cfg, ids)?;
+    let names = |kind| cfg.tables_of_kind(kind).map(|t| t.name.to_string()).collect::<Vec<_>>();
+    let mut out = ClaimOutput {
+        outcome: ClaimOutcome::Held,
+        held_by: None,
+        held_since: None,
+        took_over_from: None,
+        setup_needed: false,
+        nothing_new: false,
+        dimensions: names(TableKind::Dimension),
+        facts: names(TableKind::Fact),
+        derived: cfg.derived.iter().map(|d| d.name.to_string()).collect(),
+        tables: cfg.tables.iter().map(|t| t.name.to_string()).collect(),
+        hints: BTreeMap::new(),
+        started_at: now,
+    };
+    let job = match store.claim(&ids.job_id, &ids.execution_id, lease, now).await? {
+        Claim::Held { owner, since, .. } => {
+            out.held_by = Some(owner);
+            out.held_since = since;
+            return Ok(out);
+        }
+        Claim::Claimed { job, took_over_from } => {
+            out.took_over_from = took_over_from;
+            job
+        }
+    };
+    out.outcome = ClaimOutcome::Claimed;
+    let (hints, days) = raw_listing(cfg, raw).await?;
+    out.setup_needed = job.config_fingerprint.as_deref() != Some(cfg.fingerprint().as_str());
+    let day_finished = job.job_end.is_none_or(|end| {
+        a_day_finished_between(days.iter().map(String::as_str), cfg.unload.lateness, end, unload_now)
+    });
+    out.nothing_new = !out.setup_needed
+        && job.consecutive_failures == 0
+        && !day_finished
+        && cfg.tables.iter().all(|t| job.progress_hints.get(t.name.as_str()) == hints.get(t.name.as_str()));
+    out.hints = hints;
+    Ok(out)
+}
+
+fn check_job_id(cfg: &PipelineConfig, ids: &RunIds) -> Result<(), PipelineError> {
+    if ids.job_id != cfg.job_id {
+        return Err(PipelineError::config(format!(
+            "job id {:?} is not this pipeline's (its config says {:?})",
+            ids.job_id, cfg.job_id
+        )));
+    }
+    Ok(())
+}
+
+/// What the raw zone holds now, per table, as a progress hint, and every
+/// CDC day folder.
+pub async fn raw_listing(
+    cfg: &PipelineConfig,
+    raw: &dyn RawZone,
+) -> Result<(BTreeMap<String, ProgressHint>, BTreeSet<String>), PipelineError> {
+    let mut hints = BTreeMap::new();
+    let mut days = BTreeSet::new();
+    for t in &cfg.tables {
+        let mut files: Vec<RawFile> = raw.list_files(t, FileKind::Full, None).await?;
+        files.extend(raw.list_files(t, FileKind::Cdc, None).await?);
+        days.extend(files.iter().filter_map(|f| f.partition.clone()));
+        if let Some(hint) = hint_of(&files) {
+            hints.insert(t.name.to_string(), hint);
+        }
+    }
+    Ok((hints, days))
+}
+
+fn hint_of(files: &[RawFile]) -> Option<ProgressHint> {
+    // The newest CDC file by name (DMS names them by time), else the full load's last.
+    let last = files.iter().max_by(|a, b| (a.kind, &a.path).cmp(&(b.kind, &b.path)))?;
+    let newest = files.iter().map(|f| f.modified).max()?;
+    Some(ProgressHint { last_file: last.path.clone(), files: files.len() as u64, newest_modified: newest })
+}
+
+/// One table's (or derived table's, or unload's) result, as a Map iteration
+/// of the state machine ends: its figures, or the error it caught.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TableResult {
+    pub table: String,
+    pub ok: bool,
+    #[serde(default)]
+    pub files: u64,
+    #[serde(default)]
+    pub changes: u64,
+    #[serde(default)]
+    pub rows: u64,
+    #[serde(default)]
+    pub seconds: f64,
+    /// The caught error's name (`DataError`…) and cause.
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub cause: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunResults {
+    #[serde(default)]
+    pub dimensions: Vec<TableResult>,
+    #[serde(default)]
+    pub facts: Vec<TableResult>,
+    #[serde(default)]
+    pub derived: Vec<TableResult>,
+    #[serde(default)]
+    pub unload: Vec<TableResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseInput {
+    #[serde(flatten)]
+    pub ids: RunIds,
+    pub started_at: DateTime<Utc>,
+    #[serde(default)]
+    pub hints: BTreeMap<String, ProgressHint>,
+    #[serde(default)]
+    pub results: RunResults,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseOutput {
+    pub failed: bool,
+    pub failed_step: Option<String>,
+    pub failed_tables: Vec<String>,
+    pub error_type: Option<String>,
+    pub error_message: Option<String>,
+    /// What the notify step sends, if anything.
+    pub notice: Option<Notice>,
+}
+
+/// A caught error's message: the Lambda cause's `errorMessage` when the
+/// cause is the JSON Lambda reports, else the cause as is.
+pub fn cause_message(cause: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(cause)
+        .ok()
+        .and_then(|v| v.get("errorMessage").and_then(|m| m.as_str()).map(str::to_string))
+        .unwrap_or_else(|| cause.to_string())
+}
+
+/// `release`: records the run, stores the hints of the tables that loaded,
+/// and ends the job Ready, or Failed when any table failed (DESIGN.md 3.8).
+pub async fn release(
+    store: &dyn JobStateStore,
+    policy: NotifyPolicy,
+    input: &ReleaseInput,
+    now: DateTime<Utc>,
+) -> Result<ReleaseOutput, PipelineError> {
+    let steps = [
+        ("LoadDimensions", &input.results.dimensions),
+        ("LoadFacts", &input.results.facts),
+        ("RefreshDerived", &input.results.derived),
+        ("Unload", &input.results.unload),
+    ];
+    let mut failed_tables: Vec<String> = Vec::new();
+    let mut first: Option<(&str, &TableResult)> = None;
+    for (step, results) in steps {
+        for r in results.iter().filter(|r| !r.ok) {
+            first.get_or_insert((step, r));
+            if !failed_tables.contains(&r.table) {
+                failed_tables.push(r.table.clone());
+            }
+        }
+    }
+    let loaded: BTreeSet<&str> = input
+        .results
+        .dimensions
+        .iter()
+        .chain(&input.results.facts)
+        .filter(|r| r.ok)
+        .map(|r| r.table.as_str())
+        .collect();
+    let hints = input.hints.iter().filter(|(t, _)| loaded.contains(t.as_str())).map(|(t, h)| (t.clone(), h.clone()));
+    let error_type = first.map(|(_, r)| r.error.clone().unwrap_or_else(|| "DataError".into()));
+    let error_message = (!failed_tables.is_empty()).then(|| failure_summary(&input.results));
+    let record = RunRecord {
+        execution_id: input.ids.execution_id.clone(),
+        start: input.started_at,
+        end: now,
+        outcome: if failed_tables.is_empty() { RunOutcome::Succeeded } else { RunOutcome::Failed },
+        tables: input.results.dimensions.iter().chain(&input.results.facts).map(table_stats).collect(),
+        failed_tables: failed_tables.clone(),
+        error: error_type.as_ref().zip(error_message.as_ref()).map(|(t, m)| format!("{t}: {m}")),
+    };
+    let before = owned_job(store, &input.ids).await?;
+    store.finish(&input.ids.job_id, record, hints.collect()).await?;
+    let failure = first.map(|(step, _)| Failure {
+        failed_step: step.to_string(),
+        failed_tables: failed_tables.clone(),
+        error_type: error_type.clone().unwrap_or_default(),
+        error_message: error_message.clone().unwrap_or_default(),
+    });
+    let notice = notice_for(policy, &before, &input.ids, failure.as_ref(), now);
+    Ok(ReleaseOutput {
+        failed: failure.is_some(),
+        failed_step: first.map(|(s, _)| s.to_string()),
+        failed_tables,
+        error_type,
+        error_message,
+        notice,
+    })
+}
+
+fn failure_summary(results: &RunResults) -> String {
+    let all = results.dimensions.iter().chain(&results.facts).chain(&results.derived).chain(&results.unload);
+    all.filter(|r| !r.ok)
+        .map(|r| {
+            let what = r.cause.as_deref().map(cause_message).unwrap_or_default();
+            format!("{}: {}: {what}", r.table, r.error.as_deref().unwrap_or("error"))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn table_stats(r: &TableResult) -> TableRunStats {
+    TableRunStats {
+        table: r.table.clone(),
+        files: r.files,
+        changes: r.changes,
+        rows: r.rows,
+        seconds: r.seconds,
+        error: (!r.ok).then(|| {
+            format!(
+                "{}: {}",
+                r.error.as_deref().unwrap_or("error"),
+                r.cause.as_deref().map(cause_message).unwrap_or_default()
+            )
+        }),
+    }
+}
+
+/// The job as this execution holds it; another owner is an error naming it.
+async fn owned_job(store: &dyn JobStateStore, ids: &RunIds) -> Result<Job, PipelineError> {
+    let job = store.get(&ids.job_id).await?.ok_or_else(|| JobStateError::UnknownJob(ids.job_id.clone()))?;
+    if job.owner.as_deref() != Some(ids.execution_id.as_str()) {
+        return Err(JobStateError::NotOwner {
+            job_id: ids.job_id.clone(),
+            execution_id: ids.execution_id.clone(),
+            owner: job.owner.clone(),
+        }
+        .into());
+    }
+    Ok(job)
+}
+
+struct Failure {
+    failed_step: String,
+    failed_tables: Vec<String>,
+    error_type: String,
+    error_message: String,
+}
+
+fn notice_for(
+    policy: NotifyPolicy,
+    before: &Job,
+    ids: &RunIds,
+    failure: Option<&Failure>,
+    now: DateTime<Utc>,
+) -> Option<Notice> {
+    match (policy.decide(before, failure.is_some(), now), failure) {
+        (NotifyDecision::SendFailure, Some(f)) => Some(Notice::Failure(FailureNotice {
+            job_id: ids.job_id.clone(),
+            execution_id: ids.execution_id.clone(),
+            console_link: console_link(&ids.execution_id),
+            failed_step: f.failed_step.clone(),
+            failed_tables: f.failed_tables.clone(),
+            error_type: f.error_type.clone(),
+            error_message: f.error_message.clone(),
+            consecutive_failures: before.consecutive_failures + 1,
+            last_success: before.last_success,
+            failed_at: now,
+        })),
+        (NotifyDecision::SendRecovery, _) => Some(Notice::Recovery(RecoveryNotice {
+            job_id: ids.job_id.clone(),
+            execution_id: ids.execution_id.clone(),
+            console_link: console_link(&ids.execution_id),
+            failures_before: before.consecutive_failures,
+            recovered_at: now,
+        })),
+        _ => None,
+    }
+}
+
+/// The state machine's caught error (`{"Error": ..., "Cause": ...}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaughtError {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailInput {
+    #[serde(flatten)]
+    pub ids: RunIds,
+    pub failed_step: String,
+    pub error: CaughtError,
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailOutput {
+    /// False when this execution did not hold the job (a failed claim, a
+    /// lease another execution took over): nothing was changed.
+    pub marked_failed: bool,
+    pub notice: Option<Notice>,
+}
+
+/// `fail`: marks the job failed (only by its owner), then says what to
+/// notify. A run that never held the job still tells people it failed.
+pub async fn fail(
+    store: &dyn JobStateStore,
+    policy: NotifyPolicy,
+    input: &FailInput,
+    now: DateTime<Utc>,
+) -> Result<FailOutput, PipelineError> {
+    let message = cause_message(&input.error.cause);
+    let failure = Failure {
+        failed_step: input.failed_step.clone(),
+        failed_tables: Vec::new(),
+        error_type: input.error.error.clone(),
+        error_message: message.clone(),
+    };
+    let before = match owned_job(store, &input.ids).await {
+        Ok(job) => job,
+        Err(e) => {
+            tracing::warn!(error = %e, "the failed run does not hold the job; it is left as it is");
+            let job = store.get(&input.ids.job_id).await.ok().flatten().unwrap_or_else(|| Job::new(&input.ids.job_id));
+            // Nobody's incident counter moved: notify unless one went out recently.
+            let notice = notice_for(policy, &job, &input.ids, Some(&failure), now);
+            return Ok(FailOutput { marked_failed: false, notice });
+        }
+    };
+    let record = RunRecord {
+        execution_id: input.ids.execution_id.clone(),
+        start: input.started_at.or(before.job_start).unwrap_or(now),
+        end: now,
+        outcome: RunOutcome::Failed,
+        tables: Vec::new(),
+        failed_tables: Vec::new(),
+        error: Some(format!("{} in {}: {message}", input.error.error, input.failed_step)),
+    };
+    store.finish(&input.ids.job_id, record, BTreeMap::new()).await?;
+    Ok(FailOutput { marked_failed: true, notice: notice_for(policy, &before, &input.ids, Some(&failure), now) })
+}

@@ -1,0 +1,191 @@
+//! The load functions (dimension and fact): setup, one table's load, one
+//! derived table's refresh, each as a submit and a poll. Every poll first
+//! extends the job's lease, so a long statement never outlives it, and a run
+//! whose lease was taken over stops at its next poll.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{RunIds, StepStatus};
+use crate::config::PipelineConfig;
+use crate::error::PipelineError;
+use crate::job::{JobStateStore, Lease};
+use crate::load::{PollOutcome, SubmitOutcome, poll_load, submit_load, table};
+use crate::ports::{RawZone, StatementId, StatementState, Warehouse};
+use crate::sql::setup;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableInput {
+    #[serde(flatten)]
+    pub ids: RunIds,
+    pub table: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollInput {
+    #[serde(flatten)]
+    pub ids: RunIds,
+    /// The table or derived table; empty for setup.
+    #[serde(default)]
+    pub table: String,
+    pub statement_id: StatementId,
+    pub submitted_at: DateTime<Utc>,
+}
+
+/// Every field always present, so the state machine's paths never miss.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepOutput {
+    pub table: String,
+    pub status: Option<StepStatus>,
+    pub statement_id: Option<StatementId>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    /// New files left for another load (over `max_files_per_load`).
+    pub backlog: u64,
+    pub files: u64,
+    pub changes: u64,
+    pub rows: u64,
+    pub seconds: f64,
+}
+
+impl StepOutput {
+    fn submitted(table: &str, id: StatementId, now: DateTime<Utc>) -> Self {
+        Self {
+            table: table.to_string(),
+            status: Some(StepStatus::Submitted),
+            statement_id: Some(id),
+            submitted_at: Some(now),
+            ..Self::default()
+        }
+    }
+
+    fn polled(input: &PollInput, status: StepStatus, now: DateTime<Utc>) -> Self {
+        Self {
+            table: input.table.clone(),
+            status: Some(status),
+            statement_id: Some(input.statement_id.clone()),
+            submitted_at: Some(input.submitted_at),
+            seconds: (now - input.submitted_at).num_milliseconds().max(0) as f64 / 1000.0,
+            ..Self::default()
+        }
+    }
+}
+
+/// The lease extension every poll starts with.
+pub async fn extend_lease(
+    store: &dyn JobStateStore,
+    ids: &RunIds,
+    lease: Lease,
+    now: DateTime<Utc>,
+) -> Result<(), PipelineError> {
+    store.extend(&ids.job_id, &ids.execution_id, lease, now).await?;
+    Ok(())
+}
+
+/// A statement's state; `Done` once finished, its failure as the error.
+async fn statement_state(warehouse: &dyn Warehouse, id: &StatementId, what: &str) -> Result<bool, PipelineError> {
+    match warehouse.status(id).await? {
+        StatementState::Submitted | StatementState::Running => Ok(false),
+        StatementState::Finished => Ok(true),
+        StatementState::Failed(e) => Err(e.context(format!("{what} (statement {id})"))),
+        StatementState::Aborted(why) => {
+            Err(PipelineError::retryable(format!("{what} (statement {id}) was aborted: {why}")))
+        }
+    }
+}
+
+pub async fn setup_submit(
+    cfg: &PipelineConfig,
+    warehouse: &dyn Warehouse,
+    now: DateTime<Utc>,
+) -> Result<StepOutput, PipelineError> {
+    let id = warehouse.submit(setup::setup_batch(cfg, warehouse.dialect())).await?;
+    Ok(StepOutput::submitted("", id, now))
+}
+
+/// Once setup finished, the config's fingerprint is recorded with the job,
+/// so setup runs again only after a config change.
+pub async fn setup_poll(
+    cfg: &PipelineConfig,
+    warehouse: &dyn Warehouse,
+    store: &dyn JobStateStore,
+    lease: Lease,
+    input: &PollInput,
+    now: DateTime<Utc>,
+) -> Result<StepOutput, PipelineError> {
+    extend_lease(store, &input.ids, lease, now).await?;
+    if !statement_state(warehouse, &input.statement_id, "setup").await? {
+        return Ok(StepOutput::polled(input, StepStatus::Running, now));
+    }
+    store.set_config_fingerprint(&input.ids.job_id, &input.ids.execution_id, &cfg.fingerprint()).await?;
+    Ok(StepOutput::polled(input, StepStatus::Done, now))
+}
+
+pub async fn load_submit(
+    cfg: &PipelineConfig,
+    warehouse: &dyn Warehouse,
+    raw: &dyn RawZone,
+    input: &TableInput,
+    now: DateTime<Utc>,
+) -> Result<StepOutput, PipelineError> {
+    let t = table(cfg, &input.table)?;
+    match submit_load(cfg, t, warehouse, raw).await? {
+        SubmitOutcome::NothingNew => {
+            Ok(StepOutput { table: input.table.clone(), status: Some(StepStatus::NothingNew), ..StepOutput::default() })
+        }
+        SubmitOutcome::Submitted { statement_id, backlog, .. } => {
+            let mut out = StepOutput::submitted(&input.table, statement_id, now);
+            out.backlog = backlog as u64;
+            Ok(out)
+        }
+    }
+}
+
+pub async fn load_poll(
+    cfg: &PipelineConfig,
+    warehouse: &dyn Warehouse,
+    store: &dyn JobStateStore,
+    lease: Lease,
+    input: &PollInput,
+    now: DateTime<Utc>,
+) -> Result<StepOutput, PipelineError> {
+    extend_lease(store, &input.ids, lease, now).await?;
+    let t = table(cfg, &input.table)?;
+    match poll_load(t, warehouse, &input.statement_id).await? {
+        PollOutcome::Running => Ok(StepOutput::polled(input, StepStatus::Running, now)),
+        PollOutcome::Done(stats) => {
+            let mut out = StepOutput::polled(input, StepStatus::Done, now);
+            out.files = stats.files;
+            out.changes = stats.changes;
+            out.rows = stats.upserts + stats.deletes;
+            Ok(out)
+        }
+    }
+}
+
+pub async fn refresh_submit(
+    cfg: &PipelineConfig,
+    warehouse: &dyn Warehouse,
+    input: &TableInput,
+    now: DateTime<Utc>,
+) -> Result<StepOutput, PipelineError> {
+    let dt = cfg
+        .derived
+        .iter()
+        .find(|d| d.name.as_str() == input.table)
+        .ok_or_else(|| PipelineError::config(format!("derived table {:?} is not in the config", input.table)))?;
+    let id = warehouse.submit(setup::refresh_derived(cfg, dt, warehouse.dialect())).await?;
+    Ok(StepOutput::submitted(&input.table, id, now))
+}
+
+pub async fn refresh_poll(
+    warehouse: &dyn Warehouse,
+    store: &dyn JobStateStore,
+    lease: Lease,
+    input: &PollInput,
+    now: DateTime<Utc>,
+) -> Result<StepOutput, PipelineError> {
+    extend_lease(store, &input.ids, lease, now).await?;
+    let what = format!("derived table {}", input.table);
+    let done = statement_state(warehouse, &input.statement_id, &what).await?;
+    Ok(StepOutput::polled(input, if done { StepStatus::Done } else { StepStatus::Running }, now))
+}
