@@ -283,16 +283,31 @@ impl JobStateStore for DynamoDbJobStore {
         lease: Lease,
         now: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, JobStateError> {
-        self.owned_job(job_id, execution_id).await?;
+        let job = self.owned_job(job_id, execution_id).await?;
         let expiry = lease.expiry_from(now);
-        let expr = Expression::new(OWNER_CONDITION)
+        // Never shortened: polls of parallel tables may arrive out of order.
+        if let Some(current) = job.lease_expires.filter(|current| *current >= expiry) {
+            return Ok(current);
+        }
+        let expr = Expression::new(format!("{OWNER_CONDITION} AND #LeaseExpires < :lease"))
             .update("SET #LeaseExpires = :lease")
             .value(":running", s(JobState::Running.as_str()))
             .value(":exec", s(execution_id))
             .value(":lease", ts(expiry)?);
         match self.update(job_id, &expr).await? {
             Written::Done => Ok(expiry),
-            Written::ConditionFailed(item) => Err(self.lost_ownership(job_id, execution_id, item).await),
+            Written::ConditionFailed(item) => {
+                // Still ours with a later lease (another poll won the race): fine.
+                let current = self.owned_job(job_id, execution_id).await;
+                match current {
+                    Ok(job) => job.lease_expires.filter(|c| *c >= expiry).ok_or_else(|| {
+                        JobStateError::Store(cdc_core::PipelineError::retryable(format!(
+                            "job {job_id}: the lease changed while being extended"
+                        )))
+                    }),
+                    Err(_) => Err(self.lost_ownership(job_id, execution_id, item).await),
+                }
+            }
         }
     }
 

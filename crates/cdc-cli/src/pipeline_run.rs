@@ -39,7 +39,8 @@ pub struct LocalPipeline {
     pub cfg: PipelineConfig,
     pub state_machine: PathBuf,
     pub raw: Arc<FolderRawZone>,
-    pub warehouse: Arc<LazyWarehouse>,
+    pub warehouse: Arc<dyn Warehouse>,
+    pub catalog: Arc<dyn OptimizedCatalog>,
     pub optimized: PathBuf,
     pub store: Arc<dyn JobStateStore>,
     pub notifier: Arc<dyn Notifier>,
@@ -49,7 +50,16 @@ pub struct LocalPipeline {
     pub unload_now: Option<DateTime<Utc>>,
     /// The steps' clock; `None`: real time. Tests pass a virtual one.
     pub now: Option<Now>,
+    /// The executor's clock for Waits and retries; `None`: a virtual clock
+    /// starting now.
+    pub clock: Option<Arc<VirtualClock>>,
+    /// Sees every task call before its step runs and may answer it instead
+    /// (fault injection in tests).
+    pub intercept: Option<Intercept>,
 }
+
+/// A task call's function and payload; `Some` answers it instead of the step.
+pub type Intercept = Arc<dyn Fn(Function, &Value) -> Option<Result<Value, TaskError>> + Send + Sync>;
 
 /// What the run did, as `cdc run` and the demo report it.
 pub struct PipelineRun {
@@ -87,12 +97,13 @@ impl LocalPipeline {
         let machine = StateMachine::parse(&text, &substitutions)
             .with_context(|| format!("state machine {}", self.state_machine.display()))?
             .with_name("cdc-pipeline");
-        let clock = Arc::new(VirtualClock::new(Utc::now()));
+        let clock = self.clock.clone().unwrap_or_else(|| Arc::new(VirtualClock::new(Utc::now())));
         let ctx = Arc::new(self.context()?);
         let observed = Arc::new(Mutex::new(Observed::default()));
         let mut handlers = HandlerRegistry::new();
         for f in Function::ALL {
-            handlers.register(f.name(), handler(f, Arc::clone(&ctx), Arc::clone(&observed)));
+            let h = handler(f, Arc::clone(&ctx), Arc::clone(&observed), self.intercept.clone());
+            handlers.register(f.name(), h);
         }
         let executor = Executor::new(machine, handlers, clock).with_options(ExecutorOptions { rng_seed: Some(7) });
         let missing = executor.missing_handlers();
@@ -113,10 +124,10 @@ impl LocalPipeline {
         let zone = FolderOptimizedZone::new(&self.optimized, self.raw.root())?;
         Ok(StepContext {
             cfg: self.cfg.clone(),
-            warehouse: self.warehouse.clone(),
+            warehouse: Arc::clone(&self.warehouse),
             raw: self.raw.clone() as Arc<dyn RawZone>,
             zone: Arc::new(zone),
-            catalog: self.warehouse.clone(),
+            catalog: Arc::clone(&self.catalog),
             store: Arc::clone(&self.store),
             notifier: Arc::clone(&self.notifier),
             policy: self.policy,
@@ -129,11 +140,20 @@ impl LocalPipeline {
 
 /// A function's handler: the step, its error as the Lambda runtime reports
 /// one (`errorType` is the class the state machine retries or catches).
-fn handler(f: Function, ctx: Arc<StepContext>, observed: Arc<Mutex<Observed>>) -> Arc<dyn cdc_asl::TaskHandler> {
+fn handler(
+    f: Function,
+    ctx: Arc<StepContext>,
+    observed: Arc<Mutex<Observed>>,
+    intercept: Option<Intercept>,
+) -> Arc<dyn cdc_asl::TaskHandler> {
     handler_fn(move |_name: String, payload: Value| {
         let ctx = Arc::clone(&ctx);
         let observed = Arc::clone(&observed);
+        let injected = intercept.as_ref().and_then(|i| i(f, &payload));
         async move {
+            if let Some(answer) = injected {
+                return answer;
+            }
             let out = dispatch(&ctx, f, &payload).await.map_err(|e| {
                 tracing::warn!(function = f.name(), error = %e, "step failed");
                 TaskError::lambda(e.kind.as_str(), e.message)

@@ -91,10 +91,12 @@ impl JobArgs {
         open: impl Fn() -> anyhow::Result<Arc<DuckDbWarehouse>> + Send + Sync + 'static,
     ) -> anyhow::Result<LocalPipeline> {
         let raw = Arc::new(FolderRawZone::new(raw_root)?);
+        let lazy = Arc::new(LazyWarehouse::new(cfg, Arc::clone(&raw), optimized, open));
         Ok(LocalPipeline {
             cfg: cfg.clone(),
             state_machine: self.state_machine.clone(),
-            warehouse: Arc::new(LazyWarehouse::new(cfg, Arc::clone(&raw), optimized, open)),
+            warehouse: lazy.clone(),
+            catalog: lazy,
             raw,
             optimized: optimized.to_path_buf(),
             store: Arc::new(self.store(warehouse)?),
@@ -103,6 +105,8 @@ impl JobArgs {
             lease: self.lease()?,
             unload_now,
             now: None,
+            clock: None,
+            intercept: None,
         })
     }
 

@@ -175,7 +175,8 @@ impl JobStateStore for FileJobStore {
     ) -> Result<DateTime<Utc>, JobStateError> {
         self.locked(job_id, |stored| {
             let s = owned(stored, job_id, execution_id)?;
-            let expiry = lease.expiry_from(now);
+            // Never shortened: polls of parallel tables may arrive out of order.
+            let expiry = s.job.lease_expires.map_or(lease.expiry_from(now), |e| e.max(lease.expiry_from(now)));
             s.job.lease_expires = Some(expiry);
             Ok((expiry, true))
         })

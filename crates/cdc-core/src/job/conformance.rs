@@ -143,6 +143,11 @@ pub async fn lease_extension_keeps_the_job(store: &dyn JobStateStore, job: &str)
     // AND a non-owner cannot extend
     let other = store.extend(job, "exec-2", lease(), near_end).await;
     assert!(matches!(other, Err(JobStateError::NotOwner { .. })), "{other:?}");
+    // AND an extension computed earlier but arriving later (parallel polls)
+    // never shortens the lease
+    let late = store.extend(job, "exec-1", lease(), near_end - chrono::Duration::seconds(100)).await.unwrap();
+    assert_eq!(late, lease().expiry_from(near_end));
+    assert_eq!(store.get(job).await.unwrap().unwrap().lease_expires, Some(lease().expiry_from(near_end)));
 }
 
 pub async fn history_is_newest_first_with_contents(store: &dyn JobStateStore, job: &str) {

@@ -82,7 +82,9 @@ pub async fn claim(
     out.outcome = ClaimOutcome::Claimed;
     let (hints, days) = raw_listing(cfg, raw).await?;
     out.setup_needed = job.config_fingerprint.as_deref() != Some(cfg.fingerprint().as_str());
-    let day_finished = job.job_end.is_none_or(|end| {
+    // The claim clears JobEnd; with no failure since, the last success is
+    // when the previous run ended.
+    let day_finished = job.last_success.is_none_or(|end| {
         a_day_finished_between(days.iter().map(String::as_str), cfg.unload.lateness, end, unload_now)
     });
     out.nothing_new = !out.setup_needed

@@ -1,0 +1,344 @@
+//! The deployed state machine file, run by the local executor with the real
+//! steps and ports, under fault injection: transient errors are retried, a
+//! table's data error fails the run after the others loaded (and the next
+//! run retries only it), a held job is skipped, an idle run never touches the
+//! warehouse, and a long poll loop never outlives the job's lease.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use cdc_asl::{EventKind, ExecutionStatus, TaskError, VirtualClock};
+use cdc_cli::pipeline_run::{LazyWarehouse, LocalPipeline, PipelineRun};
+use cdc_cli::run::JobArgs;
+use cdc_cli::verify::verify;
+use cdc_core::PipelineConfig;
+use cdc_core::job::{Claim, Job, JobStateError, JobStateStore, Lease, ProgressHint, RunRecord};
+use cdc_core::notify::Notice;
+use cdc_core::ports::{ResultSet, StatementId, StatementState, Warehouse};
+use cdc_core::sql::{Dialect, StatementBatch};
+use cdc_core::steps::dispatch::Function;
+use cdc_dmsgen::{DmsLayout, Generator, GeneratorConfig};
+use cdc_local::{DuckDbWarehouse, FileJobStore, FolderRawZone};
+
+const STATE_MACHINE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../statemachine/pipeline.asl.json");
+const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/pipeline.toml");
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    cfg: PipelineConfig,
+    generator: Generator,
+    warehouse: Arc<DuckDbWarehouse>,
+    opened: Arc<AtomicUsize>,
+}
+
+impl Fixture {
+    /// A small raw zone: a full load and one CDC cycle.
+    fn new(seed: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let layout =
+            DmsLayout { schema: "public".into(), ts_column: "changets".into(), seq_column: "ar_h_change_seq".into() };
+        let gen_cfg = GeneratorConfig { seed, branches: 1, accounts_per_branch: 2_000, ..GeneratorConfig::default() };
+        let mut generator = Generator::new(&dir.path().join("raw"), layout, gen_cfg).unwrap();
+        generator.full_load().unwrap();
+        generator.cdc_cycle(300).unwrap();
+        let warehouse = Arc::new(DuckDbWarehouse::open(&dir.path().join("warehouse.duckdb")).unwrap());
+        let cfg = PipelineConfig::load(Path::new(CONFIG)).unwrap();
+        Self { dir, cfg, generator, warehouse, opened: Arc::default() }
+    }
+
+    fn raw_root(&self) -> PathBuf {
+        self.dir.path().join("raw")
+    }
+
+    fn job_args(&self) -> JobArgs {
+        JobArgs { state_machine: STATE_MACHINE.into(), ..JobArgs::defaults(Some(self.dir.path().join("job-state"))) }
+    }
+
+    fn store(&self) -> FileJobStore {
+        self.job_args().store(&self.dir.path().join("warehouse.duckdb")).unwrap()
+    }
+
+    /// The local pipeline; counts how often the warehouse is opened.
+    fn pipeline(&self) -> LocalPipeline {
+        let w = Arc::clone(&self.warehouse);
+        let opened = Arc::clone(&self.opened);
+        let wh_path = self.dir.path().join("warehouse.duckdb");
+        let now = None;
+        self.job_args()
+            .pipeline(&self.cfg, &self.raw_root(), &wh_path, &self.dir.path().join("optimized"), now, move || {
+                opened.fetch_add(1, Ordering::SeqCst);
+                Ok(Arc::clone(&w))
+            })
+            .unwrap()
+    }
+
+    /// Tables whose target differs from the oracle.
+    fn mismatched(&self) -> Vec<String> {
+        let conn = self.warehouse.connection().unwrap();
+        let v = verify(&self.cfg, &conn, &self.generator).unwrap();
+        v.tables.iter().filter(|t| !t.ok()).map(|t| t.table.clone()).collect()
+    }
+
+    fn notices(&self) -> Vec<Notice> {
+        let file = self.dir.path().join("job-state/notifications.jsonl");
+        std::fs::read_to_string(file)
+            .map(|t| t.lines().map(|l| serde_json::from_str(l).unwrap()).collect())
+            .unwrap_or_default()
+    }
+}
+
+fn retries_of(run: &PipelineRun, state: &str) -> usize {
+    run.execution
+        .history
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::RetryScheduled { name, .. } if name == state))
+        .count()
+}
+
+fn entered(run: &PipelineRun, state: &str) -> usize {
+    run.execution
+        .history
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::StateEntered { name, .. } if name == state))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_error_is_retried_and_the_run_succeeds() {
+    // GIVEN the accounts load's submit throttled twice, then fine
+    let f = Fixture::new(21);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut p = f.pipeline();
+    let seen = Arc::clone(&calls);
+    p.intercept = Some(Arc::new(move |func, payload: &Value| {
+        let accounts = payload["table"] == "pgbench_accounts" && payload["action"] == "load_submit";
+        if func == Function::DimensionLoad && accounts && seen.fetch_add(1, Ordering::SeqCst) < 2 {
+            return Some(Err(TaskError::lambda("Retryable", "ActiveStatementsExceededException: too many")));
+        }
+        None
+    }));
+    // WHEN the pipeline runs
+    let run = p.run("retried").await.unwrap();
+    // THEN it succeeded after two retries of that state, and every table equals the oracle
+    assert_eq!(run.execution.status, ExecutionStatus::Succeeded, "{:?} {:?}", run.execution.error, run.execution.cause);
+    assert_eq!(retries_of(&run, "Dimension: Submit load"), 2);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert!(f.mismatched().is_empty(), "{:?}", f.mismatched());
+}
+
+fn first_history_cdc_file(raw: &Path) -> PathBuf {
+    let root = raw.join("cdc/public/pgbench_history");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .flat_map(|day| std::fs::read_dir(day.unwrap().path()).unwrap())
+        .map(|f| f.unwrap().path())
+        .collect();
+    files.sort();
+    files.into_iter().next().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_error_in_one_table_fails_the_run_after_the_others_loaded() {
+    // GIVEN a history CDC file that is not Parquet
+    let f = Fixture::new(22);
+    let bad = first_history_cdc_file(&f.raw_root());
+    let good = std::fs::read(&bad).unwrap();
+    std::fs::write(&bad, b"garbage").unwrap();
+
+    // WHEN the pipeline runs
+    let run = f.pipeline().run("bad-history").await.unwrap();
+
+    // THEN the execution fails with DataError, the other tables are loaded
+    assert_eq!(run.execution.status, ExecutionStatus::Failed);
+    assert_eq!(run.execution.error.as_deref(), Some("DataError"));
+    assert_eq!(f.mismatched(), vec!["pgbench_history".to_string()]);
+    // AND the job is marked failed, and the notice names the table and step
+    let job = f.store().get("101").await.unwrap().unwrap();
+    assert_eq!((job.state.as_str(), job.consecutive_failures), ("Failed", 1));
+    let notices = f.notices();
+    let [Notice::Failure(n)] = notices.as_slice() else { panic!("one failure notice expected: {notices:#?}") };
+    assert_eq!((n.failed_step.as_str(), n.failed_tables.clone()), ("LoadFacts", vec!["pgbench_history".to_string()]));
+    assert!(n.error_message.contains(bad.file_name().unwrap().to_str().unwrap()), "{}", n.error_message);
+
+    // WHEN the file is fixed and the next run starts
+    std::fs::write(&bad, good).unwrap();
+    let run = f.pipeline().run("fixed").await.unwrap();
+
+    // THEN it succeeds, loads only the failed table, and everything equals the oracle
+    assert_eq!(run.execution.status, ExecutionStatus::Succeeded, "{:?}", run.execution.cause);
+    let (input, _) = run.release.as_ref().unwrap();
+    let files: BTreeMap<&str, u64> =
+        input.results.dimensions.iter().chain(&input.results.facts).map(|t| (t.table.as_str(), t.files)).collect();
+    assert_eq!(files["pgbench_accounts"], 0);
+    assert_eq!(files["pgbench_branches"], 0);
+    assert!(files["pgbench_history"] > 0);
+    assert!(f.mismatched().is_empty(), "{:?}", f.mismatched());
+    assert!(matches!(f.notices().last(), Some(Notice::Recovery(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_job_is_skipped_and_nothing_is_loaded() {
+    // GIVEN another execution holds the job
+    let f = Fixture::new(23);
+    let lease = Lease::new(Duration::from_secs(600)).unwrap();
+    assert!(matches!(
+        f.store().claim("101", "other-execution", lease, Utc::now()).await.unwrap(),
+        Claim::Claimed { .. }
+    ));
+    // WHEN the pipeline runs
+    let run = f.pipeline().run("second").await.unwrap();
+    // THEN it ends successfully as skipped, without opening the warehouse or loading anything
+    assert_eq!(run.execution.status, ExecutionStatus::Succeeded);
+    assert_eq!(run.skipped_by(), Some("other-execution"));
+    assert_eq!(f.opened.load(Ordering::SeqCst), 0);
+    assert_eq!(entered(&run, "Load dimensions"), 0);
+    assert_eq!(f.store().get("101").await.unwrap().unwrap().owner.as_deref(), Some("other-execution"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_run_makes_no_warehouse_call() {
+    // GIVEN a run that loaded everything
+    let f = Fixture::new(24);
+    let first = f.pipeline().run("first").await.unwrap();
+    assert_eq!(first.execution.status, ExecutionStatus::Succeeded, "{:?}", first.execution.cause);
+    let opened = f.opened.load(Ordering::SeqCst);
+    // WHEN the next run finds no new file
+    let run = f.pipeline().run("idle").await.unwrap();
+    // THEN it releases the job without opening the warehouse
+    assert_eq!(run.execution.status, ExecutionStatus::Succeeded);
+    assert!(run.was_idle(), "{:#?}\n{:#?}", run.claim, f.store().get("101").await.unwrap());
+    assert_eq!(f.opened.load(Ordering::SeqCst), opened);
+    assert_eq!(entered(&run, "Release"), 1);
+    assert_eq!(entered(&run, "Load dimensions"), 0);
+}
+
+/// A warehouse whose statements say "running" for a number of polls first.
+struct SlowWarehouse {
+    inner: Arc<dyn Warehouse>,
+    polls: usize,
+    seen: Mutex<BTreeMap<String, usize>>,
+}
+
+#[async_trait]
+impl Warehouse for SlowWarehouse {
+    fn dialect(&self) -> Dialect {
+        Dialect::DuckDb
+    }
+    async fn submit(&self, batch: StatementBatch) -> Result<StatementId, cdc_core::PipelineError> {
+        self.inner.submit(batch).await
+    }
+    async fn status(&self, id: &StatementId) -> Result<StatementState, cdc_core::PipelineError> {
+        let n = {
+            let mut seen = self.seen.lock().unwrap();
+            let n = seen.entry(id.0.clone()).or_default();
+            *n += 1;
+            *n
+        };
+        if n <= self.polls {
+            return Ok(StatementState::Running);
+        }
+        self.inner.status(id).await
+    }
+    async fn result(&self, id: &StatementId) -> Result<ResultSet, cdc_core::PipelineError> {
+        self.inner.result(id).await
+    }
+}
+
+/// Records, at every call of the running execution, whether its lease had
+/// already lapsed (the job would have been free for another execution).
+struct LeaseWatch {
+    inner: FileJobStore,
+    lapses: Mutex<Vec<String>>,
+}
+
+impl LeaseWatch {
+    async fn check(&self, job_id: &str, what: &str, now: DateTime<Utc>) {
+        if let Ok(Some(job)) = self.inner.get(job_id).await
+            && let Some(expires) = job.lease_expires
+            && expires < now
+        {
+            self.lapses.lock().unwrap().push(format!("{what} at {now}: lease had expired at {expires}"));
+        }
+    }
+}
+
+#[async_trait]
+impl JobStateStore for LeaseWatch {
+    async fn claim(&self, job_id: &str, exec: &str, lease: Lease, now: DateTime<Utc>) -> Result<Claim, JobStateError> {
+        self.inner.claim(job_id, exec, lease, now).await
+    }
+    async fn extend(
+        &self,
+        job_id: &str,
+        exec: &str,
+        lease: Lease,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, JobStateError> {
+        self.check(job_id, "extend", now).await;
+        self.inner.extend(job_id, exec, lease, now).await
+    }
+    async fn finish(
+        &self,
+        job_id: &str,
+        record: RunRecord,
+        hints: BTreeMap<String, ProgressHint>,
+    ) -> Result<Job, JobStateError> {
+        self.check(job_id, "finish", record.end).await;
+        self.inner.finish(job_id, record, hints).await
+    }
+    async fn set_config_fingerprint(&self, job_id: &str, exec: &str, fp: &str) -> Result<(), JobStateError> {
+        self.inner.set_config_fingerprint(job_id, exec, fp).await
+    }
+    async fn set_last_notified(&self, job_id: &str, at: DateTime<Utc>) -> Result<(), JobStateError> {
+        self.inner.set_last_notified(job_id, at).await
+    }
+    async fn get(&self, job_id: &str) -> Result<Option<Job>, JobStateError> {
+        self.inner.get(job_id).await
+    }
+    async fn history(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>, JobStateError> {
+        self.inner.history(job_id, limit).await
+    }
+    async fn reset(&self, job_id: &str, reason: &str, now: DateTime<Utc>) -> Result<Job, JobStateError> {
+        self.inner.reset(job_id, reason, now).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_loop_longer_than_the_lease_keeps_extending_it() {
+    // GIVEN a 60 s lease and statements that stay running for 20 polls of 10 s
+    // each (200 s on the executor's virtual clock, which the steps share)
+    let f = Fixture::new(25);
+    let clock = Arc::new(VirtualClock::new(Utc::now()));
+    let watch = Arc::new(LeaseWatch { inner: f.store(), lapses: Mutex::default() });
+    let mut p = f.pipeline();
+    let steps_clock = Arc::clone(&clock);
+    p.now = Some(Arc::new(move || cdc_asl::Clock::now(&*steps_clock)));
+    p.clock = Some(clock);
+    p.lease = Lease::new(Duration::from_secs(60)).unwrap();
+    p.store = watch.clone() as Arc<dyn JobStateStore>;
+    let raw = Arc::new(FolderRawZone::new(&f.raw_root()).unwrap());
+    let w = Arc::clone(&f.warehouse);
+    let lazy = Arc::new(LazyWarehouse::new(&f.cfg, raw, &f.dir.path().join("optimized"), move || Ok(Arc::clone(&w))));
+    p.warehouse = Arc::new(SlowWarehouse { inner: lazy.clone(), polls: 20, seen: Mutex::default() });
+    p.catalog = lazy;
+    // WHEN the pipeline runs
+    let run = p.run("slow").await.unwrap();
+    // THEN it succeeds, polled for longer than the lease, and the lease never lapsed
+    assert_eq!(run.execution.status, ExecutionStatus::Succeeded, "{:?}", run.execution.cause);
+    let span = run.execution.stop_time - run.execution.start_time;
+    assert!(span > chrono::Duration::seconds(200), "virtual run took {span}");
+    assert!(entered(&run, "Dimension: Poll load") >= 20 * 3);
+    let lapses = watch.lapses.lock().unwrap().clone();
+    if !lapses.is_empty() {
+        eprintln!("{}", cdc_asl::render_history(&run.execution.history, 100));
+    }
+    assert!(lapses.is_empty(), "{lapses:#?}");
+    assert!(f.mismatched().is_empty(), "{:?}", f.mismatched());
+}
