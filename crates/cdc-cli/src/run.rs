@@ -63,7 +63,9 @@ pub struct JobArgs {
 }
 
 impl JobArgs {
-    pub const LEASE_SECONDS: u64 = 900;
+    // Longer than the state machine's TimeoutSeconds (3000), as DESIGN.md section 4 asks;
+    // every poll extends it anyway.
+    pub const LEASE_SECONDS: u64 = 3600;
     pub const HISTORY_DAYS: u64 = 30;
     pub const REMINDER_MINUTES: u64 = 60;
 
