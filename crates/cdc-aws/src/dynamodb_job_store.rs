@@ -298,14 +298,15 @@ impl JobStateStore for DynamoDbJobStore {
             Written::Done => Ok(expiry),
             Written::ConditionFailed(item) => {
                 // Still ours with a later lease (another poll won the race): fine.
-                let current = self.owned_job(job_id, execution_id).await;
-                match current {
-                    Ok(job) => job.lease_expires.filter(|c| *c >= expiry).ok_or_else(|| {
-                        JobStateError::Store(cdc_core::PipelineError::retryable(format!(
-                            "job {job_id}: the lease changed while being extended"
-                        )))
-                    }),
-                    Err(_) => Err(self.lost_ownership(job_id, execution_id, item).await),
+                let later = item
+                    .as_ref()
+                    .and_then(|i| decode_job(job_id, i).ok())
+                    .filter(|j| j.state == JobState::Running && j.owner.as_deref() == Some(execution_id))
+                    .and_then(|j| j.lease_expires)
+                    .filter(|c| *c >= expiry);
+                match later {
+                    Some(current) => Ok(current),
+                    None => Err(self.lost_ownership(job_id, execution_id, item).await),
                 }
             }
         }

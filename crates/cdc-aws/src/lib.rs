@@ -8,8 +8,18 @@
 
 pub mod client_config;
 pub mod dynamodb_job_store;
+pub mod glue_catalog;
+pub mod redshift_data_warehouse;
+pub mod s3_location;
+pub mod s3_optimized_zone;
+pub mod s3_raw_zone;
 pub mod sdk_error;
 pub mod sns_notifier;
 
 pub use dynamodb_job_store::DynamoDbJobStore;
+pub use glue_catalog::{GlueCatalog, GlueRawCatalog};
+pub use redshift_data_warehouse::{RedshiftDataWarehouse, RedshiftTarget};
+pub use s3_location::S3Location;
+pub use s3_optimized_zone::S3OptimizedZone;
+pub use s3_raw_zone::S3RawZone;
 pub use sns_notifier::SnsNotifier;

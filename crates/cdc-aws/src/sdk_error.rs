@@ -1,9 +1,9 @@
 //! AWS SDK errors → the pipeline's three error classes (DESIGN.md section 4).
 //!
 //! Every adapter of this crate maps through [`classify`], so a throttled
-//! DynamoDB write, a throttled SNS publish and (later) a throttled Redshift
-//! Data API call all reach the state machine as `Retryable`, and a missing
-//! table or topic as `ConfigError` naming it.
+//! DynamoDB write, a throttled SNS publish and a Redshift Data API call over
+//! its concurrency limits all reach the state machine as `Retryable`, and a
+//! missing table, topic or statement as `ConfigError` naming it.
 //!
 //! The SDK already retries throttling, transient and 5xx errors with backoff
 //! (standard retry mode, see [`crate::client_config`]); what arrives here has
@@ -53,6 +53,23 @@ const RETRYABLE_CODES: &[&str] = &[
     "ServiceUnavailableException",
     "RequestTimeout",
     "RequestTimeoutException",
+    // S3 and Glue: request rates, and faults on the service's side.
+    "SlowDown",
+    "OperationAborted",
+    "InternalServiceException",
+    "OperationTimeoutException",
+    "ConcurrentModificationException",
+    "ResourceNotReadyException",
+    "FederationSourceRetryableException",
+    // Redshift Data API: concurrency limits, and faults between the API and the cluster.
+    "ActiveStatementsExceededException",
+    "ActiveSessionsExceededException",
+    "ActiveWaitingRequestsExceededException",
+    "InternalServerException",
+    "DatabaseConnectionException",
+    "QueryTimeoutException",
+    "BatchExecuteStatementException",
+    "ExecuteStatementException",
 ];
 
 /// Codes that need a person: the resource is missing, access is denied, the
@@ -81,6 +98,20 @@ const CONFIG_CODES: &[&str] = &[
     "KMSNotFound",
     "KMSInvalidState",
     "InvalidSecurity",
+    // S3: a missing or misnamed bucket, a bucket in another region, a refused account.
+    "NoSuchBucket",
+    "InvalidBucketName",
+    "PermanentRedirect",
+    "AuthorizationHeaderMalformed",
+    "AllAccessDisabled",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AccountProblem",
+    // Glue (callers that expect absence check EntityNotFoundException first).
+    "EntityNotFoundException",
+    "InvalidInputException",
+    "GlueEncryptionException",
+    "ResourceNumberLimitExceededException",
 ];
 
 /// The class of an SDK error; see the module doc for the rules.
@@ -170,12 +201,26 @@ mod tests {
         assert_eq!(classify_code(Some("ThrottlingException"), Some(400)), ErrorKind::Retryable);
         assert_eq!(classify_code(Some("RequestLimitExceeded"), Some(400)), ErrorKind::Retryable);
         assert_eq!(classify_code(Some("Throttled"), Some(400)), ErrorKind::Retryable);
+        assert_eq!(classify_code(Some("ActiveStatementsExceededException"), Some(400)), ErrorKind::Retryable);
+        assert_eq!(classify_code(Some("ActiveSessionsExceededException"), Some(400)), ErrorKind::Retryable);
         // GIVEN a missing resource, no permission or an invalid request THEN ConfigError
         assert_eq!(classify_code(Some("ResourceNotFoundException"), Some(400)), ErrorKind::ConfigError);
         assert_eq!(classify_code(Some("AccessDeniedException"), Some(400)), ErrorKind::ConfigError);
         assert_eq!(classify_code(Some("ValidationException"), Some(400)), ErrorKind::ConfigError);
         assert_eq!(classify_code(Some("NotFound"), Some(404)), ErrorKind::ConfigError);
         assert_eq!(classify_code(Some("AuthorizationError"), Some(403)), ErrorKind::ConfigError);
+    }
+
+    #[test]
+    fn s3_and_glue_codes_are_classified() {
+        // S3 sends SlowDown as a 503 and a wrong region as a 301: the code decides, not the status
+        assert_eq!(classify_code(Some("SlowDown"), Some(503)), ErrorKind::Retryable);
+        assert_eq!(classify_code(Some("PermanentRedirect"), Some(301)), ErrorKind::ConfigError);
+        assert_eq!(classify_code(Some("NoSuchBucket"), Some(404)), ErrorKind::ConfigError);
+        assert_eq!(classify_code(Some("InternalServiceException"), Some(400)), ErrorKind::Retryable);
+        assert_eq!(classify_code(Some("ConcurrentModificationException"), Some(400)), ErrorKind::Retryable);
+        assert_eq!(classify_code(Some("EntityNotFoundException"), Some(400)), ErrorKind::ConfigError);
+        assert_eq!(classify_code(Some("InvalidInputException"), None), ErrorKind::ConfigError);
     }
 
     #[test]

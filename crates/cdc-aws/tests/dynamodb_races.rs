@@ -143,7 +143,9 @@ async fn an_owner_that_lost_the_job_before_its_write_gets_not_owner() {
         let target = if op == "finish" { "TransactWriteItems" } else { "UpdateItem" };
         let store = d.store_meddled_before(target, take);
         let err = match op {
-            "extend" => store.extend("job", "exec-1", lease(), now).await.map(|_| ()),
+            // Later than the claim, so the lease must be written (an extension
+            // that would not lengthen it writes nothing).
+            "extend" => store.extend("job", "exec-1", lease(), now + chrono::Duration::seconds(60)).await.map(|_| ()),
             "set_config_fingerprint" => store.set_config_fingerprint("job", "exec-1", "f1").await,
             _ => store
                 .finish(
@@ -185,7 +187,7 @@ async fn a_job_deleted_before_the_write_is_unknown() {
         let err = match op {
             "set_last_notified" => store.set_last_notified("job", now).await,
             "reset" => store.reset("job", "stuck", now).await.map(|_| ()),
-            _ => store.extend("job", "exec-1", lease(), now).await.map(|_| ()),
+            _ => store.extend("job", "exec-1", lease(), now + chrono::Duration::seconds(60)).await.map(|_| ()),
         }
         .unwrap_err();
         // THEN UnknownJob, and the write did not recreate the item

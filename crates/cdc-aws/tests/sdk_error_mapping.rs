@@ -160,8 +160,10 @@ async fn a_conditional_check_failure_on_extend_is_not_owner() {
         HttpResponse::new(StatusCode::try_from(400).unwrap(), SdkBody::from(body))
     });
     let store = store(client!(aws_sdk_dynamodb, RuleMode::Sequential, [&get, &update]));
-    // WHEN exec-1 extends THEN NotOwner naming exec-2; the failure was not retried
-    let err = store.extend("job", "exec-1", lease(), now()).await.unwrap_err();
+    // WHEN exec-1 extends (later than its lease was set, so it must write)
+    // THEN NotOwner naming exec-2; the failure was not retried
+    let later = now() + chrono::Duration::seconds(60);
+    let err = store.extend("job", "exec-1", lease(), later).await.unwrap_err();
     assert_eq!(
         err,
         JobStateError::NotOwner { job_id: "job".into(), execution_id: "exec-1".into(), owner: Some("exec-2".into()) }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::PipelineError;
-use crate::job::{Job, JobStateStore};
+use crate::job::Job;
 
 /// A failed run, as the person on call needs to see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -177,58 +177,6 @@ impl NotifyPolicy {
             _ => NotifyDecision::SendFailure,
         }
     }
-}
-
-/// How a run failed, as the failure path knows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunFailure {
-    pub failed_step: String,
-    pub failed_tables: Vec<String>,
-    pub error_type: String,
-    pub error_message: String,
-}
-
-/// After the job was marked failed (or released), tells people if the policy
-/// says so and records when, for the next run's throttling. `before` is the
-/// job as this run claimed it. A notifier that fails is reported, never
-/// allowed to hide the run's own result.
-pub async fn notify_run_end(
-    store: &dyn JobStateStore,
-    notifier: &dyn Notifier,
-    policy: NotifyPolicy,
-    before: &Job,
-    execution_id: &str,
-    failure: Option<&RunFailure>,
-    now: DateTime<Utc>,
-) -> Result<NotifyDecision, PipelineError> {
-    let decision = policy.decide(before, failure.is_some(), now);
-    let notice = match (decision, failure) {
-        (NotifyDecision::SendFailure, Some(f)) => Notice::Failure(FailureNotice {
-            job_id: before.job_id.clone(),
-            execution_id: execution_id.to_string(),
-            console_link: console_link(execution_id),
-            failed_step: f.failed_step.clone(),
-            failed_tables: f.failed_tables.clone(),
-            error_type: f.error_type.clone(),
-            error_message: f.error_message.clone(),
-            consecutive_failures: before.consecutive_failures + 1,
-            last_success: before.last_success,
-            failed_at: now,
-        }),
-        (NotifyDecision::SendRecovery, _) => Notice::Recovery(RecoveryNotice {
-            job_id: before.job_id.clone(),
-            execution_id: execution_id.to_string(),
-            console_link: console_link(execution_id),
-            failures_before: before.consecutive_failures,
-            recovered_at: now,
-        }),
-        _ => return Ok(decision),
-    };
-    notifier.send(&notice).await?;
-    if matches!(notice, Notice::Failure(_)) {
-        store.set_last_notified(&before.job_id, now).await?;
-    }
-    Ok(decision)
 }
 
 #[cfg(test)]

@@ -2,9 +2,11 @@
 //! local (embedded default) adapters implement them.
 
 mod optimized_zone;
+mod raw_catalog;
 mod raw_zone;
 mod warehouse;
 
 pub use optimized_zone::{DayFiles, ExportTarget, OptimizedCatalog, OptimizedPartition, OptimizedZone};
+pub use raw_catalog::{RawCatalog, RawCatalogSync, RawListing, RawTableProblem, raw_table_name};
 pub use raw_zone::{FileColumn, FileColumnType, FileKind, RawFile, RawZone};
 pub use warehouse::{Cell, ResultSet, StatementId, StatementState, Warehouse, run_to_completion};

@@ -7,6 +7,7 @@ mod folder_optimized_zone;
 mod folder_raw_zone;
 mod jsonl_notifier;
 mod local_catalog;
+mod local_raw_catalog;
 mod values;
 
 pub use duckdb_warehouse::{DuckDbWarehouse, LocalError};
@@ -15,3 +16,4 @@ pub use folder_optimized_zone::FolderOptimizedZone;
 pub use folder_raw_zone::FolderRawZone;
 pub use jsonl_notifier::JsonlNotifier;
 pub use local_catalog::{CatalogTable, LocalCatalog};
+pub use local_raw_catalog::LocalRawCatalog;

@@ -1,0 +1,287 @@
+//! `raw_full_<table>` and `raw_cdc_<table>`: the DMS files as Spectrum reads
+//! them, made and kept by the run instead of a crawler.
+//!
+//! Per run: one paginated GetTables for the database's `raw_*` tables, the
+//! footer of each table's newest file (a new table takes its columns from
+//! it; an existing table is checked against it), and per CDC table one
+//! paginated GetPartitions; creation calls only for what is missing. An
+//! idle run costs those reads (a few dozen requests, no crawler) and writes
+//! nothing.
+//!
+//! A new table's columns are the newest file's, in file order, lower-case
+//! (as a crawler names them): the DMS columns (`Op`, the commit timestamp,
+//! the sequence) with the file's types, the table's columns with the
+//! config's type where Spectrum reads the file's type as it (see
+//! `table_def`). Its location is the table's S3 folder; a CDC table is
+//! partitioned by `partition_0`, the day folder, as the seed's crawler made
+//! it. Tables without files are not created: the local views are not
+//! either, and there is nothing to type them from.
+
+use std::collections::{BTreeSet, HashMap};
+
+use async_trait::async_trait;
+use aws_sdk_glue::Client;
+use aws_sdk_glue::types::{PartitionInput, Table};
+use futures::StreamExt;
+
+use cdc_core::ports::{
+    FileColumn, FileKind, RawCatalog, RawCatalogSync, RawFile, RawListing, RawTableProblem, RawZone, raw_table_name,
+};
+use cdc_core::{ErrorKind, PipelineConfig, PipelineError, TableConfig};
+
+use super::Glue;
+use super::table_def::{self, GlueColumn, folder};
+use crate::s3_location::S3Location;
+use crate::s3_raw_zone::{SCHEMA_READS_IN_FLIGHT, day_location, table_location};
+use crate::sdk_error::to_pipeline_error;
+
+/// The partition key of a CDC table: the day folder, named as crawlers name it.
+pub const PARTITION_KEY: &str = "partition_0";
+/// GetTables' pattern; names are checked exactly afterwards.
+const RAW_TABLES: &str = "raw_.*";
+
+/// The raw zone's catalog in a Glue database, for a raw zone in S3.
+pub struct GlueRawCatalog {
+    glue: Glue,
+    raw: S3Location,
+}
+
+impl GlueRawCatalog {
+    /// `raw_location`: the raw zone's bucket and prefix (`S3RawZone::location`).
+    pub fn new(client: Client, database: &str, raw_location: S3Location) -> Self {
+        Self { glue: Glue { client, database: database.to_string() }, raw: raw_location }
+    }
+
+    /// The database's raw tables, by name.
+    async fn raw_tables(&self) -> Result<HashMap<String, Table>, PipelineError> {
+        let context = format!("Glue GetTables in database {}", self.glue.database);
+        let mut pages = self
+            .glue
+            .client
+            .get_tables()
+            .database_name(&self.glue.database)
+            .expression(RAW_TABLES)
+            .into_paginator()
+            .send();
+        let mut out = HashMap::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| to_pipeline_error(&e, &context))?;
+            for table in page.table_list() {
+                let name = table.name().to_ascii_lowercase();
+                if name.starts_with("raw_full_") || name.starts_with("raw_cdc_") {
+                    out.insert(name, table.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn qualified(&self, name: &str) -> String {
+        format!("{}.{name}", self.glue.database)
+    }
+
+    /// Location and partition key of an existing table.
+    fn check_shape(&self, t: &TableConfig, kind: FileKind, table: &Table) -> Result<(), PipelineError> {
+        let name = self.qualified(table.name());
+        let expected = table_location(&self.raw, t, kind);
+        match table.storage_descriptor().and_then(|sd| sd.location()).filter(|l| !l.trim().is_empty()) {
+            None => {
+                return Err(PipelineError::config(format!(
+                    "Glue table {name} has no location; the raw files of {} are under {expected}: set it, or drop the table so the pipeline recreates it",
+                    t.qualified()
+                )));
+            }
+            Some(l) if folder(l) != folder(&expected) => {
+                return Err(PipelineError::config(format!(
+                    "Glue table {name} reads {l}, but the raw files of {} are under {expected}",
+                    t.qualified()
+                )));
+            }
+            Some(_) => {}
+        }
+        let keys = table_def::partition_keys_of(table);
+        let want: &[&str] = if kind == FileKind::Cdc { &[PARTITION_KEY] } else { &[] };
+        if keys != want {
+            return Err(PipelineError::config(format!(
+                "Glue table {name} is partitioned by {keys:?}, the pipeline registers {want:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The table's columns against a file's: the same names, each read as its type.
+    fn check_columns(&self, table: &Table, file: &RawFile, schema: &[FileColumn]) -> Result<(), PipelineError> {
+        let catalog = table_def::columns_of(table);
+        let mut differences = Vec::new();
+        for c in schema {
+            match catalog.iter().find(|g| g.name.eq_ignore_ascii_case(&c.name)) {
+                None => differences.push(format!("column `{}` is not in the table", c.name)),
+                Some(g) if !table_def::hive_reads(&g.ty, &c.ty) => {
+                    differences.push(format!("column `{}` is {:?} in the file, {} in the table", c.name, c.ty, g.ty))
+                }
+                Some(_) => {}
+            }
+        }
+        for g in catalog.iter().filter(|g| !schema.iter().any(|c| c.name.eq_ignore_ascii_case(&g.name))) {
+            differences.push(format!("column `{}` is not in the file", g.name));
+        }
+        if differences.is_empty() {
+            return Ok(());
+        }
+        Err(PipelineError::data(format!(
+            "file {} does not match Glue table {}: {}; align the table (or drop it so the pipeline recreates it from the newest file)",
+            file.path,
+            self.qualified(table.name()),
+            differences.join("; ")
+        )))
+    }
+
+    /// A new table's columns from its newest file (see the module doc).
+    fn new_columns(t: &TableConfig, file: &RawFile, schema: &[FileColumn]) -> Result<Vec<GlueColumn>, PipelineError> {
+        if schema.is_empty() {
+            return Err(PipelineError::data(format!("file {} has no columns", file.path)));
+        }
+        schema
+            .iter()
+            .map(|c| {
+                let configured = t.columns.iter().find(|k| k.name.as_str().eq_ignore_ascii_case(&c.name));
+                let ty = configured
+                    .map(|k| table_def::hive_type(k.ty))
+                    .filter(|ty| table_def::hive_reads(ty, &c.ty))
+                    .or_else(|| table_def::file_hive_type(&c.ty))
+                    .ok_or_else(|| {
+                        PipelineError::data(format!(
+                            "file {}: column `{}` has the Parquet type {:?}, which Glue cannot name",
+                            file.path, c.name, c.ty
+                        ))
+                    })?;
+                Ok(GlueColumn::new(&c.name, ty))
+            })
+            .collect()
+    }
+
+    /// Creates or checks one table from its newest file. Findings about the
+    /// table are an `Outcome`; failures of the catalog are errors.
+    async fn ensure_one(
+        &self,
+        t: &TableConfig,
+        kind: FileKind,
+        existing: Option<&Table>,
+        file: &RawFile,
+        schema: &[FileColumn],
+    ) -> Result<Outcome, PipelineError> {
+        let name = raw_table_name(t, kind);
+        if let Some(table) = existing {
+            let finding = self.check_shape(t, kind, table).and_then(|()| self.check_columns(table, file, schema));
+            return Ok(finding.map_or_else(Outcome::Problem, |()| Outcome::Unchanged));
+        }
+        let columns = match Self::new_columns(t, file, schema) {
+            Ok(columns) => columns,
+            Err(finding) => return Ok(Outcome::Problem(finding)),
+        };
+        let description = format!("DMS {} files of {}, registered by the pipeline", kind_word(kind), t.qualified());
+        let key = (kind == FileKind::Cdc).then_some(PARTITION_KEY);
+        let input = table_def::table_input(&name, &columns, &table_location(&self.raw, t, kind), key, &description)?;
+        Ok(if self.glue.create_table(input).await? { Outcome::Created } else { Outcome::Unchanged })
+    }
+}
+
+enum Outcome {
+    Created,
+    Unchanged,
+    Problem(PipelineError),
+}
+
+fn kind_word(kind: FileKind) -> &'static str {
+    match kind {
+        FileKind::Full => "full-load",
+        FileKind::Cdc => "CDC",
+    }
+}
+
+#[async_trait]
+impl RawCatalog for GlueRawCatalog {
+    async fn ensure_tables(
+        &self,
+        cfg: &PipelineConfig,
+        listing: &RawListing,
+        raw: &dyn RawZone,
+    ) -> Result<RawCatalogSync, PipelineError> {
+        let existing = self.raw_tables().await?;
+        let mut out = RawCatalogSync::default();
+        let mut wanted = Vec::new();
+        for t in &cfg.tables {
+            for kind in [FileKind::Full, FileKind::Cdc] {
+                let table = existing.get(&raw_table_name(t, kind));
+                match listing.newest(t.name.as_str(), kind) {
+                    Some(file) => wanted.push((t, kind, table, file)),
+                    // Nothing to compare columns with; the shape still matters.
+                    None => {
+                        if let Some(Err(error)) = table.map(|table| self.check_shape(t, kind, table)) {
+                            out.problems.push(RawTableProblem { table: t.name.to_string(), kind, error });
+                        }
+                    }
+                }
+            }
+        }
+        // Footers in parallel, one call per file, so one unreadable file is one table's problem.
+        // (Built first, so the stream's type names no closure; see `S3RawZone::file_schemas`.)
+        let reads: Vec<_> = wanted
+            .into_iter()
+            .map(|(t, kind, table, file)| async move {
+                (t, kind, table, file, raw.file_schemas(std::slice::from_ref(file)).await)
+            })
+            .collect();
+        let read: Vec<_> = futures::stream::iter(reads).buffered(SCHEMA_READS_IN_FLIGHT).collect().await;
+        for (t, kind, table, file, schema) in read {
+            let outcome = match schema {
+                Ok(mut schemas) => self.ensure_one(t, kind, table, file, &schemas.pop().unwrap_or_default()).await?,
+                // An unreadable newest file is this table's problem (its load names it too).
+                Err(e) if e.kind == ErrorKind::DataError => Outcome::Problem(e),
+                Err(e) => return Err(e),
+            };
+            match outcome {
+                Outcome::Created => out.created_tables.push(raw_table_name(t, kind)),
+                Outcome::Unchanged => {}
+                Outcome::Problem(e) => {
+                    let error = e.context(format!("table {}", t.qualified()));
+                    out.problems.push(RawTableProblem { table: t.name.to_string(), kind, error });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn register_partitions(
+        &self,
+        _cfg: &PipelineConfig,
+        t: &TableConfig,
+        days: &BTreeSet<String>,
+    ) -> Result<Vec<String>, PipelineError> {
+        let name = raw_table_name(t, FileKind::Cdc);
+        let known = self.glue.partition_values(&name).await?;
+        let missing: Vec<&String> = days.iter().filter(|d| !known.contains(*d)).collect();
+        if missing.is_empty() {
+            return Ok(Vec::new());
+        }
+        let table = self.glue.table(&name).await?.ok_or_else(|| {
+            PipelineError::config(format!("Glue table {} does not exist; create it first", self.qualified(&name)))
+        })?;
+        self.check_shape(t, FileKind::Cdc, &table)?;
+        // A partition repeats its table's storage descriptor (which has a
+        // location, as just checked), with its own folder.
+        let template = table.storage_descriptor.clone().ok_or_else(|| {
+            PipelineError::config(format!("Glue table {} has no storage descriptor", self.qualified(&name)))
+        })?;
+        let inputs: Vec<PartitionInput> = missing
+            .iter()
+            .map(|day| {
+                let mut sd = template.clone();
+                sd.location = Some(day_location(&self.raw, t, day));
+                PartitionInput::builder().values(day.as_str()).storage_descriptor(sd).build()
+            })
+            .collect();
+        let existed = self.glue.create_partitions(&name, inputs).await?;
+        Ok(missing.into_iter().filter(|d| !existed.contains(d)).cloned().collect())
+    }
+}

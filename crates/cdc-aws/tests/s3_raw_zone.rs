@@ -1,0 +1,330 @@
+//! The S3 raw zone against moto: a DMS raw zone written locally and
+//! uploaded is listed file for file (kinds, day partitions, sizes, the
+//! s3:// paths Spectrum reports), across ListObjectsV2 pages, from a day on;
+//! and the files' schemas are read from their footers.
+
+mod lake;
+
+use cdc_core::ErrorKind;
+use cdc_core::ports::{FileColumn, FileColumnType, FileKind, RawFile, RawZone};
+use futures::StreamExt;
+use lake::{ACCOUNTS_CDC, ACCOUNTS_FULL, RAW_BUCKET, RAW_PREFIX, Written, lake, parquet_bytes, write_raw_zone};
+
+fn expected(
+    written: &[Written],
+    table: &str,
+    kind: FileKind,
+    from: Option<&str>,
+) -> Vec<(String, FileKind, Option<String>, u64)> {
+    let mut out: Vec<_> = written
+        .iter()
+        .filter(|w| w.table == table && w.kind == kind && from.is_none_or(|f| w.day.as_deref() >= Some(f)))
+        .map(|w| (format!("s3://{RAW_BUCKET}/{RAW_PREFIX}/{}", w.rel), w.kind, w.day.clone(), w.size))
+        .collect();
+    out.sort();
+    out
+}
+
+fn got(files: &[RawFile]) -> Vec<(String, FileKind, Option<String>, u64)> {
+    files.iter().map(|f| (f.path.clone(), f.kind, f.partition.clone(), f.size)).collect()
+}
+
+#[tokio::test]
+async fn the_listing_is_the_dms_files_with_their_kinds_days_and_sizes() {
+    // GIVEN a DMS raw zone (with noise a listing must skip) uploaded under s3://cdc-raw/dms/
+    let lake = lake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let written = write_raw_zone(dir.path());
+    lake.upload(dir.path()).await;
+    let zone = lake.raw_zone();
+    let before = chrono::Utc::now() - chrono::Duration::minutes(5);
+    for table in ["pgbench_accounts", "pgbench_tellers", "pgbench_history"] {
+        let t = lake.cfg.table(table).unwrap();
+        for kind in [FileKind::Full, FileKind::Cdc] {
+            // WHEN listed
+            let files = zone.list_files(t, kind, None).await.unwrap();
+            // THEN exactly the DMS files, sorted by path, with S3's dates
+            assert_eq!(got(&files), expected(&written, table, kind, None), "{table} {kind:?}");
+            assert!(files.iter().all(|f| f.modified > before && f.modified <= chrono::Utc::now()), "{files:?}");
+        }
+    }
+    // AND the locations name the table folders
+    let t = lake.cfg.table("pgbench_accounts").unwrap();
+    assert_eq!(
+        zone.describe_location(t),
+        "s3://cdc-raw/dms/full/public/pgbench_accounts/ and s3://cdc-raw/dms/cdc/public/pgbench_accounts/"
+    );
+}
+
+#[tokio::test]
+async fn from_partition_lists_only_that_day_and_later_ones() {
+    let lake = lake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let written = write_raw_zone(dir.path());
+    lake.upload(dir.path()).await;
+    let zone = lake.raw_zone();
+    let t = lake.cfg.table("pgbench_accounts").unwrap();
+    for from in ["20261101", "20261102", "20261103", "20261104", "2026", "20261102x"] {
+        // WHEN listed from a day (or from a string between days)
+        let files = zone.list_files(t, FileKind::Cdc, Some(from)).await.unwrap();
+        // THEN the files of the days >= it
+        assert_eq!(got(&files), expected(&written, "pgbench_accounts", FileKind::Cdc, Some(from)), "from {from}");
+    }
+    // AND full-load files ignore it
+    let full = zone.list_files(t, FileKind::Full, Some("20261103")).await.unwrap();
+    assert_eq!(full.len(), 2);
+}
+
+#[tokio::test]
+async fn more_than_one_page_of_objects_is_listed_whole() {
+    // GIVEN 1,205 CDC files over two days (moto, like S3, pages at 1,000 keys)
+    let lake = lake().await;
+    let body = parquet_bytes(ACCOUNTS_CDC, 1);
+    let keys: Vec<String> = (0..1205)
+        .map(|i| {
+            let day = if i < 700 { "20261101" } else { "20261102" };
+            format!("{RAW_PREFIX}/cdc/public/pgbench_accounts/{day}/{day}-{i:06}.parquet")
+        })
+        .collect();
+    let puts: Vec<_> = keys.iter().map(|k| lake.put(RAW_BUCKET, k, body.clone())).collect();
+    futures::stream::iter(puts).buffer_unordered(32).collect::<Vec<()>>().await;
+    let zone = lake.raw_zone();
+    let t = lake.cfg.table("pgbench_accounts").unwrap();
+    // WHEN listed THEN every file, once, in order
+    let files = zone.list_files(t, FileKind::Cdc, None).await.unwrap();
+    let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+    let mut want: Vec<String> = keys.iter().map(|k| format!("s3://{RAW_BUCKET}/{k}")).collect();
+    want.sort();
+    assert_eq!(paths, want);
+    // AND from the second day, its 505 files (StartAfter skips the first day's 700)
+    let later = zone.list_files(t, FileKind::Cdc, Some("20261102")).await.unwrap();
+    assert_eq!(later.len(), 505);
+    assert!(later.iter().all(|f| f.partition.as_deref() == Some("20261102")));
+}
+
+fn columns(cols: &[(&str, FileColumnType)]) -> Vec<FileColumn> {
+    cols.iter().map(|(n, ty)| FileColumn { name: n.to_string(), ty: ty.clone() }).collect()
+}
+
+#[tokio::test]
+async fn schemas_come_from_the_footers_in_the_order_asked() {
+    // GIVEN the raw zone, and a file of every column type the pipeline knows
+    let lake = lake().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_raw_zone(dir.path());
+    lake.upload(dir.path()).await;
+    let types = "message schema {
+      optional boolean b;
+      optional int32 i8 (INTEGER(8,true));
+      optional int32 i16 (INTEGER(16,true));
+      optional int32 i32;
+      optional int64 i64;
+      optional float f32;
+      optional double f64;
+      optional int32 d (DATE);
+      optional int64 ts_ms (TIMESTAMP(MILLIS,true));
+      optional int64 ts_ns (TIMESTAMP(NANOS,false));
+      optional int96 ts_legacy;
+      optional binary s (UTF8);
+      optional binary e (ENUM);
+      optional int32 dec9 (DECIMAL(9,2));
+      optional int64 dec18 (DECIMAL(18,4));
+      optional fixed_len_byte_array(16) dec38 (DECIMAL(38,10));
+      optional int32 t (TIME(MILLIS,true));
+      optional binary raw;
+      optional int32 u32 (INTEGER(32,false));
+    }";
+    lake.put(
+        RAW_BUCKET,
+        &format!("{RAW_PREFIX}/cdc/public/pgbench_branches/20261101/types.parquet"),
+        parquet_bytes(types, 3),
+    )
+    .await;
+    let zone = lake.raw_zone();
+    let t = |n| lake.cfg.table(n).unwrap();
+    let mut files = zone.list_files(t("pgbench_branches"), FileKind::Cdc, None).await.unwrap();
+    files.extend(zone.list_files(t("pgbench_accounts"), FileKind::Full, None).await.unwrap());
+    files.extend(zone.list_files(t("pgbench_accounts"), FileKind::Cdc, None).await.unwrap());
+    assert_eq!(files.len(), 9);
+    // WHEN their schemas are read (several at once)
+    let schemas = zone.file_schemas(&files).await.unwrap();
+    // THEN in the order asked, whatever order the reads end in
+    let mut reversed = files.clone();
+    reversed.reverse();
+    let mut again = zone.file_schemas(&reversed).await.unwrap();
+    again.reverse();
+    assert_eq!(again, schemas);
+    use FileColumnType as F;
+    // THEN the type file's columns are typed as the local adapter types them
+    assert_eq!(
+        schemas[0],
+        columns(&[
+            ("b", F::Boolean),
+            ("i8", F::Int16),
+            ("i16", F::Int16),
+            ("i32", F::Int32),
+            ("i64", F::Int64),
+            ("f32", F::Float32),
+            ("f64", F::Float64),
+            ("d", F::Date),
+            ("ts_ms", F::Timestamp),
+            ("ts_ns", F::Timestamp),
+            ("ts_legacy", F::Timestamp),
+            ("s", F::String),
+            ("e", F::String),
+            ("dec9", F::Decimal(9, 2)),
+            ("dec18", F::Decimal(18, 4)),
+            ("dec38", F::Decimal(38, 10)),
+            ("t", F::Other("INT32/TIME_MILLIS".into())),
+            ("raw", F::Other("BYTE_ARRAY/-".into())),
+            ("u32", F::Other("INT32/UINT_32".into())),
+        ])
+    );
+    // AND the DMS files have their DMS columns
+    let full = columns(&[
+        ("changets", F::Timestamp),
+        ("aid", F::Int32),
+        ("bid", F::Int32),
+        ("abalance", F::Int32),
+        ("filler", F::String),
+    ]);
+    let cdc = columns(&[
+        ("Op", F::String),
+        ("changets", F::Timestamp),
+        ("ar_h_change_seq", F::String),
+        ("aid", F::Int32),
+        ("bid", F::Int32),
+        ("abalance", F::Int32),
+        ("filler", F::String),
+    ]);
+    assert_eq!(&schemas[1..3], &[full.clone(), full]);
+    assert!(schemas[3..].iter().all(|s| *s == cdc), "{schemas:?}");
+    // AND none asked, none read
+    assert!(zone.file_schemas(&[]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_footer_larger_than_the_first_read_is_read_whole() {
+    // GIVEN a file of 2,000 columns with long names: a footer well over 64 KiB
+    let lake = lake().await;
+    let names: Vec<String> =
+        (0..2000).map(|i| format!("a_column_with_a_rather_long_descriptive_name_{i:04}")).collect();
+    let fields: String = names.iter().map(|n| format!("optional int64 {n};\n")).collect();
+    let body = parquet_bytes(&format!("message schema {{\n{fields}}}"), 2);
+    assert!(body.len() > 200 * 1024, "{}", body.len());
+    let key = format!("{RAW_PREFIX}/full/public/pgbench_history/LOAD00000001.parquet");
+    lake.put(RAW_BUCKET, &key, body).await;
+    let zone = lake.raw_zone();
+    let files = zone.list_files(lake.cfg.table("pgbench_history").unwrap(), FileKind::Full, None).await.unwrap();
+    // WHEN its schema is read THEN every column is there
+    let schema = zone.file_schemas(&files).await.unwrap().remove(0);
+    assert_eq!(schema.iter().map(|c| c.name.clone()).collect::<Vec<_>>(), names);
+    assert!(schema.iter().all(|c| c.ty == FileColumnType::Int64));
+}
+
+#[tokio::test]
+async fn an_object_that_is_not_parquet_is_a_data_error_naming_it() {
+    // GIVEN, among good files, a CSV named .parquet, an empty one, a truncated one and an encrypted-footer one
+    let lake = lake().await;
+    let good = parquet_bytes(ACCOUNTS_FULL, 3);
+    let mut truncated = good.clone();
+    truncated.drain(good.len() - 40..good.len() - 8);
+    let mut encrypted = good.clone();
+    let n = encrypted.len();
+    encrypted[n - 4..].copy_from_slice(b"PARE");
+    let mut lying = good.clone();
+    lying[n - 8..n - 4].copy_from_slice(&(n as u32).to_le_bytes());
+    let cases: [(&str, Vec<u8>, &str); 5] = [
+        ("LOAD00000002.parquet", b"aid,bid\n1,2\n3,4\n5,6\n".to_vec(), "PAR1"),
+        ("LOAD00000003.parquet", Vec::new(), "too short"),
+        ("LOAD00000004.parquet", truncated, "footer is corrupt"),
+        ("LOAD00000005.parquet", encrypted, "encrypted"),
+        ("LOAD00000006.parquet", lying, "does not fit"),
+    ];
+    let dir = format!("{RAW_PREFIX}/full/public/pgbench_accounts");
+    lake.put(RAW_BUCKET, &format!("{dir}/LOAD00000001.parquet"), good).await;
+    for (name, body, _) in &cases {
+        lake.put(RAW_BUCKET, &format!("{dir}/{name}"), body.clone()).await;
+    }
+    let zone = lake.raw_zone();
+    let files = zone.list_files(lake.cfg.table("pgbench_accounts").unwrap(), FileKind::Full, None).await.unwrap();
+    assert_eq!(files.len(), 6);
+    // WHEN the good file is read THEN fine
+    zone.file_schemas(&files[..1]).await.unwrap();
+    for (i, (name, _, why)) in cases.iter().enumerate() {
+        // WHEN read with the good file THEN a DataError naming the bad file's URI and why
+        let e = zone.file_schemas(&[files[0].clone(), files[i + 1].clone()]).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::DataError, "{name}: {e}");
+        assert!(e.message.contains(&format!("s3://{RAW_BUCKET}/{dir}/{name}")), "{e}");
+        assert!(e.message.contains(why), "{name}: {e}");
+    }
+    // AND a file deleted since the listing is Retryable (a new listing will not have it)
+    lake.s3.delete_object().bucket(RAW_BUCKET).key(format!("{dir}/LOAD00000001.parquet")).send().await.unwrap();
+    let e = zone.file_schemas(&files[..1]).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Retryable, "{e}");
+    assert!(e.message.contains("LOAD00000001.parquet"), "{e}");
+}
+
+#[tokio::test]
+async fn a_missing_bucket_is_a_config_error_naming_it() {
+    let lake = lake().await;
+    let zone = cdc_aws::S3RawZone::new(lake.s3.clone(), cdc_aws::S3Location::new("no-such-bucket", "dms").unwrap());
+    let e = zone.list_files(lake.cfg.table("pgbench_accounts").unwrap(), FileKind::Cdc, None).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::ConfigError, "{e}");
+    assert!(e.message.contains("no-such-bucket") && e.message.contains("NoSuchBucket"), "{e}");
+}
+
+/// `fixtures/duckdb_types.parquet` was written by DuckDB (as cdc-dmsgen
+/// writes the demo's raw zone):
+///
+/// ```sql
+/// COPY (SELECT 'I'::VARCHAR AS "Op", TIMESTAMP '2026-11-01 20:00:00' AS changets,
+///   '0001'::VARCHAR AS ar_h_change_seq, 1::INTEGER AS aid, 2::SMALLINT AS s16, 3::TINYINT AS t8,
+///   4::BIGINT AS b64, true AS flag, 1.5::REAL AS r, 2.5::DOUBLE AS d, DATE '2026-11-01' AS dt,
+///   12.34::DECIMAL(4,2) AS dec4, 123.456::DECIMAL(18,3) AS dec18, 1.0::DECIMAL(38,10) AS dec38,
+///   TIME '10:00:00' AS tm, 'x'::BLOB AS bl, 5::UINTEGER AS u32,
+///   TIMESTAMPTZ '2026-11-01 20:00:00+00' AS tstz, TIMESTAMP_NS '2026-11-01 20:00:00' AS tsns,
+///   TIMESTAMP_MS '2026-11-01 20:00:00' AS tsms, [1,2] AS lst, {'a': 1} AS st)
+/// TO 'duckdb_types.parquet' (FORMAT PARQUET)
+/// ```
+///
+/// The expected types are what the local `FolderRawZone` gives for it: its
+/// rules applied to DuckDB's own `parquet_schema` of the file.
+#[tokio::test]
+async fn a_duckdb_written_file_is_typed_as_the_local_adapter_types_it() {
+    let lake = lake().await;
+    let key = format!("{RAW_PREFIX}/full/public/pgbench_history/LOAD00000001.parquet");
+    lake.put(RAW_BUCKET, &key, include_bytes!("fixtures/duckdb_types.parquet").to_vec()).await;
+    let zone = lake.raw_zone();
+    let files = zone.list_files(lake.cfg.table("pgbench_history").unwrap(), FileKind::Full, None).await.unwrap();
+    let schema = zone.file_schemas(&files).await.unwrap().remove(0);
+    use FileColumnType as F;
+    assert_eq!(
+        schema,
+        columns(&[
+            ("Op", F::String),
+            ("changets", F::Timestamp),
+            ("ar_h_change_seq", F::String),
+            ("aid", F::Int32),
+            ("s16", F::Int16),
+            ("t8", F::Int16),
+            ("b64", F::Int64),
+            ("flag", F::Boolean),
+            ("r", F::Float32),
+            ("d", F::Float64),
+            ("dt", F::Date),
+            ("dec4", F::Decimal(4, 2)),
+            ("dec18", F::Decimal(18, 3)),
+            ("dec38", F::Decimal(38, 10)),
+            ("tm", F::Other("INT64/TIME_MICROS".into())),
+            ("bl", F::Other("BYTE_ARRAY/-".into())),
+            ("u32", F::Other("INT32/UINT_32".into())),
+            ("tstz", F::Timestamp),
+            ("tsns", F::Timestamp),
+            ("tsms", F::Timestamp),
+            // the leaves of the list and the struct, by their own names
+            ("element", F::Int32),
+            ("a", F::Int32),
+        ])
+    );
+}
