@@ -2,11 +2,14 @@
 //! the notifications file on the first failure, reminders are throttled, and
 //! one recovery notice follows the fix.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
 use cdc_core::notify::Notice;
 use cdc_dmsgen::{DmsLayout, Generator, GeneratorConfig};
+use support::first_history_cdc_file;
 
 const STATE_MACHINE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../statemachine/pipeline.asl.json");
 
@@ -28,17 +31,6 @@ fn notices(file: &Path) -> Vec<Notice> {
         Ok(text) => text.lines().map(|l| serde_json::from_str(l).unwrap()).collect(),
         Err(_) => Vec::new(),
     }
-}
-
-fn first_history_cdc_file(raw: &Path) -> PathBuf {
-    let root = raw.join("cdc/public/pgbench_history");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap()
-        .flat_map(|day| std::fs::read_dir(day.unwrap().path()).unwrap())
-        .map(|f| f.unwrap().path())
-        .collect();
-    files.sort();
-    files.into_iter().next().expect("a history CDC file")
 }
 
 #[test]

@@ -4,6 +4,8 @@
 //! run retries only it), a held job is skipped, an idle run never touches the
 //! warehouse, and a long poll loop never outlives the job's lease.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,6 +28,7 @@ use cdc_core::sql::{Dialect, StatementBatch};
 use cdc_core::steps::dispatch::Function;
 use cdc_dmsgen::{DmsLayout, Generator, GeneratorConfig};
 use cdc_local::{DuckDbWarehouse, FileJobStore, FolderRawZone};
+use support::first_history_cdc_file;
 
 const STATE_MACHINE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../statemachine/pipeline.asl.json");
 const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/pipeline.toml");
@@ -131,17 +134,6 @@ async fn a_transient_error_is_retried_and_the_run_succeeds() {
     assert_eq!(retries_of(&run, "Dimension: Submit load"), 2);
     assert_eq!(calls.load(Ordering::SeqCst), 3);
     assert!(f.mismatched().is_empty(), "{:?}", f.mismatched());
-}
-
-fn first_history_cdc_file(raw: &Path) -> PathBuf {
-    let root = raw.join("cdc/public/pgbench_history");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap()
-        .flat_map(|day| std::fs::read_dir(day.unwrap().path()).unwrap())
-        .map(|f| f.unwrap().path())
-        .collect();
-    files.sort();
-    files.into_iter().next().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

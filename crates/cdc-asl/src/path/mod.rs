@@ -366,7 +366,12 @@ mod tests {
         ], "bicycle": {"price": 20}}});
         // WHEN the usual Jayway forms are applied THEN they select as Jayway does
         assert_eq!(sel("$.store.book[*].title", &input), Ok(json!(["A", "B", "C"])));
-        assert_eq!(sel("$..price", &input), Ok(json!([20, 8, 12, 9])));
+        // Object members come in serde_json's map order, which depends on its
+        // `preserve_order` feature (unified across the workspace): compare as a set.
+        let mut prices: Vec<i64> =
+            sel("$..price", &input).unwrap().as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+        prices.sort();
+        assert_eq!(prices, vec![8, 9, 12, 20]);
         assert_eq!(sel("$.store.book[-1].title", &input), Ok(json!("C")));
         assert_eq!(sel("$.store.book[0,2].title", &input), Ok(json!(["A", "C"])));
         assert_eq!(sel("$.store.book[?(@.isbn)].title", &input), Ok(json!(["A", "C"])));
