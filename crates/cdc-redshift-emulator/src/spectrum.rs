@@ -1,0 +1,372 @@
+//! External (Spectrum) tables: the Glue catalog and S3 read through their
+//! APIs, shown to DuckDB as views.
+//!
+//! DuckDB here has no S3 access (no extensions offline), so a reference to
+//! `<external schema>.<table>` makes the emulator, before the batch's
+//! transaction starts:
+//! 1. read the Glue table (`GetTable`): its columns, its location and its
+//!    partition keys; for a partitioned table, its partitions (`GetPartitions`),
+//!    whose locations are what Spectrum scans — files in an unregistered day
+//!    folder are not seen, as on Redshift;
+//! 2. list the objects under each location (`ListObjectsV2`), skipping folder
+//!    markers and names starting with `_` or `.` as Spectrum does, and download
+//!    the ones not yet cached (cached by bucket, key and ETag in a temporary
+//!    directory);
+//! 3. replace the DuckDB view `<schema>.<table>`: the Glue columns (by name,
+//!    cast to their Glue types; NULL where a file lacks the column), the
+//!    pseudo-column `"$path"` (the `s3://bucket/key` of the row's object) and
+//!    the partition columns (from the partition's values).
+//!
+//! Views are replaced outside any batch transaction, one at a time, and only
+//! when the file set or the columns changed, so concurrent batches do not
+//! conflict on the catalog. Not emulated: `"$size"` and other pseudo-columns,
+//! complex Glue types (array, map, struct), formats other than Parquet, and
+//! `SELECT *` leaving `"$path"` out (here it is a column of the view).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use duckdb::Connection;
+use sha2::{Digest, Sha256};
+use tokio::runtime::Handle;
+
+use crate::translate::{duck_ident, duck_literal};
+
+/// The S3 and Glue clients of the local AWS emulation (moto).
+#[derive(Debug, Clone)]
+pub struct Aws {
+    pub s3: aws_sdk_s3::Client,
+    pub glue: aws_sdk_glue::Client,
+}
+
+impl Aws {
+    /// Clients from an SDK configuration; S3 with path-style addressing, as a
+    /// local endpoint needs.
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        let s3 = aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build();
+        Self { s3: aws_sdk_s3::Client::from_conf(s3), glue: aws_sdk_glue::Client::new(sdk) }
+    }
+}
+
+/// One object an external table reads.
+struct SourceFile {
+    uri: String,
+    local: PathBuf,
+    partition_values: Vec<String>,
+}
+
+pub struct Spectrum {
+    aws: Option<Aws>,
+    cache: tempfile::TempDir,
+    /// Fingerprint of each view as last built.
+    built: Mutex<HashMap<(String, String), [u8; 32]>>,
+}
+
+/// `s3://bucket/prefix` → (bucket, prefix).
+pub fn split_s3_uri(uri: &str) -> Option<(&str, &str)> {
+    let rest = uri.strip_prefix("s3://")?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    (!bucket.is_empty()).then_some((bucket, prefix))
+}
+
+impl Spectrum {
+    pub fn new(aws: Option<Aws>) -> std::io::Result<Self> {
+        let cache = tempfile::Builder::new().prefix("redshift-emulator-spectrum-").tempdir()?;
+        Ok(Self { aws, cache, built: Mutex::default() })
+    }
+
+    pub fn aws(&self) -> Option<&Aws> {
+        self.aws.as_ref()
+    }
+
+    /// Makes `<schema>.<table>` show the Glue table `glue_db.table` as it is now.
+    /// Errors are Redshift-style texts.
+    pub fn refresh(
+        &self,
+        rt: &Handle,
+        conn: &Connection,
+        schema: &str,
+        glue_db: &str,
+        table: &str,
+    ) -> Result<(), String> {
+        let aws = self.aws.as_ref().ok_or_else(|| {
+            format!(
+                "ERROR: external table {schema}.{table}: the emulator was started without AWS settings, so it cannot \
+                 read the Glue catalog or S3"
+            )
+        })?;
+        let mut built = self.built.lock().expect("spectrum lock");
+        let (columns, partition_keys, sources) = rt.block_on(self.table_sources(aws, schema, glue_db, table))?;
+        let mut files = Vec::new();
+        for (location, values) in sources {
+            for (uri, etag) in rt.block_on(list_location(aws, &location))? {
+                let local = rt.block_on(self.cached(aws, &uri, &etag))?;
+                files.push(SourceFile { uri, local, partition_values: values.clone() });
+            }
+        }
+        let mut h = Sha256::new();
+        for (name, ty) in columns.iter().chain(&partition_keys) {
+            h.update(format!("{name}\u{0}{ty}\u{0}"));
+        }
+        for f in &files {
+            h.update(format!("{}\u{0}{}\u{0}{}\u{0}", f.uri, f.local.display(), f.partition_values.join("\u{1}")));
+        }
+        let fingerprint: [u8; 32] = h.finalize().into();
+        let key = (schema.to_string(), table.to_string());
+        if built.get(&key) == Some(&fingerprint) {
+            return Ok(());
+        }
+        let view = view_sql(conn, schema, table, &columns, &partition_keys, &files)?;
+        conn.execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {}; {view}", duck_ident(schema)))
+            .map_err(|e| crate::errors::redshift_text(&e.to_string()))?;
+        built.insert(key, fingerprint);
+        Ok(())
+    }
+
+    /// Columns and partition keys (name, DuckDB type), and the locations to
+    /// scan with their partition values.
+    #[allow(clippy::type_complexity)]
+    async fn table_sources(
+        &self,
+        aws: &Aws,
+        schema: &str,
+        glue_db: &str,
+        table: &str,
+    ) -> Result<(Vec<(String, String)>, Vec<(String, String)>, Vec<(String, Vec<String>)>), String> {
+        let out = aws.glue.get_table().database_name(glue_db).name(table).send().await.map_err(|e| {
+            let code = aws_sdk_glue::error::ProvideErrorMetadata::code(&e).unwrap_or_default().to_string();
+            if code == "EntityNotFoundException" {
+                format!("ERROR: relation \"{schema}.{table}\" does not exist")
+            } else {
+                format!(
+                    "ERROR: Spectrum: Glue GetTable {glue_db}.{table}: {}",
+                    aws_sdk_glue::error::DisplayErrorContext(&e)
+                )
+            }
+        })?;
+        let t = out.table().ok_or_else(|| format!("ERROR: relation \"{schema}.{table}\" does not exist"))?;
+        let sd = t
+            .storage_descriptor()
+            .ok_or_else(|| format!("ERROR: external table {schema}.{table} has no storage descriptor"))?;
+        let typed = |name: &str, ty: &str| -> Result<(String, String), String> {
+            Ok((name.to_lowercase(), duck_type(ty).ok_or_else(|| {
+                format!("ERROR: column {name} of external table {schema}.{table} has type {ty}, not supported by the Redshift emulator")
+            })?))
+        };
+        let columns = sd
+            .columns()
+            .iter()
+            .map(|c| typed(c.name(), c.r#type().unwrap_or("string")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let partition_keys = t
+            .partition_keys()
+            .iter()
+            .map(|c| typed(c.name(), c.r#type().unwrap_or("string")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if partition_keys.is_empty() {
+            let location =
+                sd.location().ok_or_else(|| format!("ERROR: external table {schema}.{table} has no location"))?;
+            return Ok((columns, partition_keys, vec![(location.to_string(), Vec::new())]));
+        }
+        let mut sources = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let page = aws
+                .glue
+                .get_partitions()
+                .database_name(glue_db)
+                .table_name(table)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "ERROR: Spectrum: Glue GetPartitions {glue_db}.{table}: {}",
+                        aws_sdk_glue::error::DisplayErrorContext(&e)
+                    )
+                })?;
+            for p in page.partitions() {
+                if let Some(location) = p.storage_descriptor().and_then(|sd| sd.location()) {
+                    sources.push((location.to_string(), p.values().to_vec()));
+                }
+            }
+            match page.next_token() {
+                Some(t) if !t.is_empty() => next = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok((columns, partition_keys, sources))
+    }
+
+    /// The local copy of an object, downloaded unless this version is cached.
+    async fn cached(&self, aws: &Aws, uri: &str, etag: &str) -> Result<PathBuf, String> {
+        let name: String = Sha256::new()
+            .chain_update(uri)
+            .chain_update("\u{0}")
+            .chain_update(etag)
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let path = self.cache.path().join(format!("{name}.parquet"));
+        if path.exists() {
+            return Ok(path);
+        }
+        let (bucket, key) = split_s3_uri(uri).ok_or_else(|| format!("ERROR: bad S3 location {uri}"))?;
+        let failed = |what: String| format!("ERROR: Spectrum Scan Error: {uri}: {what}");
+        let out = aws
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| failed(aws_sdk_s3::error::DisplayErrorContext(&e).to_string()))?;
+        let bytes = out.body.collect().await.map_err(|e| failed(e.to_string()))?.into_bytes();
+        // Written aside then renamed, so a reader never sees half a file.
+        let partial = self.cache.path().join(format!("{name}.partial"));
+        std::fs::write(&partial, &bytes)
+            .and_then(|()| std::fs::rename(&partial, &path))
+            .map_err(|e| failed(e.to_string()))?;
+        Ok(path)
+    }
+}
+
+/// The objects under a location, as (`s3://` URI, ETag), sorted by key.
+async fn list_location(aws: &Aws, location: &str) -> Result<Vec<(String, String)>, String> {
+    let (bucket, prefix) =
+        split_s3_uri(location).ok_or_else(|| format!("ERROR: external location {location} is not an s3:// URI"))?;
+    // A location is a folder: `p/` must not also match `p2/…`.
+    let prefix = if prefix.is_empty() || prefix.ends_with('/') { prefix.to_string() } else { format!("{prefix}/") };
+    let mut out = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let page = aws
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(&prefix)
+            .set_continuation_token(next.take())
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "ERROR: Spectrum Scan Error: listing {location}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )
+            })?;
+        for o in page.contents() {
+            let Some(key) = o.key() else { continue };
+            let base = key.rsplit('/').next().unwrap_or(key);
+            if key.ends_with('/') || key.ends_with("_$folder$") || base.starts_with('_') || base.starts_with('.') {
+                continue;
+            }
+            out.push((format!("s3://{bucket}/{key}"), o.e_tag().unwrap_or_default().to_string()));
+        }
+        match page.next_continuation_token() {
+            Some(t) if page.is_truncated() == Some(true) => next = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A Glue (Hive) column type as a DuckDB type.
+pub fn duck_type(glue: &str) -> Option<String> {
+    let t = glue.trim().to_lowercase();
+    let base = t.split('(').next().unwrap_or(&t).trim();
+    Some(match base {
+        "tinyint" => "TINYINT".into(),
+        "smallint" => "SMALLINT".into(),
+        "int" | "integer" => "INTEGER".into(),
+        "bigint" => "BIGINT".into(),
+        "float" => "FLOAT".into(),
+        "double" => "DOUBLE".into(),
+        "decimal" | "numeric" => t.replacen(base, "DECIMAL", 1).to_uppercase(),
+        "string" | "varchar" | "char" => "VARCHAR".into(),
+        "boolean" => "BOOLEAN".into(),
+        "date" => "DATE".into(),
+        "timestamp" => "TIMESTAMP".into(),
+        "binary" => "BLOB".into(),
+        _ => return None,
+    })
+}
+
+fn view_sql(
+    conn: &Connection,
+    schema: &str,
+    table: &str,
+    columns: &[(String, String)],
+    partition_keys: &[(String, String)],
+    files: &[SourceFile],
+) -> Result<String, String> {
+    let name = format!("{}.{}", duck_ident(schema), duck_ident(table));
+    if files.is_empty() {
+        let mut cols: Vec<String> = columns
+            .iter()
+            .chain(partition_keys)
+            .map(|(c, t)| format!("CAST(NULL AS {t}) AS {}", duck_ident(c)))
+            .collect();
+        cols.push("CAST(NULL AS VARCHAR) AS \"$path\"".into());
+        return Ok(format!("CREATE OR REPLACE VIEW {name} AS SELECT {} WHERE false", cols.join(", ")));
+    }
+    let list = files.iter().map(|f| duck_literal(&f.local.display().to_string())).collect::<Vec<_>>().join(", ");
+    let read = format!("read_parquet([{list}], filename = true, union_by_name = true)");
+    let present = file_columns(conn, &read)?;
+    let mut cols: Vec<String> = columns
+        .iter()
+        .map(|(c, t)| match present.iter().find(|p| p.eq_ignore_ascii_case(c)) {
+            Some(p) => format!("CAST(r.{} AS {t}) AS {}", duck_ident(p), duck_ident(c)),
+            None => format!("CAST(NULL AS {t}) AS {}", duck_ident(c)),
+        })
+        .collect();
+    cols.push("m.cdc_uri AS \"$path\"".into());
+    let mut map_cols = vec!["cdc_local".to_string(), "cdc_uri".to_string()];
+    for (i, (c, t)) in partition_keys.iter().enumerate() {
+        cols.push(format!("CAST(m.cdc_p{i} AS {t}) AS {}", duck_ident(c)));
+        map_cols.push(format!("cdc_p{i}"));
+    }
+    let rows: Vec<String> = files
+        .iter()
+        .map(|f| {
+            let mut v = vec![duck_literal(&f.local.display().to_string()), duck_literal(&f.uri)];
+            v.extend(
+                (0..partition_keys.len()).map(|i| f.partition_values.get(i).map_or("NULL".into(), |p| duck_literal(p))),
+            );
+            format!("({})", v.join(", "))
+        })
+        .collect();
+    Ok(format!(
+        "CREATE OR REPLACE VIEW {name} AS SELECT {} FROM {read} AS r JOIN (VALUES {}) AS m({}) ON r.filename = m.cdc_local",
+        cols.join(", "),
+        rows.join(", "),
+        map_cols.join(", ")
+    ))
+}
+
+/// The columns the files have, together.
+fn file_columns(conn: &Connection, read: &str) -> Result<Vec<String>, String> {
+    let scan = |e: duckdb::Error| format!("ERROR: Spectrum Scan Error: {e}");
+    let mut stmt = conn.prepare(&format!("DESCRIBE SELECT * FROM {read}")).map_err(scan)?;
+    let names = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(scan)?;
+    names.collect::<Result<Vec<_>, _>>().map_err(scan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glue_types_map_to_duckdb_types() {
+        assert_eq!(duck_type("int").as_deref(), Some("INTEGER"));
+        assert_eq!(duck_type("decimal(10,2)").as_deref(), Some("DECIMAL(10,2)"));
+        assert_eq!(duck_type("varchar(84)").as_deref(), Some("VARCHAR"));
+        assert_eq!(duck_type("timestamp").as_deref(), Some("TIMESTAMP"));
+        assert_eq!(duck_type("array<int>"), None);
+        assert_eq!(split_s3_uri("s3://b/p/q/"), Some(("b", "p/q/")));
+        assert_eq!(split_s3_uri("s3://b"), Some(("b", "")));
+        assert_eq!(split_s3_uri("s3:///x"), None);
+    }
+}

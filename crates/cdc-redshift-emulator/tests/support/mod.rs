@@ -1,0 +1,343 @@
+//! Shared by the emulator's tests: the real Data API client on the emulator,
+//! the pipeline's adapter on that client, and for the pipeline tests a DMS
+//! raw zone in moto's S3 with its Glue catalog, plus a raw zone port that
+//! lists it.
+
+#![allow(dead_code)] // Each test binary uses its own part of this module.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_sdk_glue::types::{Column, PartitionInput, SerDeInfo, StorageDescriptor, TableInput};
+use aws_sdk_redshiftdata::config::{BehaviorVersion, Credentials, Region};
+use cdc_aws::RedshiftDataWarehouse;
+use cdc_aws::RedshiftTarget;
+use cdc_aws::client_config::retry_config;
+use cdc_core::ports::{
+    FileColumn, FileColumnType, FileKind, RawFile, RawZone, ResultSet, StatementId, StatementState, Warehouse,
+};
+use cdc_core::sql::StatementBatch;
+use cdc_core::{PipelineConfig, PipelineError, TableConfig};
+use cdc_local::FolderRawZone;
+use cdc_redshift_emulator::{Emulator, EmulatorConfig};
+
+pub const DATABASE: &str = "dev";
+pub const WORKGROUP: &str = "cdc-wg";
+/// How long a test waits for one statement before it calls the emulator stuck.
+pub const STATEMENT_DEADLINE: Duration = Duration::from_secs(120);
+
+pub fn demo_config() -> PipelineConfig {
+    PipelineConfig::parse(include_str!("../../../../config/pipeline.toml"), "demo").unwrap()
+}
+
+/// An emulator without AWS (no external tables, no UNLOAD), small result pages.
+pub fn emulator() -> Emulator {
+    Emulator::start(EmulatorConfig { page_rows: 7, ..Default::default() }).expect("the emulator starts")
+}
+
+/// The real Data API client, pointed at `endpoint`, with the production retry
+/// settings (1 ms base backoff, so throttling tests are quick).
+pub fn data_api_client(endpoint: &str) -> aws_sdk_redshiftdata::Client {
+    let conf = aws_sdk_redshiftdata::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(cdc_moto::REGION))
+        .credentials_provider(Credentials::new(
+            cdc_moto::ACCESS_KEY_ID,
+            cdc_moto::SECRET_ACCESS_KEY,
+            None,
+            None,
+            "test",
+        ))
+        .endpoint_url(endpoint)
+        .retry_config(retry_config().with_initial_backoff(Duration::from_millis(1)))
+        .build();
+    aws_sdk_redshiftdata::Client::from_conf(conf)
+}
+
+pub fn serverless() -> RedshiftTarget {
+    RedshiftTarget::Serverless { workgroup: WORKGROUP.into(), database: DATABASE.into(), secret_arn: None }
+}
+
+/// The pipeline's adapter on the emulator.
+pub fn warehouse(emulator: &Emulator) -> RedshiftDataWarehouse {
+    RedshiftDataWarehouse::new(&data_api_client(&emulator.endpoint_url()), serverless()).unwrap()
+}
+
+pub fn batch(label: &str, statements: &[&str]) -> StatementBatch {
+    StatementBatch { label: label.into(), statements: statements.iter().map(|s| s.to_string()).collect() }
+}
+
+/// Polls until the statement is done; every state seen on the way, in order.
+pub async fn wait(wh: &dyn Warehouse, id: &StatementId) -> Vec<StatementState> {
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    loop {
+        let state = wh.status(id).await.expect("status");
+        let done = state.is_done();
+        seen.push(state);
+        if done {
+            return seen;
+        }
+        assert!(started.elapsed() < STATEMENT_DEADLINE, "statement {id} still not done: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Submits, waits, and returns the rows of the last statement.
+pub async fn run(wh: &dyn Warehouse, batch: StatementBatch) -> Result<ResultSet, PipelineError> {
+    tokio::time::timeout(STATEMENT_DEADLINE, cdc_core::ports::run_to_completion(wh, batch, Duration::from_millis(10)))
+        .await
+        .expect("the batch ends in time")
+}
+
+/// `SELECT` a single text/number column of many rows, as strings.
+pub fn texts(rs: &ResultSet) -> Vec<Vec<String>> {
+    rs.rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| match c {
+                    cdc_core::ports::Cell::Null => "NULL".to_string(),
+                    cdc_core::ports::Cell::Bool(b) => b.to_string(),
+                    cdc_core::ports::Cell::Long(v) => v.to_string(),
+                    cdc_core::ports::Cell::Double(v) => v.to_string(),
+                    cdc_core::ports::Cell::Text(s) => s.clone(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+// --- the AWS side of the pipeline tests -------------------------------------
+
+pub const RAW_BUCKET: &str = "raw-bucket";
+pub const OPTIMIZED_BUCKET: &str = "optimized-bucket";
+pub const GLUE_DATABASE: &str = "cdc_raw";
+pub const UNLOAD_ROLE: &str = "arn:aws:iam::123456789012:role/cdc-unload";
+
+pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(true).build())
+}
+
+/// Every Parquet file under `root`, relative paths with `/`.
+pub fn parquet_files(root: &Path) -> Vec<String> {
+    fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, root, out);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
+
+/// Uploads every Parquet file under `root` to `bucket`, keyed by its path:
+/// the DMS layout in S3.
+pub async fn upload_raw_zone(s3: &aws_sdk_s3::Client, bucket: &str, root: &Path) {
+    for rel in parquet_files(root) {
+        let body = aws_sdk_s3::primitives::ByteStream::from_path(root.join(&rel)).await.unwrap();
+        s3.put_object().bucket(bucket).key(&rel).body(body).send().await.unwrap();
+    }
+}
+
+/// A minimal raw zone on moto's S3 (a test double): listed with
+/// ListObjectsV2, Parquet schemas read from the local copy the generator wrote.
+pub struct MotoRawZone {
+    pub s3: aws_sdk_s3::Client,
+    pub bucket: String,
+    pub local: FolderRawZone,
+}
+
+impl MotoRawZone {
+    pub fn new(s3: aws_sdk_s3::Client, bucket: &str, local_root: &Path) -> Self {
+        Self { s3, bucket: bucket.into(), local: FolderRawZone::new(local_root).unwrap() }
+    }
+
+    fn prefix(t: &TableConfig, kind: FileKind) -> String {
+        let top = match kind {
+            FileKind::Full => "full",
+            FileKind::Cdc => "cdc",
+        };
+        format!("{top}/{}/{}/", t.schema, t.name)
+    }
+
+    fn local_path(&self, uri: &str) -> PathBuf {
+        let key = uri.strip_prefix(&format!("s3://{}/", self.bucket)).unwrap_or(uri);
+        self.local.root().join(key)
+    }
+}
+
+#[async_trait]
+impl RawZone for MotoRawZone {
+    async fn list_files(
+        &self,
+        t: &TableConfig,
+        kind: FileKind,
+        from: Option<&str>,
+    ) -> Result<Vec<RawFile>, PipelineError> {
+        let prefix = Self::prefix(t, kind);
+        let mut out = Vec::new();
+        let mut next = None;
+        loop {
+            let page = self
+                .s3
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&prefix)
+                .set_continuation_token(next.take())
+                .send()
+                .await
+                .map_err(|e| PipelineError::retryable(format!("listing s3://{}/{prefix}: {e}", self.bucket)))?;
+            for o in page.contents() {
+                let key = o.key().unwrap_or_default();
+                if !key.ends_with(".parquet") {
+                    continue;
+                }
+                let partition = match kind {
+                    FileKind::Full => None,
+                    FileKind::Cdc => key[prefix.len()..].split('/').next().map(str::to_string),
+                };
+                if kind == FileKind::Cdc && partition.as_deref().is_some_and(|p| from.is_some_and(|f| p < f)) {
+                    continue;
+                }
+                let modified = o
+                    .last_modified()
+                    .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+                    .unwrap_or_default();
+                out.push(RawFile {
+                    path: format!("s3://{}/{key}", self.bucket),
+                    kind,
+                    partition,
+                    size: o.size().unwrap_or_default() as u64,
+                    modified,
+                });
+            }
+            match page.next_continuation_token() {
+                Some(t) => next = Some(t.to_string()),
+                None => break,
+            }
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    async fn file_schemas(&self, files: &[RawFile]) -> Result<Vec<Vec<FileColumn>>, PipelineError> {
+        let local: Vec<RawFile> = files
+            .iter()
+            .map(|f| RawFile { path: self.local_path(&f.path).display().to_string(), ..f.clone() })
+            .collect();
+        self.local.file_schemas(&local).await
+    }
+
+    fn describe_location(&self, t: &TableConfig) -> String {
+        format!(
+            "s3://{0}/{1} and s3://{0}/{2}",
+            self.bucket,
+            Self::prefix(t, FileKind::Full),
+            Self::prefix(t, FileKind::Cdc)
+        )
+    }
+}
+
+fn hive_type(ty: &FileColumnType) -> String {
+    match ty {
+        FileColumnType::Int16 => "smallint".into(),
+        FileColumnType::Int32 => "int".into(),
+        FileColumnType::Int64 => "bigint".into(),
+        FileColumnType::Float32 => "float".into(),
+        FileColumnType::Float64 => "double".into(),
+        FileColumnType::Boolean => "boolean".into(),
+        FileColumnType::Date => "date".into(),
+        FileColumnType::Timestamp => "timestamp".into(),
+        FileColumnType::Decimal(p, s) => format!("decimal({p},{s})"),
+        FileColumnType::String | FileColumnType::Other(_) => "string".into(),
+    }
+}
+
+fn storage(location: String, columns: Vec<Column>) -> StorageDescriptor {
+    StorageDescriptor::builder()
+        .location(location)
+        .set_columns(Some(columns))
+        .input_format("org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat")
+        .output_format("org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat")
+        .serde_info(
+            SerDeInfo::builder()
+                .serialization_library("org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe")
+                .build(),
+        )
+        .build()
+}
+
+/// Registers the raw tables the way the seed's crawler names them
+/// (`raw_full_<table>`, `raw_cdc_<table>` partitioned by `partition_0`), with
+/// the columns of their files, and every CDC day folder as a partition.
+/// Safe to call again after more files arrive: it adds what is new.
+pub async fn register_raw_tables(glue: &aws_sdk_glue::Client, cfg: &PipelineConfig, raw: &MotoRawZone) {
+    if glue.get_database().name(GLUE_DATABASE).send().await.is_err() {
+        let input = aws_sdk_glue::types::DatabaseInput::builder().name(GLUE_DATABASE).build().unwrap();
+        glue.create_database().database_input(input).send().await.unwrap();
+    }
+    for t in &cfg.tables {
+        for kind in [FileKind::Full, FileKind::Cdc] {
+            let files = raw.list_files(t, kind, None).await.unwrap();
+            let Some(first) = files.first() else { continue };
+            let schema = raw.file_schemas(std::slice::from_ref(first)).await.unwrap().remove(0);
+            let columns: Vec<Column> = schema
+                .iter()
+                .map(|c| Column::builder().name(c.name.to_lowercase()).r#type(hive_type(&c.ty)).build().unwrap())
+                .collect();
+            let (name, partition_keys) = match kind {
+                FileKind::Full => (format!("raw_full_{}", t.name), vec![]),
+                FileKind::Cdc => (
+                    format!("raw_cdc_{}", t.name),
+                    vec![Column::builder().name("partition_0").r#type("string").build().unwrap()],
+                ),
+            };
+            let location = format!("s3://{}/{}", raw.bucket, MotoRawZone::prefix(t, kind));
+            if glue.get_table().database_name(GLUE_DATABASE).name(&name).send().await.is_err() {
+                let input = TableInput::builder()
+                    .name(&name)
+                    .table_type("EXTERNAL_TABLE")
+                    .storage_descriptor(storage(location.clone(), columns.clone()))
+                    .set_partition_keys(Some(partition_keys))
+                    .build()
+                    .unwrap();
+                glue.create_table().database_name(GLUE_DATABASE).table_input(input).send().await.unwrap();
+            }
+            if kind == FileKind::Cdc {
+                let mut days: Vec<String> = files.iter().filter_map(|f| f.partition.clone()).collect();
+                days.dedup();
+                for day in days {
+                    let part = PartitionInput::builder()
+                        .values(&day)
+                        .storage_descriptor(storage(format!("{location}{day}/"), columns.clone()))
+                        .build();
+                    // Already registered by an earlier call: fine.
+                    let _ = glue
+                        .create_partition()
+                        .database_name(GLUE_DATABASE)
+                        .table_name(&name)
+                        .partition_input(part)
+                        .send()
+                        .await;
+                }
+            }
+        }
+    }
+}
+
+/// The statement that maps the pipeline's raw schema to the Glue database.
+pub fn external_schema(cfg: &PipelineConfig) -> String {
+    format!(
+        "CREATE EXTERNAL SCHEMA IF NOT EXISTS {} FROM DATA CATALOG DATABASE '{GLUE_DATABASE}' IAM_ROLE '{UNLOAD_ROLE}'",
+        cfg.raw_schema.quoted()
+    )
+}
