@@ -7,6 +7,7 @@
 //! (Redshift Data API, Glue, S3) join them here.
 
 pub mod client_config;
+pub mod deployment;
 pub mod dynamodb_job_store;
 pub mod glue_catalog;
 pub mod redshift_data_warehouse;
@@ -16,6 +17,7 @@ pub mod s3_raw_zone;
 pub mod sdk_error;
 pub mod sns_notifier;
 
+pub use deployment::{AwsPorts, DeploymentSettings};
 pub use dynamodb_job_store::DynamoDbJobStore;
 pub use glue_catalog::{GlueCatalog, GlueRawCatalog};
 pub use redshift_data_warehouse::{RedshiftDataWarehouse, RedshiftTarget};

@@ -208,6 +208,12 @@ impl Warehouse for RedshiftDataWarehouse {
         Ok(StatementId(id.to_string()))
     }
 
+    /// `key` becomes the idempotency scope of the `ClientToken` (see
+    /// [`client_token`]): the step attempt's execution id and entry time.
+    async fn submit_idempotent(&self, batch: StatementBatch, key: &str) -> Result<StatementId, PipelineError> {
+        self.with_idempotency_scope(key).submit(batch).await
+    }
+
     async fn status(&self, id: &StatementId) -> Result<StatementState, PipelineError> {
         let out = self.describe(id).await?;
         let status = out.status().ok_or_else(|| {

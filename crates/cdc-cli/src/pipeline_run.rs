@@ -26,7 +26,7 @@ use cdc_core::sql::{Dialect, StatementBatch};
 use cdc_core::steps::dispatch::{Function, Now, StepContext, dispatch};
 use cdc_core::steps::job::{ClaimOutput, ReleaseInput, ReleaseOutput};
 use cdc_core::{PipelineConfig, PipelineError, TableConfig};
-use cdc_local::{DuckDbWarehouse, FolderOptimizedZone, FolderRawZone, LocalCatalog};
+use cdc_local::{DuckDbWarehouse, FolderOptimizedZone, FolderRawZone, LocalCatalog, LocalRawCatalog};
 
 /// The state machine file deployed with the template, for commands run
 /// from the repository's root.
@@ -90,27 +90,14 @@ pub fn execution_name() -> String {
 
 impl LocalPipeline {
     pub async fn run(&self, name: &str) -> anyhow::Result<PipelineRun> {
-        let text = std::fs::read_to_string(&self.state_machine)
-            .with_context(|| format!("reading the state machine {}", self.state_machine.display()))?;
-        let substitutions: BTreeMap<String, String> =
-            Function::ALL.iter().map(|f| (f.substitution().to_string(), f.name().to_string())).collect();
-        let machine = StateMachine::parse(&text, &substitutions)
-            .with_context(|| format!("state machine {}", self.state_machine.display()))?
-            .with_name("cdc-pipeline");
         let clock = self.clock.clone().unwrap_or_else(|| Arc::new(VirtualClock::new(Utc::now())));
-        let ctx = Arc::new(self.context()?);
-        let observed = Arc::new(Mutex::new(Observed::default()));
-        let mut handlers = HandlerRegistry::new();
-        for f in Function::ALL {
-            let h = handler(f, Arc::clone(&ctx), Arc::clone(&observed), self.intercept.clone());
-            handlers.register(f.name(), h);
-        }
-        let executor = Executor::new(machine, handlers, clock).with_options(ExecutorOptions { rng_seed: Some(7) });
-        let missing = executor.missing_handlers();
-        anyhow::ensure!(missing.is_empty(), "the state machine calls functions with no local handler: {missing:?}");
-        let execution = executor.start(name, json!({ "JobId": self.cfg.job_id })).await;
-        let observed = std::mem::take(&mut *observed.lock().expect("observed lock"));
-        Ok(PipelineRun { execution, claim: observed.claim, release: observed.release })
+        let execution = StateMachineRun {
+            state_machine: &self.state_machine,
+            ctx: Arc::new(self.context()?),
+            clock,
+            intercept: self.intercept.clone(),
+        };
+        execution.run(name).await
     }
 
     fn context(&self) -> anyhow::Result<StepContext> {
@@ -126,6 +113,7 @@ impl LocalPipeline {
             cfg: self.cfg.clone(),
             warehouse: Arc::clone(&self.warehouse),
             raw: self.raw.clone() as Arc<dyn RawZone>,
+            raw_catalog: Arc::new(LocalRawCatalog),
             zone: Arc::new(zone),
             catalog: Arc::clone(&self.catalog),
             store: Arc::clone(&self.store),
@@ -135,6 +123,42 @@ impl LocalPipeline {
             now,
             unload_now,
         })
+    }
+}
+
+/// One execution of the state machine file by the local interpreter, its
+/// five functions dispatched to the steps with `ctx`'s ports: the embedded
+/// default's for `cdc run`, the AWS adapters' in the AWS integration tests.
+pub struct StateMachineRun<'a> {
+    pub state_machine: &'a Path,
+    pub ctx: Arc<StepContext>,
+    /// Waits and retries run on it.
+    pub clock: Arc<VirtualClock>,
+    pub intercept: Option<Intercept>,
+}
+
+impl StateMachineRun<'_> {
+    pub async fn run(&self, name: &str) -> anyhow::Result<PipelineRun> {
+        let text = std::fs::read_to_string(self.state_machine)
+            .with_context(|| format!("reading the state machine {}", self.state_machine.display()))?;
+        let substitutions: BTreeMap<String, String> =
+            Function::ALL.iter().map(|f| (f.substitution().to_string(), f.name().to_string())).collect();
+        let machine = StateMachine::parse(&text, &substitutions)
+            .with_context(|| format!("state machine {}", self.state_machine.display()))?
+            .with_name("cdc-pipeline");
+        let observed = Arc::new(Mutex::new(Observed::default()));
+        let mut handlers = HandlerRegistry::new();
+        for f in Function::ALL {
+            let h = handler(f, Arc::clone(&self.ctx), Arc::clone(&observed), self.intercept.clone());
+            handlers.register(f.name(), h);
+        }
+        let executor = Executor::new(machine, handlers, self.clock.clone())
+            .with_options(ExecutorOptions { rng_seed: Some(7) });
+        let missing = executor.missing_handlers();
+        anyhow::ensure!(missing.is_empty(), "the state machine calls functions with no local handler: {missing:?}");
+        let execution = executor.start(name, json!({ "JobId": self.ctx.cfg.job_id })).await;
+        let observed = std::mem::take(&mut *observed.lock().expect("observed lock"));
+        Ok(PipelineRun { execution, claim: observed.claim, release: observed.release })
     }
 }
 

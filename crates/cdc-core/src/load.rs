@@ -46,6 +46,10 @@ pub struct LoadStats {
 pub enum PollOutcome {
     Running,
     Done(LoadStats),
+    /// The load ended without effect for a reason that passes (a
+    /// serialization conflict, an abort): submitting it again is the cure,
+    /// polling it again never is.
+    Retry(PipelineError),
 }
 
 pub fn table<'a>(cfg: &'a PipelineConfig, name: &str) -> Result<&'a TableConfig, PipelineError> {
@@ -96,8 +100,11 @@ pub async fn poll_load(
     let at = format!("table {} (statement {id})", t.qualified());
     match warehouse.status(id).await.map_err(|e| e.context(&at))? {
         StatementState::Submitted | StatementState::Running => Ok(PollOutcome::Running),
+        StatementState::Failed(e) if e.kind == crate::ErrorKind::Retryable => Ok(PollOutcome::Retry(e.context(&at))),
         StatementState::Failed(e) => Err(e.context(&at)),
-        StatementState::Aborted(why) => Err(PipelineError::retryable(format!("{at}: load aborted: {why}"))),
+        StatementState::Aborted(why) => {
+            Ok(PollOutcome::Retry(PipelineError::retryable(format!("{at}: load aborted: {why}"))))
+        }
         StatementState::Finished => {
             let rs = warehouse.result(id).await.map_err(|e| e.context(&at))?;
             stats_from(&rs).map(PollOutcome::Done).map_err(|e| e.context(&at))
@@ -120,6 +127,7 @@ pub async fn load_table(
     loop {
         match poll_load(t, warehouse, &id).await? {
             PollOutcome::Running => tokio::time::sleep(poll_every).await,
+            PollOutcome::Retry(e) => return Err(e),
             PollOutcome::Done(stats) if backlog > 0 => {
                 // Take the rest now; each load stays one bounded transaction.
                 let mut more = Box::pin(load_table(cfg, t, warehouse, raw, poll_every)).await?;

@@ -4,11 +4,16 @@ use crate::config::PipelineConfig;
 use crate::error::PipelineError;
 use crate::load::READ_POLL;
 use crate::ports::{Warehouse, run_to_completion};
-use crate::sql::setup;
+use crate::sql::setup::{self, ExternalSchema};
 
-/// Creates every warehouse object the config needs (idempotent).
-pub async fn run_setup(cfg: &PipelineConfig, warehouse: &dyn Warehouse) -> Result<(), PipelineError> {
-    run_to_completion(warehouse, setup::setup_batch(cfg, warehouse.dialect()), READ_POLL).await?;
+/// Creates every warehouse object the config needs (idempotent); on Redshift
+/// `external` is the raw zone's external schema.
+pub async fn run_setup(
+    cfg: &PipelineConfig,
+    warehouse: &dyn Warehouse,
+    external: Option<&ExternalSchema>,
+) -> Result<(), PipelineError> {
+    run_to_completion(warehouse, setup::setup_batch(cfg, warehouse.dialect(), external), READ_POLL).await?;
     Ok(())
 }
 

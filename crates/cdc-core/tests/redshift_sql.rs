@@ -41,7 +41,7 @@ fn files(table: &str) -> Vec<RawFile> {
 fn batches() -> Vec<(String, StatementBatch)> {
     let cfg = demo();
     let d = Dialect::Redshift;
-    let mut out = vec![("setup".to_string(), setup::setup_batch(&cfg, d))];
+    let mut out = vec![("setup".to_string(), setup::setup_batch(&cfg, d, None))];
     for t in &cfg.tables {
         out.push((format!("load_{}", t.name), merge::load_batch(&cfg, t, d, &files(t.name.as_str()))));
         out.push((format!("applied_files_{}", t.name), setup::applied_files_query(&cfg, t, d)));

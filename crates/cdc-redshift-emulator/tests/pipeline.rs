@@ -113,8 +113,7 @@ async fn a_full_load_then_a_cdc_load_then_an_unload_match_the_oracle() {
     let dir = tempfile::tempdir().unwrap();
     let mut generator = small_generator(dir.path());
     let raw = MotoRawZone::new(stack.s3.clone(), RAW_BUCKET, dir.path());
-    run(&wh, batch("external schema", &[&external_schema(&cfg)])).await.unwrap();
-    run(&wh, setup::setup_batch(&cfg, Dialect::Redshift)).await.unwrap();
+    run(&wh, setup::setup_batch(&cfg, Dialect::Redshift, Some(&external_schema()))).await.unwrap();
 
     // WHEN DMS delivers the full load (and the changes made during it) and every table loads
     generator.full_load().unwrap();
@@ -218,7 +217,7 @@ async fn every_golden_redshift_batch_runs_on_the_emulator() {
     let raw = MotoRawZone::new(stack.s3.clone(), RAW_BUCKET, dir.path());
     upload_raw_zone(&stack.s3, RAW_BUCKET, dir.path()).await;
     register_raw_tables(&stack.glue, &cfg, &raw).await;
-    run(&wh, batch("external schema", &[&external_schema(&cfg)])).await.unwrap();
+    run(&wh, batch("external schema", &[&external_schema().create_statement(&cfg)])).await.unwrap();
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cdc-core/tests/golden/redshift");
     let mut names: Vec<String> =
         std::fs::read_dir(&golden).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();

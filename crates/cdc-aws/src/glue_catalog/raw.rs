@@ -27,6 +27,7 @@ use futures::StreamExt;
 use cdc_core::ports::{
     FileColumn, FileKind, RawCatalog, RawCatalogSync, RawFile, RawListing, RawTableProblem, RawZone, raw_table_name,
 };
+use cdc_core::sql::setup::ExternalSchema;
 use cdc_core::{ErrorKind, PipelineConfig, PipelineError, TableConfig};
 
 use super::Glue;
@@ -44,12 +45,21 @@ const RAW_TABLES: &str = "raw_.*";
 pub struct GlueRawCatalog {
     glue: Glue,
     raw: S3Location,
+    spectrum_role: Option<String>,
 }
 
 impl GlueRawCatalog {
     /// `raw_location`: the raw zone's bucket and prefix (`S3RawZone::location`).
     pub fn new(client: Client, database: &str, raw_location: S3Location) -> Self {
-        Self { glue: Glue { client, database: database.to_string() }, raw: raw_location }
+        Self { glue: Glue { client, database: database.to_string() }, raw: raw_location, spectrum_role: None }
+    }
+
+    /// The role Redshift Spectrum reads this catalog and the raw files with
+    /// (a role ARN attached to the cluster or workgroup); without one, the
+    /// cluster's default role.
+    pub fn with_spectrum_role(mut self, role: Option<&str>) -> Self {
+        self.spectrum_role = role.map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
+        self
     }
 
     /// The database's raw tables, by name.
@@ -201,6 +211,14 @@ fn kind_word(kind: FileKind) -> &'static str {
 
 #[async_trait]
 impl RawCatalog for GlueRawCatalog {
+    /// Spectrum's external schema over this Glue database.
+    fn external_schema(&self) -> Option<ExternalSchema> {
+        Some(ExternalSchema {
+            catalog_database: self.glue.database.clone(),
+            iam_role: self.spectrum_role.clone().unwrap_or_else(|| "default".into()),
+        })
+    }
+
     async fn ensure_tables(
         &self,
         cfg: &PipelineConfig,

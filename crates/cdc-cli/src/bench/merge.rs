@@ -253,7 +253,7 @@ async fn fresh_warehouse(
     if let Some(k) = threads {
         conn.execute_batch(&format!("SET threads = {k}"))?;
     }
-    cdc_core::setup::run_setup(cfg, &warehouse).await.context("setup")?;
+    cdc_core::setup::run_setup(cfg, &warehouse, None).await.context("setup")?;
     data::fill_tables(&conn, w)?;
     Ok(warehouse)
 }

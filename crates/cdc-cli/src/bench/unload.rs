@@ -57,7 +57,7 @@ pub async fn run(args: UnloadArgs) -> anyhow::Result<()> {
 
     let warehouse = DuckDbWarehouse::open(&args.out.join("warehouse.duckdb"))?;
     let raw = FolderRawZone::new(&raw_root)?;
-    cdc_core::setup::run_setup(&cfg, &warehouse).await?;
+    cdc_core::setup::run_setup(&cfg, &warehouse, None).await?;
     warehouse.expose_raw_zone(&cfg, &raw)?;
     let zone = FolderOptimizedZone::new(&args.out.join("optimized"), &raw_root)?;
     let catalog = LocalCatalog::new(zone.root(), &cfg, warehouse.connection()?);

@@ -22,6 +22,7 @@ use async_trait::async_trait;
 use super::raw_zone::{FileKind, RawFile, RawZone};
 use crate::config::{PipelineConfig, TableConfig};
 use crate::error::PipelineError;
+use crate::sql::setup::ExternalSchema;
 
 /// The raw zone's files per configured table, as one run lists them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -101,6 +102,12 @@ impl RawCatalogSync {
 /// the warehouse's views read the folders directly.
 #[async_trait]
 pub trait RawCatalog: Send + Sync {
+    /// How the warehouse reaches this catalog, which setup creates first
+    /// (Spectrum's external schema); `None` when the warehouse needs nothing.
+    fn external_schema(&self) -> Option<ExternalSchema> {
+        None
+    }
+
     /// Creates the catalog tables of the listed files that are missing
     /// (columns from the config, typed from the newest file where the config
     /// is silent, as DMS's own columns are) and checks the existing ones

@@ -77,10 +77,47 @@ pub trait Warehouse: Send + Sync {
 
     async fn submit(&self, batch: StatementBatch) -> Result<StatementId, PipelineError>;
 
+    /// Submits `batch` so that a second submit of the same batch with the
+    /// same `key` runs nothing and returns the first statement's id (the
+    /// Data API's `ClientToken`): for a retried step whose first attempt's
+    /// answer was lost. A backend whose submit cannot be lost in flight (the
+    /// embedded DuckDB) just submits.
+    async fn submit_idempotent(&self, batch: StatementBatch, key: &str) -> Result<StatementId, PipelineError> {
+        let _ = key;
+        self.submit(batch).await
+    }
+
     async fn status(&self, id: &StatementId) -> Result<StatementState, PipelineError>;
 
     /// The rows of the batch's last statement, once it has finished.
     async fn result(&self, id: &StatementId) -> Result<ResultSet, PipelineError>;
+}
+
+/// A warehouse whose every submit carries the step attempt's idempotency
+/// key, if it has one (see [`Warehouse::submit_idempotent`]): what a step
+/// hands to the domain code, so the reads and the load it plans are all covered.
+pub struct IdempotentSubmits<'a> {
+    pub inner: &'a dyn Warehouse,
+    pub key: Option<String>,
+}
+
+#[async_trait]
+impl Warehouse for IdempotentSubmits<'_> {
+    fn dialect(&self) -> Dialect {
+        self.inner.dialect()
+    }
+    async fn submit(&self, batch: StatementBatch) -> Result<StatementId, PipelineError> {
+        match &self.key {
+            Some(key) => self.inner.submit_idempotent(batch, key).await,
+            None => self.inner.submit(batch).await,
+        }
+    }
+    async fn status(&self, id: &StatementId) -> Result<StatementState, PipelineError> {
+        self.inner.status(id).await
+    }
+    async fn result(&self, id: &StatementId) -> Result<ResultSet, PipelineError> {
+        self.inner.result(id).await
+    }
 }
 
 /// Submits a short batch and waits for it: for the small reads a step needs

@@ -4,11 +4,45 @@
 use super::{Dialect, StatementBatch, names};
 use crate::config::{DerivedTable, FULL_LOAD_FLAG_COLUMN, PipelineConfig, TableConfig, TableMode};
 
-/// Creates what the loads need, if absent: schemas, target tables, per-table
-/// progress and tombstone tables, and on Redshift the assertion procedure and
-/// the materialized views. Safe to run again; it never drops data tables.
-pub fn setup_batch(cfg: &PipelineConfig, d: Dialect) -> StatementBatch {
+/// Where Redshift reads the raw zone's tables from: Spectrum's external
+/// schema over a Glue database. Locally the raw schema's views are made by
+/// the DuckDB warehouse itself, so there is none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalSchema {
+    /// The Glue database holding `raw_full_*` and `raw_cdc_*`.
+    pub catalog_database: String,
+    /// The role Spectrum reads S3 and Glue with: a role ARN (or a
+    /// comma-separated chain of them), or `default` for the cluster's default role.
+    pub iam_role: String,
+}
+
+impl ExternalSchema {
+    /// `CREATE EXTERNAL SCHEMA IF NOT EXISTS`: an existing schema is kept as
+    /// it is, so pointing the pipeline at another Glue database needs the old
+    /// schema dropped by hand (it may be shared with other readers).
+    pub fn create_statement(&self, cfg: &PipelineConfig) -> String {
+        let role = if self.iam_role.eq_ignore_ascii_case("default") {
+            "default".to_string()
+        } else {
+            Dialect::Redshift.literal(&self.iam_role)
+        };
+        format!(
+            "CREATE EXTERNAL SCHEMA IF NOT EXISTS {} FROM DATA CATALOG DATABASE {} IAM_ROLE {role}",
+            cfg.raw_schema.quoted(),
+            Dialect::Redshift.literal(&self.catalog_database)
+        )
+    }
+}
+
+/// Creates what the loads need, if absent: on Redshift the external schema
+/// first (when given), then schemas, target tables, per-table progress and
+/// tombstone tables, and on Redshift the assertion procedure and the
+/// materialized views. Safe to run again; it never drops data tables.
+pub fn setup_batch(cfg: &PipelineConfig, d: Dialect, external: Option<&ExternalSchema>) -> StatementBatch {
     let mut s = Vec::new();
+    if let (Dialect::Redshift, Some(ext)) = (d, external) {
+        s.push(ext.create_statement(cfg));
+    }
     for schema in [&cfg.target_schema, &cfg.control_schema] {
         s.push(format!("CREATE SCHEMA IF NOT EXISTS {}", schema.quoted()));
     }
@@ -113,4 +147,37 @@ pub fn applied_files_query(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) ->
          LEFT JOIN {progress} p ON p.kind = 'F' OR p.partition_0 >= w.oldest_partition"
     );
     StatementBatch { label: format!("progress of {}", t.qualified()), statements: vec![statement] }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> PipelineConfig {
+        PipelineConfig::parse(include_str!("../../../../config/pipeline.toml"), "demo").unwrap()
+    }
+
+    #[test]
+    fn the_external_schema_comes_first_on_redshift_only() {
+        // GIVEN a Glue database and a role whose text would break out of a literal
+        let ext = ExternalSchema { catalog_database: "raw_db".into(), iam_role: "arn:aws:iam::1:role/r'x".into() };
+        // WHEN setup is generated for each dialect
+        let redshift = setup_batch(&cfg(), Dialect::Redshift, Some(&ext));
+        let duckdb = setup_batch(&cfg(), Dialect::DuckDb, Some(&ext));
+        // THEN Redshift creates the schema first, quoted; DuckDB (whose views the warehouse makes) never
+        assert_eq!(
+            redshift.statements[0],
+            "CREATE EXTERNAL SCHEMA IF NOT EXISTS \"cdc_database\" FROM DATA CATALOG DATABASE 'raw_db' \
+             IAM_ROLE 'arn:aws:iam::1:role/r''x'"
+        );
+        assert!(duckdb.statements.iter().all(|s| !s.contains("EXTERNAL")));
+        // AND without one, Redshift's setup is the rest unchanged
+        assert_eq!(setup_batch(&cfg(), Dialect::Redshift, None).statements, redshift.statements[1..]);
+    }
+
+    #[test]
+    fn the_cluster_s_default_role_is_a_keyword() {
+        let ext = ExternalSchema { catalog_database: "raw_db".into(), iam_role: "DEFAULT".into() };
+        assert!(ext.create_statement(&cfg()).ends_with("IAM_ROLE default"));
+    }
 }

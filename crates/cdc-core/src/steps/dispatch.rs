@@ -12,7 +12,7 @@ use crate::config::PipelineConfig;
 use crate::error::PipelineError;
 use crate::job::{JobStateStore, Lease};
 use crate::notify::{Notifier, NotifyPolicy};
-use crate::ports::{OptimizedCatalog, OptimizedZone, RawZone, Warehouse};
+use crate::ports::{OptimizedCatalog, OptimizedZone, RawCatalog, RawZone, Warehouse};
 
 /// The five functions of the state machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,6 +58,8 @@ pub struct StepContext {
     pub cfg: PipelineConfig,
     pub warehouse: Arc<dyn Warehouse>,
     pub raw: Arc<dyn RawZone>,
+    /// The raw zone's catalog, synced by the claim (Glue on AWS).
+    pub raw_catalog: Arc<dyn RawCatalog>,
     pub zone: Arc<dyn OptimizedZone>,
     pub catalog: Arc<dyn OptimizedCatalog>,
     pub store: Arc<dyn JobStateStore>,
@@ -89,7 +91,8 @@ pub async fn dispatch(ctx: &StepContext, function: Function, payload: &Value) ->
     let out = match (function, action) {
         (Function::JobState, "claim") => {
             let ids = parse_input(action, payload)?;
-            to_output(&job::claim(cfg, store, &*ctx.raw, &ids, lease, now, (ctx.unload_now)()).await?)
+            let ports = job::ClaimPorts { store, raw: &*ctx.raw, raw_catalog: &*ctx.raw_catalog };
+            to_output(&job::claim(cfg, ports, &ids, lease, now, (ctx.unload_now)()).await?)
         }
         (Function::JobState, "release") => {
             to_output(&job::release(store, ctx.policy, &parse_input(action, payload)?, now).await?)
@@ -98,7 +101,8 @@ pub async fn dispatch(ctx: &StepContext, function: Function, payload: &Value) ->
             to_output(&job::fail(store, ctx.policy, &parse_input(action, payload)?, now).await?)
         }
         (Function::DimensionLoad | Function::FactLoad, "setup_submit") => {
-            to_output(&load::setup_submit(cfg, wh, now).await?)
+            let external = ctx.raw_catalog.external_schema();
+            to_output(&load::setup_submit(cfg, wh, external.as_ref(), &parse_input(action, payload)?, now).await?)
         }
         (Function::DimensionLoad | Function::FactLoad, "setup_poll") => {
             to_output(&load::setup_poll(cfg, wh, store, lease, &parse_input(action, payload)?, now).await?)

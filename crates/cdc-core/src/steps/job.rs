@@ -12,7 +12,7 @@ use crate::config::{PipelineConfig, TableKind};
 use crate::error::PipelineError;
 use crate::job::{Claim, Job, JobStateError, JobStateStore, Lease, ProgressHint, RunOutcome, RunRecord, TableRunStats};
 use crate::notify::{FailureNotice, Notice, NotifyDecision, NotifyPolicy, RecoveryNotice, console_link};
-use crate::ports::{FileKind, RawFile, RawZone};
+use crate::ports::{RawCatalog, RawFile, RawListing, RawZone, raw_table_name};
 use crate::unload::a_day_finished_between;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,14 +39,28 @@ pub struct ClaimOutput {
     pub tables: Vec<String>,
     /// The raw zone's listing as hints, stored for the tables that load.
     pub hints: BTreeMap<String, ProgressHint>,
+    /// Per raw catalog table (`raw_cdc_<t>`): why the catalog cannot serve
+    /// it as it is; that table's load fails naming the same cause.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub catalog_problems: BTreeMap<String, String>,
     pub started_at: DateTime<Utc>,
 }
 
-/// `claim`: one atomic conditional write, then what this run must do.
+/// What the claim reads and writes.
+#[derive(Clone, Copy)]
+pub struct ClaimPorts<'a> {
+    pub store: &'a dyn JobStateStore,
+    pub raw: &'a dyn RawZone,
+    pub raw_catalog: &'a dyn RawCatalog,
+}
+
+/// `claim`: one atomic conditional write, then what this run must do. When
+/// there is something to do, the raw catalog is synced with the listing (new
+/// tables and day partitions registered), so every file listed is one the
+/// warehouse can read; an idle run writes nothing to the catalog.
 pub async fn claim(
     cfg: &PipelineConfig,
-    store: &dyn JobStateStore,
-    raw: &dyn RawZone,
+    ports: ClaimPorts<'_>,
     ids: &RunIds,
     lease: Lease,
     now: DateTime<Utc>,
@@ -66,9 +80,17 @@ pub async fn claim(
         derived: cfg.derived.iter().map(|d| d.name.to_string()).collect(),
         tables: cfg.tables.iter().map(|t| t.name.to_string()).collect(),
         hints: BTreeMap::new(),
+        catalog_problems: BTreeMap::new(),
         started_at: now,
     };
-    let job = match store.claim(&ids.job_id, &ids.execution_id, lease, now).await? {
+    let job = match ports.store.claim(&ids.job_id, &ids.execution_id, lease, now).await? {
+        // The state machine retried this claim (its answer was lost, or the
+        // listing after the write failed): the job is already ours.
+        Claim::Held { owner, .. } if owner == ids.execution_id => ports
+            .store
+            .get(&ids.job_id)
+            .await?
+            .ok_or_else(|| PipelineError::retryable(format!("job {} vanished after its claim", ids.job_id)))?,
         Claim::Held { owner, since, .. } => {
             out.held_by = Some(owner);
             out.held_since = since;
@@ -80,10 +102,12 @@ pub async fn claim(
         }
     };
     out.outcome = ClaimOutcome::Claimed;
-    let (hints, days) = raw_listing(cfg, raw).await?;
+    let listing = RawListing::list(cfg, ports.raw).await?;
+    let hints = hints_of(cfg, &listing);
     out.setup_needed = job.config_fingerprint.as_deref() != Some(cfg.fingerprint().as_str());
     // The claim clears JobEnd; with no failure since, the last success is
     // when the previous run ended.
+    let days: BTreeSet<String> = cfg.tables.iter().flat_map(|t| listing.days(t.name.as_str())).collect();
     let day_finished = job.last_success.is_none_or(|end| {
         a_day_finished_between(days.iter().map(String::as_str), cfg.unload.lateness, end, unload_now)
     });
@@ -92,7 +116,34 @@ pub async fn claim(
         && !day_finished
         && cfg.tables.iter().all(|t| job.progress_hints.get(t.name.as_str()) == hints.get(t.name.as_str()));
     out.hints = hints;
+    if !out.nothing_new {
+        out.catalog_problems = sync_raw_catalog(cfg, ports, &listing).await?;
+    }
     Ok(out)
+}
+
+/// Registers what the run is about to read; returns the per-table findings.
+async fn sync_raw_catalog(
+    cfg: &PipelineConfig,
+    ports: ClaimPorts<'_>,
+    listing: &RawListing,
+) -> Result<BTreeMap<String, String>, PipelineError> {
+    let sync = ports.raw_catalog.sync(cfg, listing, ports.raw).await.map_err(|e| e.context("raw catalog sync"))?;
+    if !sync.created_tables.is_empty() || !sync.registered_partitions.is_empty() {
+        tracing::info!(
+            created_tables = ?sync.created_tables,
+            registered_partitions = sync.registered_partitions.len(),
+            "raw catalog synced"
+        );
+    }
+    let mut problems = BTreeMap::new();
+    for p in sync.problems {
+        let Some(t) = cfg.table(&p.table) else { continue };
+        let name = raw_table_name(t, p.kind);
+        tracing::warn!(table = %name, problem = %p.error, "raw catalog table cannot be used as it is");
+        problems.insert(name, p.error.to_string());
+    }
+    Ok(problems)
 }
 
 fn check_job_id(cfg: &PipelineConfig, ids: &RunIds) -> Result<(), PipelineError> {
@@ -105,23 +156,12 @@ fn check_job_id(cfg: &PipelineConfig, ids: &RunIds) -> Result<(), PipelineError>
     Ok(())
 }
 
-/// What the raw zone holds now, per table, as a progress hint, and every
-/// CDC day folder.
-pub async fn raw_listing(
-    cfg: &PipelineConfig,
-    raw: &dyn RawZone,
-) -> Result<(BTreeMap<String, ProgressHint>, BTreeSet<String>), PipelineError> {
-    let mut hints = BTreeMap::new();
-    let mut days = BTreeSet::new();
-    for t in &cfg.tables {
-        let mut files: Vec<RawFile> = raw.list_files(t, FileKind::Full, None).await?;
-        files.extend(raw.list_files(t, FileKind::Cdc, None).await?);
-        days.extend(files.iter().filter_map(|f| f.partition.clone()));
-        if let Some(hint) = hint_of(&files) {
-            hints.insert(t.name.to_string(), hint);
-        }
-    }
-    Ok((hints, days))
+/// What the raw zone holds now, per table, as a progress hint.
+fn hints_of(cfg: &PipelineConfig, listing: &RawListing) -> BTreeMap<String, ProgressHint> {
+    cfg.tables
+        .iter()
+        .filter_map(|t| Some((t.name.to_string(), hint_of(listing.tables.get(t.name.as_str())?)?)))
+        .collect()
 }
 
 fn hint_of(files: &[RawFile]) -> Option<ProgressHint> {

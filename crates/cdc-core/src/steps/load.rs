@@ -11,14 +11,31 @@ use crate::config::PipelineConfig;
 use crate::error::PipelineError;
 use crate::job::{JobStateStore, Lease};
 use crate::load::{PollOutcome, SubmitOutcome, poll_load, submit_load, table};
-use crate::ports::{RawZone, StatementId, StatementState, Warehouse};
+use crate::ports::{IdempotentSubmits, RawZone, StatementId, StatementState, Warehouse};
 use crate::sql::setup;
 
+/// A submit step's input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableInput {
     #[serde(flatten)]
     pub ids: RunIds,
+    /// The table or derived table; empty for setup.
+    #[serde(default)]
     pub table: String,
+    /// When the submit state was entered (`$$.State.EnteredTime`): the same
+    /// for every retry of the Task, new each time the state is entered again.
+    #[serde(default)]
+    pub entered_time: Option<String>,
+}
+
+impl TableInput {
+    /// The warehouse as this attempt submits to it: with the execution id
+    /// and entry time as idempotency key, a retried submit whose first
+    /// answer was lost gets the first statement back instead of running twice.
+    pub fn submitter<'a>(&self, warehouse: &'a dyn Warehouse) -> IdempotentSubmits<'a> {
+        let key = self.entered_time.as_ref().map(|at| format!("{}@{at}", self.ids.execution_id));
+        IdempotentSubmits { inner: warehouse, key }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +62,8 @@ pub struct StepOutput {
     pub changes: u64,
     pub rows: u64,
     pub seconds: f64,
+    /// Why a `retry` status: the statement's error.
+    pub cause: Option<String>,
 }
 
 impl StepOutput {
@@ -96,9 +115,11 @@ async fn statement_state(warehouse: &dyn Warehouse, id: &StatementId, what: &str
 pub async fn setup_submit(
     cfg: &PipelineConfig,
     warehouse: &dyn Warehouse,
+    external: Option<&setup::ExternalSchema>,
+    input: &TableInput,
     now: DateTime<Utc>,
 ) -> Result<StepOutput, PipelineError> {
-    let id = warehouse.submit(setup::setup_batch(cfg, warehouse.dialect())).await?;
+    let id = input.submitter(warehouse).submit(setup::setup_batch(cfg, warehouse.dialect(), external)).await?;
     Ok(StepOutput::submitted("", id, now))
 }
 
@@ -128,7 +149,7 @@ pub async fn load_submit(
     now: DateTime<Utc>,
 ) -> Result<StepOutput, PipelineError> {
     let t = table(cfg, &input.table)?;
-    match submit_load(cfg, t, warehouse, raw).await? {
+    match submit_load(cfg, t, &input.submitter(warehouse), raw).await? {
         SubmitOutcome::NothingNew => {
             Ok(StepOutput { table: input.table.clone(), status: Some(StepStatus::NothingNew), ..StepOutput::default() })
         }
@@ -152,6 +173,10 @@ pub async fn load_poll(
     let t = table(cfg, &input.table)?;
     match poll_load(t, warehouse, &input.statement_id).await? {
         PollOutcome::Running => Ok(StepOutput::polled(input, StepStatus::Running, now)),
+        PollOutcome::Retry(e) => {
+            tracing::warn!(table = %input.table, error = %e, "load ended without effect; the state machine submits it again");
+            Ok(StepOutput { cause: Some(e.to_string()), ..StepOutput::polled(input, StepStatus::Retry, now) })
+        }
         PollOutcome::Done(stats) => {
             let mut out = StepOutput::polled(input, StepStatus::Done, now);
             out.files = stats.files;
@@ -173,7 +198,7 @@ pub async fn refresh_submit(
         .iter()
         .find(|d| d.name.as_str() == input.table)
         .ok_or_else(|| PipelineError::config(format!("derived table {:?} is not in the config", input.table)))?;
-    let id = warehouse.submit(setup::refresh_derived(cfg, dt, warehouse.dialect())).await?;
+    let id = input.submitter(warehouse).submit(setup::refresh_derived(cfg, dt, warehouse.dialect())).await?;
     Ok(StepOutput::submitted(&input.table, id, now))
 }
 

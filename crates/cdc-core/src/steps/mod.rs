@@ -40,6 +40,9 @@ pub enum StepStatus {
     Submitted,
     Running,
     Done,
+    /// The statement ended without effect for a passing reason (a
+    /// serialization conflict, an abort): the state machine submits again.
+    Retry,
 }
 
 /// Reads a step's input, naming the action when it does not fit.

@@ -53,6 +53,7 @@ pub async fn unload_submit(
     now: DateTime<Utc>,
 ) -> Result<UnloadStepOutput, PipelineError> {
     let t = table(cfg, &input.table)?;
+    let warehouse = &input.submitter(warehouse);
     zone.check().await?;
     let files = raw.list_files(t, FileKind::Cdc, None).await?;
     let recorded = recorded_days(cfg, warehouse).await?;

@@ -182,7 +182,7 @@ impl World {
     }
 
     pub async fn setup(&self) {
-        cdc_core::setup::run_setup(&self.cfg, &self.warehouse).await.unwrap();
+        cdc_core::setup::run_setup(&self.cfg, &self.warehouse, None).await.unwrap();
     }
 
     pub async fn load(&self, table: &str) -> Result<LoadStats, PipelineError> {

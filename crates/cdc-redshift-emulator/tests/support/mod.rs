@@ -334,10 +334,7 @@ pub async fn register_raw_tables(glue: &aws_sdk_glue::Client, cfg: &PipelineConf
     }
 }
 
-/// The statement that maps the pipeline's raw schema to the Glue database.
-pub fn external_schema(cfg: &PipelineConfig) -> String {
-    format!(
-        "CREATE EXTERNAL SCHEMA IF NOT EXISTS {} FROM DATA CATALOG DATABASE '{GLUE_DATABASE}' IAM_ROLE '{UNLOAD_ROLE}'",
-        cfg.raw_schema.quoted()
-    )
+/// What maps the pipeline's raw schema to the Glue database.
+pub fn external_schema() -> cdc_core::sql::setup::ExternalSchema {
+    cdc_core::sql::setup::ExternalSchema { catalog_database: GLUE_DATABASE.into(), iam_role: UNLOAD_ROLE.into() }
 }
