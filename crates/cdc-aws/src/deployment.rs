@@ -149,7 +149,7 @@ fn config_object(uri: &str) -> Result<(S3Location, String), PipelineError> {
 /// Reads and checks the pipeline config object; errors name it.
 pub async fn load_config(sdk: &SdkConfig, settings: &DeploymentSettings) -> Result<PipelineConfig, PipelineError> {
     let uri = settings.config_uri();
-    let s3 = aws_sdk_s3::Client::new(sdk);
+    let s3 = s3_client(sdk);
     let object =
         s3.get_object().bucket(settings.config_location.bucket()).key(&settings.config_key).send().await.map_err(
             |e| crate::sdk_error::to_pipeline_error(&e, &format!("S3 GetObject of the pipeline config {uri}")),
@@ -163,6 +163,14 @@ pub async fn load_config(sdk: &SdkConfig, settings: &DeploymentSettings) -> Resu
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| PipelineError::config(format!("the pipeline config {uri} is not UTF-8 text")))?;
     PipelineConfig::parse(text, &uri).map_err(|e| PipelineError::config(e.to_string()))
+}
+
+/// An S3 client; path-style addressing when an endpoint is set
+/// (`AWS_ENDPOINT_URL`): local S3 servers (moto, MinIO) do not resolve
+/// bucket host names, while AWS itself gets virtual-hosted requests.
+pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    let local = sdk.endpoint_url().is_some();
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(local).build())
 }
 
 /// Every AWS port of one deployment, each client built once.
@@ -179,7 +187,7 @@ pub struct AwsPorts {
 
 impl AwsPorts {
     pub fn new(sdk: &SdkConfig, settings: &DeploymentSettings) -> Result<Self, PipelineError> {
-        let s3 = aws_sdk_s3::Client::new(sdk);
+        let s3 = s3_client(sdk);
         let glue = aws_sdk_glue::Client::new(sdk);
         let role = settings.iam_role.as_deref();
         Ok(Self {

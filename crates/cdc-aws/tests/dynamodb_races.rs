@@ -195,3 +195,27 @@ async fn a_job_deleted_before_the_write_is_unknown() {
         assert!(raw_item(&d.client, "job", "JOB").await.is_none(), "{op}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn first_claims_racing_on_an_absent_job_give_one_owner_and_never_a_corrupt_item() {
+    // GIVEN a table without the job item (a new deployment), over several rounds
+    let d = dynamo(RETENTION).await;
+    let now = Utc::now();
+    for round in 0..8 {
+        delete_raw_job(d.moto.api());
+        // WHEN eight executions claim it at the same moment
+        let claims = futures::future::join_all((0..8).map(|i| {
+            let execution = format!("exec-{round}-{i}");
+            let store = &d.store;
+            async move { store.claim("job", &execution, lease(), now).await }
+        }))
+        .await;
+        // THEN exactly one holds it, every other one is told so, and none calls the item corrupt
+        let claims: Vec<Claim> = claims.into_iter().map(|c| c.expect("no claim fails")).collect();
+        let winners: Vec<&Claim> = claims.iter().filter(|c| held_by(c).is_none()).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {claims:?}");
+        let Claim::Claimed { job, .. } = winners[0] else { unreachable!() };
+        let owner = job.owner.clone().unwrap();
+        assert!(claims.iter().filter_map(held_by).all(|h| h == owner), "round {round}: {claims:?}");
+    }
+}

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod demo;
 pub mod pipeline_run;
 pub mod run;
+pub mod setup;
 pub mod status;
 pub mod verify;
 

@@ -3,7 +3,7 @@
 //! `run` runs one cycle on an existing raw zone and warehouse; `bench` prints
 //! performance figures.
 
-use cdc_cli::{bench, demo, run, status};
+use cdc_cli::{bench, demo, run, setup, status};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -20,6 +20,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run one pipeline cycle against an existing raw zone and warehouse.
     Run(run::RunArgs),
+    /// Create the warehouse objects the config needs (locally or on Redshift), under the job state.
+    Setup(setup::SetupArgs),
     /// The job state, per-table progress and lag, and the recent runs.
     Status(status::StatusArgs),
     /// Make a stuck or failed job Ready again, with a reason for the history.
@@ -39,6 +41,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(args) => runtime.block_on(demo::demo(args)),
         Command::Run(args) => runtime.block_on(run::run(args)),
+        Command::Setup(args) => runtime.block_on(setup::setup(args)),
         Command::Status(args) => runtime.block_on(status::status(args)),
         Command::Reset(args) => runtime.block_on(status::reset(args)),
         Command::Bench(cmd) => runtime.block_on(bench::bench(cmd)),

@@ -100,7 +100,8 @@ impl LocalPipeline {
         execution.run(name).await
     }
 
-    fn context(&self) -> anyhow::Result<StepContext> {
+    /// The steps' context on the embedded default's ports.
+    pub fn context(&self) -> anyhow::Result<StepContext> {
         // Steps keep real time: the lease in the job-state file is read by
         // other processes with their own clocks. Only the Waits are virtual.
         let now: Now = self.now.clone().unwrap_or_else(|| Arc::new(Utc::now));
@@ -152,8 +153,8 @@ impl StateMachineRun<'_> {
             let h = handler(f, Arc::clone(&self.ctx), Arc::clone(&observed), self.intercept.clone());
             handlers.register(f.name(), h);
         }
-        let executor = Executor::new(machine, handlers, self.clock.clone())
-            .with_options(ExecutorOptions { rng_seed: Some(7) });
+        let executor =
+            Executor::new(machine, handlers, self.clock.clone()).with_options(ExecutorOptions { rng_seed: Some(7) });
         let missing = executor.missing_handlers();
         anyhow::ensure!(missing.is_empty(), "the state machine calls functions with no local handler: {missing:?}");
         let execution = executor.start(name, json!({ "JobId": self.ctx.cfg.job_id })).await;

@@ -41,14 +41,25 @@ pub const ACCOUNT_ID: &str = "123456789012";
 
 /// Runs moto's server, and exits when stdin reaches end of file, which
 /// happens when the test process ends however it ends.
+/// Runs `moto_server` until the parent process ends (stdin closes), with
+/// one request handled at a time: DynamoDB applies each item write
+/// atomically, moto only when requests do not overlap (two concurrent
+/// `attribute_not_exists` writes both succeed), and the job lease's tests
+/// depend on that atomicity.
 const LAUNCHER: &str = r#"
 import os, sys, threading
-from moto.server import main
+import moto.server as server
 def exit_with_parent():
     sys.stdin.buffer.read()
     os._exit(0)
 threading.Thread(target=exit_with_parent, daemon=True).start()
-main(sys.argv[1:])
+_one_at_a_time = threading.Lock()
+class OneRequestAtATime(server.DomainDispatcherApplication):
+    def __call__(self, environ, start_response):
+        with _one_at_a_time:
+            return super().__call__(environ, start_response)
+server.DomainDispatcherApplication = OneRequestAtATime
+server.main(sys.argv[1:])
 "#;
 
 #[derive(Debug, thiserror::Error)]

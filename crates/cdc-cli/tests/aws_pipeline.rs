@@ -1,0 +1,272 @@
+//! The whole AWS path, offline: the deployed state machine file run by the
+//! local executor, its steps on the AWS adapters (S3 raw and optimized zones,
+//! Glue catalogs, DynamoDB job state, SNS notices, Redshift Data API), built
+//! from the deployment's variables, against moto and the Data API emulator.
+//! From an empty warehouse (setup, full load) through CDC cycles and unload,
+//! every target table checked against the generator's oracle after every
+//! run; then the fault runs.
+
+mod aws_support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+
+use aws_support::{AwsStack, GLUE_DATABASE, data_api_client, stack};
+use cdc_asl::{EventKind, ExecutionStatus};
+use cdc_core::PipelineError;
+use cdc_core::job::{JobState, JobStateStore};
+use cdc_core::ports::{ResultSet, StatementId, StatementState, Warehouse};
+use cdc_core::sql::{Dialect, StatementBatch};
+use cdc_redshift_emulator::{SlowUntil, StatementFault, Throttle};
+
+const ACCOUNTS_LOAD: &str = "cdc: load public.pgbench_accounts */";
+const TELLERS_LOAD: &str = "cdc: load public.pgbench_tellers */";
+
+fn succeeded(run: &cdc_cli::pipeline_run::PipelineRun, when: &str) {
+    assert_eq!(
+        run.execution.status,
+        ExecutionStatus::Succeeded,
+        "{when}: {:?} {:?}",
+        run.execution.error,
+        run.execution.cause
+    );
+}
+
+async fn job_state(stack: &AwsStack) -> cdc_core::job::Job {
+    stack.ports.store.get(&stack.cfg.job_id).await.unwrap().expect("the job item exists")
+}
+
+/// Whether the execution entered a state, by name.
+fn entered(run: &cdc_cli::pipeline_run::PipelineRun, state: &str) -> usize {
+    run.execution
+        .history
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::StateEntered { name, .. } if name == state))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn from_an_empty_warehouse_through_cdc_cycles_and_unload_the_targets_match_the_oracle() {
+    // GIVEN an empty Redshift, an empty Glue database, and DMS's full load in S3
+    let mut stack = stack(11).await;
+    stack.deliver().await;
+
+    // WHEN the first run starts
+    let run = stack.run("run-1").await;
+    // THEN it set up (external schema included), registered the raw tables, loaded everything
+    succeeded(&run, "first run");
+    assert!(run.claim.as_ref().unwrap().setup_needed);
+    stack.assert_matches_oracle("after the full load");
+    let glue = aws_sdk_glue::Client::new(&stack.sdk);
+    let tables = glue.get_tables().database_name(GLUE_DATABASE).send().await.unwrap();
+    let names: Vec<&str> = tables.table_list().iter().map(|t| t.name()).collect();
+    assert!(names.contains(&"raw_full_pgbench_accounts"), "{names:?}");
+
+    // WHEN DMS delivers two CDC cycles (new day folders, late files) with a run after each
+    for cycle in 0..2 {
+        stack.generator.cdc_cycle(150).unwrap();
+        stack.deliver().await;
+        let run = stack.run(&format!("cdc-{cycle}")).await;
+        // THEN each run's new day partitions were registered and the targets match the oracle
+        succeeded(&run, "cdc run");
+        assert!(!run.claim.as_ref().unwrap().setup_needed, "setup runs once");
+        stack.assert_matches_oracle(&format!("after CDC cycle {cycle}"));
+    }
+    let partitions =
+        glue.get_partitions().database_name(GLUE_DATABASE).table_name("raw_cdc_pgbench_accounts").send().await.unwrap();
+    assert!(!partitions.partitions().is_empty(), "day partitions registered by the runs, no crawler");
+
+    // WHEN everything is delivered and a last run goes past the last day's lateness
+    stack.generator.finish().unwrap();
+    stack.deliver().await;
+    let run = stack.run("last").await;
+    succeeded(&run, "last run");
+    // THEN the targets match the oracle, and the oracle matches the source database's truth
+    let v = stack.verify();
+    assert!(v.source_checked);
+    assert!(v.tables.iter().all(|t| t.ok()), "{:?}", v.tables.iter().filter(|t| !t.ok()).collect::<Vec<_>>());
+    // AND the finished days were unloaded to the optimized bucket and registered in Glue
+    let unloaded = &run.release.as_ref().unwrap().0.results.unload;
+    assert!(unloaded.iter().all(|r| r.ok), "{unloaded:?}");
+    let objects = stack.s3.list_objects_v2().bucket("cdc-optimized").prefix("cdc/").send().await.unwrap();
+    assert!(objects.contents().iter().any(|o| o.key().unwrap().contains("changedate=")), "no unloaded day");
+    let optimized = glue.get_tables().database_name(GLUE_DATABASE).send().await.unwrap();
+    assert!(optimized.table_list().iter().any(|t| t.name().starts_with("optimized_")));
+
+    // WHEN a scheduled run finds nothing new
+    stack.emulator.reset_calls();
+    let idle = stack.run("idle").await;
+    // THEN it succeeds without a single Data API call (a Serverless workgroup stays asleep)
+    succeeded(&idle, "idle run");
+    assert!(idle.was_idle());
+    assert_eq!(stack.emulator.calls().total(), 0, "{:?}", stack.emulator.calls());
+    assert_eq!(job_state(&stack).await.state, JobState::Ready);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_statement_failed_mid_run_fails_the_job_notifies_and_the_next_run_recovers() {
+    // GIVEN a loaded warehouse and a CDC cycle delivered
+    let mut stack = stack(12).await;
+    stack.deliver().await;
+    succeeded(&stack.run("initial").await, "initial run");
+    stack.notices(0).await;
+    stack.generator.cdc_cycle(150).unwrap();
+    stack.deliver().await;
+    let accounts_before = stack.snapshot("pgbench_accounts");
+
+    // WHEN Redshift fails the accounts load with its own error text
+    stack.emulator.inject(
+        ACCOUNTS_LOAD,
+        StatementFault::Fail { error: "ERROR: Invalid digit, Value 'x', Pos 0, Type: Integer".into() },
+        1,
+    );
+    let run = stack.run("failing").await;
+
+    // THEN the execution fails naming the table, the other tables loaded, accounts is untouched
+    assert_eq!(run.execution.status, ExecutionStatus::Failed);
+    let release = &run.release.as_ref().unwrap().1;
+    assert_eq!(release.failed_tables, vec!["pgbench_accounts".to_string()]);
+    assert_eq!(stack.snapshot("pgbench_accounts"), accounts_before, "nothing half-applied");
+    let v = stack.verify();
+    for t in v.tables.iter().filter(|t| t.table == "pgbench_tellers" || t.table == "pgbench_branches") {
+        assert!(t.ok(), "{} should have loaded: {:?}", t.table, t.samples);
+    }
+    // AND the job is Failed in DynamoDB, and the topic carried one notice naming table and Redshift's text
+    let job = job_state(&stack).await;
+    assert_eq!((job.state, job.consecutive_failures), (JobState::Failed, 1));
+    let notices = stack.notices(1).await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    let message = notices[0]["Message"].as_str().unwrap();
+    assert!(message.contains("pgbench_accounts") && message.contains("Invalid digit"), "{message}");
+
+    // WHEN the next run starts with the fault gone
+    let run = stack.run("recovering").await;
+    // THEN it loads accounts, everything matches the oracle, and a recovery notice follows
+    succeeded(&run, "recovering run");
+    stack.assert_matches_oracle("after the recovery");
+    assert_eq!(job_state(&stack).await.state, JobState::Ready);
+    let notices = stack.notices(1).await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(notices[0]["Subject"].as_str().unwrap().to_lowercase().contains("recover"), "{:?}", notices[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn aborted_conflicting_and_throttled_statements_are_retried_and_the_run_succeeds() {
+    // GIVEN a delivered full load
+    let stack = stack(13).await;
+    stack.deliver().await;
+    // AND Redshift aborts the accounts load, fails the tellers load with a serialization
+    // conflict, and throttles the Data API's submits past the SDK's own retries
+    stack.emulator.inject(ACCOUNTS_LOAD, StatementFault::Abort, 1);
+    stack.emulator.inject(
+        TELLERS_LOAD,
+        StatementFault::Fail {
+            error: "ERROR: 1023 DETAIL: Serializable isolation violation on table - 100123, transactions forming the cycle are: 1, 2".into(),
+        },
+        1,
+    );
+    stack.emulator.throttle(Some("BatchExecuteStatement"), Throttle::ThrottlingException, 6);
+
+    // WHEN the run starts
+    let run = stack.run("faulty").await;
+
+    // THEN it succeeds: both loads were submitted again, the throttled submit retried
+    succeeded(&run, "run with transient faults");
+    assert!(entered(&run, "Dimension: Retry load?") >= 2, "the two loads were resubmitted");
+    let retried = run.execution.history.iter().any(|e| matches!(&e.kind, EventKind::RetryScheduled { .. }));
+    assert!(retried, "the throttled submit was retried by the state machine");
+    stack.assert_matches_oracle("after the retried loads");
+}
+
+/// A warehouse whose first submit of a batch with `pattern` in its label
+/// goes through but whose answer is lost, as when a Lambda times out after
+/// its call reached the Data API.
+struct LosesFirstAnswer {
+    inner: Arc<dyn Warehouse>,
+    pattern: &'static str,
+    lost: AtomicBool,
+}
+
+#[async_trait]
+impl Warehouse for LosesFirstAnswer {
+    fn dialect(&self) -> Dialect {
+        self.inner.dialect()
+    }
+    async fn submit(&self, batch: StatementBatch) -> Result<StatementId, PipelineError> {
+        self.inner.submit(batch).await
+    }
+    async fn submit_idempotent(&self, batch: StatementBatch, key: &str) -> Result<StatementId, PipelineError> {
+        let hit = batch.label.contains(self.pattern);
+        let id = self.inner.submit_idempotent(batch, key).await?;
+        if hit && !self.lost.swap(true, Ordering::SeqCst) {
+            return Err(PipelineError::retryable(format!("the answer of statement {id} was lost")));
+        }
+        Ok(id)
+    }
+    async fn status(&self, id: &StatementId) -> Result<StatementState, PipelineError> {
+        self.inner.status(id).await
+    }
+    async fn result(&self, id: &StatementId) -> Result<ResultSet, PipelineError> {
+        self.inner.result(id).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_submit_retried_after_its_answer_was_lost_runs_once() {
+    // GIVEN a delivered full load, and the answer of the history load's first submit lost
+    let stack = stack(14).await;
+    stack.deliver().await;
+    let mut ctx = stack.context();
+    ctx.warehouse = Arc::new(LosesFirstAnswer {
+        inner: stack.warehouse(),
+        pattern: "load public.pgbench_history",
+        lost: AtomicBool::new(false),
+    });
+
+    // WHEN the run starts
+    let run = stack.run_with("lost-answer", ctx, None).await;
+
+    // THEN the Task's retry sent the same ClientToken: one history load ran, and the data is right
+    succeeded(&run, "run with a lost answer");
+    let listed = data_api_client(&stack.emulator)
+        .list_statements()
+        .statement_name("load public.pgbench_history")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.statements().len(), 1, "{:?}", listed.statements());
+    stack.assert_matches_oracle("after the retried submit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_execution_started_while_another_runs_is_skipped_without_touching_the_warehouse() {
+    // GIVEN a delivered full load, and a scheduled execution held inside its setup statement
+    let stack = stack(15).await;
+    stack.deliver().await;
+    stack.emulator.inject("cdc: setup */", StatementFault::Slow { until: SlowUntil::Released }, 1);
+    let manual = async {
+        // (the scheduled one polls its setup once it holds the job)
+        while stack.emulator.calls().get("DescribeStatement") == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        // WHEN a manual execution starts meanwhile
+        let calls_before = stack.emulator.calls().get("BatchExecuteStatement");
+        let run = stack.run("manual").await;
+        let calls_after = stack.emulator.calls().get("BatchExecuteStatement");
+        stack.emulator.release_slow();
+        (run, calls_after - calls_before)
+    };
+    let (scheduled, (manual, manual_submits)) = tokio::join!(stack.run("scheduled"), manual);
+
+    // THEN the manual one was skipped, naming the holder, and submitted nothing
+    let holder = manual.skipped_by().expect("the manual execution was skipped");
+    assert!(holder.ends_with(":scheduled"), "{holder}");
+    assert_eq!(manual_submits, 0);
+    succeeded(&manual, "the skipped execution");
+    // AND the scheduled one went on and loaded everything
+    succeeded(&scheduled, "the scheduled execution");
+    assert!(scheduled.skipped_by().is_none());
+    stack.assert_matches_oracle("after the scheduled run");
+}

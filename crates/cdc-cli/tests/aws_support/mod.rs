@@ -1,0 +1,247 @@
+//! The AWS side on loopback for the pipeline: moto (S3, Glue, DynamoDB, SNS,
+//! SQS) and the Redshift Data API emulator on moto's S3 and Glue; the ports
+//! built by `cdc_aws::deployment` from the variables template.yaml sets; the
+//! deployed state machine file run by the local executor on them.
+
+#![allow(dead_code)] // Each test uses its own part of this module.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use cdc_asl::VirtualClock;
+use cdc_aws::deployment::{AwsPorts, DeploymentSettings, load_config, s3_client};
+use cdc_aws::{RedshiftDataWarehouse, RedshiftTarget};
+use cdc_cli::pipeline_run::{Intercept, PipelineRun, StateMachineRun};
+use cdc_cli::verify::{Verification, verify};
+use cdc_core::PipelineConfig;
+use cdc_core::ports::Warehouse;
+use cdc_core::steps::dispatch::StepContext;
+use cdc_dmsgen::{DmsLayout, Generator, GeneratorConfig};
+use cdc_moto::MotoServer;
+use cdc_redshift_emulator::{Emulator, EmulatorConfig};
+
+pub const STATE_MACHINE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../statemachine/pipeline.asl.json");
+const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/pipeline.toml");
+const RAW_BUCKET: &str = "cdc-raw";
+const OPTIMIZED_BUCKET: &str = "cdc-optimized";
+const CONFIG_BUCKET: &str = "cdc-config";
+pub const GLUE_DATABASE: &str = "cdc_raw";
+
+pub struct AwsStack {
+    pub cfg: PipelineConfig,
+    pub settings: DeploymentSettings,
+    pub ports: AwsPorts,
+    pub sdk: SdkConfig,
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+    pub generator: Generator,
+    pub emulator: Emulator,
+    pub clock: Arc<VirtualClock>,
+    raw_root: PathBuf,
+    _dir: tempfile::TempDir,
+    /// Declared last so it drops last: the emulator reads through it.
+    pub moto: MotoServer,
+}
+
+/// A fresh stack: buckets, the config object, the Glue database, the job
+/// table, a topic with a queue subscribed, and a small DMS raw zone holding
+/// a full load (not uploaded yet).
+pub async fn stack(seed: u64) -> AwsStack {
+    let moto = MotoServer::start().expect("moto_server starts (run scripts/python-tools first)");
+    let sdk = moto.sdk_config().await;
+    let s3 = s3_client(&sdk);
+    for bucket in [RAW_BUCKET, OPTIMIZED_BUCKET, CONFIG_BUCKET] {
+        s3.create_bucket().bucket(bucket).send().await.unwrap();
+    }
+    let config_text = std::fs::read(CONFIG).unwrap();
+    s3.put_object().bucket(CONFIG_BUCKET).key("cdc/pipeline.toml").body(config_text.into()).send().await.unwrap();
+    let glue = aws_sdk_glue::Client::new(&sdk);
+    let db = aws_sdk_glue::types::DatabaseInput::builder().name(GLUE_DATABASE).build().unwrap();
+    glue.create_database().database_input(db).send().await.unwrap();
+    let (topic, sqs, queue_url) = topic_with_queue(&sdk).await;
+
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("PIPELINE_CONFIG", format!("s3://{CONFIG_BUCKET}/cdc/pipeline.toml")),
+        ("REDSHIFT_WORKGROUP", "analytics".into()),
+        ("REDSHIFT_DATABASE", "dev".into()),
+        ("REDSHIFT_IAM_ROLE", "arn:aws:iam::123456789012:role/cdc-redshift".into()),
+        ("RAW_LOCATION", format!("s3://{RAW_BUCKET}")),
+        ("OPTIMIZED_LOCATION", format!("s3://{OPTIMIZED_BUCKET}/cdc")),
+        ("GLUE_DATABASE", GLUE_DATABASE.into()),
+        ("JOB_TABLE", "cdc-job-state".into()),
+        ("NOTIFY_TOPIC_ARN", topic),
+    ]);
+    let settings = DeploymentSettings::from_lookup(|k| vars.get(k).cloned()).unwrap();
+    let cfg = load_config(&sdk, &settings).await.unwrap();
+    let emulator = Emulator::start(EmulatorConfig { aws: Some(sdk.clone()), ..Default::default() }).unwrap();
+    let mut ports = AwsPorts::new(&sdk, &settings).unwrap();
+    // The Data API is the emulator, every other service moto.
+    ports.warehouse = Arc::new(warehouse_on(&emulator, &settings.target));
+    ports.store.ensure_table().await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let raw_root = dir.path().join("raw");
+    let layout =
+        DmsLayout { schema: "public".into(), ts_column: "changets".into(), seq_column: "ar_h_change_seq".into() };
+    let gen_cfg = GeneratorConfig {
+        seed,
+        branches: 1,
+        accounts_per_branch: 400,
+        txns_during_full_load: 40,
+        max_rows_per_file: 200,
+        full_file_rows: 150,
+        ..GeneratorConfig::default()
+    };
+    let mut generator = Generator::new(&raw_root, layout, gen_cfg).unwrap();
+    generator.full_load().unwrap();
+    let clock = Arc::new(VirtualClock::new(Utc::now()));
+    AwsStack { cfg, settings, ports, sdk, s3, sqs, queue_url, generator, emulator, clock, raw_root, _dir: dir, moto }
+}
+
+pub fn warehouse_on(emulator: &Emulator, target: &RedshiftTarget) -> RedshiftDataWarehouse {
+    RedshiftDataWarehouse::new(&data_api_client(emulator), target.clone()).unwrap()
+}
+
+pub fn data_api_client(emulator: &Emulator) -> aws_sdk_redshiftdata::Client {
+    let conf = aws_sdk_redshiftdata::Config::builder()
+        .behavior_version(aws_sdk_redshiftdata::config::BehaviorVersion::latest())
+        .region(aws_sdk_redshiftdata::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_redshiftdata::config::Credentials::new("test", "test", None, None, "test"))
+        .endpoint_url(emulator.endpoint_url())
+        .retry_config(aws_sdk_redshiftdata::config::retry::RetryConfig::standard().with_max_attempts(5))
+        .build();
+    aws_sdk_redshiftdata::Client::from_conf(conf)
+}
+
+async fn topic_with_queue(sdk: &SdkConfig) -> (String, aws_sdk_sqs::Client, String) {
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let topic = sns.create_topic().name("cdc-alerts").send().await.unwrap().topic_arn.unwrap();
+    let queue_url = sqs.create_queue().queue_name("cdc-alerts-inbox").send().await.unwrap().queue_url.unwrap();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    let queue_arn = attrs.attributes.unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+    sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(queue_arn).send().await.unwrap();
+    (topic, sqs, queue_url)
+}
+
+impl AwsStack {
+    /// Uploads every raw file not uploaded yet (DMS writing to S3).
+    pub async fn deliver(&self) {
+        for rel in parquet_files(&self.raw_root) {
+            let exists = self.s3.head_object().bucket(RAW_BUCKET).key(&rel).send().await.is_ok();
+            if !exists {
+                let body = aws_sdk_s3::primitives::ByteStream::from_path(self.raw_root.join(&rel)).await.unwrap();
+                self.s3.put_object().bucket(RAW_BUCKET).key(&rel).body(body).send().await.unwrap();
+            }
+        }
+    }
+
+    /// The steps' context on the AWS ports; days count as finished by the
+    /// generator's clock (its commit times are its own).
+    pub fn context(&self) -> StepContext {
+        let mut ctx = self.ports.step_context(self.cfg.clone(), &self.settings, Arc::new(Utc::now));
+        let unload_now: DateTime<Utc> = self.generator.now();
+        ctx.unload_now = Arc::new(move || unload_now);
+        ctx
+    }
+
+    pub async fn run(&self, name: &str) -> PipelineRun {
+        self.run_with(name, self.context(), None).await
+    }
+
+    pub async fn run_with(&self, name: &str, ctx: StepContext, intercept: Option<Intercept>) -> PipelineRun {
+        let run = StateMachineRun {
+            state_machine: Path::new(STATE_MACHINE),
+            ctx: Arc::new(ctx),
+            clock: self.clock.clone(),
+            intercept,
+        };
+        run.run(name).await.unwrap()
+    }
+
+    /// Every target table against the oracle, in the emulator's database.
+    pub fn verify(&self) -> Verification {
+        let conn = self.emulator.connection().unwrap();
+        verify(&self.cfg, &conn, &self.generator).unwrap()
+    }
+
+    pub fn assert_matches_oracle(&self, when: &str) {
+        let v = self.verify();
+        for t in &v.tables {
+            assert!(t.ok(), "{when}: {} differs from the oracle: {:?}", t.table, t.samples);
+            assert!(t.rows > 0, "{when}: {} is empty", t.table);
+        }
+    }
+
+    /// The messages the topic delivered to the queue, as JSON bodies.
+    pub async fn notices(&self, wait_for: usize) -> Vec<Value> {
+        let mut out = Vec::new();
+        for _ in 0..20 {
+            let got =
+                self.sqs.receive_message().queue_url(&self.queue_url).max_number_of_messages(10).send().await.unwrap();
+            for m in got.messages.unwrap_or_default() {
+                let envelope: Value = serde_json::from_str(m.body.as_deref().unwrap()).unwrap();
+                out.push(envelope);
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle.unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            if out.len() >= wait_for {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        out
+    }
+
+    /// A target table's rows, sorted, as text: to see that a failed load changed nothing.
+    pub fn snapshot(&self, table: &str) -> Vec<String> {
+        let conn = self.emulator.connection().unwrap();
+        let mut stmt =
+            conn.prepare(&format!("SELECT CAST(t AS VARCHAR) AS r FROM \"public\".\"{table}\" t ORDER BY r")).unwrap();
+        stmt.query_map([], |r| r.get::<_, String>(0)).unwrap().collect::<Result<_, _>>().unwrap()
+    }
+
+    pub async fn warehouse_calls(&self) -> u64 {
+        self.emulator.calls().total()
+    }
+
+    pub fn warehouse(&self) -> Arc<dyn Warehouse> {
+        self.ports.warehouse.clone()
+    }
+}
+
+fn parquet_files(root: &Path) -> Vec<String> {
+    fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, root, out);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
