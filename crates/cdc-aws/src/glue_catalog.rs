@@ -13,7 +13,7 @@
 //! is expected (GetTable) and a `ConfigError` naming the database or table
 //! everywhere else.
 
-mod optimized;
+pub mod optimized;
 mod raw;
 pub mod table_def;
 

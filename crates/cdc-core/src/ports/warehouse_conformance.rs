@@ -1,0 +1,167 @@
+//! The conformance suite every `Warehouse` adapter must pass (compiled with
+//! the `conformance` feature, for adapters' tests only): the port's contract
+//! as the steps rely on it, in SQL both dialects read alike. Each case uses
+//! its own tables under `schema`, so cases share a warehouse.
+
+use std::time::Duration;
+
+use super::warehouse::{Cell, ResultSet, StatementId, StatementState, Warehouse};
+use crate::error::PipelineError;
+use crate::sql::StatementBatch;
+
+const POLL: Duration = Duration::from_millis(10);
+
+/// Every case, in `schema` (created if absent).
+pub async fn run_all(wh: &dyn Warehouse, schema: &str) {
+    must_run(wh, "schema", &[&format!("CREATE SCHEMA IF NOT EXISTS {schema}")]).await;
+    rows_of_the_last_statement_come_back_typed(wh, schema).await;
+    a_large_result_comes_back_whole(wh).await;
+    a_batch_is_one_transaction(wh, schema).await;
+    an_empty_result_keeps_its_columns(wh, schema).await;
+    batches_run_side_by_side(wh, schema).await;
+    an_unknown_statement_is_an_error(wh).await;
+}
+
+fn batch(label: &str, statements: &[&str]) -> StatementBatch {
+    StatementBatch { label: label.into(), statements: statements.iter().map(|s| s.to_string()).collect() }
+}
+
+/// Submits and polls to the end; `Ok` with the rows once finished.
+async fn run(wh: &dyn Warehouse, b: StatementBatch) -> Result<ResultSet, PipelineError> {
+    let id = wh.submit(b).await?;
+    wait(wh, &id).await
+}
+
+async fn wait(wh: &dyn Warehouse, id: &StatementId) -> Result<ResultSet, PipelineError> {
+    for _ in 0..6000 {
+        match wh.status(id).await? {
+            StatementState::Submitted | StatementState::Running => tokio::time::sleep(POLL).await,
+            StatementState::Finished => return wh.result(id).await,
+            StatementState::Failed(e) => return Err(e),
+            StatementState::Aborted(why) => return Err(PipelineError::retryable(why)),
+        }
+    }
+    panic!("statement {id} did not end within a minute");
+}
+
+async fn must_run(wh: &dyn Warehouse, label: &str, statements: &[&str]) -> ResultSet {
+    run(wh, batch(label, statements)).await.unwrap_or_else(|e| panic!("{label}: {e}"))
+}
+
+/// The digits 0 to 9 as a derived table `d(n)`, in SQL both dialects read.
+fn digits() -> String {
+    let selects: Vec<String> = (0..10).map(|n| format!("SELECT {n} AS n")).collect();
+    format!("({})", selects.join(" UNION ALL "))
+}
+
+pub async fn rows_of_the_last_statement_come_back_typed(wh: &dyn Warehouse, schema: &str) {
+    // GIVEN a batch that creates a table, fills it, and reads it last
+    let t = format!("{schema}.conf_typed");
+    let rs = must_run(
+        wh,
+        "typed rows",
+        &[
+            &format!("DROP TABLE IF EXISTS {t}"),
+            &format!("CREATE TABLE {t} (id BIGINT, name VARCHAR(20), flag BOOLEAN)"),
+            &format!("INSERT INTO {t} VALUES (1, 'a', TRUE), (2, NULL, FALSE), (3, 'c''s', NULL)"),
+            &format!("SELECT id, name, flag FROM {t} ORDER BY id"),
+        ],
+    )
+    .await;
+    // THEN the rows are the last statement's, in order, typed, NULLs as NULL
+    assert_eq!(rs.columns, ["id", "name", "flag"]);
+    assert_eq!(
+        rs.rows,
+        vec![
+            vec![Cell::Long(1), Cell::Text("a".into()), Cell::Bool(true)],
+            vec![Cell::Long(2), Cell::Null, Cell::Bool(false)],
+            vec![Cell::Long(3), Cell::Text("c's".into()), Cell::Null],
+        ]
+    );
+}
+
+pub async fn a_large_result_comes_back_whole(wh: &dyn Warehouse) {
+    // GIVEN 2,000 rows (several pages of the Data API's results)
+    let d = digits();
+    let sql = format!(
+        "SELECT a.n * 200 + b.n * 20 + c.n * 2 + e.n AS k FROM {d} a CROSS JOIN {d} b CROSS JOIN {d} c \
+         CROSS JOIN (SELECT 0 AS n UNION ALL SELECT 1 AS n) e ORDER BY k"
+    );
+    // WHEN read THEN every row comes back once, in order
+    let rs = must_run(wh, "large result", &[&sql]).await;
+    let keys: Vec<i64> = rs.rows.iter().map(|r| r[0].as_i64().expect("a number")).collect();
+    assert_eq!(keys, (0..2000).collect::<Vec<i64>>());
+}
+
+pub async fn a_batch_is_one_transaction(wh: &dyn Warehouse, schema: &str) {
+    // GIVEN an empty table
+    let t = format!("{schema}.conf_tx");
+    must_run(wh, "tx table", &[&format!("DROP TABLE IF EXISTS {t}"), &format!("CREATE TABLE {t} (id BIGINT)")]).await;
+    // WHEN a batch inserts a row and then fails
+    let failed = run(
+        wh,
+        batch(
+            "tx failing",
+            &[&format!("INSERT INTO {t} VALUES (1)"), &format!("SELECT * FROM {schema}.conf_no_such_table")],
+        ),
+    )
+    .await;
+    // THEN it is reported failed, naming the missing table, and its insert was rolled back
+    let e = failed.expect_err("a batch reading a missing table fails");
+    assert!(e.message.contains("conf_no_such_table"), "{e}");
+    let rs = must_run(wh, "tx count", &[&format!("SELECT COUNT(*) AS n FROM {t}")]).await;
+    assert_eq!(rs.rows[0][0].as_i64(), Some(0), "the failed batch's insert is gone");
+    // AND the next batch runs as usual
+    must_run(wh, "tx after", &[&format!("INSERT INTO {t} VALUES (2)")]).await;
+    let rs = must_run(wh, "tx count", &[&format!("SELECT COUNT(*) AS n FROM {t}")]).await;
+    assert_eq!(rs.rows[0][0].as_i64(), Some(1));
+}
+
+pub async fn an_empty_result_keeps_its_columns(wh: &dyn Warehouse, schema: &str) {
+    let t = format!("{schema}.conf_empty");
+    let rs = must_run(
+        wh,
+        "empty result",
+        &[
+            &format!("DROP TABLE IF EXISTS {t}"),
+            &format!("CREATE TABLE {t} (id BIGINT, name VARCHAR(5))"),
+            &format!("SELECT id, name FROM {t} WHERE id < 0"),
+        ],
+    )
+    .await;
+    assert_eq!(rs.columns, ["id", "name"]);
+    assert!(rs.rows.is_empty());
+}
+
+pub async fn batches_run_side_by_side(wh: &dyn Warehouse, schema: &str) {
+    // GIVEN two tables, WHEN a batch per table is submitted before either is polled
+    let ids: Vec<StatementId> = submit_side_by_side(wh, schema).await;
+    // THEN both finish with their own rows
+    for (i, id) in ids.iter().enumerate() {
+        let rs = wait(wh, id).await.unwrap_or_else(|e| panic!("batch {i}: {e}"));
+        assert_eq!(rs.rows, vec![vec![Cell::Long(i as i64 + 10)]], "batch {i}");
+    }
+}
+
+async fn submit_side_by_side(wh: &dyn Warehouse, schema: &str) -> Vec<StatementId> {
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        let t = format!("{schema}.conf_side_{i}");
+        let b = batch(
+            &format!("side {i}"),
+            &[
+                &format!("DROP TABLE IF EXISTS {t}"),
+                &format!("CREATE TABLE {t} (v BIGINT)"),
+                &format!("INSERT INTO {t} VALUES ({})", i + 10),
+                &format!("SELECT v FROM {t}"),
+            ],
+        );
+        ids.push(wh.submit(b).await.unwrap_or_else(|e| panic!("side {i}: {e}")));
+    }
+    ids
+}
+
+pub async fn an_unknown_statement_is_an_error(wh: &dyn Warehouse) {
+    let unknown = StatementId("00000000-0000-4000-8000-000000000000".into());
+    assert!(wh.status(&unknown).await.is_err(), "status of an unknown statement");
+}
