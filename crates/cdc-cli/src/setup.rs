@@ -122,16 +122,22 @@ async fn run_setup(ctx: &StepContext, ids: &RunIds, poll_every: Duration) -> Res
     let input = TableInput { ids: ids.clone(), table: String::new(), entered_time: Some(now.to_rfc3339()) };
     let external = ctx.raw_catalog.external_schema();
     let submitted = load::setup_submit(&ctx.cfg, &*ctx.warehouse, external.as_ref(), &input, now).await?;
-    let poll = PollInput {
+    let mut poll = PollInput {
         ids: ids.clone(),
         table: String::new(),
         statement_id: submitted.statement_id.expect("a submitted setup has a statement"),
         submitted_at: now,
+        part: 0,
     };
     loop {
-        let out = load::setup_poll(&ctx.cfg, &*ctx.warehouse, &*ctx.store, ctx.lease, &poll, (ctx.now)()).await?;
+        let (wh, store) = (&*ctx.warehouse, &*ctx.store);
+        let out = load::setup_poll(&ctx.cfg, wh, external.as_ref(), store, ctx.lease, &poll, (ctx.now)()).await?;
         if out.status == Some(StepStatus::Done) {
             return Ok(());
+        }
+        // A finished part's poll submitted the next one.
+        if let (Some(id), Some(at)) = (out.statement_id, out.submitted_at) {
+            (poll.statement_id, poll.submitted_at, poll.part) = (id, at, out.part);
         }
         tokio::time::sleep(poll_every).await;
     }

@@ -13,7 +13,9 @@ pub async fn run_setup(
     warehouse: &dyn Warehouse,
     external: Option<&ExternalSchema>,
 ) -> Result<(), PipelineError> {
-    run_to_completion(warehouse, setup::setup_batch(cfg, warehouse.dialect(), external), READ_POLL).await?;
+    for batch in setup::setup_batches(cfg, warehouse.dialect(), external) {
+        run_to_completion(warehouse, batch, READ_POLL).await?;
+    }
     Ok(())
 }
 

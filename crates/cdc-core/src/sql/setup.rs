@@ -34,38 +34,75 @@ impl ExternalSchema {
     }
 }
 
+/// Most statements in one setup batch: the Data API's BatchExecuteStatement
+/// takes at most 40, so a config with many tables sets up in several batches.
+pub const MAX_SETUP_STATEMENTS: usize = 40;
+
 /// Creates what the loads need, if absent: on Redshift the external schema
 /// first (when given), then schemas, target tables, per-table progress and
 /// tombstone tables, and on Redshift the assertion procedure and the
 /// materialized views. Safe to run again; it never drops data tables.
+/// All of it as one batch; see [`setup_batches`] for what is submitted.
 pub fn setup_batch(cfg: &PipelineConfig, d: Dialect, external: Option<&ExternalSchema>) -> StatementBatch {
-    let mut s = Vec::new();
+    StatementBatch { label: "setup".into(), statements: setup_units(cfg, d, external).concat() }
+}
+
+/// Setup as submitted: [`setup_batch`]'s statements in order, packed into
+/// batches of at most [`MAX_SETUP_STATEMENTS`], each run after the one
+/// before. A materialized view's drop and create stay in one batch, so no
+/// batch boundary leaves it missing.
+pub fn setup_batches(cfg: &PipelineConfig, d: Dialect, external: Option<&ExternalSchema>) -> Vec<StatementBatch> {
+    let mut parts: Vec<Vec<String>> = vec![Vec::new()];
+    for unit in setup_units(cfg, d, external) {
+        let last = parts.last_mut().expect("one part at least");
+        if !last.is_empty() && last.len() + unit.len() > MAX_SETUP_STATEMENTS {
+            parts.push(unit);
+        } else {
+            last.extend(unit);
+        }
+    }
+    let n = parts.len();
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, statements)| {
+            let label = if n == 1 { "setup".to_string() } else { format!("setup part {} of {n}", i + 1) };
+            StatementBatch { label, statements }
+        })
+        .collect()
+}
+
+/// Setup's statements in groups that must not be split.
+fn setup_units(cfg: &PipelineConfig, d: Dialect, external: Option<&ExternalSchema>) -> Vec<Vec<String>> {
+    let mut s: Vec<Vec<String>> = Vec::new();
     if let (Dialect::Redshift, Some(ext)) = (d, external) {
-        s.push(ext.create_statement(cfg));
+        s.push(vec![ext.create_statement(cfg)]);
     }
     for schema in [&cfg.target_schema, &cfg.control_schema] {
-        s.push(format!("CREATE SCHEMA IF NOT EXISTS {}", schema.quoted()));
+        s.push(vec![format!("CREATE SCHEMA IF NOT EXISTS {}", schema.quoted())]);
     }
     if d == Dialect::Redshift {
-        s.push(assert_procedure(cfg));
+        s.push(vec![assert_procedure(cfg)]);
     }
-    s.push(super::unload::create_unloaded_days(cfg, d));
+    s.push(vec![super::unload::create_unloaded_days(cfg, d)]);
     for t in &cfg.tables {
-        s.push(create_target(cfg, t, d));
-        s.push(create_progress(cfg, t, d));
+        s.push(vec![create_target(cfg, t, d)]);
+        s.push(vec![create_progress(cfg, t, d)]);
         if t.mode == TableMode::Upsert {
-            s.push(create_tombstones(cfg, t, d));
+            s.push(vec![create_tombstones(cfg, t, d)]);
         }
     }
     if d == Dialect::Redshift {
         for dt in &cfg.derived {
             // A changed SELECT must replace the view; setup runs only when the
             // config fingerprint changed, so this rebuild is rare.
-            s.push(format!("DROP MATERIALIZED VIEW IF EXISTS {}", names::derived(cfg, &dt.name)));
-            s.push(format!("CREATE MATERIALIZED VIEW {} AS {}", names::derived(cfg, &dt.name), dt.sql));
+            s.push(vec![
+                format!("DROP MATERIALIZED VIEW IF EXISTS {}", names::derived(cfg, &dt.name)),
+                format!("CREATE MATERIALIZED VIEW {} AS {}", names::derived(cfg, &dt.name), dt.sql),
+            ]);
         }
     }
-    StatementBatch { label: "setup".into(), statements: s }
+    s
 }
 
 fn create_target(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) -> String {
@@ -173,6 +210,50 @@ mod tests {
         assert!(duckdb.statements.iter().all(|s| !s.contains("EXTERNAL")));
         // AND without one, Redshift's setup is the rest unchanged
         assert_eq!(setup_batch(&cfg(), Dialect::Redshift, None).statements, redshift.statements[1..]);
+    }
+
+    /// A pipeline of `n` small tables and one derived table.
+    fn wide_config(n: usize) -> PipelineConfig {
+        let mut text = String::from(
+            "[pipeline]\njob_id = \"7\"\nraw_schema = \"raw\"\ntarget_schema = \"public\"\ncontrol_schema = \"ctl\"\n",
+        );
+        for i in 0..n {
+            text.push_str(&format!(
+                "[[tables]]\nschema = \"public\"\nname = \"t{i:02}\"\nkind = \"dimension\"\nmode = \"upsert\"\nkey = [\"id\"]\n\
+                 commit_ts_column = \"changets\"\nlateness_window = \"2d\"\n\
+                 columns = [{{ name = \"id\", type = \"integer\" }}, {{ name = \"v\", type = \"varchar(10)\" }}]\n"
+            ));
+        }
+        text.push_str("[[derived]]\nname = \"t_count\"\nsql = \"SELECT count(*) AS n FROM public.t00\"\n");
+        PipelineConfig::parse(&text, "wide").unwrap()
+    }
+
+    #[test]
+    fn a_wide_setup_is_cut_into_batches_the_data_api_takes_in_order() {
+        // GIVEN 20 tables (61 statements and more on Redshift)
+        let wide = wide_config(20);
+        let ext = ExternalSchema { catalog_database: "raw_db".into(), iam_role: "default".into() };
+        for d in [Dialect::Redshift, Dialect::DuckDb] {
+            // WHEN setup is cut into batches
+            let whole = setup_batch(&wide, d, Some(&ext));
+            let parts = setup_batches(&wide, d, Some(&ext));
+            // THEN each holds at most 40 statements, in the original order, labelled by part
+            assert!(parts.len() >= 2, "{d:?}");
+            assert!(parts.iter().all(|p| !p.statements.is_empty() && p.statements.len() <= MAX_SETUP_STATEMENTS));
+            let joined: Vec<String> = parts.iter().flat_map(|p| p.statements.clone()).collect();
+            assert_eq!(joined, whole.statements, "{d:?}");
+            assert_eq!(parts[1].label, format!("setup part 2 of {}", parts.len()));
+            // AND a materialized view's drop and create share a batch
+            for p in &parts {
+                let drops = p.statements.iter().filter(|s| s.starts_with("DROP MATERIALIZED VIEW")).count();
+                let creates = p.statements.iter().filter(|s| s.starts_with("CREATE MATERIALIZED VIEW")).count();
+                assert_eq!(drops, creates);
+            }
+        }
+        // AND a small config is one batch labelled as before
+        let small = setup_batches(&cfg(), Dialect::Redshift, None);
+        assert_eq!(small.len(), 1);
+        assert_eq!(small[0].label, "setup");
     }
 
     #[test]

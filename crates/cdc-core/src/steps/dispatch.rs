@@ -105,7 +105,9 @@ pub async fn dispatch(ctx: &StepContext, function: Function, payload: &Value) ->
             to_output(&load::setup_submit(cfg, wh, external.as_ref(), &parse_input(action, payload)?, now).await?)
         }
         (Function::DimensionLoad | Function::FactLoad, "setup_poll") => {
-            to_output(&load::setup_poll(cfg, wh, store, lease, &parse_input(action, payload)?, now).await?)
+            let external = ctx.raw_catalog.external_schema();
+            let input = parse_input(action, payload)?;
+            to_output(&load::setup_poll(cfg, wh, external.as_ref(), store, lease, &input, now).await?)
         }
         (Function::DimensionLoad | Function::FactLoad, "load_submit") => {
             to_output(&load::load_submit(cfg, wh, &*ctx.raw, &parse_input(action, payload)?, now).await?)

@@ -47,6 +47,9 @@ pub struct PollInput {
     pub table: String,
     pub statement_id: StatementId,
     pub submitted_at: DateTime<Utc>,
+    /// Setup only: which of its batches the statement is (from 0).
+    #[serde(default)]
+    pub part: usize,
 }
 
 /// Every field always present, so the state machine's paths never miss.
@@ -64,6 +67,8 @@ pub struct StepOutput {
     pub seconds: f64,
     /// Why a `retry` status: the statement's error.
     pub cause: Option<String>,
+    /// Setup only: which of its batches the statement is (from 0).
+    pub part: usize,
 }
 
 impl StepOutput {
@@ -119,23 +124,38 @@ pub async fn setup_submit(
     input: &TableInput,
     now: DateTime<Utc>,
 ) -> Result<StepOutput, PipelineError> {
-    let id = input.submitter(warehouse).submit(setup::setup_batch(cfg, warehouse.dialect(), external)).await?;
+    let first = setup::setup_batches(cfg, warehouse.dialect(), external).swap_remove(0);
+    let id = input.submitter(warehouse).submit(first).await?;
     Ok(StepOutput::submitted("", id, now))
 }
 
-/// Once setup finished, the config's fingerprint is recorded with the job,
-/// so setup runs again only after a config change.
+/// When a setup batch finished, the next one is submitted (the poll goes
+/// on with it); once the last finished, the config's fingerprint is
+/// recorded with the job, so setup runs again only after a config change.
 pub async fn setup_poll(
     cfg: &PipelineConfig,
     warehouse: &dyn Warehouse,
+    external: Option<&setup::ExternalSchema>,
     store: &dyn JobStateStore,
     lease: Lease,
     input: &PollInput,
     now: DateTime<Utc>,
 ) -> Result<StepOutput, PipelineError> {
     extend_lease(store, &input.ids, lease, now).await?;
-    if !statement_state(warehouse, &input.statement_id, "setup").await? {
-        return Ok(StepOutput::polled(input, StepStatus::Running, now));
+    let what = format!("setup part {}", input.part + 1);
+    if !statement_state(warehouse, &input.statement_id, &what).await? {
+        return Ok(StepOutput { part: input.part, ..StepOutput::polled(input, StepStatus::Running, now) });
+    }
+    let mut batches = setup::setup_batches(cfg, warehouse.dialect(), external);
+    if input.part + 1 < batches.len() {
+        // Keyed on the finished statement: a retried poll submits the next part once.
+        let key = format!("{}@after-{}", input.ids.execution_id, input.statement_id);
+        let next = batches.swap_remove(input.part + 1);
+        let id = IdempotentSubmits { inner: warehouse, key: Some(key) }.submit(next).await?;
+        let mut out = StepOutput::submitted("", id, now);
+        out.status = Some(StepStatus::Running);
+        out.part = input.part + 1;
+        return Ok(out);
     }
     store.set_config_fingerprint(&input.ids.job_id, &input.ids.execution_id, &cfg.fingerprint()).await?;
     Ok(StepOutput::polled(input, StepStatus::Done, now))
