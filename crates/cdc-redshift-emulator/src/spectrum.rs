@@ -233,12 +233,8 @@ impl Spectrum {
     }
 }
 
-/// The objects under a location, as (`s3://` URI, ETag), sorted by key.
-async fn list_location(aws: &Aws, location: &str) -> Result<Vec<(String, String)>, String> {
-    let (bucket, prefix) =
-        split_s3_uri(location).ok_or_else(|| format!("ERROR: external location {location} is not an s3:// URI"))?;
-    // A location is a folder: `p/` must not also match `p2/…`.
-    let prefix = if prefix.is_empty() || prefix.ends_with('/') { prefix.to_string() } else { format!("{prefix}/") };
+/// Every object under `prefix`, as (key, ETag), across ListObjectsV2's pages.
+pub(crate) async fn list_objects(aws: &Aws, bucket: &str, prefix: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     let mut next: Option<String> = None;
     loop {
@@ -246,28 +242,39 @@ async fn list_location(aws: &Aws, location: &str) -> Result<Vec<(String, String)
             .s3
             .list_objects_v2()
             .bucket(bucket)
-            .prefix(&prefix)
+            .prefix(prefix)
             .set_continuation_token(next.take())
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "ERROR: Spectrum Scan Error: listing {location}: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
-                )
-            })?;
+            .map_err(|e| aws_sdk_s3::error::DisplayErrorContext(&e).to_string())?;
         for o in page.contents() {
-            let Some(key) = o.key() else { continue };
-            let base = key.rsplit('/').next().unwrap_or(key);
-            if key.ends_with('/') || key.ends_with("_$folder$") || base.starts_with('_') || base.starts_with('.') {
-                continue;
+            if let Some(key) = o.key() {
+                out.push((key.to_string(), o.e_tag().unwrap_or_default().to_string()));
             }
-            out.push((format!("s3://{bucket}/{key}"), o.e_tag().unwrap_or_default().to_string()));
         }
         match page.next_continuation_token() {
             Some(t) if page.is_truncated() == Some(true) => next = Some(t.to_string()),
-            _ => break,
+            _ => return Ok(out),
         }
+    }
+}
+
+/// The objects under a location, as (`s3://` URI, ETag), sorted by key.
+async fn list_location(aws: &Aws, location: &str) -> Result<Vec<(String, String)>, String> {
+    let (bucket, prefix) =
+        split_s3_uri(location).ok_or_else(|| format!("ERROR: external location {location} is not an s3:// URI"))?;
+    // A location is a folder: `p/` must not also match `p2/…`.
+    let prefix = if prefix.is_empty() || prefix.ends_with('/') { prefix.to_string() } else { format!("{prefix}/") };
+    let objects = list_objects(aws, bucket, &prefix)
+        .await
+        .map_err(|e| format!("ERROR: Spectrum Scan Error: listing {location}: {e}"))?;
+    let mut out = Vec::new();
+    for (key, etag) in objects {
+        let base = key.rsplit('/').next().unwrap_or(&key);
+        if key.ends_with('/') || key.ends_with("_$folder$") || base.starts_with('_') || base.starts_with('.') {
+            continue;
+        }
+        out.push((format!("s3://{bucket}/{key}"), etag));
     }
     out.sort();
     Ok(out)

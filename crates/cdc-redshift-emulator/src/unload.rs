@@ -116,24 +116,7 @@ async fn publish(aws: &Aws, spec: &UnloadSpec, parts: &[PathBuf]) -> Result<(), 
 }
 
 async fn list_keys(aws: &Aws, bucket: &str, prefix: &str) -> Result<Vec<String>, String> {
-    let mut keys = Vec::new();
-    let mut next: Option<String> = None;
-    loop {
-        let page = aws
-            .s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .set_continuation_token(next.take())
-            .send()
-            .await
-            .map_err(|e| aws_sdk_s3::error::DisplayErrorContext(&e).to_string())?;
-        keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
-        match page.next_continuation_token() {
-            Some(t) if page.is_truncated() == Some(true) => next = Some(t.to_string()),
-            _ => return Ok(keys),
-        }
-    }
+    Ok(crate::spectrum::list_objects(aws, bucket, prefix).await?.into_iter().map(|(key, _)| key).collect())
 }
 
 #[cfg(test)]

@@ -140,7 +140,7 @@ async fn topic_with_queue(sdk: &SdkConfig) -> (String, aws_sdk_sqs::Client, Stri
 impl AwsStack {
     /// Uploads every raw file not uploaded yet (DMS writing to S3).
     pub async fn deliver(&self) {
-        for rel in parquet_files(&self.raw_root) {
+        for rel in cdc_dmsgen::raw_zone_files(&self.raw_root) {
             let exists = self.s3.head_object().bucket(RAW_BUCKET).key(&rel).send().await.is_ok();
             if !exists {
                 let body = aws_sdk_s3::primitives::ByteStream::from_path(self.raw_root.join(&rel)).await.unwrap();
@@ -226,22 +226,4 @@ impl AwsStack {
     pub fn warehouse(&self) -> Arc<dyn Warehouse> {
         self.ports.warehouse.clone()
     }
-}
-
-fn parquet_files(root: &Path) -> Vec<String> {
-    fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, root, out);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                out.push(p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(root, root, &mut out);
-    out.sort();
-    out
 }

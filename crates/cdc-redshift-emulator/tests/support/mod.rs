@@ -120,29 +120,10 @@ pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(true).build())
 }
 
-/// Every Parquet file under `root`, relative paths with `/`.
-pub fn parquet_files(root: &Path) -> Vec<String> {
-    fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, root, out);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                out.push(p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(root, root, &mut out);
-    out.sort();
-    out
-}
-
 /// Uploads every Parquet file under `root` to `bucket`, keyed by its path:
 /// the DMS layout in S3.
 pub async fn upload_raw_zone(s3: &aws_sdk_s3::Client, bucket: &str, root: &Path) {
-    for rel in parquet_files(root) {
+    for rel in cdc_dmsgen::raw_zone_files(root) {
         let body = aws_sdk_s3::primitives::ByteStream::from_path(root.join(&rel)).await.unwrap();
         s3.put_object().bucket(bucket).key(&rel).body(body).send().await.unwrap();
     }
