@@ -196,40 +196,8 @@ fn read_schemas(reader: &Connection, paths: &[&str]) -> Result<HashMap<String, V
         let scale: Option<i64> = r.get(4)?;
         let precision: Option<i64> = r.get(5)?;
         let logical: Option<String> = r.get(6)?;
-        let ty = parquet_type(&physical, converted.as_deref(), logical.as_deref(), precision, scale);
+        let ty = FileColumnType::from_parquet(&physical, converted.as_deref(), logical.as_deref(), precision, scale);
         out.entry(r.get(0)?).or_default().push(FileColumn { name: r.get(1)?, ty });
     }
     Ok(out)
-}
-
-/// A Parquet column's physical, converted and logical types, as the port's types.
-fn parquet_type(
-    physical: &str,
-    converted: Option<&str>,
-    logical: Option<&str>,
-    precision: Option<i64>,
-    scale: Option<i64>,
-) -> FileColumnType {
-    let logical = logical.unwrap_or("");
-    let is = |c: &str| converted == Some(c);
-    if is("DECIMAL") || logical.starts_with("DecimalType") {
-        let p = precision.and_then(|p| u8::try_from(p).ok()).unwrap_or(38);
-        let s = scale.and_then(|s| u8::try_from(s).ok()).unwrap_or(0);
-        return FileColumnType::Decimal(p, s);
-    }
-    match physical {
-        "BOOLEAN" => FileColumnType::Boolean,
-        "INT32" if is("DATE") || logical.starts_with("DateType") => FileColumnType::Date,
-        "INT32" if is("INT_8") || is("INT_16") => FileColumnType::Int16,
-        "INT32" if converted.is_none_or(|c| c == "INT_32") => FileColumnType::Int32,
-        "INT64" if converted.is_some_and(|c| c.starts_with("TIMESTAMP")) || logical.starts_with("TimestampType") => {
-            FileColumnType::Timestamp
-        }
-        "INT64" if converted.is_none_or(|c| c == "INT_64") => FileColumnType::Int64,
-        "INT96" => FileColumnType::Timestamp,
-        "FLOAT" => FileColumnType::Float32,
-        "DOUBLE" => FileColumnType::Float64,
-        "BYTE_ARRAY" if is("UTF8") || is("ENUM") || logical.starts_with("StringType") => FileColumnType::String,
-        _ => FileColumnType::Other(format!("{physical}/{}", converted.unwrap_or("-"))),
-    }
 }

@@ -361,34 +361,19 @@ fn logical_name(member: i16) -> &'static str {
     }
 }
 
-/// A leaf's type, by the rules of cdc-local's `FolderRawZone` (its
-/// `parquet_type`) applied to the same raw fields, so both adapters agree.
+/// A leaf's type, by the rules every raw zone adapter shares
+/// ([`FileColumnType::from_parquet`]).
 pub fn column_type(e: &SchemaElement) -> FileColumnType {
     let physical = e.physical.map(physical_name).unwrap_or_default();
     let converted = e.converted.map(converted_name);
-    let converted = converted.as_deref();
-    let logical = e.logical.map(logical_name).unwrap_or("");
-    let is = |c: &str| converted == Some(c);
-    if is("DECIMAL") || logical.starts_with("DecimalType") {
-        let p = e.precision.and_then(|p| u8::try_from(p).ok()).unwrap_or(38);
-        let s = e.scale.and_then(|s| u8::try_from(s).ok()).unwrap_or(0);
-        return FileColumnType::Decimal(p, s);
-    }
-    match physical.as_str() {
-        "BOOLEAN" => FileColumnType::Boolean,
-        "INT32" if is("DATE") || logical.starts_with("DateType") => FileColumnType::Date,
-        "INT32" if is("INT_8") || is("INT_16") => FileColumnType::Int16,
-        "INT32" if converted.is_none_or(|c| c == "INT_32") => FileColumnType::Int32,
-        "INT64" if converted.is_some_and(|c| c.starts_with("TIMESTAMP")) || logical.starts_with("TimestampType") => {
-            FileColumnType::Timestamp
-        }
-        "INT64" if converted.is_none_or(|c| c == "INT_64") => FileColumnType::Int64,
-        "INT96" => FileColumnType::Timestamp,
-        "FLOAT" => FileColumnType::Float32,
-        "DOUBLE" => FileColumnType::Float64,
-        "BYTE_ARRAY" if is("UTF8") || is("ENUM") || logical.starts_with("StringType") => FileColumnType::String,
-        _ => FileColumnType::Other(format!("{physical}/{}", converted.unwrap_or("-"))),
-    }
+    let logical = e.logical.map(logical_name);
+    FileColumnType::from_parquet(
+        &physical,
+        converted.as_deref(),
+        logical,
+        e.precision.map(i64::from),
+        e.scale.map(i64::from),
+    )
 }
 
 #[cfg(test)]

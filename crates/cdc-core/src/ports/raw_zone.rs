@@ -52,6 +52,45 @@ pub enum FileColumnType {
     Other(String),
 }
 
+impl FileColumnType {
+    /// A Parquet column's type from its schema element's physical type
+    /// (`INT32`…), converted type (`UTF8`, `DECIMAL`…) and logical type
+    /// (`StringType`…, as DuckDB's `parquet_schema()` and the Thrift names
+    /// spell them), so every raw zone adapter types a file alike.
+    pub fn from_parquet(
+        physical: &str,
+        converted: Option<&str>,
+        logical: Option<&str>,
+        precision: Option<i64>,
+        scale: Option<i64>,
+    ) -> Self {
+        let logical = logical.unwrap_or("");
+        let is = |c: &str| converted == Some(c);
+        if is("DECIMAL") || logical.starts_with("DecimalType") {
+            let p = precision.and_then(|p| u8::try_from(p).ok()).unwrap_or(38);
+            let s = scale.and_then(|s| u8::try_from(s).ok()).unwrap_or(0);
+            return Self::Decimal(p, s);
+        }
+        match physical {
+            "BOOLEAN" => Self::Boolean,
+            "INT32" if is("DATE") || logical.starts_with("DateType") => Self::Date,
+            "INT32" if is("INT_8") || is("INT_16") => Self::Int16,
+            "INT32" if converted.is_none_or(|c| c == "INT_32") => Self::Int32,
+            "INT64"
+                if converted.is_some_and(|c| c.starts_with("TIMESTAMP")) || logical.starts_with("TimestampType") =>
+            {
+                Self::Timestamp
+            }
+            "INT64" if converted.is_none_or(|c| c == "INT_64") => Self::Int64,
+            "INT96" => Self::Timestamp,
+            "FLOAT" => Self::Float32,
+            "DOUBLE" => Self::Float64,
+            "BYTE_ARRAY" if is("UTF8") || is("ENUM") || logical.starts_with("StringType") => Self::String,
+            _ => Self::Other(format!("{physical}/{}", converted.unwrap_or("-"))),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileColumn {
     pub name: String,
