@@ -219,10 +219,6 @@ impl AwsStack {
         stmt.query_map([], |r| r.get::<_, String>(0)).unwrap().collect::<Result<_, _>>().unwrap()
     }
 
-    pub async fn warehouse_calls(&self) -> u64 {
-        self.emulator.calls().total()
-    }
-
     pub fn warehouse(&self) -> Arc<dyn Warehouse> {
         self.ports.warehouse.clone()
     }
