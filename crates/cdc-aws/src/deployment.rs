@@ -148,12 +148,40 @@ fn config_object(uri: &str) -> Result<(S3Location, String), PipelineError> {
 
 /// Reads and checks the pipeline config object; errors name it.
 pub async fn load_config(sdk: &SdkConfig, settings: &DeploymentSettings) -> Result<PipelineConfig, PipelineError> {
+    let fetched = load_config_if_changed(sdk, settings, None).await?;
+    Ok(fetched.expect("an unconditional read returns the object").config)
+}
+
+/// The pipeline config as read, with the object's ETag to ask next time
+/// whether it changed.
+#[derive(Debug, Clone)]
+pub struct FetchedConfig {
+    pub config: PipelineConfig,
+    pub etag: Option<String>,
+}
+
+/// Reads the pipeline config unless its ETag is still `known_etag`
+/// (a conditional GET: a 304 costs no transfer and no parse). `None`: unchanged.
+pub async fn load_config_if_changed(
+    sdk: &SdkConfig,
+    settings: &DeploymentSettings,
+    known_etag: Option<&str>,
+) -> Result<Option<FetchedConfig>, PipelineError> {
     let uri = settings.config_uri();
     let s3 = s3_client(sdk);
-    let object =
-        s3.get_object().bucket(settings.config_location.bucket()).key(&settings.config_key).send().await.map_err(
-            |e| crate::sdk_error::to_pipeline_error(&e, &format!("S3 GetObject of the pipeline config {uri}")),
-        )?;
+    let request = s3.get_object().bucket(settings.config_location.bucket()).key(&settings.config_key);
+    let object = match request.set_if_none_match(known_etag.map(str::to_string)).send().await {
+        Ok(object) => object,
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 304) => return Ok(None),
+        Err(e) => {
+            return Err(crate::sdk_error::to_pipeline_error(&e, &format!("S3 GetObject of the pipeline config {uri}")));
+        }
+    };
+    // A server that ignores If-None-Match still tells by the ETag.
+    if known_etag.is_some() && object.e_tag.as_deref() == known_etag {
+        return Ok(None);
+    }
+    let etag = object.e_tag.clone();
     let bytes = object
         .body
         .collect()
@@ -162,7 +190,8 @@ pub async fn load_config(sdk: &SdkConfig, settings: &DeploymentSettings) -> Resu
         .into_bytes();
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| PipelineError::config(format!("the pipeline config {uri} is not UTF-8 text")))?;
-    PipelineConfig::parse(text, &uri).map_err(|e| PipelineError::config(e.to_string()))
+    let config = PipelineConfig::parse(text, &uri).map_err(|e| PipelineError::config(e.to_string()))?;
+    Ok(Some(FetchedConfig { config, etag }))
 }
 
 /// An S3 client; path-style addressing when an endpoint is set

@@ -69,6 +69,9 @@ pub struct StepOutput {
     pub cause: Option<String>,
     /// Setup only: which of its batches the statement is (from 0).
     pub part: usize,
+    /// A finished load: the newest commit time it applied (the table's
+    /// freshness, which the Lambda reports as a metric).
+    pub newest_change: Option<DateTime<Utc>>,
 }
 
 impl StepOutput {
@@ -202,6 +205,7 @@ pub async fn load_poll(
             out.files = stats.files;
             out.changes = stats.changes;
             out.rows = stats.upserts + stats.deletes;
+            out.newest_change = stats.max_commit_ts.map(|ts| ts.and_utc());
             Ok(out)
         }
     }
