@@ -31,10 +31,13 @@ const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/pipeline
 const RAW_BUCKET: &str = "cdc-raw";
 const OPTIMIZED_BUCKET: &str = "cdc-optimized";
 const CONFIG_BUCKET: &str = "cdc-config";
+const CONFIG_KEY: &str = "cdc/pipeline.toml";
 pub const GLUE_DATABASE: &str = "cdc_raw";
 
 pub struct AwsStack {
     pub cfg: PipelineConfig,
+    /// The functions' variables, as template.yaml would set them here.
+    pub vars: HashMap<&'static str, String>,
     pub settings: DeploymentSettings,
     pub ports: AwsPorts,
     pub sdk: SdkConfig,
@@ -61,14 +64,14 @@ pub async fn stack(seed: u64) -> AwsStack {
         s3.create_bucket().bucket(bucket).send().await.unwrap();
     }
     let config_text = std::fs::read(CONFIG).unwrap();
-    s3.put_object().bucket(CONFIG_BUCKET).key("cdc/pipeline.toml").body(config_text.into()).send().await.unwrap();
+    s3.put_object().bucket(CONFIG_BUCKET).key(CONFIG_KEY).body(config_text.into()).send().await.unwrap();
     let glue = aws_sdk_glue::Client::new(&sdk);
     let db = aws_sdk_glue::types::DatabaseInput::builder().name(GLUE_DATABASE).build().unwrap();
     glue.create_database().database_input(db).send().await.unwrap();
     let (topic, sqs, queue_url) = topic_with_queue(&sdk).await;
 
-    let vars: HashMap<&str, String> = HashMap::from([
-        ("PIPELINE_CONFIG", format!("s3://{CONFIG_BUCKET}/cdc/pipeline.toml")),
+    let vars: HashMap<&'static str, String> = HashMap::from([
+        ("PIPELINE_CONFIG", format!("s3://{CONFIG_BUCKET}/{CONFIG_KEY}")),
         ("REDSHIFT_WORKGROUP", "analytics".into()),
         ("REDSHIFT_DATABASE", "dev".into()),
         ("REDSHIFT_IAM_ROLE", "arn:aws:iam::123456789012:role/cdc-redshift".into()),
@@ -102,7 +105,22 @@ pub async fn stack(seed: u64) -> AwsStack {
     let mut generator = Generator::new(&raw_root, layout, gen_cfg).unwrap();
     generator.full_load().unwrap();
     let clock = Arc::new(VirtualClock::new(Utc::now()));
-    AwsStack { cfg, settings, ports, sdk, s3, sqs, queue_url, generator, emulator, clock, raw_root, _dir: dir, moto }
+    AwsStack {
+        cfg,
+        vars,
+        settings,
+        ports,
+        sdk,
+        s3,
+        sqs,
+        queue_url,
+        generator,
+        emulator,
+        clock,
+        raw_root,
+        _dir: dir,
+        moto,
+    }
 }
 
 pub fn warehouse_on(emulator: &Emulator, target: &RedshiftTarget) -> RedshiftDataWarehouse {
@@ -138,6 +156,12 @@ async fn topic_with_queue(sdk: &SdkConfig) -> (String, aws_sdk_sqs::Client, Stri
 }
 
 impl AwsStack {
+    /// Replaces the pipeline config object (a user editing it).
+    pub async fn put_config(&self, text: &str) {
+        let body = text.as_bytes().to_vec().into();
+        self.s3.put_object().bucket(CONFIG_BUCKET).key(CONFIG_KEY).body(body).send().await.unwrap();
+    }
+
     /// Uploads every raw file not uploaded yet (DMS writing to S3).
     pub async fn deliver(&self) {
         for rel in cdc_dmsgen::raw_zone_files(&self.raw_root) {

@@ -1,0 +1,7 @@
+//! The unload Lambda: every step of `cdc_core::steps` that the state machine
+//! sends to `${UnloadFunctionArn}`, through the shared Lambda edge.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), cdc_lambda::Error> {
+    cdc_lambda::serve(cdc_lambda::Function::Unload).await
+}
