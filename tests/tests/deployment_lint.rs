@@ -88,3 +88,18 @@ fn the_interpreter_loads_the_file_and_names_a_missing_substitution() {
     let err = cdc_asl::StateMachine::parse(&definition(), &subs).unwrap_err().to_string();
     assert!(err.contains("NotifyFunctionArn") && err.contains("Notify"), "{err}");
 }
+
+#[test]
+fn sam_validate_lint_accepts_the_template() {
+    // GIVEN template.yaml WHEN `sam validate --lint` checks it (offline: the
+    // transform runs locally) THEN it is a valid SAM template with no lint finding
+    let out = Command::new(tool("sam"))
+        .args(["validate", "--lint", "--region", "us-east-1", "--template-file"])
+        .arg(repo().join("template.yaml"))
+        .env("SAM_CLI_TELEMETRY", "0")
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("is a valid SAM Template"), "{text}");
+}
