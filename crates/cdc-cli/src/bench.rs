@@ -3,6 +3,7 @@
 //! whether the performance goals are met.
 
 mod data;
+mod lambda_init;
 mod merge;
 mod postgres;
 mod report;
@@ -19,11 +20,15 @@ pub enum BenchCommand {
     /// The optimized zone: one day of DMS files against its export (files,
     /// bytes, day-query time).
     Unload(unload::UnloadArgs),
+    /// The Lambda functions' cold start (init time, peak RSS) against the
+    /// seed's Python unload function.
+    LambdaInit(lambda_init::LambdaInitArgs),
 }
 
 pub async fn bench(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Merge(args) => merge::run(args).await,
         BenchCommand::Unload(args) => unload::run(args).await,
+        BenchCommand::LambdaInit(args) => lambda_init::run(args).await,
     }
 }

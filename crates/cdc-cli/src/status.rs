@@ -13,9 +13,14 @@ use cdc_core::PipelineConfig;
 use cdc_core::job::JobStateStore;
 
 use crate::run::JobArgs;
+use crate::setup::Target;
 
 #[derive(Args)]
 pub struct StatusArgs {
+    /// `aws`: the DynamoDB job table of a deployment, from the functions'
+    /// variables (`PIPELINE_CONFIG`, `JOB_TABLE`…) and the usual AWS credentials.
+    #[arg(long, value_enum, default_value_t = Target::Local)]
+    pub target: Target,
     #[arg(long, default_value_os_t = crate::default_config())]
     pub config: PathBuf,
     /// Folder of the job-state file (as given to `run`, or `<demo out>/job-state`).
@@ -31,6 +36,8 @@ pub struct StatusArgs {
 
 #[derive(Args)]
 pub struct ResetArgs {
+    #[arg(long, value_enum, default_value_t = Target::Local)]
+    pub target: Target,
     #[arg(long, default_value_os_t = crate::default_config())]
     pub config: PathBuf,
     #[arg(long, default_value = "demo-out/job-state")]
@@ -40,19 +47,31 @@ pub struct ResetArgs {
     pub reason: String,
 }
 
-fn store(state_dir: &std::path::Path) -> anyhow::Result<cdc_local::FileJobStore> {
+/// The job's id and its state store: the local file, or a deployment's DynamoDB table.
+async fn store(
+    target: Target,
+    config: &std::path::Path,
+    state_dir: &std::path::Path,
+) -> anyhow::Result<(String, std::sync::Arc<dyn JobStateStore>)> {
+    if target == Target::Aws {
+        let settings = cdc_aws::deployment::DeploymentSettings::from_env()?;
+        let sdk = cdc_aws::client_config::load_from_env().await;
+        let cfg = cdc_aws::deployment::load_config(&sdk, &settings).await?;
+        let ports = cdc_aws::deployment::AwsPorts::new(&sdk, &settings)?;
+        return Ok((cfg.job_id, ports.store));
+    }
+    let cfg = PipelineConfig::load(config)?;
     if !state_dir.is_dir() {
         bail!("no job state at {}: has the pipeline run here?", state_dir.display());
     }
     let job = JobArgs::defaults(Some(state_dir.to_path_buf()));
-    job.store(state_dir)
+    Ok((cfg.job_id, std::sync::Arc::new(job.store(state_dir)?)))
 }
 
 pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
-    let cfg = PipelineConfig::load(&args.config)?;
-    let store = store(&args.state_dir)?;
-    let job = store.get(&cfg.job_id).await?.with_context(|| format!("job {} has never run here", cfg.job_id))?;
-    let history = store.history(&cfg.job_id, args.runs).await?;
+    let (job_id, store) = store(args.target, &args.config, &args.state_dir).await?;
+    let job = store.get(&job_id).await?.with_context(|| format!("job {job_id} has never run here"))?;
+    let history = store.history(&job_id, args.runs).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "job": job, "history": history }))?);
         return Ok(());
@@ -96,9 +115,8 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
 }
 
 pub async fn reset(args: ResetArgs) -> anyhow::Result<()> {
-    let cfg = PipelineConfig::load(&args.config)?;
-    let store = store(&args.state_dir)?;
-    let job = store.reset(&cfg.job_id, &args.reason, Utc::now()).await?;
+    let (job_id, store) = store(args.target, &args.config, &args.state_dir).await?;
+    let job = store.reset(&job_id, &args.reason, Utc::now()).await?;
     println!("job {} is {} again; the reset is in the run history", job.job_id, job.state.as_str());
     Ok(())
 }
