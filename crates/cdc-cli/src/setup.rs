@@ -75,7 +75,8 @@ fn local_context(args: &SetupArgs) -> anyhow::Result<StepContext> {
     pipeline.context()
 }
 
-async fn aws_context() -> anyhow::Result<StepContext> {
+/// The steps' context on a deployment, from the functions' variables.
+pub(crate) async fn aws_context() -> anyhow::Result<StepContext> {
     let settings = DeploymentSettings::from_env()?;
     let sdk = cdc_aws::client_config::load_from_env().await;
     let cfg = load_config(&sdk, &settings).await?;

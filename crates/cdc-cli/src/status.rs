@@ -54,11 +54,8 @@ async fn store(
     state_dir: &std::path::Path,
 ) -> anyhow::Result<(String, std::sync::Arc<dyn JobStateStore>)> {
     if target == Target::Aws {
-        let settings = cdc_aws::deployment::DeploymentSettings::from_env()?;
-        let sdk = cdc_aws::client_config::load_from_env().await;
-        let cfg = cdc_aws::deployment::load_config(&sdk, &settings).await?;
-        let ports = cdc_aws::deployment::AwsPorts::new(&sdk, &settings)?;
-        return Ok((cfg.job_id, ports.store));
+        let ctx = crate::setup::aws_context().await?;
+        return Ok((ctx.cfg.job_id, ctx.store));
     }
     let cfg = PipelineConfig::load(config)?;
     if !state_dir.is_dir() {

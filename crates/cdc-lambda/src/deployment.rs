@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 use chrono::Utc;
 use tokio::sync::Mutex;
 
@@ -28,9 +28,10 @@ struct Current {
 }
 
 impl Deployment {
-    /// From the process environment (the Lambda's variables and credentials).
+    /// From the process environment (the Lambda's variables and credentials),
+    /// with the pipeline's retry and timeout settings.
     pub async fn from_env() -> Self {
-        let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+        let sdk = cdc_aws::client_config::load_from_env().await;
         Self::new(sdk, |name| std::env::var(name).ok())
     }
 
