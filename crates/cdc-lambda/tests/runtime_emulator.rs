@@ -20,10 +20,7 @@ use support::{AwsStack, deployment, event, ok, stack, submit_and_poll};
 
 /// The x86_64 emulator inside the aws-sam-cli package of the test venv.
 fn rie() -> PathBuf {
-    let venv = std::env::var_os("CDC_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/redshift-cdc/venv"));
-    let lib = venv.join("lib");
+    let lib = cdc_moto::venv_dir().join("lib");
     let found = std::fs::read_dir(&lib).ok().into_iter().flatten().flatten().find_map(|python| {
         let p = python.path().join("site-packages/samcli/local/rapid/aws-lambda-rie-x86_64");
         p.exists().then_some(p)

@@ -17,6 +17,8 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use comfy_table::Table;
 
+use cdc_core::steps::dispatch::Function;
+
 #[derive(Args)]
 pub struct LambdaInitArgs {
     /// Folder holding the built function binaries (cdc-fn-*).
@@ -33,7 +35,6 @@ pub struct LambdaInitArgs {
     runs: usize,
 }
 
-const FUNCTIONS: [&str; 5] = ["job-state", "dimension-load", "fact-load", "unload", "notify"];
 const INIT_GOAL_MS: f64 = 10.0;
 const RSS_GOAL_MB: f64 = 16.0;
 
@@ -47,7 +48,7 @@ pub async fn run(args: LambdaInitArgs) -> anyhow::Result<()> {
     let mut table = Table::new();
     table.set_header(["function", "init median ms", "init min ms", "peak RSS MB", "goals (10 ms, 16 MB)"]);
     let mut rust_inits = Vec::new();
-    for f in FUNCTIONS {
+    for f in Function::ALL.map(Function::name) {
         let bin = args.functions.join(format!("cdc-fn-{f}"));
         if !bin.exists() {
             bail!("{} is not built (scripts/bench-lambda builds it)", bin.display());
