@@ -37,10 +37,13 @@ pub fn timeout_config() -> TimeoutConfig {
 
 /// The configuration from the environment, with this crate's retry and
 /// timeout settings (they win over `AWS_MAX_ATTEMPTS` and `AWS_RETRY_MODE`).
+/// HTTPS trusts the compiled-in Mozilla roots unless `SSL_CERT_FILE` or
+/// `SSL_CERT_DIR` is set (see [`crate::https_client`]).
 pub async fn load_from_env() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(retry_config())
-        .timeout_config(timeout_config())
-        .load()
-        .await
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config()).timeout_config(timeout_config());
+    if let Some(client) = crate::https_client::for_environment(|name| std::env::var(name).ok()) {
+        loader = loader.http_client(client);
+    }
+    loader.load().await
 }

@@ -10,6 +10,7 @@ pub mod client_config;
 pub mod deployment;
 pub mod dynamodb_job_store;
 pub mod glue_catalog;
+pub mod https_client;
 pub mod redshift_data_warehouse;
 pub mod s3_location;
 pub mod s3_optimized_zone;

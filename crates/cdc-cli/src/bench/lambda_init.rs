@@ -114,7 +114,10 @@ fn cold_start(mut cmd: Command) -> anyhow::Result<ColdStart> {
             }
         }
     });
-    cmd.envs(function_environment())
+    // Only what Lambda sets: this shell's variables (SSL_CERT_FILE, AWS_*,
+    // proxies) would change what the function does at init.
+    cmd.env_clear()
+        .envs(function_environment())
         .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -143,6 +146,9 @@ fn stop(child: &mut Child) {
 /// no AWS call happens before the first event), and what the seed reads.
 fn function_environment() -> Vec<(&'static str, &'static str)> {
     vec![
+        ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        ("TZ", ":UTC"),
+        ("LANG", "en_US.UTF-8"),
         ("AWS_REGION", "us-east-1"),
         ("AWS_DEFAULT_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "bench"),
