@@ -37,7 +37,7 @@ pub fn timeout_config() -> TimeoutConfig {
 
 /// The configuration from the environment, with this crate's retry and
 /// timeout settings (they win over `AWS_MAX_ATTEMPTS` and `AWS_RETRY_MODE`).
-/// HTTPS trusts the compiled-in Mozilla roots unless `SSL_CERT_FILE` or
+/// HTTPS trusts the compiled-in Amazon Trust Services roots unless `SSL_CERT_FILE` or
 /// `SSL_CERT_DIR` is set (see [`crate::https_client`]).
 pub async fn load_from_env() -> SdkConfig {
     let mut loader =

@@ -1,14 +1,17 @@
 //! The HTTPS client every AWS client of the pipeline shares.
 //!
-//! It trusts Mozilla's root certificates, compiled into the binary
-//! (`webpki-root-certs`), rather than the operating system's store. The SDK's
-//! default reads and parses every file of the system's certificate folder at
-//! the first client build, which is most of a Rust function's cold start
-//! (about 8 of 12 ms measured by `cdc bench lambda-init` here), while every
-//! AWS endpoint chains to a root in Mozilla's list (Amazon Root CA 1-4,
-//! Starfield). An operator who needs another root (a TLS-inspecting proxy)
-//! sets `SSL_CERT_FILE` or `SSL_CERT_DIR`, as for any OpenSSL program, and
-//! the system's store is used as before.
+//! It trusts the five Amazon Trust Services roots, compiled into the binary
+//! from Mozilla's list (`webpki-root-certs`), rather than the operating
+//! system's store. AWS endpoints present Amazon Trust Services certificates,
+//! and these five are the roots ATS recommends for a custom trust store
+//! (<https://www.amazontrust.com/repository/>): Amazon Root CA 1-4 and
+//! Starfield Services Root Certificate Authority - G2. The SDK's default
+//! instead reads and parses every certificate of the system's store when the
+//! first client is built, most of a function's cold start (about 8 of 12 ms
+//! measured by `cdc bench lambda-init` here); parsing Mozilla's whole list
+//! from the binary still costs several ms. An operator who needs another root
+//! (a TLS-inspecting proxy) sets `SSL_CERT_FILE` or `SSL_CERT_DIR`, as for any
+//! OpenSSL program, and the system's store is used as before.
 
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig};
@@ -21,13 +24,22 @@ pub const SYSTEM_STORE_VARIABLES: [&str; 2] = ["SSL_CERT_FILE", "SSL_CERT_DIR"];
 /// (system store), chosen when a [`SYSTEM_STORE_VARIABLES`] variable is set.
 pub fn for_environment(lookup: impl Fn(&str) -> Option<String>) -> Option<SharedHttpClient> {
     let system_store = SYSTEM_STORE_VARIABLES.iter().any(|v| lookup(v).is_some_and(|s| !s.is_empty()));
-    (!system_store).then(with_mozilla_roots)
+    (!system_store).then(with_amazon_roots)
 }
 
+/// The common names of the Amazon Trust Services roots.
+pub const AMAZON_TRUST_SERVICES_ROOTS: [&str; 5] = [
+    "Amazon Root CA 1",
+    "Amazon Root CA 2",
+    "Amazon Root CA 3",
+    "Amazon Root CA 4",
+    "Starfield Services Root Certificate Authority - G2",
+];
+
 /// The SDK's default client (rustls with aws-lc, proxy from the environment),
-/// trusting [`mozilla_roots_pem`] only.
-pub fn with_mozilla_roots() -> SharedHttpClient {
-    let store = TrustStore::empty().with_native_roots(false).with_pem_certificate(mozilla_roots_pem());
+/// trusting [`amazon_roots_pem`] only.
+pub fn with_amazon_roots() -> SharedHttpClient {
+    let store = TrustStore::empty().with_native_roots(false).with_pem_certificate(amazon_roots_pem());
     let context = TlsContext::builder().with_trust_store(store).build().expect("a trust store without server names");
     Builder::new().build_with_connector_fn(move |settings, components| {
         let mut connector = ConnectorBuilder::default()
@@ -42,12 +54,31 @@ pub fn with_mozilla_roots() -> SharedHttpClient {
     })
 }
 
-/// Mozilla's root certificates as one PEM bundle (what the trust store takes).
-pub fn mozilla_roots_pem() -> Vec<u8> {
-    let mut pem = String::with_capacity(webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() * 2_000);
-    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+/// The certificates of Mozilla's list whose common name is one of
+/// [`AMAZON_TRUST_SERVICES_ROOTS`].
+pub fn amazon_roots() -> Vec<&'static [u8]> {
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|c| c.as_ref())
+        .filter(|der| AMAZON_TRUST_SERVICES_ROOTS.iter().any(|cn| has_common_name(der, cn)))
+        .collect()
+}
+
+/// Whether a root's DER holds `cn` as a whole string value (a DER string is
+/// its tag, its length, then the bytes; a root's subject is also its issuer).
+fn has_common_name(der: &[u8], cn: &str) -> bool {
+    const STRING_TAGS: [u8; 2] = [0x0c, 0x13]; // UTF8String, PrintableString
+    let value = cn.as_bytes();
+    der.windows(value.len() + 2)
+        .any(|w| STRING_TAGS.contains(&w[0]) && usize::from(w[1]) == value.len() && &w[2..] == value)
+}
+
+/// [`amazon_roots`] as one PEM bundle (what the trust store takes).
+pub fn amazon_roots_pem() -> Vec<u8> {
+    let mut pem = String::new();
+    for cert in amazon_roots() {
         pem.push_str("-----BEGIN CERTIFICATE-----\n");
-        let b64 = aws_smithy_types::base64::encode(cert.as_ref());
+        let b64 = aws_smithy_types::base64::encode(cert);
         for line in b64.as_bytes().chunks(64) {
             pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
             pem.push('\n');
@@ -64,16 +95,31 @@ mod tests {
     use rustls_pki_types::pem::PemObject;
 
     #[test]
-    fn the_bundle_holds_every_mozilla_root_unchanged() {
-        // GIVEN the compiled-in roots WHEN written as PEM and read back
-        let pem = mozilla_roots_pem();
+    fn the_bundle_holds_the_five_amazon_roots_unchanged() {
+        // GIVEN Mozilla's list WHEN the Amazon Trust Services roots are picked
+        let roots = amazon_roots();
+        // THEN each of the five names is found exactly once
+        assert_eq!(roots.len(), AMAZON_TRUST_SERVICES_ROOTS.len());
+        for cn in AMAZON_TRUST_SERVICES_ROOTS {
+            assert_eq!(roots.iter().filter(|der| has_common_name(der, cn)).count(), 1, "{cn}");
+        }
+        // AND the name match is exact: "Amazon Root CA 1" is no prefix match of another
+        assert!(!has_common_name(roots[0], "Amazon Root CA"));
+        // AND written as PEM and read back, they are byte for byte the same
+        let pem = amazon_roots_pem();
         let read: Vec<CertificateDer> = CertificateDer::pem_slice_iter(&pem).collect::<Result<_, _>>().unwrap();
-        // THEN every certificate is there, byte for byte, and Amazon's root is one
-        assert_eq!(read.len(), webpki_root_certs::TLS_SERVER_ROOT_CERTS.len());
-        assert!(read.iter().zip(webpki_root_certs::TLS_SERVER_ROOT_CERTS).all(|(a, b)| a.as_ref() == b.as_ref()));
-        assert!(read.len() > 100);
-        let amazon = b"Amazon Root CA 1";
-        assert!(read.iter().any(|c| c.as_ref().windows(amazon.len()).any(|w| w == amazon)));
+        assert_eq!(read.len(), roots.len());
+        assert!(read.iter().zip(&roots).all(|(a, b)| a.as_ref() == *b));
+    }
+
+    #[test]
+    fn a_similar_name_is_not_an_amazon_root() {
+        // GIVEN Mozilla's "Starfield Root Certificate Authority - G2" (not the Services one)
+        let starfield = "Starfield Root Certificate Authority - G2";
+        let other = webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().find(|c| has_common_name(c.as_ref(), starfield));
+        // THEN it exists in the list but is not picked
+        let other = other.expect("Mozilla lists Starfield Root G2").as_ref();
+        assert!(!amazon_roots().contains(&other));
     }
 
     #[test]

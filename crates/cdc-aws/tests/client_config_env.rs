@@ -13,7 +13,8 @@ use cdc_moto::MotoServer;
 #[test]
 fn aws_endpoint_url_points_the_real_clients_at_moto() {
     let moto = MotoServer::start().unwrap();
-    // GIVEN the environment a local run gets (and no profile file to fall back on)
+    // GIVEN the environment a local run gets (and no profile file to fall back on,
+    // no system certificate variable)
     // SAFETY: the test binary runs this one test, before any runtime thread starts.
     unsafe {
         std::env::set_var("AWS_ENDPOINT_URL", moto.endpoint_url());
@@ -24,6 +25,10 @@ fn aws_endpoint_url_points_the_real_clients_at_moto() {
         std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials");
         std::env::set_var("AWS_MAX_ATTEMPTS", "1");
         std::env::remove_var("AWS_PROFILE");
+        // As on Lambda: so the clients use the compiled-in Amazon roots' client.
+        for var in cdc_aws::https_client::SYSTEM_STORE_VARIABLES {
+            std::env::remove_var(var);
+        }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
