@@ -266,8 +266,8 @@ impl Plan<'_> {
         let seq_target = t.sequence_column.as_ref().map(|s| s.quoted());
         let tomb = self.tombstones();
         let target = self.target();
-        let latest_cols = format!("{}, _cdc_ts, _cdc_seq, _cdc_op, _cdc_rank", cols.join(", "));
-        let latest_x: Vec<String> = latest_cols.split(", ").map(|c| format!("x.{c}")).collect();
+        let bookkeeping = ["_cdc_ts", "_cdc_seq", "_cdc_op", "_cdc_rank"].map(String::from);
+        let latest_x: Vec<String> = cols.iter().chain(&bookkeeping).map(|c| format!("x.{c}")).collect();
         let order = "_cdc_rank DESC, _cdc_ts DESC, _cdc_seq DESC NULLS LAST, _cdc_file_no DESC";
         let target_rank = format!("(CASE WHEN t.{FULL_LOAD_FLAG_COLUMN} THEN 0 ELSE 1 END)");
         let target_seq = seq_target.as_ref().map_or("NULL".to_string(), |s| format!("t.{s}"));
