@@ -252,7 +252,7 @@ async fn optimized_tables_are_created_updated_on_config_change_and_their_days_ke
         pairs(&[
             ("op", "varchar(1)"),
             ("changets", "timestamp"),
-            ("ar_h_change_seq", "varchar(64)"),
+            ("ar_h_change_seq", "decimal(38,0)"),
             ("aid", "int"),
             ("bid", "int"),
             ("abalance", "int"),

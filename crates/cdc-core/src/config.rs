@@ -143,10 +143,36 @@ pub struct TableConfig {
     pub commit_ts_column: Ident,
     /// Change-sequence column DMS adds to CDC rows, if configured.
     pub sequence_column: Option<Ident>,
+    /// How the sequence values compare; meaningful with `sequence_column`.
+    pub sequence_type: SequenceType,
     /// How long deleted keys are remembered, so a late older change cannot
     /// bring them back; also how far back late files are looked for.
     #[serde(with = "duration_secs")]
     pub lateness_window: Duration,
+}
+
+/// How change-sequence values are stored and compared (DESIGN.md 3.2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SequenceType {
+    /// Non-negative whole numbers of up to 38 digits, as DMS's
+    /// `AR_H_CHANGE_SEQ` (35 digits): stored as DECIMAL(38,0) and compared as
+    /// numbers, which is exact whatever the digit count and far cheaper to
+    /// sort, compare and store than the text.
+    #[default]
+    Number,
+    /// Any text, compared as text (byte order).
+    Text,
+}
+
+impl SequenceType {
+    /// The type of the sequence columns the pipeline stores.
+    pub fn column_type(self) -> ColumnType {
+        match self {
+            SequenceType::Number => ColumnType::Numeric(38, 0),
+            SequenceType::Text => ColumnType::Varchar(Some(64)),
+        }
+    }
 }
 
 impl TableConfig {
@@ -331,6 +357,7 @@ struct RawTable {
     columns: Vec<RawColumn>,
     commit_ts_column: Ident,
     sequence_column: Option<Ident>,
+    sequence_type: Option<SequenceType>,
     lateness_window: String,
 }
 
@@ -434,6 +461,9 @@ fn validate_table(t: RawTable, at: &str) -> Result<TableConfig, String> {
     if t.sequence_column.as_ref() == Some(&t.commit_ts_column) {
         return Err(format!("{at}: fields `sequence_column` and `commit_ts_column` must differ"));
     }
+    if t.sequence_type.is_some() && t.sequence_column.is_none() {
+        return Err(format!("{at}: field `sequence_type` needs a `sequence_column`"));
+    }
     match t.mode {
         TableMode::Upsert if t.key.is_empty() => {
             return Err(format!("{at}: field `key`: mode \"upsert\" needs at least one key column"));
@@ -460,6 +490,7 @@ fn validate_table(t: RawTable, at: &str) -> Result<TableConfig, String> {
         columns,
         commit_ts_column: t.commit_ts_column,
         sequence_column: t.sequence_column,
+        sequence_type: t.sequence_type.unwrap_or_default(),
         lateness_window,
     })
 }

@@ -17,5 +17,5 @@ pub mod sql;
 pub mod steps;
 pub mod unload;
 
-pub use config::{ColumnType, PipelineConfig, TableConfig, TableKind, TableMode};
+pub use config::{ColumnType, PipelineConfig, SequenceType, TableConfig, TableKind, TableMode};
 pub use error::{ErrorKind, PipelineError};

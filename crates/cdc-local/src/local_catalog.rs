@@ -89,7 +89,7 @@ fn columns(t: &TableConfig) -> Vec<(String, String)> {
     let mut cols = vec![(OP_COLUMN.to_string(), "varchar(1)".to_string())];
     cols.push((t.commit_ts_column.to_string(), "timestamp".to_string()));
     if let Some(seq) = &t.sequence_column {
-        cols.push((seq.to_string(), "varchar(64)".to_string()));
+        cols.push((seq.to_string(), t.sequence_type.column_type().to_string()));
     }
     cols.extend(
         t.columns.iter().filter(|c| c.name != t.commit_ts_column).map(|c| (c.name.to_string(), c.ty.to_string())),

@@ -116,6 +116,21 @@ async fn null_key() {
 }
 
 #[tokio::test]
+async fn a_change_sequence_that_is_not_a_number() {
+    rejects(
+        |w| {
+            w.raw_file(
+                &format!("cdc/src/items/{DAY}/20261101-000200000.parquet"),
+                "SELECT 'U' AS \"Op\", TIMESTAMP '2026-11-01 00:00:20' AS changets, '2026-11-01T00:00:20#7' AS seq, \
+                 CAST(1 AS INTEGER) AS id, 'v' AS v",
+            )
+        },
+        &["20261101-000200000.parquet", "src.items", "change sequence column seq", "sequence_type = \"text\""],
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn missing_column() {
     rejects(
         |w| {

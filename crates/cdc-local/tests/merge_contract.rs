@@ -255,3 +255,74 @@ async fn without_a_sequence_column_equal_timestamps_follow_file_order() {
     // THEN the later file wins each time
     assert_eq!(w.state("items")[&1].as_deref(), Some("third-file"));
 }
+
+#[tokio::test]
+async fn an_exact_tie_inside_one_file_still_leaves_one_row_per_key() {
+    // GIVEN a table without a sequence column, and one file holding two
+    // changes of id 1 with the same commit timestamp (nothing orders them)
+    let w = World::with_config(&CONFIG.replacen("sequence_column = \"seq\"\n", "", 1));
+    w.setup().await;
+    w.cdc_file("items", "20261101", "20261101-000100000", &[ch("I", 1, "one", 10, 0), ch("U", 1, "two", 10, 0)]);
+    // AND, with a sequence column, a file that repeats one change exactly
+    let seq = World::new();
+    seq.setup().await;
+    let same = ch("U", 1, "same", 10, 5);
+    seq.cdc_file("items", "20261101", "20261101-000100000", &[same.clone(), same]);
+    // WHEN each table loads
+    w.load("items").await.unwrap();
+    seq.load("items").await.unwrap();
+    // THEN each target holds exactly one row for the key: one of the tied
+    // changes, never both
+    assert_eq!(w.count("SELECT count(*) FROM public.items WHERE id = 1"), 1);
+    assert!(matches!(w.state("items")[&1].as_deref(), Some("one" | "two")));
+    assert_eq!(seq.count("SELECT count(*) FROM public.items WHERE id = 1"), 1);
+    assert_eq!(seq.state("items")[&1].as_deref(), Some("same"));
+}
+
+#[tokio::test]
+async fn a_full_load_file_arriving_after_cdc_changes_does_not_overwrite_them() {
+    // GIVEN a CDC change to id 1 committed at t=50 already in the target
+    let w = World::new();
+    w.setup().await;
+    let cdc = [ch("U", 1, "from-cdc", 50, 1)];
+    w.cdc_file("items", "20261101", "20261101-000100000", &cdc);
+    w.load("items").await.unwrap();
+    // WHEN a full-load file arrives afterwards, its row for id 1 transferred
+    // later (t=100), and one row for a key CDC never touched
+    let full = [fr(1, "from-full", 100), fr(2, "two", 100)];
+    w.full_file("items", "LOAD00000001", &full);
+    w.load("items").await.unwrap();
+    // THEN the CDC change stays (full-load rows rank below every CDC change,
+    // whatever their timestamps) and the untouched key is loaded
+    assert_eq!(w.state("items"), oracle(&full, &cdc));
+    assert_eq!(w.state("items")[&1].as_deref(), Some("from-cdc"));
+    assert_eq!(w.state("items")[&2].as_deref(), Some("two"));
+}
+
+#[tokio::test]
+async fn sequences_compare_as_numbers_or_as_text_as_configured() {
+    // GIVEN two changes of id 1 with one commit timestamp and the sequences 9
+    // and 10, written without zero padding (as a non-DMS source might)
+    let changes = |w: &World| {
+        w.raw_file(
+            "cdc/src/items/20261101/20261101-000100000.parquet",
+            "SELECT 'I' AS \"Op\", TIMESTAMP '2026-11-01 00:00:10' AS changets, '9' AS seq, CAST(1 AS INTEGER) AS id, 'nine' AS v \
+             UNION ALL SELECT 'U', TIMESTAMP '2026-11-01 00:00:10', '10', 1, 'ten'",
+        )
+    };
+    let number = World::new();
+    let text = World::with_config(&CONFIG.replacen(
+        "sequence_column = \"seq\"\n",
+        "sequence_column = \"seq\"\nsequence_type = \"text\"\n",
+        1,
+    ));
+    for w in [&number, &text] {
+        w.setup().await;
+        changes(w);
+        // WHEN each loads
+        w.load("items").await.unwrap();
+    }
+    // THEN as numbers 10 follows 9; as text "9" follows "10"
+    assert_eq!(number.state("items")[&1].as_deref(), Some("ten"));
+    assert_eq!(text.state("items")[&1].as_deref(), Some("nine"));
+}

@@ -61,7 +61,7 @@ fn select_list(cfg: &PipelineConfig, table: &str, ts: &str) -> String {
     let mut cols: Vec<String> = t.columns.iter().map(|c| format!("CAST({} AS VARCHAR)", c.name.quoted())).collect();
     cols.push(ts.replace("{}", &t.commit_ts_column.quoted()));
     if let Some(s) = &t.sequence_column {
-        cols.push(format!("COALESCE({}, 'none')", s.quoted()));
+        cols.push(format!("COALESCE(CAST({} AS VARCHAR), 'none')", s.quoted()));
     }
     cols.join(", ")
 }

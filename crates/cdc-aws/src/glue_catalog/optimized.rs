@@ -34,7 +34,7 @@ pub fn columns(t: &TableConfig) -> Vec<GlueColumn> {
     let mut cols = vec![GlueColumn::new(OP_COLUMN, "varchar(1)")];
     cols.push(GlueColumn::new(t.commit_ts_column.as_str(), "timestamp"));
     if let Some(seq) = &t.sequence_column {
-        cols.push(GlueColumn::new(seq.as_str(), "varchar(64)"));
+        cols.push(GlueColumn::new(seq.as_str(), table_def::hive_type(t.sequence_type.column_type())));
     }
     cols.extend(
         t.columns

@@ -117,6 +117,7 @@ pub async fn run(args: MergeArgs) -> anyhow::Result<()> {
             // database right after the fill.
             let order = if r % 2 == 1 { [Side::Project, Side::Seed] } else { [Side::Seed, Side::Project] };
             for side in order {
+                settle();
                 match side {
                     Side::Project => {
                         bar.set_message(format!("{tag}: (a) project's load"));
@@ -172,6 +173,7 @@ pub async fn run(args: MergeArgs) -> anyhow::Result<()> {
         if args.breakdown {
             bar.set_message(format!("N={n}: breakdown of the project's load (not part of the figures)"));
             let warehouse = fresh_warehouse(&cfg, &dir, &w, args.threads).await?;
+            settle();
             let rows = breakdown(&cfg, &t, &warehouse, &raw, args.explain).await?;
             bar.suspend(|| print_breakdown(n, &rows));
         }
@@ -230,6 +232,12 @@ pub async fn run(args: MergeArgs) -> anyhow::Result<()> {
     let load = format!("{load_before} at the start, {} at the end", load_average());
     report::print(&results, &threads, pg_about.as_deref(), &load);
     Ok(())
+}
+
+/// Flushes the dirty pages the fill and the last checkpoint left, so that
+/// neither side pays for the other's write-back while its stopwatch runs.
+fn settle() {
+    let _ = std::process::Command::new("sync").status();
 }
 
 /// The 1-minute load average (Linux), to tell a noisy machine from a slow merge.

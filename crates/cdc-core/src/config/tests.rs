@@ -95,6 +95,27 @@ fn missing_sequence_column_warns() {
 }
 
 #[test]
+fn sequence_values_are_numbers_unless_the_config_says_text() {
+    // GIVEN the demo config, and one whose branches say sequence_type = "text"
+    let number = PipelineConfig::parse(DEMO, "t").unwrap();
+    let seq = "sequence_column = \"ar_h_change_seq\"\n";
+    let text = PipelineConfig::parse(&demo_with(seq, &format!("{seq}sequence_type = \"text\"\n")), "t").unwrap();
+    // THEN the default is a number, and the field switches it for that table only
+    assert_eq!(number.table("pgbench_branches").unwrap().sequence_type, SequenceType::Number);
+    assert_eq!(text.table("pgbench_branches").unwrap().sequence_type, SequenceType::Text);
+    assert_eq!(text.table("pgbench_tellers").unwrap().sequence_type, SequenceType::Number);
+}
+
+#[test]
+fn a_sequence_type_needs_a_sequence_column_and_a_known_value() {
+    let seq = "sequence_column = \"ar_h_change_seq\"\n";
+    let e = err(&demo_with(seq, "sequence_type = \"text\"\n"));
+    assert!(e.contains("`sequence_type` needs a `sequence_column`"), "{e}");
+    let e = err(&demo_with(seq, &format!("{seq}sequence_type = \"float\"\n")));
+    assert!(e.contains("sequence_type") && e.contains("float"), "{e}");
+}
+
+#[test]
 fn fingerprint_changes_with_the_config_and_only_then() {
     let a = PipelineConfig::parse(DEMO, "a").unwrap().fingerprint();
     let b = PipelineConfig::parse(&format!("# a comment\n{DEMO}"), "b").unwrap().fingerprint();

@@ -12,10 +12,9 @@
 //!    null commit timestamp.
 //! 4. Progress rows for the files, in the same transaction as the data (3.4).
 //! 5. Upsert: the latest change per key by (rank, commit ts, sequence, file
-//!    path) (3.2), kept only if newer than the target row and than the key's
-//!    tombstone (3.3), in one statement that also notes which keys the target
-//!    holds; delete + insert; tombstones for deletes, expired after the
-//!    lateness window. Append: every row once, except CDC inserts that the
+//!    path) (3.2), kept only if newer than the key's tombstone and than the
+//!    target row (3.3); delete + insert; tombstones for deletes, expired after
+//!    the lateness window. Append: every row once, except CDC inserts that the
 //!    full load already carried (3.6).
 //! 6. A last SELECT with the load's figures.
 //!
@@ -25,7 +24,7 @@
 use std::collections::BTreeSet;
 
 use super::{Dialect, StatementBatch, names};
-use crate::config::{FULL_LOAD_FLAG_COLUMN, PipelineConfig, TableConfig, TableMode};
+use crate::config::{FULL_LOAD_FLAG_COLUMN, PipelineConfig, SequenceType, TableConfig, TableMode};
 use crate::ports::{FileKind, RawFile};
 
 /// Each `INSERT ... VALUES` of file names stays well under the Data API's
@@ -160,10 +159,10 @@ impl Plan<'_> {
             .collect();
         sel.push(format!("CAST(r.{} AS TIMESTAMP) AS _cdc_ts", self.t.commit_ts_column.quoted()));
         let seq = match (&self.t.sequence_column, kind) {
-            (Some(s), FileKind::Cdc) => format!("r.{}", s.quoted()),
-            _ => "NULL".to_string(),
+            (Some(s), FileKind::Cdc) => self.seq_value(&format!("r.{}", s.quoted())),
+            _ => format!("CAST(NULL AS {})", self.seq_type()),
         };
-        sel.push(format!("CAST({seq} AS {}) AS _cdc_seq", d.text_type(64)));
+        sel.push(format!("{seq} AS _cdc_seq"));
         let (op, rank) = match kind {
             FileKind::Cdc => ("r.\"op\"", 1),
             FileKind::Full => ("'I'", 0),
@@ -200,6 +199,35 @@ impl Plan<'_> {
         format!("SELECT {} {source}", sel.join(", "))
     }
 
+    fn seq_type(&self) -> String {
+        self.d.type_name(self.t.sequence_type.column_type())
+    }
+
+    /// A raw sequence value (text in DMS files) as the pipeline stores it. A
+    /// value that is not a non-negative whole number of at most 38 digits
+    /// becomes -1, which a check then reports with its file. DuckDB accepts
+    /// what its cast reads as a number; Redshift, digits only.
+    fn seq_value(&self, raw: &str) -> String {
+        let ty = self.seq_type();
+        match (self.t.sequence_type, self.d) {
+            (SequenceType::Text, d) => format!("CAST({raw} AS {})", d.text_type(64)),
+            (SequenceType::Number, Dialect::DuckDb) => {
+                format!("CAST(COALESCE(TRY_CAST({raw} AS {ty}), CASE WHEN {raw} IS NOT NULL THEN -1 END) AS {ty})")
+            }
+            (SequenceType::Number, Dialect::Redshift) => format!(
+                "CAST(CASE WHEN {raw} ~ '^[0-9]{{1,38}}$' THEN CAST({raw} AS {ty}) WHEN {raw} IS NOT NULL THEN -1 END AS {ty})"
+            ),
+        }
+    }
+
+    /// Below every sequence value: what a missing one compares as.
+    fn seq_floor(&self) -> &'static str {
+        match self.t.sequence_type {
+            SequenceType::Number => "-1",
+            SequenceType::Text => "''",
+        }
+    }
+
     fn checks(&self) -> Vec<String> {
         let d = self.d;
         let control = self.cfg.control_schema.quoted();
@@ -230,6 +258,17 @@ impl Plan<'_> {
                 ),
             ));
         }
+        if let (Some(seq), SequenceType::Number) = (&self.t.sequence_column, self.t.sequence_type) {
+            out.push(d.assert_empty(
+                &control,
+                &format!("{OFFENDING_FILES} WHERE b._cdc_seq < 0"),
+                &format!(
+                    "table {}: change sequence column {seq} holds a value that is not a whole number of at most \
+                     38 digits (set sequence_type = \"text\" to compare it as text)",
+                    self.t.qualified()
+                ),
+            ));
+        }
         out
     }
 
@@ -248,7 +287,10 @@ impl Plan<'_> {
     /// the given rank, timestamp and sequence expressions.
     fn newer(&self, c: &str, rank: &str, ts: &str, seq: &str) -> String {
         let seq_cmp = match self.t.sequence_column {
-            Some(_) => format!("COALESCE({c}._cdc_seq, '') > COALESCE({seq}, '')"),
+            Some(_) => {
+                let floor = self.seq_floor();
+                format!("COALESCE({c}._cdc_seq, {floor}) > COALESCE({seq}, {floor})")
+            }
             // Without a sequence a new file's change with an equal timestamp
             // wins: replays never get here, the progress check removed them.
             None => "TRUE".to_string(),
@@ -258,42 +300,93 @@ impl Plan<'_> {
         )
     }
 
+    /// The latest change of each key in `cdc_batch`, every column of it.
+    ///
+    /// DuckDB: the changes no other change of the same key outranks, as a
+    /// hash anti-join of the batch with itself; most keys have one change, so
+    /// this is cheaper than sorting every change (the row id breaks exact
+    /// ties). Redshift: `ROW_NUMBER()` over the key, which its MPP sort
+    /// handles well and which has no anti-join syntax.
+    fn latest_per_key(&self) -> String {
+        let keys = self.keys().join(", ");
+        let floor = self.seq_floor();
+        match self.d {
+            Dialect::DuckDb => format!(
+                "SELECT b.* FROM cdc_batch b ANTI JOIN cdc_batch s ON {} AND {}",
+                self.key_match("s", "b"),
+                self.outranks("s", "b")
+            ),
+            Dialect::Redshift => format!(
+                "SELECT * FROM (SELECT b.*, ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY \
+                 _cdc_rank DESC, _cdc_ts DESC, COALESCE(_cdc_seq, {floor}) DESC, _cdc_file_no DESC) AS _cdc_rn \
+                 FROM cdc_batch b) n WHERE _cdc_rn = 1"
+            ),
+        }
+    }
+
+    /// Batch row `a` comes after batch row `b` of the same key: by rank,
+    /// commit timestamp, sequence, file number, then row id (DuckDB).
+    fn outranks(&self, a: &str, b: &str) -> String {
+        let mut tie_breaks: Vec<(String, String)> = vec![
+            (format!("{a}._cdc_rank"), format!("{b}._cdc_rank")),
+            (format!("{a}._cdc_ts"), format!("{b}._cdc_ts")),
+        ];
+        if self.t.sequence_column.is_some() {
+            let floor = self.seq_floor();
+            tie_breaks.push((format!("COALESCE({a}._cdc_seq, {floor})"), format!("COALESCE({b}._cdc_seq, {floor})")));
+        }
+        tie_breaks.push((format!("{a}._cdc_file_no"), format!("{b}._cdc_file_no")));
+        tie_breaks.push((format!("{a}.rowid"), format!("{b}.rowid")));
+        // (x1 > y1 OR (x1 = y1 AND (x2 > y2 OR ...)))
+        tie_breaks.iter().rev().fold(String::new(), |inner, (x, y)| {
+            if inner.is_empty() { format!("{x} > {y}") } else { format!("({x} > {y} OR ({x} = {y} AND {inner}))") }
+        })
+    }
+
     fn upsert(&self) -> Vec<String> {
         let t = self.t;
         let keys = self.keys().join(", ");
-        let cols = self.cols();
         let ts = t.commit_ts_column.quoted();
         let seq_target = t.sequence_column.as_ref().map(|s| s.quoted());
         let tomb = self.tombstones();
         let target = self.target();
-        let bookkeeping = ["_cdc_ts", "_cdc_seq", "_cdc_op", "_cdc_rank"].map(String::from);
-        let latest_x: Vec<String> = cols.iter().chain(&bookkeeping).map(|c| format!("x.{c}")).collect();
-        let order = "_cdc_rank DESC, _cdc_ts DESC, _cdc_seq DESC NULLS LAST, _cdc_file_no DESC";
+        let latest_cols: Vec<String> = self
+            .cols()
+            .iter()
+            .chain(&["_cdc_ts", "_cdc_seq", "_cdc_op", "_cdc_rank"].map(String::from))
+            .map(|c| format!("x.{c}"))
+            .collect();
         let target_rank = format!("(CASE WHEN t.{FULL_LOAD_FLAG_COLUMN} THEN 0 ELSE 1 END)");
         let target_seq = seq_target.as_ref().map_or("NULL".to_string(), |s| format!("t.{s}"));
         let first_key = &self.keys()[0];
-
         let (insert_cols, insert_vals) = self.target_insert_lists();
-
         let window = t.lateness_window.as_secs();
         vec![
-            // One pass: the latest change per key, kept if newer than the
-            // target's row and the key's tombstone, marked if the target has the key.
+            // The latest change per key, kept if newer than the key's
+            // tombstone. `_cdc_rival_ts`: a target row can only beat a CDC
+            // change if its timestamp is at least the change's, so the next
+            // statement's join condition on it lets the engine skip the
+            // target's blocks of older rows (DuckDB prunes by zone map,
+            // Redshift by its sort key range). A full-load change can lose
+            // to any CDC row, so its bound is the lowest timestamp.
             format!(
-                "CREATE TEMP TABLE cdc_latest AS SELECT {}, t.{first_key} IS NOT NULL AS _cdc_in_target FROM \
-                 (SELECT b.*, ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY {order}) AS _cdc_rn FROM cdc_batch b) x \
-                 LEFT JOIN {target} t ON {} LEFT JOIN {tomb} d ON {} \
-                 WHERE x._cdc_rn = 1 AND (t.{first_key} IS NULL OR {}) AND (d.{first_key} IS NULL OR {})",
-                latest_x.join(", "),
-                self.key_match("x", "t"),
+                "CREATE TEMP TABLE cdc_latest AS SELECT {}, CASE WHEN x._cdc_rank = 1 THEN x._cdc_ts \
+                 ELSE CAST('0001-01-01 00:00:00' AS TIMESTAMP) END AS _cdc_rival_ts \
+                 FROM ({}) x LEFT JOIN {tomb} d ON {} WHERE d.{first_key} IS NULL OR {}",
+                latest_cols.join(", "),
+                self.latest_per_key(),
                 self.key_match("x", "d"),
-                self.newer("x", &target_rank, &format!("t.{ts}"), &target_seq),
                 self.newer("x", "1", "d._cdc_ts", "d._cdc_seq")
             ),
+            // Drop the changes the target already holds a newer (or the same)
+            // version of: a replayed or late file changes nothing (3.3).
             format!(
-                "DELETE FROM {target} USING cdc_latest l WHERE {} AND l._cdc_in_target",
-                self.key_match(&self.target_ref(), "l")
+                "DELETE FROM cdc_latest USING {target} t WHERE {} AND t.{ts} >= cdc_latest._cdc_rival_ts AND NOT {}",
+                self.key_match("t", "cdc_latest"),
+                self.newer("cdc_latest", &target_rank, &format!("t.{ts}"), &target_seq)
             ),
+            // Every remaining change supersedes the target's row of its key.
+            format!("DELETE FROM {target} USING cdc_latest l WHERE {}", self.key_match(&self.target_ref(), "l")),
             format!(
                 "INSERT INTO {target} ({}) SELECT {} FROM cdc_latest WHERE _cdc_op <> 'D'",
                 insert_cols.join(", "),

@@ -110,7 +110,7 @@ fn create_target(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) -> String {
         t.columns.iter().map(|c| format!("{} {}", c.name.quoted(), d.type_name(c.ty))).collect();
     cols.push(format!("{} TIMESTAMP NOT NULL", t.commit_ts_column.quoted()));
     if let Some(seq) = &t.sequence_column {
-        cols.push(format!("{} {}", seq.quoted(), d.text_type(64)));
+        cols.push(format!("{} {}", seq.quoted(), d.type_name(t.sequence_type.column_type())));
     }
     cols.push(format!("{FULL_LOAD_FLAG_COLUMN} BOOLEAN NOT NULL"));
     let layout = match (d, t.key.first()) {
@@ -145,7 +145,7 @@ fn create_tombstones(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) -> Strin
         })
         .collect();
     cols.push("_cdc_ts TIMESTAMP NOT NULL".into());
-    cols.push(format!("_cdc_seq {}", d.text_type(64)));
+    cols.push(format!("_cdc_seq {}", d.type_name(t.sequence_type.column_type())));
     format!("CREATE TABLE IF NOT EXISTS {} ({})", names::tombstones(cfg, t), cols.join(", "))
 }
 

@@ -197,7 +197,7 @@ impl World {
     /// (id, v, ts text, seq, full-load flag) of a keyed table, sorted by id.
     pub fn rows(&self, table: &str) -> Vec<TargetRow> {
         let with_seq = self.cfg.table(table).is_some_and(|t| t.sequence_column.is_some());
-        let seq = if with_seq { "ltrim(seq, '0')" } else { "CAST(NULL AS VARCHAR)" };
+        let seq = if with_seq { "ltrim(CAST(seq AS VARCHAR), '0')" } else { "CAST(NULL AS VARCHAR)" };
         let conn = self.warehouse.connection().unwrap();
         let mut stmt = conn
             .prepare(&format!(

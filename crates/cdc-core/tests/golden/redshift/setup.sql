@@ -15,25 +15,25 @@ $$ LANGUAGE plpgsql;
 
 CREATE TABLE IF NOT EXISTS "cdc_control"."unloaded_days" (table_name VARCHAR(127) NOT NULL, changedate CHAR(8) NOT NULL, unloaded_at TIMESTAMP NOT NULL, row_count BIGINT NOT NULL, file_count BIGINT NOT NULL, byte_count BIGINT NOT NULL, source_files BIGINT NOT NULL, source_bytes BIGINT NOT NULL, source_newest_modified TIMESTAMP NOT NULL);
 
-CREATE TABLE IF NOT EXISTS "public"."pgbench_branches" ("bid" INTEGER, "bbalance" INTEGER, "filler" VARCHAR(88), "changets" TIMESTAMP NOT NULL, "ar_h_change_seq" VARCHAR(64), _cdc_full_load BOOLEAN NOT NULL) DISTKEY("bid") SORTKEY("bid");
+CREATE TABLE IF NOT EXISTS "public"."pgbench_branches" ("bid" INTEGER, "bbalance" INTEGER, "filler" VARCHAR(88), "changets" TIMESTAMP NOT NULL, "ar_h_change_seq" NUMERIC(38,0), _cdc_full_load BOOLEAN NOT NULL) DISTKEY("bid") SORTKEY("bid");
 
 CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_branches__progress" (file VARCHAR(1024) NOT NULL, kind CHAR(1) NOT NULL, partition_0 VARCHAR(8), row_count BIGINT NOT NULL, max_commit_ts TIMESTAMP, loaded_at TIMESTAMP NOT NULL);
 
-CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_branches__tombstones" ("bid" INTEGER NOT NULL, _cdc_ts TIMESTAMP NOT NULL, _cdc_seq VARCHAR(64));
+CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_branches__tombstones" ("bid" INTEGER NOT NULL, _cdc_ts TIMESTAMP NOT NULL, _cdc_seq NUMERIC(38,0));
 
-CREATE TABLE IF NOT EXISTS "public"."pgbench_tellers" ("tid" INTEGER, "bid" INTEGER, "tbalance" INTEGER, "filler" VARCHAR(84), "changets" TIMESTAMP NOT NULL, "ar_h_change_seq" VARCHAR(64), _cdc_full_load BOOLEAN NOT NULL) DISTKEY("tid") SORTKEY("tid");
+CREATE TABLE IF NOT EXISTS "public"."pgbench_tellers" ("tid" INTEGER, "bid" INTEGER, "tbalance" INTEGER, "filler" VARCHAR(84), "changets" TIMESTAMP NOT NULL, "ar_h_change_seq" NUMERIC(38,0), _cdc_full_load BOOLEAN NOT NULL) DISTKEY("tid") SORTKEY("tid");
 
 CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_tellers__progress" (file VARCHAR(1024) NOT NULL, kind CHAR(1) NOT NULL, partition_0 VARCHAR(8), row_count BIGINT NOT NULL, max_commit_ts TIMESTAMP, loaded_at TIMESTAMP NOT NULL);
 
-CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_tellers__tombstones" ("tid" INTEGER NOT NULL, _cdc_ts TIMESTAMP NOT NULL, _cdc_seq VARCHAR(64));
+CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_tellers__tombstones" ("tid" INTEGER NOT NULL, _cdc_ts TIMESTAMP NOT NULL, _cdc_seq NUMERIC(38,0));
 
-CREATE TABLE IF NOT EXISTS "public"."pgbench_accounts" ("aid" INTEGER, "bid" INTEGER, "abalance" INTEGER, "filler" VARCHAR(84), "changets" TIMESTAMP NOT NULL, "ar_h_change_seq" VARCHAR(64), _cdc_full_load BOOLEAN NOT NULL) DISTKEY("aid") SORTKEY("aid");
+CREATE TABLE IF NOT EXISTS "public"."pgbench_accounts" ("aid" INTEGER, "bid" INTEGER, "abalance" INTEGER, "filler" VARCHAR(84), "changets" TIMESTAMP NOT NULL, "ar_h_change_seq" NUMERIC(38,0), _cdc_full_load BOOLEAN NOT NULL) DISTKEY("aid") SORTKEY("aid");
 
 CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_accounts__progress" (file VARCHAR(1024) NOT NULL, kind CHAR(1) NOT NULL, partition_0 VARCHAR(8), row_count BIGINT NOT NULL, max_commit_ts TIMESTAMP, loaded_at TIMESTAMP NOT NULL);
 
-CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_accounts__tombstones" ("aid" INTEGER NOT NULL, _cdc_ts TIMESTAMP NOT NULL, _cdc_seq VARCHAR(64));
+CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_accounts__tombstones" ("aid" INTEGER NOT NULL, _cdc_ts TIMESTAMP NOT NULL, _cdc_seq NUMERIC(38,0));
 
-CREATE TABLE IF NOT EXISTS "public"."pgbench_history" ("tid" INTEGER, "bid" INTEGER, "aid" INTEGER, "delta" INTEGER, "mtime" TIMESTAMP, "filler" VARCHAR(22), "changets" TIMESTAMP NOT NULL, "ar_h_change_seq" VARCHAR(64), _cdc_full_load BOOLEAN NOT NULL) DISTSTYLE AUTO SORTKEY("changets");
+CREATE TABLE IF NOT EXISTS "public"."pgbench_history" ("tid" INTEGER, "bid" INTEGER, "aid" INTEGER, "delta" INTEGER, "mtime" TIMESTAMP, "filler" VARCHAR(22), "changets" TIMESTAMP NOT NULL, "ar_h_change_seq" NUMERIC(38,0), _cdc_full_load BOOLEAN NOT NULL) DISTSTYLE AUTO SORTKEY("changets");
 
 CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_history__progress" (file VARCHAR(1024) NOT NULL, kind CHAR(1) NOT NULL, partition_0 VARCHAR(8), row_count BIGINT NOT NULL, max_commit_ts TIMESTAMP, loaded_at TIMESTAMP NOT NULL);
 
