@@ -195,8 +195,8 @@ async fn the_setup_procedure_raises_our_data_errors_as_data_errors() {
     // WHEN a check finds an offending file THEN the batch fails with our message, a DataError
     let check = Dialect::Redshift.assert_empty(
         cfg.control_schema.quoted().as_str(),
-        "SELECT 's3://raw-bucket/cdc/public/t/20261101/bad.parquet'",
-        "table public.t: null key (aid)",
+        "SELECT 'null key (aid) in file s3://raw-bucket/cdc/public/t/20261101/bad.parquet'",
+        "table public.t: ",
     );
     let id = wh.submit(batch("load public.t", &["CREATE TEMP TABLE x (a INTEGER)", &check])).await.unwrap();
     let e = failed(&wait(&wh, &id).await).clone();

@@ -65,9 +65,10 @@ impl Dialect {
         }
     }
 
-    /// A statement that fails the transaction with `message` and the first
-    /// offending file when `offending_files` (a query returning one text
-    /// column) returns a row, and does nothing otherwise.
+    /// A statement that fails the transaction with `message` followed by the
+    /// first row of `offending_files` (a query returning one text column that
+    /// names the problem's file) when it returns a row, and does nothing
+    /// otherwise.
     ///
     /// DuckDB has `error()`. Redshift cannot raise from plain SQL, so setup
     /// creates the `cdc_assert_empty` procedure in the control schema, which
@@ -76,12 +77,12 @@ impl Dialect {
         match self {
             Dialect::DuckDb => format!(
                 "SELECT error({} || x.f) FROM ({offending_files} LIMIT 1) AS x(f)",
-                self.literal(&format!("{DATA_ERROR_MARKER}: {message} in file "))
+                self.literal(&format!("{DATA_ERROR_MARKER}: {message}"))
             ),
             Dialect::Redshift => format!(
                 "CALL {control_schema}.cdc_assert_empty({}, {})",
                 self.literal(&format!("{offending_files} LIMIT 1")),
-                self.literal(&format!("{DATA_ERROR_MARKER}: {message} in file "))
+                self.literal(&format!("{DATA_ERROR_MARKER}: {message}"))
             ),
         }
     }

@@ -31,9 +31,6 @@ use crate::ports::{FileKind, RawFile};
 /// 100 KB statement limit.
 const MAX_VALUES_STATEMENT_BYTES: usize = 60_000;
 
-/// The start of a check's query: the file of each batch row `b`.
-const OFFENDING_FILES: &str = "SELECT f.file FROM cdc_batch b JOIN cdc_files f ON f.file_no = b._cdc_file_no";
-
 /// Column order of the figures the last statement returns.
 pub const STATS_COLUMNS: [&str; 5] = ["files", "changes", "upserts", "deletes", "max_commit_ts"];
 
@@ -48,7 +45,7 @@ pub fn load_batch(cfg: &PipelineConfig, t: &TableConfig, d: Dialect, files: &[Ra
     s.extend(p.insert_files(files));
     s.push(format!("DELETE FROM cdc_files USING {} p WHERE cdc_files.file = p.file", names::progress(cfg, t)));
     s.push(format!("CREATE TEMP TABLE cdc_batch AS {}", p.batch_select(files)));
-    s.extend(p.checks());
+    s.push(p.checks());
     s.push(p.record_progress());
     match t.mode {
         TableMode::Upsert => s.extend(p.upsert()),
@@ -228,56 +225,56 @@ impl Plan<'_> {
         }
     }
 
-    fn checks(&self) -> Vec<String> {
+    /// One statement for every check, so the batch is scanned once: the
+    /// first offending row's problem and file fail the transaction.
+    fn checks(&self) -> String {
         let d = self.d;
-        let control = self.cfg.control_schema.quoted();
-        let mut out = Vec::new();
-        let (ops, what) = match self.t.mode {
-            TableMode::Upsert => ("('I', 'U', 'D')", "unknown Op (expected I, U or D)"),
-            TableMode::Append => ("('I')", "Op other than I in an append-only table"),
+        let t = self.t;
+        let (ops, what) = match t.mode {
+            TableMode::Upsert => ("('I', 'U', 'D')", "unknown Op (expected I, U or D)".to_string()),
+            TableMode::Append => ("('I')", "Op other than I in an append-only table".to_string()),
         };
-        out.push(d.assert_empty(
-            &control,
-            &format!("{OFFENDING_FILES} WHERE b._cdc_op IS NULL OR b._cdc_op NOT IN {ops}"),
-            &format!("table {}: {what}", self.t.qualified()),
-        ));
-        out.push(d.assert_empty(
-            &control,
-            &format!("{OFFENDING_FILES} WHERE b._cdc_ts IS NULL"),
-            &format!("table {}: null commit timestamp column {}", self.t.qualified(), self.t.commit_ts_column),
-        ));
-        if !self.t.key.is_empty() {
+        let mut problems = vec![
+            (format!("b._cdc_op IS NULL OR b._cdc_op NOT IN {ops}"), what),
+            ("b._cdc_ts IS NULL".to_string(), format!("null commit timestamp column {}", t.commit_ts_column)),
+        ];
+        if !t.key.is_empty() {
             let null_key: Vec<String> = self.keys().iter().map(|k| format!("b.{k} IS NULL")).collect();
-            out.push(d.assert_empty(
-                &control,
-                &format!("{OFFENDING_FILES} WHERE {}", null_key.join(" OR ")),
-                &format!(
-                    "table {}: null key ({})",
-                    self.t.qualified(),
-                    self.t.key.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+            let names: Vec<&str> = t.key.iter().map(|k| k.as_str()).collect();
+            problems.push((null_key.join(" OR "), format!("null key ({})", names.join(", "))));
+        }
+        if let (Some(seq), SequenceType::Number) = (&t.sequence_column, t.sequence_type) {
+            problems.push((
+                "b._cdc_seq < 0".to_string(),
+                format!(
+                    "change sequence column {seq} holds a value that is not a whole number of at most 38 digits \
+                     (set sequence_type = \"text\" to compare it as text)"
                 ),
             ));
         }
-        if let (Some(seq), SequenceType::Number) = (&self.t.sequence_column, self.t.sequence_type) {
-            out.push(d.assert_empty(
-                &control,
-                &format!("{OFFENDING_FILES} WHERE b._cdc_seq < 0"),
-                &format!(
-                    "table {}: change sequence column {seq} holds a value that is not a whole number of at most \
-                     38 digits (set sequence_type = \"text\" to compare it as text)",
-                    self.t.qualified()
-                ),
-            ));
-        }
-        out
+        let cases: Vec<String> =
+            problems.iter().map(|(cond, msg)| format!("WHEN {cond} THEN {}", d.literal(msg))).collect();
+        let any: Vec<String> = problems.iter().map(|(cond, _)| format!("({cond})")).collect();
+        d.assert_empty(
+            &self.cfg.control_schema.quoted(),
+            &format!(
+                "SELECT CASE {} END || ' in file ' || f.file FROM cdc_batch b JOIN cdc_files f ON f.file_no = b._cdc_file_no \
+                 WHERE {}",
+                cases.join(" "),
+                any.join(" OR ")
+            ),
+            &format!("table {}: ", t.qualified()),
+        )
     }
 
     fn record_progress(&self) -> String {
         format!(
+            // Counted per file number first: grouping integers is cheaper than
+            // joining every row to its path.
             "INSERT INTO {} (file, kind, partition_0, row_count, max_commit_ts, loaded_at) \
-             SELECT f.file, f.kind, f.partition_0, COUNT(b._cdc_file_no), MAX(b._cdc_ts), {} \
-             FROM cdc_files f LEFT JOIN cdc_batch b ON b._cdc_file_no = f.file_no \
-             GROUP BY f.file, f.kind, f.partition_0",
+             SELECT f.file, f.kind, f.partition_0, COALESCE(b.n, 0), b.max_ts, {} \
+             FROM cdc_files f LEFT JOIN (SELECT _cdc_file_no, COUNT(*) AS n, MAX(_cdc_ts) AS max_ts \
+             FROM cdc_batch GROUP BY _cdc_file_no) b ON b._cdc_file_no = f.file_no",
             names::progress(self.cfg, self.t),
             self.d.now()
         )
@@ -453,18 +450,18 @@ impl Plan<'_> {
 
     fn stats(&self) -> String {
         let progress = names::progress(self.cfg, self.t);
-        let (upserts, deletes) = match self.t.mode {
-            TableMode::Upsert => (
-                "(SELECT COUNT(*) FROM cdc_latest WHERE _cdc_op <> 'D')",
-                "(SELECT COUNT(*) FROM cdc_latest WHERE _cdc_op = 'D')",
-            ),
-            TableMode::Append => ("(SELECT COUNT(*) FROM cdc_batch)", "0"),
+        // The applied upserts and deletes; an append applies every row.
+        let (from, upsert) = match self.t.mode {
+            TableMode::Upsert => ("cdc_latest", "CASE WHEN _cdc_op <> 'D' THEN 1 ELSE 0 END"),
+            TableMode::Append => ("cdc_batch", "1"),
         };
         format!(
-            "SELECT (SELECT COUNT(*) FROM cdc_files) AS files, \
-             (SELECT COALESCE(SUM(row_count), 0) FROM {progress} WHERE file IN (SELECT file FROM cdc_files)) AS changes, \
-             {upserts} AS upserts, {deletes} AS deletes, \
-             (SELECT MAX(_cdc_ts) FROM cdc_batch WHERE _cdc_rank = 1) AS max_commit_ts"
+            "SELECT (SELECT COUNT(*) FROM cdc_files) AS files, p.changes, a.upserts, a.deletes, p.max_commit_ts \
+             FROM (SELECT CAST(COALESCE(SUM(row_count), 0) AS BIGINT) AS changes, MAX(CASE WHEN kind = 'C' THEN max_commit_ts END) AS max_commit_ts \
+             FROM {progress} WHERE file IN (SELECT file FROM cdc_files)) p, \
+             (SELECT CAST(COALESCE(SUM({upsert}), 0) AS BIGINT) AS upserts, \
+             CAST(COALESCE(SUM(CASE WHEN _cdc_op = 'D' THEN 1 ELSE 0 END), 0) AS BIGINT) AS deletes \
+             FROM {from}) a"
         )
     }
 }
