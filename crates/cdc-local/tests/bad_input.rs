@@ -189,3 +189,25 @@ async fn a_table_with_neither_full_load_nor_cdc_files_is_an_error_naming_it() {
     assert_eq!(w.state("items").len(), 1);
     assert_eq!(w.count("SELECT count(*) FROM public.events"), 1);
 }
+
+#[tokio::test]
+async fn setup_names_a_sequence_column_created_with_another_type() {
+    // GIVEN a warehouse set up while items compared its sequence as text
+    let text_config =
+        CONFIG.replacen("sequence_column = \"seq\"\n", "sequence_column = \"seq\"\nsequence_type = \"text\"\n", 1);
+    let w = World::with_config(&text_config);
+    w.setup().await;
+    w.cdc_file("items", DAY, "20261101-000100000", &[ch("I", 1, "a", 10, 1)]);
+    w.load("items").await.unwrap();
+    // WHEN setup runs with a config that says number (the default)
+    let number = cdc_core::PipelineConfig::parse(CONFIG, "number").unwrap();
+    let err = cdc_core::setup::run_setup(&number, &w.warehouse, None).await.unwrap_err();
+    // THEN it fails naming the table, the column, the config's type and the one found
+    for part in ["public.items", "column seq", "sequence_type = \"number\"", "NUMERIC(38,0)", "It is VARCHAR"] {
+        assert!(err.message.contains(part), "error must mention {part:?}: {err}");
+    }
+    // AND the loaded data is untouched
+    assert_eq!(w.state("items")[&1].as_deref(), Some("a"));
+    // AND setup with the table's own type still passes
+    cdc_core::setup::run_setup(&w.cfg, &w.warehouse, None).await.unwrap();
+}

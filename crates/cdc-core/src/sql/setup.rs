@@ -2,7 +2,7 @@
 //! lookup a load plans from.
 
 use super::{Dialect, StatementBatch, names};
-use crate::config::{DerivedTable, FULL_LOAD_FLAG_COLUMN, PipelineConfig, TableConfig, TableMode};
+use crate::config::{DerivedTable, FULL_LOAD_FLAG_COLUMN, PipelineConfig, SequenceType, TableConfig, TableMode};
 
 /// Where Redshift reads the raw zone's tables from: Spectrum's external
 /// schema over a Glue database. Locally the raw schema's views are made by
@@ -91,6 +91,7 @@ fn setup_units(cfg: &PipelineConfig, d: Dialect, external: Option<&ExternalSchem
         if t.mode == TableMode::Upsert {
             s.push(vec![create_tombstones(cfg, t, d)]);
         }
+        s.extend(check_sequence_types(cfg, t, d).into_iter().map(|c| vec![c]));
     }
     if d == Dialect::Redshift {
         for dt in &cfg.derived {
@@ -147,6 +148,51 @@ fn create_tombstones(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) -> Strin
     cols.push("_cdc_ts TIMESTAMP NOT NULL".into());
     cols.push(format!("_cdc_seq {}", d.type_name(t.sequence_type.column_type())));
     format!("CREATE TABLE IF NOT EXISTS {} ({})", names::tombstones(cfg, t), cols.join(", "))
+}
+
+/// Setup creates tables only if they are missing, so a table made before
+/// (by an older release, or with another `sequence_type`) may keep its
+/// sequence column in the other type. Each check fails setup naming the
+/// table, the column and both types, rather than leave every later load to
+/// fail on a type mismatch.
+fn check_sequence_types(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) -> Vec<String> {
+    let Some(seq) = &t.sequence_column else { return Vec::new() };
+    let expected = match t.sequence_type {
+        SequenceType::Number => {
+            "LOWER(data_type) IN ('numeric', 'decimal(38,0)') AND numeric_precision = 38 AND numeric_scale = 0"
+        }
+        SequenceType::Text => "LOWER(data_type) IN ('character varying', 'varchar')",
+    };
+    let wanted = format!(
+        "sequence_type = \"{}\" ({})",
+        match t.sequence_type {
+            SequenceType::Number => "number",
+            SequenceType::Text => "text",
+        },
+        d.type_name(t.sequence_type.column_type())
+    );
+    let mut tables = vec![(cfg.target_schema.as_str().to_string(), t.name.as_str().to_string(), seq.as_str())];
+    if t.mode == TableMode::Upsert {
+        tables.push((cfg.control_schema.as_str().to_string(), format!("{}__tombstones", t.name), "_cdc_seq"));
+    }
+    tables
+        .into_iter()
+        .map(|(schema, table, column)| {
+            let query = format!(
+                "SELECT CAST(data_type AS {}) FROM information_schema.columns WHERE LOWER(table_schema) = LOWER({}) \
+                 AND LOWER(table_name) = LOWER({}) AND LOWER(column_name) = LOWER({}) AND NOT ({expected})",
+                d.text_type(128),
+                d.literal(&schema),
+                d.literal(&table),
+                d.literal(column)
+            );
+            let message = format!(
+                "setup: table {schema}.{table}: column {column} was created before with another type than the \
+                 config's {wanted}; migrate the column, or set the table's sequence_type to match it. It is "
+            );
+            d.assert_empty(&cfg.control_schema.quoted(), &query, &message)
+        })
+        .collect()
 }
 
 /// Redshift has no `error()`: the load's checks call this procedure, which

@@ -21,11 +21,19 @@ CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_branches__progress" (file VARC
 
 CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_branches__tombstones" ("bid" INTEGER NOT NULL, _cdc_ts TIMESTAMP NOT NULL, _cdc_seq NUMERIC(38,0));
 
+CALL "cdc_control".cdc_assert_empty('SELECT CAST(data_type AS VARCHAR(128)) FROM information_schema.columns WHERE LOWER(table_schema) = LOWER(''public'') AND LOWER(table_name) = LOWER(''pgbench_branches'') AND LOWER(column_name) = LOWER(''ar_h_change_seq'') AND NOT (LOWER(data_type) IN (''numeric'', ''decimal(38,0)'') AND numeric_precision = 38 AND numeric_scale = 0) LIMIT 1', 'CDC_DATA_ERROR: setup: table public.pgbench_branches: column ar_h_change_seq was created before with another type than the config''s sequence_type = "number" (NUMERIC(38,0)); migrate the column, or set the table''s sequence_type to match it. It is ');
+
+CALL "cdc_control".cdc_assert_empty('SELECT CAST(data_type AS VARCHAR(128)) FROM information_schema.columns WHERE LOWER(table_schema) = LOWER(''cdc_control'') AND LOWER(table_name) = LOWER(''pgbench_branches__tombstones'') AND LOWER(column_name) = LOWER(''_cdc_seq'') AND NOT (LOWER(data_type) IN (''numeric'', ''decimal(38,0)'') AND numeric_precision = 38 AND numeric_scale = 0) LIMIT 1', 'CDC_DATA_ERROR: setup: table cdc_control.pgbench_branches__tombstones: column _cdc_seq was created before with another type than the config''s sequence_type = "number" (NUMERIC(38,0)); migrate the column, or set the table''s sequence_type to match it. It is ');
+
 CREATE TABLE IF NOT EXISTS "public"."pgbench_tellers" ("tid" INTEGER, "bid" INTEGER, "tbalance" INTEGER, "filler" VARCHAR(84), "changets" TIMESTAMP NOT NULL, "ar_h_change_seq" NUMERIC(38,0), _cdc_full_load BOOLEAN NOT NULL) DISTKEY("tid") SORTKEY("tid");
 
 CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_tellers__progress" (file VARCHAR(1024) NOT NULL, kind CHAR(1) NOT NULL, partition_0 VARCHAR(8), row_count BIGINT NOT NULL, max_commit_ts TIMESTAMP, loaded_at TIMESTAMP NOT NULL);
 
 CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_tellers__tombstones" ("tid" INTEGER NOT NULL, _cdc_ts TIMESTAMP NOT NULL, _cdc_seq NUMERIC(38,0));
+
+CALL "cdc_control".cdc_assert_empty('SELECT CAST(data_type AS VARCHAR(128)) FROM information_schema.columns WHERE LOWER(table_schema) = LOWER(''public'') AND LOWER(table_name) = LOWER(''pgbench_tellers'') AND LOWER(column_name) = LOWER(''ar_h_change_seq'') AND NOT (LOWER(data_type) IN (''numeric'', ''decimal(38,0)'') AND numeric_precision = 38 AND numeric_scale = 0) LIMIT 1', 'CDC_DATA_ERROR: setup: table public.pgbench_tellers: column ar_h_change_seq was created before with another type than the config''s sequence_type = "number" (NUMERIC(38,0)); migrate the column, or set the table''s sequence_type to match it. It is ');
+
+CALL "cdc_control".cdc_assert_empty('SELECT CAST(data_type AS VARCHAR(128)) FROM information_schema.columns WHERE LOWER(table_schema) = LOWER(''cdc_control'') AND LOWER(table_name) = LOWER(''pgbench_tellers__tombstones'') AND LOWER(column_name) = LOWER(''_cdc_seq'') AND NOT (LOWER(data_type) IN (''numeric'', ''decimal(38,0)'') AND numeric_precision = 38 AND numeric_scale = 0) LIMIT 1', 'CDC_DATA_ERROR: setup: table cdc_control.pgbench_tellers__tombstones: column _cdc_seq was created before with another type than the config''s sequence_type = "number" (NUMERIC(38,0)); migrate the column, or set the table''s sequence_type to match it. It is ');
 
 CREATE TABLE IF NOT EXISTS "public"."pgbench_accounts" ("aid" INTEGER, "bid" INTEGER, "abalance" INTEGER, "filler" VARCHAR(84), "changets" TIMESTAMP NOT NULL, "ar_h_change_seq" NUMERIC(38,0), _cdc_full_load BOOLEAN NOT NULL) DISTKEY("aid") SORTKEY("aid");
 
@@ -33,9 +41,15 @@ CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_accounts__progress" (file VARC
 
 CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_accounts__tombstones" ("aid" INTEGER NOT NULL, _cdc_ts TIMESTAMP NOT NULL, _cdc_seq NUMERIC(38,0));
 
+CALL "cdc_control".cdc_assert_empty('SELECT CAST(data_type AS VARCHAR(128)) FROM information_schema.columns WHERE LOWER(table_schema) = LOWER(''public'') AND LOWER(table_name) = LOWER(''pgbench_accounts'') AND LOWER(column_name) = LOWER(''ar_h_change_seq'') AND NOT (LOWER(data_type) IN (''numeric'', ''decimal(38,0)'') AND numeric_precision = 38 AND numeric_scale = 0) LIMIT 1', 'CDC_DATA_ERROR: setup: table public.pgbench_accounts: column ar_h_change_seq was created before with another type than the config''s sequence_type = "number" (NUMERIC(38,0)); migrate the column, or set the table''s sequence_type to match it. It is ');
+
+CALL "cdc_control".cdc_assert_empty('SELECT CAST(data_type AS VARCHAR(128)) FROM information_schema.columns WHERE LOWER(table_schema) = LOWER(''cdc_control'') AND LOWER(table_name) = LOWER(''pgbench_accounts__tombstones'') AND LOWER(column_name) = LOWER(''_cdc_seq'') AND NOT (LOWER(data_type) IN (''numeric'', ''decimal(38,0)'') AND numeric_precision = 38 AND numeric_scale = 0) LIMIT 1', 'CDC_DATA_ERROR: setup: table cdc_control.pgbench_accounts__tombstones: column _cdc_seq was created before with another type than the config''s sequence_type = "number" (NUMERIC(38,0)); migrate the column, or set the table''s sequence_type to match it. It is ');
+
 CREATE TABLE IF NOT EXISTS "public"."pgbench_history" ("tid" INTEGER, "bid" INTEGER, "aid" INTEGER, "delta" INTEGER, "mtime" TIMESTAMP, "filler" VARCHAR(22), "changets" TIMESTAMP NOT NULL, "ar_h_change_seq" NUMERIC(38,0), _cdc_full_load BOOLEAN NOT NULL) DISTSTYLE AUTO SORTKEY("changets");
 
 CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_history__progress" (file VARCHAR(1024) NOT NULL, kind CHAR(1) NOT NULL, partition_0 VARCHAR(8), row_count BIGINT NOT NULL, max_commit_ts TIMESTAMP, loaded_at TIMESTAMP NOT NULL);
+
+CALL "cdc_control".cdc_assert_empty('SELECT CAST(data_type AS VARCHAR(128)) FROM information_schema.columns WHERE LOWER(table_schema) = LOWER(''public'') AND LOWER(table_name) = LOWER(''pgbench_history'') AND LOWER(column_name) = LOWER(''ar_h_change_seq'') AND NOT (LOWER(data_type) IN (''numeric'', ''decimal(38,0)'') AND numeric_precision = 38 AND numeric_scale = 0) LIMIT 1', 'CDC_DATA_ERROR: setup: table public.pgbench_history: column ar_h_change_seq was created before with another type than the config''s sequence_type = "number" (NUMERIC(38,0)); migrate the column, or set the table''s sequence_type to match it. It is ');
 
 DROP MATERIALIZED VIEW IF EXISTS "public"."weekly_account_change_summary";
 
