@@ -8,8 +8,9 @@
 //!    and joins far faster than a path). CDC rows rank 1; full-load rows rank
 //!    0, below every CDC change, because their timestamp is the transfer time
 //!    (3.5).
-//! 3. Checks that fail the transaction naming the file: unknown `Op`, null key,
-//!    null commit timestamp.
+//! 3. One check statement that fails the transaction naming the problem and
+//!    the file: unknown `Op`, null key, null commit timestamp, a sequence that
+//!    is not a number.
 //! 4. Progress rows for the files, in the same transaction as the data (3.4).
 //! 5. Upsert: the latest change per key by (rank, commit ts, sequence, file
 //!    path) (3.2), kept only if newer than the key's tombstone and than the
@@ -217,12 +218,13 @@ impl Plan<'_> {
         }
     }
 
-    /// Below every sequence value: what a missing one compares as.
-    fn seq_floor(&self) -> &'static str {
-        match self.t.sequence_type {
+    /// `expr`, a sequence, with a missing value below every real one.
+    fn seq_or_floor(&self, expr: &str) -> String {
+        let floor = match self.t.sequence_type {
             SequenceType::Number => "-1",
             SequenceType::Text => "''",
-        }
+        };
+        format!("COALESCE({expr}, {floor})")
     }
 
     /// One statement for every check, so the batch is scanned once: the
@@ -284,10 +286,7 @@ impl Plan<'_> {
     /// the given rank, timestamp and sequence expressions.
     fn newer(&self, c: &str, rank: &str, ts: &str, seq: &str) -> String {
         let seq_cmp = match self.t.sequence_column {
-            Some(_) => {
-                let floor = self.seq_floor();
-                format!("COALESCE({c}._cdc_seq, {floor}) > COALESCE({seq}, {floor})")
-            }
+            Some(_) => format!("{} > {}", self.seq_or_floor(&format!("{c}._cdc_seq")), self.seq_or_floor(seq)),
             // Without a sequence a new file's change with an equal timestamp
             // wins: replays never get here, the progress check removed them.
             None => "TRUE".to_string(),
@@ -306,7 +305,7 @@ impl Plan<'_> {
     /// handles well and which has no anti-join syntax.
     fn latest_per_key(&self) -> String {
         let keys = self.keys().join(", ");
-        let floor = self.seq_floor();
+        let seq = self.seq_or_floor("_cdc_seq");
         match self.d {
             Dialect::DuckDb => format!(
                 "SELECT b.* FROM cdc_batch b ANTI JOIN cdc_batch s ON {} AND {}",
@@ -315,7 +314,7 @@ impl Plan<'_> {
             ),
             Dialect::Redshift => format!(
                 "SELECT * FROM (SELECT b.*, ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY \
-                 _cdc_rank DESC, _cdc_ts DESC, COALESCE(_cdc_seq, {floor}) DESC, _cdc_file_no DESC) AS _cdc_rn \
+                 _cdc_rank DESC, _cdc_ts DESC, {seq} DESC, _cdc_file_no DESC) AS _cdc_rn \
                  FROM cdc_batch b) n WHERE _cdc_rn = 1"
             ),
         }
@@ -329,8 +328,7 @@ impl Plan<'_> {
             (format!("{a}._cdc_ts"), format!("{b}._cdc_ts")),
         ];
         if self.t.sequence_column.is_some() {
-            let floor = self.seq_floor();
-            tie_breaks.push((format!("COALESCE({a}._cdc_seq, {floor})"), format!("COALESCE({b}._cdc_seq, {floor})")));
+            tie_breaks.push((self.seq_or_floor(&format!("{a}._cdc_seq")), self.seq_or_floor(&format!("{b}._cdc_seq"))));
         }
         tie_breaks.push((format!("{a}._cdc_file_no"), format!("{b}._cdc_file_no")));
         tie_breaks.push((format!("{a}.rowid"), format!("{b}.rowid")));
@@ -363,9 +361,9 @@ impl Plan<'_> {
             // tombstone. `_cdc_rival_ts`: a target row can only beat a CDC
             // change if its timestamp is at least the change's, so the next
             // statement's join condition on it lets the engine skip the
-            // target's blocks of older rows (DuckDB prunes by zone map,
-            // Redshift by its sort key range). A full-load change can lose
-            // to any CDC row, so its bound is the lowest timestamp.
+            // target's blocks of older rows (DuckDB's and Redshift's zone
+            // maps keep each block's timestamp range). A full-load change
+            // can lose to any CDC row, so its bound is the lowest timestamp.
             format!(
                 "CREATE TEMP TABLE cdc_latest AS SELECT {}, CASE WHEN x._cdc_rank = 1 THEN x._cdc_ts \
                  ELSE CAST('0001-01-01 00:00:00' AS TIMESTAMP) END AS _cdc_rival_ts \
