@@ -130,6 +130,23 @@ async fn a_change_sequence_that_is_not_a_number() {
     .await;
 }
 
+/// 39 digits fit DuckDB's HUGEINT, which the sequence is parsed through, but
+/// not the DECIMAL(38,0) it is stored as.
+#[tokio::test]
+async fn a_change_sequence_of_39_digits() {
+    rejects(
+        |w| {
+            w.raw_file(
+                &format!("cdc/src/items/{DAY}/20261101-000200000.parquet"),
+                "SELECT 'U' AS \"Op\", TIMESTAMP '2026-11-01 00:00:20' AS changets, lpad('9', 39, '9') AS seq, \
+                 CAST(1 AS INTEGER) AS id, 'v' AS v",
+            )
+        },
+        &["20261101-000200000.parquet", "src.items", "change sequence column seq", "at most 38 digits"],
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn missing_column() {
     rejects(
