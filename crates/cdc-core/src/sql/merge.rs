@@ -310,8 +310,10 @@ impl Plan<'_> {
         let keys = self.keys().join(", ");
         let seq = self.seq_or_floor("_cdc_seq");
         match self.d {
+            // `s.rowid <> b.rowid` first: every change meets itself in the
+            // join, and this drops those pairs before the long comparison.
             Dialect::DuckDb => format!(
-                "SELECT b.* FROM cdc_batch b ANTI JOIN cdc_batch s ON {} AND {}",
+                "SELECT b.* FROM cdc_batch b ANTI JOIN cdc_batch s ON {} AND s.rowid <> b.rowid AND {}",
                 self.key_match("s", "b"),
                 self.outranks("s", "b")
             ),
