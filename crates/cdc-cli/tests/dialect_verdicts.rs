@@ -78,7 +78,7 @@ async fn change_sequences_get_the_same_verdict_on_both_warehouses() {
     // WHEN each runs through the load's sequence expression on each warehouse
     let duckdb = DuckDbWarehouse::open_in_memory().unwrap();
     let emulator = Emulator::start(EmulatorConfig::default()).unwrap();
-    let target = RedshiftTarget::Serverless { workgroup: "wg".into(), database: "dev".into(), secret_arn: None };
+    let target = RedshiftTarget::Serverless { workgroup: "analytics".into(), database: "dev".into(), secret_arn: None };
     let redshift = aws_support::warehouse_on(&emulator, &target);
     let on_duckdb = verdicts(&duckdb, &inputs).await;
     let on_redshift = verdicts(&redshift, &inputs).await;

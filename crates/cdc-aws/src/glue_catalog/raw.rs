@@ -213,8 +213,8 @@ impl GlueRawCatalog {
         if let Some(table) = existing {
             let finding = self
                 .check_shape(t, kind, table)
-                .and_then(|()| self.check_text_handling(t, table))
-                .and_then(|()| self.check_columns(table, file, schema));
+                .and_then(|()| self.check_columns(table, file, schema))
+                .and_then(|()| self.check_text_handling(t, table));
             return Ok(finding.map_or_else(Outcome::Problem, |()| Outcome::Unchanged));
         }
         let columns = match Self::new_columns(t, file, schema) {
