@@ -351,7 +351,13 @@ impl Plan<'_> {
             .map(|c| {
                 let col = format!("b.{}", c.name.quoted());
                 let (cond, what) = match c.ty.max_chars() {
-                    Some(n) => (format!("{} > {n}", d.char_length(&col)), format!("more than {n} characters")),
+                    // Bytes first: a byte length is stored with the value,
+                    // counting characters means decoding it, and n bytes
+                    // never hold more than n characters.
+                    Some(n) => (
+                        format!("{} > {n} AND {} > {n}", d.byte_length(&col), d.char_length(&col)),
+                        format!("more than {n} characters"),
+                    ),
                     None => (
                         format!("{} > {MAX_TEXT_BYTES}", d.byte_length(&col)),
                         format!("more than {MAX_TEXT_BYTES} bytes"),
