@@ -140,6 +140,19 @@ pub fn run(
         Ok(c) => c,
         Err(e) => return fail(shared, id, 0, redshift_text(&e.to_string())),
     };
+    // A statement refused because it names an external table is refused
+    // before the external tables are read (it reads none).
+    for (k, restricted) in restrictions.iter().enumerate() {
+        if let Some(Restricted::IfExternal { statement, schema }) = restricted {
+            let in_batch =
+                steps.iter().any(|s| matches!(s, Step::CreateExternalSchema { schema: x, .. } if x == schema));
+            match is_external_schema(&conn, schema) {
+                Ok(known) if known || in_batch => steps[k] = Step::Refused(transaction_block::error(statement)),
+                Ok(_) => {}
+                Err(e) => return fail(shared, id, k, redshift_text(&e.to_string())),
+            }
+        }
+    }
     if let Err((k, error)) = refresh_external_tables(shared, &conn, &steps) {
         return fail(shared, id, k, error);
     }
@@ -148,7 +161,7 @@ pub fn run(
         Some((k, StatementFault::Fail { error })) => Some((k, error)),
         _ => None,
     };
-    let outcome = in_transaction(shared, id, &conn, &steps, &restrictions, mode, failed_at, control);
+    let outcome = in_transaction(shared, id, &conn, &steps, mode, failed_at, control);
     control.set_interrupt(None);
     match outcome {
         Ok(()) => set_status(shared, id, Status::Finished),
@@ -157,13 +170,11 @@ pub fn run(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn in_transaction(
     shared: &Shared,
     id: &str,
     conn: &Connection,
     steps: &[Step],
-    restrictions: &[Option<Restricted>],
     mode: Mode,
     failed_at: Option<(usize, String)>,
     control: &Control,
@@ -180,11 +191,6 @@ fn in_transaction(
             let started = Instant::now();
             if let Some((_, error)) = failed_at.as_ref().filter(|(f, _)| *f == k) {
                 return Err((k, error.clone()));
-            }
-            if let Some(Restricted::IfExternal { statement, schema }) = &restrictions[k] {
-                if is_external_schema(conn, schema).map_err(at(k))? {
-                    return Err((k, transaction_block::error(statement)));
-                }
             }
             let outcome = execute(shared, conn, step, mode, &mut session).map_err(|e| (k, e))?;
             sub_finished(shared, id, k, outcome, started);

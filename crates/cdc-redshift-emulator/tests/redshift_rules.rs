@@ -264,6 +264,25 @@ async fn statements_redshift_refuses_in_a_transaction_block_fail_in_any_batch() 
 }
 
 #[tokio::test]
+async fn statements_on_external_tables_fail_in_any_batch() {
+    let emu = emulator();
+    let wh = warehouse(&emu);
+    let schema = "CREATE EXTERNAL SCHEMA IF NOT EXISTS spectrum FROM DATA CATALOG DATABASE 'raw' IAM_ROLE 'arn:aws:iam::1:role/r'";
+    for (sql, statement) in [
+        ("INSERT INTO spectrum.t SELECT 1", "INSERT (external table)"),
+        ("DROP TABLE IF EXISTS spectrum.t", "DROP EXTERNAL TABLE"),
+        ("ALTER TABLE spectrum.t ADD PARTITION (d = '1') LOCATION 's3://b/d=1/'", "ALTER EXTERNAL TABLE"),
+        ("ALTER TABLE spectrum.t RENAME TO u", "RENAME EXTERNAL TABLE"),
+        ("GRANT SELECT ON EXTERNAL TABLE spectrum.t TO bob", "GRANT (external resources)"),
+    ] {
+        let e = refused(&wh, &[schema, sql]).await;
+        assert!(e.contains(&format!("ERROR: {statement} cannot run inside a transaction block")), "{sql}: {e}");
+    }
+    // The same statements on a local table are not restricted.
+    ok(&wh, &["CREATE TABLE public.t (a INTEGER)", "INSERT INTO public.t SELECT 1", "DROP TABLE public.t"]).await;
+}
+
+#[tokio::test]
 async fn truncate_commits_the_work_before_it() {
     let emu = emulator();
     let wh = warehouse(&emu);
