@@ -147,10 +147,13 @@ pub fn parse_alter_column_type(sql: &str) -> Result<Option<AlterColumnType>, Tra
 }
 
 /// Carries out `ALTER TABLE t ALTER COLUMN c TYPE VARCHAR(n)` outside a
-/// transaction block: only a VARCHAR column's size may change, and not below
-/// its longest value. DuckDB cannot change a column with a CHECK
-/// constraint, so the table is rebuilt with the new width (same name,
-/// columns, rows and constraints).
+/// transaction block: only a VARCHAR column's size may change (the page's
+/// clause is "updated_varchar_data_type_size"), and not below its longest
+/// value (the page's limits on ALTER COLUMN, which the research notes do not
+/// quote: to be checked). The error texts are not in the docs: the size one
+/// is the text users report from Redshift, the type one is the emulator's.
+/// DuckDB cannot change a column with a CHECK constraint, so the table is
+/// rebuilt with the new width (same name, columns, rows and constraints).
 pub fn alter_column_type_run(conn: &Connection, a: &AlterColumnType) -> Result<(), String> {
     let duck = |e: duckdb::Error| crate::errors::redshift_text(&e.to_string());
     let Some(new) = a.varchar_width else {
