@@ -33,6 +33,7 @@ use duckdb::Connection;
 use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 
+use crate::rules::parquet_types;
 use crate::rules::surplus_chars::{self, Handling};
 use crate::translate::{duck_ident, duck_literal};
 
@@ -85,6 +86,8 @@ pub struct Spectrum {
     cache: tempfile::TempDir,
     /// Fingerprint of each view as last built.
     built: Mutex<HashMap<(String, String), [u8; 32]>>,
+    /// Each cached file's columns and their types; a cached file never changes.
+    file_types: Mutex<HashMap<PathBuf, Vec<(String, String)>>>,
 }
 
 /// `s3://bucket/prefix` → (bucket, prefix).
@@ -97,7 +100,7 @@ pub fn split_s3_uri(uri: &str) -> Option<(&str, &str)> {
 impl Spectrum {
     pub fn new(aws: Option<Aws>) -> std::io::Result<Self> {
         let cache = tempfile::Builder::new().prefix("redshift-emulator-spectrum-").tempdir()?;
-        Ok(Self { aws, cache, built: Mutex::default() })
+        Ok(Self { aws, cache, built: Mutex::default(), file_types: Mutex::default() })
     }
 
     pub fn aws(&self) -> Option<&Aws> {
@@ -143,11 +146,37 @@ impl Spectrum {
         if built.get(&key) == Some(&fingerprint) {
             return Ok(());
         }
+        self.check_file_types(conn, &format!("{schema}.{table}"), &columns, &files)?;
         let shape = ViewShape { columns: &columns, widths: &widths, surplus, partition_keys: &partition_keys };
         let view = view_sql(conn, schema, table, &shape, &files)?;
         conn.execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {}; {view}", duck_ident(schema)))
             .map_err(|e| crate::errors::redshift_text(&e.to_string()))?;
         built.insert(key, fingerprint);
+        Ok(())
+    }
+
+    /// Every file's columns against the Glue columns of the same names
+    /// ([`crate::rules::parquet_types`]); a file's types are read once.
+    fn check_file_types(
+        &self,
+        conn: &Connection,
+        table: &str,
+        columns: &[(String, String)],
+        files: &[SourceFile],
+    ) -> Result<(), String> {
+        let mut known = self.file_types.lock().expect("file types lock");
+        for f in files {
+            if !known.contains_key(&f.local) {
+                let read = format!("read_parquet({})", duck_literal(&f.local.display().to_string()));
+                known.insert(f.local.clone(), file_column_types(conn, &read)?);
+            }
+            for (name, ty) in &known[&f.local] {
+                let glue = columns.iter().find(|(c, _)| c.eq_ignore_ascii_case(name));
+                if let Some((column, glue_ty)) = glue.filter(|(_, g)| !parquet_types::reads(g, ty)) {
+                    return Err(parquet_types::incompatible(&f.uri, table, column, glue_ty, ty));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -399,6 +428,14 @@ fn view_sql(
         rows.join(", "),
         map_cols.join(", ")
     ))
+}
+
+/// Each column of a read and the type DuckDB reads it as.
+fn file_column_types(conn: &Connection, read: &str) -> Result<Vec<(String, String)>, String> {
+    let scan = |e: duckdb::Error| format!("ERROR: Spectrum Scan Error: {e}");
+    let mut stmt = conn.prepare(&format!("DESCRIBE SELECT * FROM {read}")).map_err(scan)?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(scan)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(scan)
 }
 
 /// The columns the files have, together.

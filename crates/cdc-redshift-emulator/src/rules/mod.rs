@@ -16,10 +16,12 @@
 //! 7. [`materialized_views`]: what a materialized view may not reference.
 //! 8. [`unload_maxfilesize`]: Parquet MAXFILESIZE rounds down to 32 MB.
 //! 9. [`surplus_chars`]: Spectrum's `surplus_char_handling`.
+//! 10. [`parquet_types`]: Spectrum reads a Parquet column only as its own type.
 
 pub mod boolean_casts;
 pub mod character_length;
 pub mod materialized_views;
+pub mod parquet_types;
 pub mod plpgsql;
 pub mod sized_casts;
 pub mod surplus_chars;
@@ -53,6 +55,7 @@ pub const ALL: &[&Rule] = &[
     &materialized_views::RULE,
     &unload_maxfilesize::RULE,
     &surplus_chars::RULE,
+    &parquet_types::RULE,
 ];
 
 /// The schema holding the emulator's own macros (the metadata schema).
