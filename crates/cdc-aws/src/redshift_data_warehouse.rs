@@ -3,7 +3,8 @@
 //! transaction, submitted then polled.
 //!
 //! - `submit` is one `BatchExecuteStatement`, which runs its statements as
-//!   one transaction. Before anything is sent the batch is checked against
+//!   one transaction; `submit_single` one `ExecuteStatement`, which runs
+//!   outside a transaction block, for the statements Redshift refuses in one. Before anything is sent the batch is checked against
 //!   the Data API's documented limits (at most 40 statements, each at most
 //!   100 KB), so an oversized batch is a `ConfigError` naming its label rather
 //!   than a ValidationException. `StatementName` is the batch label, and each
@@ -47,7 +48,7 @@ use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryA
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use cdc_core::PipelineError;
-use cdc_core::ports::{ResultSet, StatementId, StatementState, Warehouse};
+use cdc_core::ports::{ResultSet, SingleStatement, StatementId, StatementState, Warehouse};
 use cdc_core::sql::{Dialect, StatementBatch};
 
 pub use self::client_token::client_token;
@@ -212,6 +213,46 @@ impl Warehouse for RedshiftDataWarehouse {
     /// [`client_token`]): the step attempt's execution id and entry time.
     async fn submit_idempotent(&self, batch: StatementBatch, key: &str) -> Result<StatementId, PipelineError> {
         self.with_idempotency_scope(key).submit(batch).await
+    }
+
+    /// One `ExecuteStatement`, which runs outside a transaction block (the
+    /// Data API runs a single statement with Redshift's auto-commit;
+    /// BatchExecuteStatement would wrap it in a transaction).
+    async fn submit_single(&self, statement: SingleStatement) -> Result<StatementId, PipelineError> {
+        // The same limits and label tag as a batch of one.
+        let as_batch = StatementBatch { label: statement.label.clone(), statements: vec![statement.sql] };
+        let sql = prepare_sqls(&as_batch)?.pop().expect("one statement");
+        let mut request = self
+            .client
+            .execute_statement()
+            .sql(sql)
+            .database(self.target.database())
+            .statement_name(prefix(&as_batch.label, MAX_STATEMENT_NAME_CHARS))
+            .set_cluster_identifier(self.target.cluster_id().map(str::to_string))
+            .set_workgroup_name(self.target.workgroup().map(str::to_string))
+            .set_db_user(self.target.db_user().map(str::to_string))
+            .set_secret_arn(self.target.secret_arn().map(str::to_string));
+        if let Some(scope) = &self.scope {
+            // Not the token of a batch holding the same statement.
+            let scope = format!("{scope}\u{0}execute-statement");
+            request = request.client_token(client_token(&scope, &self.target, &as_batch));
+        }
+        let context = format!("Redshift Data API ExecuteStatement of {:?} on {}", as_batch.label, self.target);
+        let out = request.send().await.map_err(|e| to_pipeline_error(&e, &context))?;
+        let id = out
+            .id()
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| PipelineError::retryable(format!("{context}: the answer carries no statement id")))?;
+        tracing::info!(label = %as_batch.label, statement = id, target = %self.target, "statement submitted");
+        Ok(StatementId(id.to_string()))
+    }
+
+    async fn submit_single_idempotent(
+        &self,
+        statement: SingleStatement,
+        key: &str,
+    ) -> Result<StatementId, PipelineError> {
+        self.with_idempotency_scope(key).submit_single(statement).await
     }
 
     async fn status(&self, id: &StatementId) -> Result<StatementState, PipelineError> {

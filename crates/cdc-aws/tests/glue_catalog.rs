@@ -68,7 +68,7 @@ async fn raw_tables_are_created_from_the_newest_files_and_days_registered_idempo
     assert_eq!(sync.registered_partitions.len(), 4);
 
     let cdc = table(&lake, "raw_cdc_pgbench_accounts").await;
-    // DMS's columns with the file's types, the table's with the config's (varchar(84) reads a string)
+    // DMS's columns with the file's types, the table's with the config's; text as string, never a width
     assert_eq!(
         columns(&cdc),
         pairs(&[
@@ -78,7 +78,7 @@ async fn raw_tables_are_created_from_the_newest_files_and_days_registered_idempo
             ("aid", "int"),
             ("bid", "int"),
             ("abalance", "int"),
-            ("filler", "varchar(84)"),
+            ("filler", "string"),
         ])
     );
     assert_eq!(
@@ -91,17 +91,14 @@ async fn raw_tables_are_created_from_the_newest_files_and_days_registered_idempo
     assert_eq!((sd.input_format(), sd.output_format()), (Some(INPUT_FORMAT), Some(OUTPUT_FORMAT)));
     assert_eq!(sd.serde_info().unwrap().serialization_library(), Some(SERDE));
     assert_eq!(cdc.parameters().unwrap()["classification"], "parquet");
+    // AND Spectrum fails on over-long text instead of nulling it, wherever it reads the property
+    assert_eq!(cdc.parameters().unwrap()["surplus_char_handling"], "FAIL");
+    assert_eq!(sd.parameters().unwrap()["surplus_char_handling"], "FAIL");
 
     let full = table(&lake, "raw_full_pgbench_accounts").await;
     assert_eq!(
         columns(&full),
-        pairs(&[
-            ("changets", "timestamp"),
-            ("aid", "int"),
-            ("bid", "int"),
-            ("abalance", "int"),
-            ("filler", "varchar(84)")
-        ])
+        pairs(&[("changets", "timestamp"), ("aid", "int"), ("bid", "int"), ("abalance", "int"), ("filler", "string")])
     );
     assert!(full.partition_keys().is_empty());
     assert_eq!(full.storage_descriptor().unwrap().location(), Some("s3://cdc-raw/dms/full/public/pgbench_accounts/"));
@@ -213,6 +210,51 @@ async fn a_table_without_location_or_unlike_its_files_is_reported_naming_table_a
 }
 
 #[tokio::test]
+async fn a_raw_table_that_would_null_long_text_is_reported_with_the_fix() {
+    // GIVEN raw tables made before text was declared as string: a width on a
+    // text column, and (tellers) no surplus_char_handling property
+    let (lake, _dir) = lake_with_raw_zone().await;
+    let accounts = [
+        ("op", "string"),
+        ("changets", "timestamp"),
+        ("ar_h_change_seq", "string"),
+        ("aid", "int"),
+        ("bid", "int"),
+        ("abalance", "int"),
+        ("filler", "varchar(84)"),
+    ];
+    let location = "s3://cdc-raw/dms/cdc/public/pgbench_accounts/";
+    create(&lake, table_input("raw_cdc_pgbench_accounts", Some(location), &accounts, true)).await;
+    let tellers = [
+        ("op", "string"),
+        ("changets", "timestamp"),
+        ("ar_h_change_seq", "string"),
+        ("tid", "int"),
+        ("bid", "int"),
+        ("tbalance", "int"),
+        ("filler", "string"),
+    ];
+    let location = "s3://cdc-raw/dms/cdc/public/pgbench_tellers/";
+    create(&lake, table_input("raw_cdc_pgbench_tellers", Some(location), &tellers, true)).await;
+    let zone = lake.raw_zone();
+    let listing = RawListing::list(&lake.cfg, &zone).await.unwrap();
+    // WHEN a run syncs
+    let sync = raw_catalog(&lake).sync(&lake.cfg, &listing, &zone).await.unwrap();
+    // THEN each is its table's problem, naming the column or the property and the fix
+    let width = sync.problem_of("pgbench_accounts", FileKind::Cdc).unwrap();
+    assert_eq!(width.kind, ErrorKind::ConfigError, "{width}");
+    for part in ["raw_cdc_pgbench_accounts", "`filler` varchar(84)", "NULL", "drop the table"] {
+        assert!(width.message.contains(part), "{part}: {width}");
+    }
+    let property = sync.problem_of("pgbench_tellers", FileKind::Cdc).unwrap();
+    for part in ["raw_cdc_pgbench_tellers", "surplus_char_handling=FAIL", "drop the table"] {
+        assert!(property.message.contains(part), "{part}: {property}");
+    }
+    // AND no day is registered on them
+    assert!(partitions(&lake, "raw_cdc_pgbench_accounts").await.is_empty());
+}
+
+#[tokio::test]
 async fn a_missing_database_is_a_config_error_naming_it() {
     let (lake, _dir) = lake_with_raw_zone().await;
     let zone = lake.raw_zone();
@@ -250,13 +292,13 @@ async fn optimized_tables_are_created_updated_on_config_change_and_their_days_ke
     assert_eq!(
         columns(&created),
         pairs(&[
-            ("op", "varchar(1)"),
+            ("op", "string"),
             ("changets", "timestamp"),
-            ("ar_h_change_seq", "decimal(38,0)"),
+            ("ar_h_change_seq", "string"),
             ("aid", "int"),
             ("bid", "int"),
             ("abalance", "int"),
-            ("filler", "varchar(84)"),
+            ("filler", "string"),
         ])
     );
     assert_eq!(created.partition_keys().iter().map(|k| k.name()).collect::<Vec<_>>(), ["changedate"]);
@@ -274,7 +316,7 @@ async fn optimized_tables_are_created_updated_on_config_change_and_their_days_ke
     catalog.register_table(&wider, location).await.unwrap();
     let updated = table(&lake, "optimized_pgbench_accounts").await;
     assert_ne!(updated.version_id(), created.version_id());
-    assert_eq!(columns(&updated).last().unwrap(), &("email".to_string(), "varchar(200)".to_string()));
+    assert_eq!(columns(&updated).last().unwrap(), &("email".to_string(), "string".to_string()));
     assert_eq!(updated.partition_keys().len(), 1);
 
     // WHEN a day is registered THEN a partition with its location and figures

@@ -20,7 +20,7 @@ use cdc_asl::{
 use cdc_core::job::{JobStateStore, Lease};
 use cdc_core::notify::{Notifier, NotifyPolicy};
 use cdc_core::ports::{
-    OptimizedCatalog, OptimizedPartition, RawZone, ResultSet, StatementId, StatementState, Warehouse,
+    OptimizedCatalog, OptimizedPartition, RawZone, ResultSet, SingleStatement, StatementId, StatementState, Warehouse,
 };
 use cdc_core::sql::{Dialect, StatementBatch};
 use cdc_core::steps::dispatch::{Function, Now, StepContext, dispatch};
@@ -260,6 +260,9 @@ impl Warehouse for LazyWarehouse {
     }
     async fn submit(&self, batch: StatementBatch) -> Result<StatementId, PipelineError> {
         self.get()?.0.submit(batch).await
+    }
+    async fn submit_single(&self, statement: SingleStatement) -> Result<StatementId, PipelineError> {
+        self.get()?.0.submit_single(statement).await
     }
     async fn status(&self, id: &StatementId) -> Result<StatementState, PipelineError> {
         self.get()?.0.status(id).await

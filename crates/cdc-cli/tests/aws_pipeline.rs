@@ -18,7 +18,7 @@ use cdc_asl::{EventKind, ExecutionStatus};
 use cdc_cli::verify::{typed_failures, verify_typed_values};
 use cdc_core::PipelineError;
 use cdc_core::job::{JobState, JobStateStore};
-use cdc_core::ports::{ResultSet, StatementId, StatementState, Warehouse};
+use cdc_core::ports::{ResultSet, SingleStatement, StatementId, StatementState, Warehouse};
 use cdc_core::sql::{Dialect, StatementBatch};
 use cdc_redshift_emulator::{SlowUntil, StatementFault, Throttle};
 
@@ -231,6 +231,9 @@ impl Warehouse for LosesFirstAnswer {
             return Err(PipelineError::retryable(format!("the answer of statement {id} was lost")));
         }
         Ok(id)
+    }
+    async fn submit_single(&self, statement: SingleStatement) -> Result<StatementId, PipelineError> {
+        self.inner.submit_single(statement).await
     }
     async fn status(&self, id: &StatementId) -> Result<StatementState, PipelineError> {
         self.inner.status(id).await

@@ -23,7 +23,7 @@ use cdc_cli::verify::verify;
 use cdc_core::PipelineConfig;
 use cdc_core::job::{Claim, Job, JobStateError, JobStateStore, Lease, ProgressHint, RunRecord};
 use cdc_core::notify::Notice;
-use cdc_core::ports::{ResultSet, StatementId, StatementState, Warehouse};
+use cdc_core::ports::{ResultSet, SingleStatement, StatementId, StatementState, Warehouse};
 use cdc_core::sql::{Dialect, StatementBatch};
 use cdc_core::steps::dispatch::Function;
 use cdc_dmsgen::{DmsLayout, Generator, GeneratorConfig};
@@ -225,6 +225,9 @@ impl Warehouse for SlowWarehouse {
     }
     async fn submit(&self, batch: StatementBatch) -> Result<StatementId, cdc_core::PipelineError> {
         self.inner.submit(batch).await
+    }
+    async fn submit_single(&self, statement: SingleStatement) -> Result<StatementId, cdc_core::PipelineError> {
+        self.inner.submit_single(statement).await
     }
     async fn status(&self, id: &StatementId) -> Result<StatementState, cdc_core::PipelineError> {
         let n = {

@@ -44,6 +44,12 @@ pub enum TableMode {
 
 /// The column types the pipeline understands, written as in SQL
 /// (`integer`, `varchar(84)`, `numeric(12,2)`, ...).
+///
+/// Text lengths count characters, as in the source database: `varchar(n)`
+/// and `char(n)` hold n characters of UTF-8 on both warehouses. Redshift
+/// counts bytes and its CHAR takes single-byte characters only, so the
+/// Redshift dialect stores them as `VARCHAR(4n)` (a UTF-8 character takes at
+/// most 4 bytes; docs/redshift.md) and the load checks the character count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum ColumnType {
     SmallInt,
@@ -79,14 +85,27 @@ impl ColumnType {
             ("boolean" | "bool", None) => ColumnType::Boolean,
             ("date", None) => ColumnType::Date,
             ("timestamp" | "timestamp without time zone", None) => ColumnType::Timestamp,
+            ("timestamptz" | "timestamp with time zone", None) => {
+                return Err(format!(
+                    "{text:?} is not supported: Redshift Spectrum has no TIMESTAMPTZ external column type and \
+                     UNLOAD drops the zone (docs/redshift.md); DMS writes UTC instants, so declare the column \
+                     `timestamp` (UTC)"
+                ));
+            }
             ("varchar" | "character varying" | "text", None) => ColumnType::Varchar(None),
             ("varchar" | "character varying", Some(a)) => match nums(a)?.as_slice() {
-                [n] if (1..=65535).contains(n) => ColumnType::Varchar(Some(*n)),
-                _ => return Err(format!("varchar length must be 1..65535 in {text:?}")),
+                [n] if (1..=MAX_VARCHAR_CHARS).contains(n) => ColumnType::Varchar(Some(*n)),
+                _ => {
+                    return Err(format!(
+                        "varchar length must be 1..{MAX_VARCHAR_CHARS} characters in {text:?}: Redshift stores up \
+                         to {MAX_TEXT_BYTES} bytes and a UTF-8 character takes up to {MAX_BYTES_PER_CHAR}; \
+                         use `varchar` without a length for longer text"
+                    ));
+                }
             },
             ("char" | "character", Some(a)) => match nums(a)?.as_slice() {
-                [n] if (1..=4096).contains(n) => ColumnType::Char(*n),
-                _ => return Err(format!("char length must be 1..4096 in {text:?}")),
+                [n] if (1..=MAX_CHAR_CHARS).contains(n) => ColumnType::Char(*n),
+                _ => return Err(format!("char length must be 1..{MAX_CHAR_CHARS} in {text:?}")),
             },
             ("numeric" | "decimal", Some(a)) => match nums(a)?.as_slice() {
                 [p, s] if (1..=38).contains(p) && s <= p => ColumnType::Numeric(*p as u8, *s as u8),
@@ -100,7 +119,28 @@ impl ColumnType {
     pub fn is_text(self) -> bool {
         matches!(self, ColumnType::Varchar(_) | ColumnType::Char(_))
     }
+
+    /// The most characters a text value may hold; `None` for `varchar`
+    /// without a length (bounded by [`MAX_TEXT_BYTES`] bytes instead) and
+    /// for other types.
+    pub fn max_chars(self) -> Option<u32> {
+        match self {
+            ColumnType::Varchar(n) => n,
+            ColumnType::Char(n) => Some(n),
+            _ => None,
+        }
+    }
 }
+
+/// Redshift's widest VARCHAR, in bytes: also the bound of a `varchar`
+/// without a length, on both warehouses.
+pub const MAX_TEXT_BYTES: u32 = 65535;
+/// The most bytes one UTF-8 character takes.
+pub const MAX_BYTES_PER_CHAR: u32 = 4;
+/// The longest `varchar(n)` whose n characters always fit Redshift's bytes.
+pub const MAX_VARCHAR_CHARS: u32 = MAX_TEXT_BYTES / MAX_BYTES_PER_CHAR;
+/// The longest `char(n)`, as in the source databases DMS reads.
+pub const MAX_CHAR_CHARS: u32 = 4096;
 
 impl fmt::Display for ColumnType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -165,12 +205,15 @@ pub enum SequenceType {
     Text,
 }
 
+/// The longest text change sequence (`sequence_type = "text"`).
+pub const SEQUENCE_TEXT_CHARS: u32 = 64;
+
 impl SequenceType {
     /// The type of the sequence columns the pipeline stores.
     pub fn column_type(self) -> ColumnType {
         match self {
             SequenceType::Number => ColumnType::Numeric(38, 0),
-            SequenceType::Text => ColumnType::Varchar(Some(64)),
+            SequenceType::Text => ColumnType::Varchar(Some(SEQUENCE_TEXT_CHARS)),
         }
     }
 }
@@ -217,13 +260,28 @@ pub struct UnloadConfig {
     /// last files for it have arrived; later files re-export the day.
     #[serde(with = "duration_secs")]
     pub lateness: Duration,
-    /// Upper bound of one optimized file (Redshift's MAXFILESIZE).
+    /// Upper bound of one optimized file (Redshift's MAXFILESIZE). For
+    /// Parquet, UNLOAD rounds it down to a multiple of 32 MB, its row-group
+    /// size (docs/redshift.md), so the default is already one.
     pub max_file_size_mb: u32,
+}
+
+/// UNLOAD's Parquet row group: MAXFILESIZE is rounded down to a multiple of it.
+pub const UNLOAD_PARQUET_ROW_GROUP_MB: u32 = 32;
+/// UNLOAD's largest MAXFILESIZE (6.2 GB).
+pub const UNLOAD_MAX_FILE_SIZE_MB: u32 = 6200;
+
+impl UnloadConfig {
+    /// The file size Redshift actually writes to: MAXFILESIZE rounded down
+    /// to a multiple of 32 MB.
+    pub fn effective_file_size_mb(&self) -> u32 {
+        self.max_file_size_mb / UNLOAD_PARQUET_ROW_GROUP_MB * UNLOAD_PARQUET_ROW_GROUP_MB
+    }
 }
 
 impl Default for UnloadConfig {
     fn default() -> Self {
-        Self { lateness: Duration::from_secs(3600), max_file_size_mb: 200 }
+        Self { lateness: Duration::from_secs(3600), max_file_size_mb: 192 }
     }
 }
 
@@ -263,9 +321,10 @@ impl PipelineConfig {
         self.tables.iter().filter(move |t| t.kind == kind)
     }
 
-    /// Non-fatal findings a person should see (DESIGN.md 3.2).
+    /// Non-fatal findings a person should see (docs/cdc-contract.md).
     pub fn warnings(&self) -> Vec<String> {
-        self.tables
+        let mut out: Vec<String> = self
+            .tables
             .iter()
             .filter(|t| t.sequence_column.is_none() && t.mode == TableMode::Upsert)
             .map(|t| {
@@ -275,7 +334,16 @@ impl PipelineConfig {
                     t.qualified()
                 )
             })
-            .collect()
+            .collect();
+        let effective = self.unload.effective_file_size_mb();
+        if effective != self.unload.max_file_size_mb {
+            out.push(format!(
+                "unload.max_file_size_mb = {}: Redshift's UNLOAD rounds a Parquet MAXFILESIZE down to a multiple of \
+                 {UNLOAD_PARQUET_ROW_GROUP_MB} MB, so files stay under {effective} MB",
+                self.unload.max_file_size_mb
+            ));
+        }
+        out
     }
 
     /// A stable digest of everything that shapes the warehouse objects; setup
@@ -317,9 +385,14 @@ fn validate_unload(raw: Option<RawUnload>) -> Result<UnloadConfig, String> {
         }
     }
     if let Some(mb) = raw.max_file_size_mb {
-        // Redshift's UNLOAD accepts MAXFILESIZE from 5 MB to 6.2 GB.
-        if !(5..=6200).contains(&mb) {
-            return Err("field `unload.max_file_size_mb` must be between 5 and 6200".into());
+        // UNLOAD takes 5 MB to 6.2 GB, but for Parquet it rounds down to a
+        // multiple of 32 MB, so below 32 nothing sensible is left.
+        if !(UNLOAD_PARQUET_ROW_GROUP_MB..=UNLOAD_MAX_FILE_SIZE_MB).contains(&mb) {
+            return Err(format!(
+                "field `unload.max_file_size_mb` must be between {UNLOAD_PARQUET_ROW_GROUP_MB} and \
+                 {UNLOAD_MAX_FILE_SIZE_MB}: Redshift's UNLOAD rounds a Parquet MAXFILESIZE down to a multiple of \
+                 {UNLOAD_PARQUET_ROW_GROUP_MB} MB"
+            ));
         }
         out.max_file_size_mb = mb;
     }
@@ -402,6 +475,8 @@ fn validate(raw: RawConfig, text: &str) -> Result<PipelineConfig, String> {
             return Err(format!("{at}: duplicate table `{name}`"));
         }
     }
+    let raw_tables: BTreeSet<String> = tables.iter().map(|t: &TableConfig| t.name.to_string()).collect();
+    let mut readable = raw_tables.clone();
     let mut derived = Vec::with_capacity(raw.derived.len());
     for (i, d) in raw.derived.into_iter().enumerate() {
         let line = line_of(d.name.span().start);
@@ -411,10 +486,14 @@ fn validate(raw: RawConfig, text: &str) -> Result<PipelineConfig, String> {
             return Err(format!("{at}: name `{name}` is already used by another table"));
         }
         let sql = d.sql.trim().trim_end_matches(';').trim().to_string();
-        let lower = sql.to_ascii_lowercase();
-        if !(lower.starts_with("select") || lower.starts_with("with")) || sql.contains(';') {
-            return Err(format!("{at}: field `sql` must be one SELECT statement"));
-        }
+        let scope = derived::Scope {
+            target_schema: raw.pipeline.target_schema.as_str(),
+            raw_schema: raw.pipeline.raw_schema.as_str(),
+            tables: &readable,
+            raw_tables: &raw_tables,
+        };
+        derived::check_materialized_view(&sql, &scope).map_err(|e| format!("{at}: {e}"))?;
+        readable.insert(name.to_string());
         derived.push(DerivedTable { name, sql });
     }
     Ok(PipelineConfig {
@@ -520,6 +599,8 @@ mod duration_secs {
         s.serialize_u64(d.as_secs())
     }
 }
+
+mod derived;
 
 #[cfg(test)]
 mod tests;

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use duckdb::Connection;
 
 use cdc_core::config::PipelineConfig;
-use cdc_core::ports::{FileKind, ResultSet, StatementId, StatementState, Warehouse};
+use cdc_core::ports::{FileKind, ResultSet, SingleStatement, StatementId, StatementState, Warehouse};
 use cdc_core::sql::{DATA_ERROR_MARKER, Dialect, StatementBatch, names};
 use cdc_core::{PipelineError, TableConfig};
 
@@ -153,22 +153,12 @@ impl Warehouse for DuckDbWarehouse {
     }
 
     async fn submit(&self, batch: StatementBatch) -> Result<StatementId, PipelineError> {
-        let conn = self.connection()?;
-        let id = format!("duckdb-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
-        self.statements.lock().expect("statements lock").insert(id.clone(), Entry::Running);
-        let statements = Arc::clone(&self.statements);
-        let ended = Arc::clone(&self.ended);
-        let key = id.clone();
-        tokio::task::spawn_blocking(move || {
-            let outcome = run_batch(&conn, &batch);
-            let entry = match outcome {
-                Ok(rs) => Entry::Finished(rs),
-                Err(e) => Entry::Failed(e),
-            };
-            statements.lock().expect("statements lock").insert(key, entry);
-            ended.notify_waiters();
-        });
-        Ok(StatementId(id))
+        self.spawn(move |conn| run_batch(conn, &batch))
+    }
+
+    /// Runs on its own connection without BEGIN: DuckDB commits it by itself.
+    async fn submit_single(&self, statement: SingleStatement) -> Result<StatementId, PipelineError> {
+        self.spawn(move |conn| query(conn, &statement.sql).map_err(|e| classify(&statement.label, 0, &e.to_string())))
     }
 
     async fn status(&self, id: &StatementId) -> Result<StatementState, PipelineError> {
@@ -192,6 +182,29 @@ impl Warehouse for DuckDbWarehouse {
 }
 
 impl DuckDbWarehouse {
+    /// Runs `work` on a new connection on a blocking thread; its outcome is
+    /// what `status` and `result` report for the returned id.
+    fn spawn(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<ResultSet, PipelineError> + Send + 'static,
+    ) -> Result<StatementId, PipelineError> {
+        let conn = self.connection()?;
+        let id = format!("duckdb-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        self.statements.lock().expect("statements lock").insert(id.clone(), Entry::Running);
+        let statements = Arc::clone(&self.statements);
+        let ended = Arc::clone(&self.ended);
+        let key = id.clone();
+        tokio::task::spawn_blocking(move || {
+            let entry = match work(&conn) {
+                Ok(rs) => Entry::Finished(rs),
+                Err(e) => Entry::Failed(e),
+            };
+            statements.lock().expect("statements lock").insert(key, entry);
+            ended.notify_waiters();
+        });
+        Ok(StatementId(id))
+    }
+
     fn state_now(&self, id: &StatementId) -> Result<StatementState, PipelineError> {
         match self.statements.lock().expect("statements lock").get(&id.0) {
             None => Err(PipelineError::config(format!("unknown statement id {id}"))),

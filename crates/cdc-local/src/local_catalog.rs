@@ -84,12 +84,13 @@ impl LocalCatalog {
     }
 }
 
-/// The optimized files' columns, in the order the export writes them.
+/// The optimized files' columns, in the order the export writes them: the
+/// raw day's, so `Op` and the sequence are DMS's text (as in Glue).
 fn columns(t: &TableConfig) -> Vec<(String, String)> {
-    let mut cols = vec![(OP_COLUMN.to_string(), "varchar(1)".to_string())];
+    let mut cols = vec![(OP_COLUMN.to_string(), "varchar".to_string())];
     cols.push((t.commit_ts_column.to_string(), "timestamp".to_string()));
     if let Some(seq) = &t.sequence_column {
-        cols.push((seq.to_string(), t.sequence_type.column_type().to_string()));
+        cols.push((seq.to_string(), "varchar".to_string()));
     }
     cols.extend(
         t.columns.iter().filter(|c| c.name != t.commit_ts_column).map(|c| (c.name.to_string(), c.ty.to_string())),

@@ -15,7 +15,11 @@ const DAY: &str = "20261101";
 /// changed, others loaded; WHEN the bad file is replaced by a good one THEN
 /// the next cycle applies exactly the good changes.
 async fn rejects(bad: impl FnOnce(&World) -> std::path::PathBuf, expect: &[&str]) {
-    let w = World::new();
+    rejects_in(World::new(), bad, expect).await;
+}
+
+/// [`rejects`] in a world of the caller's config.
+async fn rejects_in(w: World, bad: impl FnOnce(&World) -> std::path::PathBuf, expect: &[&str]) {
     w.setup().await;
     let first = [ch("I", 1, "a", 10, 1), ch("I", 2, "b", 10, 2)];
     w.cdc_file("items", DAY, "20261101-000100000", &first);
@@ -43,7 +47,8 @@ async fn rejects(bad: impl FnOnce(&World) -> std::path::PathBuf, expect: &[&str]
 
     // The fix: the bad file replaced by a good one.
     std::fs::remove_file(&bad_path).unwrap();
-    let fixed = [ch("U", 2, "b2", 30, 4), ch("I", 3, "c", 30, 5)];
+    // Five four-byte characters: exactly a varchar(5), at 20 bytes.
+    let fixed = [ch("U", 2, "🙂🙂🙂🙂🙂", 30, 4), ch("I", 3, "c", 30, 5)];
     w.cdc_file("items", DAY, "20261101-000300000", &fixed);
     let run = w.cycle().await;
     assert!(run.is_ok(), "{:?}", run.failed_tables());
@@ -227,4 +232,60 @@ async fn setup_names_a_sequence_column_created_with_another_type() {
     assert_eq!(w.state("items")[&1].as_deref(), Some("a"));
     // AND setup with the table's own type still passes
     cdc_core::setup::run_setup(&w.cfg, &w.warehouse, None).await.unwrap();
+}
+
+/// A text value one character longer than its column, in multibyte UTF-8:
+/// refused naming the table, the column, the file and the value, never
+/// truncated or nulled; the same column takes a value of exactly its length
+/// however many bytes it has (the fix below carries 5 four-byte emoji).
+#[tokio::test]
+async fn a_value_longer_than_its_column_names_table_column_file_and_value() {
+    let w = World::with_config(&CONFIG.replacen(
+        "{ name = \"v\", type = \"varchar\" }",
+        "{ name = \"v\", type = \"varchar(5)\" }",
+        1,
+    ));
+    assert_eq!(w.cfg.table("items").unwrap().columns[1].ty.to_string(), "varchar(5)");
+    rejects_in(
+        w,
+        |w| w.cdc_file("items", DAY, "20261101-000200000", &[ch("U", 1, "ÄÖÜäöß", 20, 9)]),
+        &["src.items", "column v (varchar(5))", "more than 5 characters", "ÄÖÜäöß", "20261101-000200000.parquet"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_null_change_sequence_is_reported_like_a_null_timestamp() {
+    rejects(
+        |w| {
+            w.raw_file(
+                &format!("cdc/src/items/{DAY}/20261101-000200000.parquet"),
+                "SELECT 'U' AS \"Op\", TIMESTAMP '2026-11-01 00:00:20' AS changets, CAST(NULL AS VARCHAR) AS seq, \
+                 CAST(1 AS INTEGER) AS id, 'v' AS v",
+            )
+        },
+        &["20261101-000200000.parquet", "src.items", "null change sequence column seq"],
+    )
+    .await;
+}
+
+/// DuckDB's integer cast reads ` 12`, `+12`, `1e3`, `0x10`, `1_000`;
+/// Redshift's digit rule does not, and the load follows Redshift on both.
+#[tokio::test]
+async fn a_change_sequence_duckdb_alone_would_read_is_refused_as_on_redshift() {
+    for seq in [" 12", "+12", "1e3", "0x10", "1_000", "12 "] {
+        rejects(
+            |w| {
+                w.raw_file(
+                    &format!("cdc/src/items/{DAY}/20261101-000200000.parquet"),
+                    &format!(
+                        "SELECT 'U' AS \"Op\", TIMESTAMP '2026-11-01 00:00:20' AS changets, '{seq}' AS seq, \
+                         CAST(1 AS INTEGER) AS id, 'v' AS v"
+                    ),
+                )
+            },
+            &["20261101-000200000.parquet", "change sequence column seq", "at most 38 digits"],
+        )
+        .await;
+    }
 }

@@ -29,12 +29,15 @@ pub fn table_name(t: &TableConfig) -> String {
     format!("optimized_{}", t.name)
 }
 
-/// The exported files' columns, in the order the export writes them.
+/// The exported files' columns, in the order the export writes them. The
+/// export copies the raw day, so `Op` and the sequence are the text DMS
+/// wrote (Spectrum reads a Parquet column only as the type it was written
+/// as), whatever type the target stores the sequence in.
 pub fn columns(t: &TableConfig) -> Vec<GlueColumn> {
-    let mut cols = vec![GlueColumn::new(OP_COLUMN, "varchar(1)")];
+    let mut cols = vec![GlueColumn::new(OP_COLUMN, "string")];
     cols.push(GlueColumn::new(t.commit_ts_column.as_str(), "timestamp"));
     if let Some(seq) = &t.sequence_column {
-        cols.push(GlueColumn::new(seq.as_str(), table_def::hive_type(t.sequence_type.column_type())));
+        cols.push(GlueColumn::new(seq.as_str(), "string"));
     }
     cols.extend(
         t.columns

@@ -119,6 +119,35 @@ impl GlueRawCatalog {
         Ok(())
     }
 
+    /// Text that Spectrum would null or truncate without an error: a width
+    /// on a configured text column, or no `surplus_char_handling = FAIL`
+    /// (tables made by an older release, or by hand).
+    fn check_text_handling(&self, t: &TableConfig, table: &Table) -> Result<(), PipelineError> {
+        let name = self.qualified(table.name());
+        let fix = "drop the table so the pipeline recreates it (its partitions are registered again on the next run)";
+        let widths: Vec<String> = table_def::columns_of(table)
+            .into_iter()
+            .filter(|g| t.columns.iter().any(|c| c.ty.is_text() && c.name.as_str() == g.name) && g.ty != "string")
+            .map(|g| format!("`{}` {}", g.name, g.ty))
+            .collect();
+        if !widths.is_empty() {
+            return Err(PipelineError::config(format!(
+                "Glue table {name} declares text columns with a width ({}): Spectrum counts it in bytes and sets \
+                 longer values to NULL, so multibyte text would be lost; the pipeline declares text as string; {fix}",
+                widths.join(", ")
+            )));
+        }
+        if !table_def::fails_on_surplus_chars(table) {
+            return Err(PipelineError::config(format!(
+                "Glue table {name} lacks the table property {}={}: Spectrum would set over-long text to NULL \
+                 without an error; {fix}",
+                table_def::SURPLUS_CHAR_HANDLING,
+                table_def::SURPLUS_CHAR_HANDLING_FAIL
+            )));
+        }
+        Ok(())
+    }
+
     /// The table's columns against a file's: the same names, each read as its type.
     fn check_columns(&self, table: &Table, file: &RawFile, schema: &[FileColumn]) -> Result<(), PipelineError> {
         let catalog = table_def::columns_of(table);
@@ -182,7 +211,10 @@ impl GlueRawCatalog {
     ) -> Result<Outcome, PipelineError> {
         let name = raw_table_name(t, kind);
         if let Some(table) = existing {
-            let finding = self.check_shape(t, kind, table).and_then(|()| self.check_columns(table, file, schema));
+            let finding = self
+                .check_shape(t, kind, table)
+                .and_then(|()| self.check_columns(table, file, schema))
+                .and_then(|()| self.check_text_handling(t, table));
             return Ok(finding.map_or_else(Outcome::Problem, |()| Outcome::Unchanged));
         }
         let columns = match Self::new_columns(t, file, schema) {

@@ -11,6 +11,14 @@
 //! column takes the config's type only when that type reads the file's as
 //! it is ([`hive_reads`]), and the file's own type otherwise; widening to the
 //! target's type happens in the load's SQL.
+//!
+//! Text is always `string`, never the config's `varchar(n)`: Spectrum
+//! counts a VARCHAR's width in bytes and, by default, sets a longer value to
+//! NULL without an error (`surplus_char_handling`), so `varchar(84)` would
+//! lose 84 characters of multibyte UTF-8. The load checks lengths in
+//! characters itself; the table property [`SURPLUS_CHAR_HANDLING`] set to
+//! `FAIL` makes anything still too long for Spectrum fail loudly
+//! (docs/redshift.md).
 
 use std::collections::HashMap;
 
@@ -22,6 +30,27 @@ pub const TABLE_TYPE: &str = "EXTERNAL_TABLE";
 pub const INPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat";
 pub const OUTPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat";
 pub const SERDE: &str = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe";
+/// Spectrum's table property for values longer than their column (Redshift
+/// CREATE EXTERNAL TABLE, TABLE PROPERTIES; case-sensitive).
+pub const SURPLUS_CHAR_HANDLING: &str = "surplus_char_handling";
+/// Fail the query rather than null or truncate the value.
+pub const SURPLUS_CHAR_HANDLING_FAIL: &str = "FAIL";
+
+/// The data-handling properties of a raw table. Where Spectrum reads them
+/// from a Glue table is not documented: AWS CDK writes Redshift's TABLE
+/// PROPERTIES into the storage descriptor's parameters, so they go there
+/// and into the table's parameters.
+pub fn data_handling_parameters() -> HashMap<String, String> {
+    HashMap::from([(SURPLUS_CHAR_HANDLING.to_string(), SURPLUS_CHAR_HANDLING_FAIL.to_string())])
+}
+
+/// Whether a table fails on over-long text (see [`data_handling_parameters`]).
+pub fn fails_on_surplus_chars(table: &aws_sdk_glue::types::Table) -> bool {
+    let is_fail = |p: Option<&HashMap<String, String>>| {
+        p.and_then(|p| p.get(SURPLUS_CHAR_HANDLING)).is_some_and(|v| v == SURPLUS_CHAR_HANDLING_FAIL)
+    };
+    is_fail(table.parameters()) || is_fail(table.storage_descriptor().and_then(|sd| sd.parameters()))
+}
 
 /// A column as Glue stores it: lower-case name, Hive type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,9 +76,8 @@ pub fn hive_type(ty: ColumnType) -> String {
         ColumnType::Boolean => "boolean".into(),
         ColumnType::Date => "date".into(),
         ColumnType::Timestamp => "timestamp".into(),
-        ColumnType::Varchar(None) => "string".into(),
-        ColumnType::Varchar(Some(n)) => format!("varchar({n})"),
-        ColumnType::Char(n) => format!("char({n})"),
+        // See the module doc: widths would null multibyte text.
+        ColumnType::Varchar(_) | ColumnType::Char(_) => "string".into(),
         ColumnType::Numeric(p, s) => format!("decimal({p},{s})"),
     }
 }
@@ -114,6 +142,7 @@ pub fn storage(columns: &[GlueColumn], location: &str) -> Result<StorageDescript
         .number_of_buckets(-1)
         .stored_as_sub_directories(false)
         .serde_info(SerDeInfo::builder().serialization_library(SERDE).parameters("serialization.format", "1").build())
+        .set_parameters(Some(data_handling_parameters()))
         .build())
 }
 
@@ -130,10 +159,12 @@ pub fn table_input(
         .name(name)
         .description(description)
         .table_type(TABLE_TYPE)
-        .set_parameters(Some(HashMap::from([
-            ("classification".to_string(), "parquet".to_string()),
-            ("EXTERNAL".to_string(), "TRUE".to_string()),
-        ])))
+        .set_parameters(Some(
+            [("classification".to_string(), "parquet".to_string()), ("EXTERNAL".to_string(), "TRUE".to_string())]
+                .into_iter()
+                .chain(data_handling_parameters())
+                .collect(),
+        ))
         .storage_descriptor(storage(columns, location)?)
         .set_partition_keys(Some(keys.unwrap_or_default()))
         .build()
@@ -186,8 +217,8 @@ mod tests {
             ("date", "date"),
             ("timestamp", "timestamp"),
             ("text", "string"),
-            ("varchar(84)", "varchar(84)"),
-            ("char(2)", "char(2)"),
+            ("varchar(84)", "string"),
+            ("char(2)", "string"),
             ("numeric(12,2)", "decimal(12,2)"),
         ];
         for (config, hive) in cases {
@@ -223,6 +254,9 @@ mod tests {
         assert_eq!(sd.columns()[0].name(), "op");
         assert_eq!(t.partition_keys()[0].name(), "partition_0");
         assert_eq!(t.parameters().unwrap()["classification"], "parquet");
+        // AND over-long text fails the scan instead of becoming NULL, wherever Spectrum reads the property
+        assert_eq!(t.parameters().unwrap()[SURPLUS_CHAR_HANDLING], "FAIL");
+        assert_eq!(sd.parameters().unwrap()[SURPLUS_CHAR_HANDLING], "FAIL");
         assert_eq!(folder("s3://b/x"), folder("s3://b/x//"));
     }
 }

@@ -162,6 +162,12 @@ impl AwsStack {
         self.s3.put_object().bucket(CONFIG_BUCKET).key(CONFIG_KEY).body(body).send().await.unwrap();
     }
 
+    /// Uploads one local file to the raw bucket at `key`.
+    pub async fn upload_raw(&self, key: &str, file: &Path) {
+        let body = aws_sdk_s3::primitives::ByteStream::from_path(file).await.unwrap();
+        self.s3.put_object().bucket(RAW_BUCKET).key(key).body(body).send().await.unwrap();
+    }
+
     /// Uploads every raw file not uploaded yet (DMS writing to S3).
     pub async fn deliver(&self) {
         for rel in cdc_dmsgen::raw_zone_files(&self.raw_root) {

@@ -145,3 +145,85 @@ fn column_types_round_trip() {
         assert_eq!(ColumnType::parse(t).unwrap().to_string(), t);
     }
 }
+
+#[test]
+fn text_lengths_count_characters_that_redshift_can_hold_in_bytes() {
+    // GIVEN the widest varchar whose characters always fit 65,535 bytes, and one more
+    assert_eq!(ColumnType::parse("varchar(16383)").unwrap(), ColumnType::Varchar(Some(16383)));
+    let e = err(&demo_with("type = \"varchar(84)\"", "type = \"varchar(16384)\""));
+    // THEN the longer one is refused naming the field, the bytes and the way out
+    assert!(e.contains("columns[3].type") && e.contains("65535 bytes") && e.contains("without a length"), "{e}");
+    let e = err(&demo_with("type = \"varchar(84)\"", "type = \"char(4097)\""));
+    assert!(e.contains("columns[3].type") && e.contains("char length"), "{e}");
+    assert_eq!(ColumnType::parse("char(3)").unwrap().max_chars(), Some(3));
+    assert_eq!(ColumnType::parse("text").unwrap().max_chars(), None);
+}
+
+#[test]
+fn timestamps_with_a_zone_are_refused_naming_the_column_type() {
+    for ty in ["timestamptz", "timestamp with time zone"] {
+        let e = err(&demo_with(
+            "{ name = \"mtime\", type = \"timestamp\" }",
+            &format!("{{ name = \"mtime\", type = \"{ty}\" }}"),
+        ));
+        assert!(e.contains("pgbench_history") && e.contains(".type") && e.contains("Spectrum"), "{ty}: {e}");
+    }
+}
+
+#[test]
+fn unload_file_sizes_below_a_parquet_row_group_are_refused_and_rounding_is_told() {
+    let with_unload = |mb: u32| format!("{DEMO}\n[unload]\nmax_file_size_mb = {mb}\n");
+    // GIVEN a size under 32 MB THEN a config error naming the field and the rounding
+    let e = err(&with_unload(31));
+    assert!(e.contains("unload.max_file_size_mb") && e.contains("32 MB"), "{e}");
+    // GIVEN 200 MB THEN it loads, with a warning that Redshift writes 192 MB files
+    let cfg = PipelineConfig::parse(&with_unload(200), "t").unwrap();
+    assert_eq!(cfg.unload.effective_file_size_mb(), 192);
+    assert!(cfg.warnings().iter().any(|w| w.contains("192 MB")), "{:?}", cfg.warnings());
+    // AND the default is already a multiple of 32
+    let default = PipelineConfig::parse(DEMO, "t").unwrap();
+    assert_eq!(default.unload.max_file_size_mb, default.unload.effective_file_size_mb());
+}
+
+#[test]
+fn a_derived_select_redshift_cannot_materialize_is_refused_naming_the_table_and_clause() {
+    for (from, to, expected) in [
+        ("GROUP BY 1, 2\n", "GROUP BY 1, 2\nORDER BY 1\n", "ORDER BY"),
+        ("GROUP BY 1, 2\n", "GROUP BY 1, 2\nLIMIT 5\n", "LIMIT"),
+        ("FROM public.pgbench_history h", "FROM public.pgbench_history_view h", "standard views"),
+        ("FROM public.pgbench_history h", "FROM pg_catalog.pg_class h", "system table"),
+        ("FROM public.pgbench_history h", "FROM pgbench_history h", "schema-qualified"),
+        ("count(*) AS account_changes", "f_count(h.aid) AS account_changes", "user-defined function"),
+    ] {
+        let e = err(&demo_with(from, to));
+        assert!(e.contains("weekly_account_change_summary") && e.contains(expected), "{to}: {e}");
+    }
+}
+
+#[test]
+fn hostile_identifiers_are_refused_naming_the_field_and_reserved_words_load() {
+    // GIVEN names that cannot be one safe identifier on Redshift, DuckDB and Glue alike
+    let long = "x".repeat(128);
+    for (what, name) in [
+        ("a quote", "del\\\"ta"),
+        ("a semicolon", "delta;drop"),
+        ("a space", "del ta"),
+        ("a hyphen", "del-ta"),
+        ("unicode", "naïve"),
+        ("a leading digit", "1delta"),
+        ("128 characters", long.as_str()),
+    ] {
+        // WHEN a column is named so THEN the config names the field
+        let e = err(&demo_with("{ name = \"delta\"", &format!("{{ name = \"{name}\"")));
+        assert!(e.contains("unsafe identifier") && e.contains("line"), "{what}: {e}");
+    }
+    // AND a table name leaves room for the pipeline's suffixes
+    let e = err(&demo_with("name = \"pgbench_history\"", &format!("name = \"{}\"", "h".repeat(111))));
+    assert!(e.contains("field `name`") && e.contains("110"), "{e}");
+    // GIVEN reserved words of Redshift or DuckDB as names THEN they load: every name is quoted
+    for reserved in ["user", "select", "order", "group", "table", "timestamp", "offset", "partition"] {
+        let text = demo_with("{ name = \"delta\"", &format!("{{ name = \"{reserved}\""));
+        let cfg = PipelineConfig::parse(&text, "t").unwrap_or_else(|e| panic!("{reserved}: {e}"));
+        assert!(cfg.table("pgbench_history").unwrap().columns.iter().any(|c| c.name.as_str() == reserved));
+    }
+}

@@ -87,10 +87,36 @@ pub trait Warehouse: Send + Sync {
         self.submit(batch).await
     }
 
+    /// Submits one statement to run outside a transaction block, committing
+    /// by itself (Redshift's auto-commit; the Data API's ExecuteStatement):
+    /// for the statements Redshift refuses inside a transaction block, such
+    /// as `ALTER TABLE … ALTER COLUMN … TYPE` or `VACUUM` (docs/redshift.md).
+    /// Polled with [`Warehouse::status`] and [`Warehouse::result`] like a batch.
+    async fn submit_single(&self, statement: SingleStatement) -> Result<StatementId, PipelineError>;
+
+    /// [`Warehouse::submit_single`] with an idempotency key, as
+    /// [`Warehouse::submit_idempotent`] for batches.
+    async fn submit_single_idempotent(
+        &self,
+        statement: SingleStatement,
+        key: &str,
+    ) -> Result<StatementId, PipelineError> {
+        let _ = key;
+        self.submit_single(statement).await
+    }
+
     async fn status(&self, id: &StatementId) -> Result<StatementState, PipelineError>;
 
     /// The rows of the batch's last statement, once it has finished.
     async fn result(&self, id: &StatementId) -> Result<ResultSet, PipelineError>;
+}
+
+/// One statement that must run outside a transaction block, with a label
+/// for logs and the Data API's `StatementName`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SingleStatement {
+    pub label: String,
+    pub sql: String,
 }
 
 /// A warehouse whose every submit carries the step attempt's idempotency
@@ -110,6 +136,12 @@ impl Warehouse for IdempotentSubmits<'_> {
         match &self.key {
             Some(key) => self.inner.submit_idempotent(batch, key).await,
             None => self.inner.submit(batch).await,
+        }
+    }
+    async fn submit_single(&self, statement: SingleStatement) -> Result<StatementId, PipelineError> {
+        match &self.key {
+            Some(key) => self.inner.submit_single_idempotent(statement, key).await,
+            None => self.inner.submit_single(statement).await,
         }
     }
     async fn status(&self, id: &StatementId) -> Result<StatementState, PipelineError> {

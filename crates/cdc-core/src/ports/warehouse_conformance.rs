@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::warehouse::{Cell, ResultSet, StatementId, StatementState, Warehouse};
+use super::warehouse::{Cell, ResultSet, SingleStatement, StatementId, StatementState, Warehouse};
 use crate::error::PipelineError;
 use crate::sql::StatementBatch;
 
@@ -19,6 +19,7 @@ pub async fn run_all(wh: &dyn Warehouse, schema: &str) {
     a_batch_is_one_transaction(wh, schema).await;
     an_empty_result_keeps_its_columns(wh, schema).await;
     batches_run_side_by_side(wh, schema).await;
+    a_single_statement_commits_on_its_own(wh, schema).await;
     an_unknown_statement_is_an_error(wh).await;
 }
 
@@ -159,6 +160,27 @@ async fn submit_side_by_side(wh: &dyn Warehouse, schema: &str) -> Vec<StatementI
         ids.push(wh.submit(b).await.unwrap_or_else(|e| panic!("side {i}: {e}")));
     }
     ids
+}
+
+pub async fn a_single_statement_commits_on_its_own(wh: &dyn Warehouse, schema: &str) {
+    // GIVEN an empty table
+    let t = format!("{schema}.conf_single");
+    must_run(wh, "single table", &[&format!("DROP TABLE IF EXISTS {t}"), &format!("CREATE TABLE {t} (v BIGINT)")])
+        .await;
+    let single = |sql: String| SingleStatement { label: "single".into(), sql };
+    // WHEN one statement is submitted on its own
+    let id = wh.submit_single(single(format!("INSERT INTO {t} VALUES (7)"))).await.expect("submitted");
+    wait(wh, &id).await.unwrap_or_else(|e| panic!("single insert: {e}"));
+    // THEN it committed: a later batch sees its row
+    let rs = must_run(wh, "single count", &[&format!("SELECT COUNT(*) AS n FROM {t}")]).await;
+    assert_eq!(rs.rows[0][0].as_i64(), Some(1));
+    // AND a query on its own returns its rows
+    let id = wh.submit_single(single(format!("SELECT v FROM {t}"))).await.expect("submitted");
+    assert_eq!(wait(wh, &id).await.expect("single query").rows, vec![vec![Cell::Long(7)]]);
+    // AND a failing one is reported, naming what is missing
+    let id = wh.submit_single(single(format!("SELECT * FROM {schema}.conf_no_such_single"))).await.expect("submitted");
+    let e = wait(wh, &id).await.expect_err("reading a missing table fails");
+    assert!(e.message.contains("conf_no_such_single"), "{e}");
 }
 
 pub async fn an_unknown_statement_is_an_error(wh: &dyn Warehouse) {

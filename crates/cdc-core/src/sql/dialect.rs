@@ -1,4 +1,4 @@
-use crate::config::ColumnType;
+use crate::config::{ColumnType, MAX_BYTES_PER_CHAR, MAX_TEXT_BYTES};
 
 /// The two SQL dialects the pipeline speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -22,13 +22,71 @@ impl Dialect {
         }
     }
 
+    /// The column type that holds a configured type's values. Text lengths
+    /// in the config count characters; the load checks them on both
+    /// warehouses, so the stored type only has to be wide enough.
     pub fn type_name(self, ty: ColumnType) -> String {
         match (self, ty) {
             (Dialect::DuckDb, ColumnType::Double) => "DOUBLE".into(),
             // DuckDB ignores lengths, so say what it does.
             (Dialect::DuckDb, ColumnType::Varchar(_) | ColumnType::Char(_)) => "VARCHAR".into(),
-            (Dialect::Redshift, ColumnType::Varchar(None)) => "VARCHAR(65535)".into(),
+            (Dialect::Redshift, ColumnType::Varchar(None)) => format!("VARCHAR({MAX_TEXT_BYTES})"),
+            // Redshift counts bytes, and its CHAR takes single-byte
+            // characters only: n characters of UTF-8 need up to 4n bytes of
+            // VARCHAR (docs/redshift.md). The config caps n so 4n fits.
+            (Dialect::Redshift, ColumnType::Varchar(Some(n)) | ColumnType::Char(n)) => {
+                format!("VARCHAR({})", n * MAX_BYTES_PER_CHAR)
+            }
             _ => ty.to_string().to_ascii_uppercase(),
+        }
+    }
+
+    /// The widest text type: what raw text is read as before its length is
+    /// checked, so no cast can truncate it first (an explicit cast to a
+    /// shorter VARCHAR truncates silently on Redshift).
+    pub fn unbounded_text(self) -> String {
+        match self {
+            Dialect::DuckDb => "VARCHAR".into(),
+            Dialect::Redshift => format!("VARCHAR({MAX_TEXT_BYTES})"),
+        }
+    }
+
+    /// A text value's length in characters, trailing spaces included.
+    pub fn char_length(self, expr: &str) -> String {
+        match self {
+            Dialect::DuckDb => format!("length({expr})"),
+            // LEN counts characters, and a VARCHAR's trailing spaces.
+            Dialect::Redshift => format!("LEN({expr})"),
+        }
+    }
+
+    /// A text value's length in bytes of UTF-8, trailing spaces included.
+    pub fn byte_length(self, expr: &str) -> String {
+        match self {
+            Dialect::DuckDb => format!("strlen({expr})"),
+            Dialect::Redshift => format!("OCTET_LENGTH({expr})"),
+        }
+    }
+
+    /// Equality of two values of type `ty` that tells trailing spaces apart.
+    /// Redshift ignores trailing spaces when it compares VARCHAR values, so
+    /// `'a'` and `'a '` would be one key there; their byte lengths differ,
+    /// and OCTET_LENGTH counts a VARCHAR's trailing spaces (docs/redshift.md).
+    pub fn equal(self, a: &str, b: &str, ty: ColumnType) -> String {
+        match self {
+            Dialect::Redshift if ty.is_text() => {
+                format!("{a} = {b} AND {} = {}", self.byte_length(a), self.byte_length(b))
+            }
+            _ => format!("{a} = {b}"),
+        }
+    }
+
+    /// Expressions that group or partition values of type `ty` the way
+    /// [`Self::equal`] compares them.
+    pub fn grouping(self, expr: &str, ty: ColumnType) -> Vec<String> {
+        match self {
+            Dialect::Redshift if ty.is_text() => vec![expr.to_string(), self.byte_length(expr)],
+            _ => vec![expr.to_string()],
         }
     }
 
@@ -87,19 +145,22 @@ impl Dialect {
         }
     }
 
-    /// Null-safe equality of two expressions.
-    pub fn same_value(self, a: &str, b: &str) -> String {
+    /// Null-safe equality of two values of type `ty`, trailing spaces told apart.
+    pub fn same_value(self, a: &str, b: &str, ty: ColumnType) -> String {
         match self {
             Dialect::DuckDb => format!("{a} IS NOT DISTINCT FROM {b}"),
-            Dialect::Redshift => format!("({a} = {b} OR ({a} IS NULL AND {b} IS NULL))"),
+            Dialect::Redshift => format!("(({}) OR ({a} IS NULL AND {b} IS NULL))", self.equal(a, b, ty)),
         }
     }
 
-    /// A text rendering of a value for row fingerprints, NULL-aware.
-    pub fn fingerprint_part(self, expr: &str) -> String {
-        let text = match self {
-            Dialect::DuckDb => format!("CAST({expr} AS VARCHAR)"),
-            Dialect::Redshift => format!("CAST({expr} AS VARCHAR(65535))"),
+    /// A text rendering of a value of type `ty` for row fingerprints,
+    /// NULL-aware. Redshift has no cast from BOOLEAN to a character type, so
+    /// booleans are spelled out; text needs no cast.
+    pub fn fingerprint_part(self, expr: &str, ty: ColumnType) -> String {
+        let text = match ty {
+            ColumnType::Boolean => format!("CASE WHEN {expr} THEN 't' WHEN NOT {expr} THEN 'f' END"),
+            ty if ty.is_text() => expr.to_string(),
+            _ => format!("CAST({expr} AS {})", self.unbounded_text()),
         };
         format!("COALESCE('v' || {text}, 'n')")
     }

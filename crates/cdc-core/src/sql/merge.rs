@@ -25,12 +25,18 @@
 use std::collections::BTreeSet;
 
 use super::{Dialect, StatementBatch, names};
-use crate::config::{FULL_LOAD_FLAG_COLUMN, PipelineConfig, SequenceType, TableConfig, TableMode};
+use crate::config::{
+    ColumnType, FULL_LOAD_FLAG_COLUMN, MAX_TEXT_BYTES, PipelineConfig, SEQUENCE_TEXT_CHARS, SequenceType, TableConfig,
+    TableMode,
+};
 use crate::ports::{FileKind, RawFile};
 
 /// Each `INSERT ... VALUES` of file names stays well under the Data API's
 /// 100 KB statement limit.
 const MAX_VALUES_STATEMENT_BYTES: usize = 60_000;
+
+/// How much of an offending value an error message shows.
+const VALUE_SHOWN_CHARS: u32 = 60;
 
 /// Column order of the figures the last statement returns.
 pub const STATS_COLUMNS: [&str; 5] = ["files", "changes", "upserts", "deletes", "max_commit_ts"];
@@ -44,7 +50,13 @@ pub fn load_batch(cfg: &PipelineConfig, t: &TableConfig, d: Dialect, files: &[Ra
         d.text_type(8)
     ));
     s.extend(p.insert_files(files));
-    s.push(format!("DELETE FROM cdc_files USING {} p WHERE cdc_files.file = p.file", names::progress(cfg, t)));
+    // Paths as text that tells trailing spaces apart (S3 keys may end in one).
+    let path = ColumnType::Varchar(None);
+    s.push(format!(
+        "DELETE FROM cdc_files USING {} p WHERE {}",
+        names::progress(cfg, t),
+        d.equal("cdc_files.file", "p.file", path)
+    ));
     s.push(format!("CREATE TEMP TABLE cdc_batch AS {}", p.batch_select(files)));
     s.push(p.checks());
     s.push(p.record_progress());
@@ -54,6 +66,30 @@ pub fn load_batch(cfg: &PipelineConfig, t: &TableConfig, d: Dialect, files: &[Ra
     }
     s.push(p.stats());
     StatementBatch { label: format!("load {}", t.qualified()), statements: s }
+}
+
+/// A raw sequence value (text in DMS files) as the pipeline stores it. A
+/// value that is not 1 to 38 ASCII digits becomes -1, which a check then
+/// reports with its file; NULL stays NULL, reported too. The same rule on
+/// both warehouses (docs/redshift.md): DuckDB's integer cast alone would also
+/// read spaces, signs, `1.5`, `1e3`, `0x10` and `1_000`. Public so tests can
+/// compare the two dialects' verdicts on the same strings.
+pub fn sequence_value(t: &TableConfig, d: Dialect, raw: &str) -> String {
+    let ty = d.type_name(t.sequence_type.column_type());
+    match (t.sequence_type, d) {
+        // Whole, so a check can report one too long for the stored type.
+        (SequenceType::Text, d) => format!("CAST({raw} AS {})", d.unbounded_text()),
+        // Through HUGEINT: DuckDB parses text to it about twice as fast as
+        // to DECIMAL(38,0); the second TRY_CAST turns a 39-digit value into
+        // NULL, then -1.
+        (SequenceType::Number, Dialect::DuckDb) => format!(
+            "CAST(CASE WHEN regexp_full_match({raw}, '[0-9]{{1,38}}') THEN TRY_CAST(TRY_CAST({raw} AS HUGEINT) AS {ty}) \
+             WHEN {raw} IS NOT NULL THEN -1 END AS {ty})"
+        ),
+        (SequenceType::Number, Dialect::Redshift) => format!(
+            "CAST(CASE WHEN {raw} ~ '^[0-9]{{1,38}}$' THEN CAST({raw} AS {ty}) WHEN {raw} IS NOT NULL THEN -1 END AS {ty})"
+        ),
+    }
 }
 
 struct Plan<'a> {
@@ -104,8 +140,18 @@ impl Plan<'_> {
         names::tombstones(self.cfg, self.t)
     }
 
+    /// The key columns with their types.
+    fn key_columns(&self) -> impl Iterator<Item = (String, ColumnType)> + '_ {
+        self.t.key.iter().map(|k| (k.quoted(), self.t.column(k).expect("validated key column").ty))
+    }
+
+    /// Rows `a` and `b` have the same key; text keys differing only in
+    /// trailing spaces stay two keys on Redshift too ([`Dialect::equal`]).
     fn key_match(&self, a: &str, b: &str) -> String {
-        self.keys().iter().map(|k| format!("{a}.{k} = {b}.{k}")).collect::<Vec<_>>().join(" AND ")
+        self.key_columns()
+            .map(|(k, ty)| self.d.equal(&format!("{a}.{k}"), &format!("{b}.{k}"), ty))
+            .collect::<Vec<_>>()
+            .join(" AND ")
     }
 
     /// The files, numbered in path order: the number stands for the path as
@@ -149,11 +195,17 @@ impl Plan<'_> {
 
     fn rows_of(&self, kind: FileKind, files: &[&RawFile]) -> String {
         let d = self.d;
+        // Text is read whole: its length is checked before anything could
+        // truncate it (an explicit cast to a shorter VARCHAR truncates
+        // silently on Redshift).
         let mut sel: Vec<String> = self
             .t
             .columns
             .iter()
-            .map(|c| format!("CAST(r.{0} AS {1}) AS {0}", c.name.quoted(), d.type_name(c.ty)))
+            .map(|c| {
+                let ty = if c.ty.is_text() { d.unbounded_text() } else { d.type_name(c.ty) };
+                format!("CAST(r.{0} AS {ty}) AS {0}", c.name.quoted())
+            })
             .collect();
         sel.push(format!("CAST(r.{} AS TIMESTAMP) AS _cdc_ts", self.t.commit_ts_column.quoted()));
         let seq = match (&self.t.sequence_column, kind) {
@@ -183,7 +235,8 @@ impl Plan<'_> {
                     let list: Vec<String> = partitions.iter().map(|p| d.literal(p)).collect();
                     format!(" AND r.\"partition_0\" IN ({})", list.join(", "))
                 };
-                format!("FROM {table} r JOIN cdc_files f ON r.\"$path\" = f.file AND f.kind = '{code}'{prune}")
+                let same_file = d.equal("r.\"$path\"", "f.file", ColumnType::Varchar(None));
+                format!("FROM {table} r JOIN cdc_files f ON {same_file} AND f.kind = '{code}'{prune}")
             }
             // DuckDB reads exactly the listed files.
             Dialect::DuckDb => {
@@ -202,9 +255,15 @@ impl Plan<'_> {
     /// reports it). A flag because the later statements filter on it several
     /// times, and a boolean is scanned several times faster than text.
     fn delete_flag(&self, op: &str) -> String {
-        match self.t.mode {
+        let flag = match self.t.mode {
             TableMode::Upsert => format!("CASE {op} WHEN 'D' THEN TRUE WHEN 'I' THEN FALSE WHEN 'U' THEN FALSE END"),
             TableMode::Append => format!("CASE {op} WHEN 'I' THEN FALSE END"),
+        };
+        match self.d {
+            // Redshift's comparison ignores trailing spaces: `'D '` would
+            // pass as a delete there and be refused on DuckDB.
+            Dialect::Redshift => format!("CASE WHEN {} = 1 THEN {flag} END", self.d.byte_length(op)),
+            Dialect::DuckDb => flag,
         }
     }
 
@@ -212,24 +271,8 @@ impl Plan<'_> {
         self.d.type_name(self.t.sequence_type.column_type())
     }
 
-    /// A raw sequence value (text in DMS files) as the pipeline stores it. A
-    /// value that is not a non-negative whole number of at most 38 digits
-    /// becomes -1, which a check then reports with its file. DuckDB accepts
-    /// what its integer cast reads as a number; Redshift, digits only.
     fn seq_value(&self, raw: &str) -> String {
-        let ty = self.seq_type();
-        match (self.t.sequence_type, self.d) {
-            (SequenceType::Text, d) => format!("CAST({raw} AS {})", d.text_type(64)),
-            // Through HUGEINT: DuckDB parses text to it about twice as fast
-            // as to DECIMAL(38,0) (0.06 s less per 1M changes); the second
-            // TRY_CAST turns a 39-digit value into the -1 the check reports.
-            (SequenceType::Number, Dialect::DuckDb) => format!(
-                "CAST(COALESCE(TRY_CAST(TRY_CAST({raw} AS HUGEINT) AS {ty}), CASE WHEN {raw} IS NOT NULL THEN -1 END) AS {ty})"
-            ),
-            (SequenceType::Number, Dialect::Redshift) => format!(
-                "CAST(CASE WHEN {raw} ~ '^[0-9]{{1,38}}$' THEN CAST({raw} AS {ty}) WHEN {raw} IS NOT NULL THEN -1 END AS {ty})"
-            ),
-        }
+        sequence_value(self.t, self.d, raw)
     }
 
     /// `expr`, a sequence, with a missing value below every real one.
@@ -251,25 +294,36 @@ impl Plan<'_> {
             TableMode::Append => "Op other than I in an append-only table",
         };
         let mut problems = vec![
-            ("b._cdc_delete IS NULL".to_string(), what.to_string()),
-            ("b._cdc_ts IS NULL".to_string(), format!("null commit timestamp column {}", t.commit_ts_column)),
+            ("b._cdc_delete IS NULL".to_string(), d.literal(what)),
+            (
+                "b._cdc_ts IS NULL".to_string(),
+                d.literal(&format!("null commit timestamp column {}", t.commit_ts_column)),
+            ),
         ];
         if !t.key.is_empty() {
             let null_key: Vec<String> = self.keys().iter().map(|k| format!("b.{k} IS NULL")).collect();
             let names: Vec<&str> = t.key.iter().map(|k| k.as_str()).collect();
-            problems.push((null_key.join(" OR "), format!("null key ({})", names.join(", "))));
+            problems.push((null_key.join(" OR "), d.literal(&format!("null key ({})", names.join(", ")))));
         }
-        if let (Some(seq), SequenceType::Number) = (&t.sequence_column, t.sequence_type) {
+        if let Some(seq) = &t.sequence_column {
             problems.push((
-                "b._cdc_seq < 0".to_string(),
-                format!(
-                    "change sequence column {seq} holds a value that is not a whole number of at most 38 digits \
-                     (set sequence_type = \"text\" to compare it as text)"
-                ),
+                "b._cdc_rank = 1 AND b._cdc_seq IS NULL".to_string(),
+                d.literal(&format!("null change sequence column {seq}")),
             ));
+            let bad_seq = match t.sequence_type {
+                SequenceType::Number => "b._cdc_seq < 0".to_string(),
+                SequenceType::Text => format!("{} > {SEQUENCE_TEXT_CHARS}", d.char_length("b._cdc_seq")),
+            };
+            let what = match t.sequence_type {
+                SequenceType::Number => "a value that is not a whole number of at most 38 digits (set \
+                                         sequence_type = \"text\" to compare it as text)"
+                    .to_string(),
+                SequenceType::Text => format!("a value longer than {SEQUENCE_TEXT_CHARS} characters"),
+            };
+            problems.push((bad_seq, d.literal(&format!("change sequence column {seq} holds {what}"))));
         }
-        let cases: Vec<String> =
-            problems.iter().map(|(cond, msg)| format!("WHEN {cond} THEN {}", d.literal(msg))).collect();
+        problems.extend(self.length_checks());
+        let cases: Vec<String> = problems.iter().map(|(cond, msg)| format!("WHEN {cond} THEN {msg}")).collect();
         let any: Vec<String> = problems.iter().map(|(cond, _)| format!("({cond})")).collect();
         d.assert_empty(
             &self.cfg.control_schema.quoted(),
@@ -281,6 +335,38 @@ impl Plan<'_> {
             ),
             &format!("table {}: ", t.qualified()),
         )
+    }
+
+    /// A text value longer than its column's declared characters (or, for
+    /// a `varchar` without length, than Redshift's widest VARCHAR in bytes)
+    /// fails the load naming the column and the value's start, rather than
+    /// being truncated or nulled (docs/redshift.md). Each check is a
+    /// (condition, message expression) pair.
+    fn length_checks(&self) -> Vec<(String, String)> {
+        let d = self.d;
+        self.t
+            .columns
+            .iter()
+            .filter(|c| c.ty.is_text())
+            .map(|c| {
+                let col = format!("b.{}", c.name.quoted());
+                let (cond, what) = match c.ty.max_chars() {
+                    // Bytes first: a byte length is stored with the value,
+                    // counting characters means decoding it, and n bytes
+                    // never hold more than n characters.
+                    Some(n) => (
+                        format!("{} > {n} AND {} > {n}", d.byte_length(&col), d.char_length(&col)),
+                        format!("more than {n} characters"),
+                    ),
+                    None => (
+                        format!("{} > {MAX_TEXT_BYTES}", d.byte_length(&col)),
+                        format!("more than {MAX_TEXT_BYTES} bytes"),
+                    ),
+                };
+                let message = d.literal(&format!("column {} ({}) holds a value of {what}: ", c.name, c.ty));
+                (cond, format!("{message} || LEFT({col}, {VALUE_SHOWN_CHARS}) || '...'"))
+            })
+            .collect()
     }
 
     fn record_progress(&self) -> String {
@@ -318,7 +404,6 @@ impl Plan<'_> {
     /// ties). Redshift: `ROW_NUMBER()` over the key, which its MPP sort
     /// handles well and which has no anti-join syntax.
     fn latest_per_key(&self) -> String {
-        let keys = self.keys().join(", ");
         let seq = self.seq_or_floor("_cdc_seq");
         match self.d {
             // `s.rowid <> b.rowid` first: every change meets itself in the
@@ -329,9 +414,10 @@ impl Plan<'_> {
                 self.outranks("s", "b")
             ),
             Dialect::Redshift => format!(
-                "SELECT * FROM (SELECT b.*, ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY \
+                "SELECT * FROM (SELECT b.*, ROW_NUMBER() OVER (PARTITION BY {} ORDER BY \
                  _cdc_rank DESC, _cdc_ts DESC, {seq} DESC, _cdc_file_no DESC) AS _cdc_rn \
-                 FROM cdc_batch b) n WHERE _cdc_rn = 1"
+                 FROM cdc_batch b) n WHERE _cdc_rn = 1",
+                self.key_columns().flat_map(|(k, ty)| self.d.grouping(&k, ty)).collect::<Vec<_>>().join(", ")
             ),
         }
     }
@@ -427,7 +513,12 @@ impl Plan<'_> {
         let target = self.target();
         let progress = names::progress(self.cfg, self.t);
         let fingerprint = |alias: &str| -> String {
-            let parts: Vec<String> = cols.iter().map(|c| d.fingerprint_part(&format!("{alias}.{c}"))).collect();
+            let parts: Vec<String> = self
+                .t
+                .columns
+                .iter()
+                .map(|c| d.fingerprint_part(&format!("{alias}.{}", c.name.quoted()), c.ty))
+                .collect();
             format!("MD5({})", parts.join(" || '|' || "))
         };
         // The end of the full load: rows inserted up to then may be in both the
@@ -437,8 +528,15 @@ impl Plan<'_> {
              UNION ALL SELECT MAX(_cdc_ts) AS m FROM cdc_batch WHERE _cdc_rank = 0) e)"
         );
         let prefixed = |alias: &str| cols.iter().map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ");
-        let same_row: Vec<String> =
-            cols.iter().map(|c| d.same_value(&format!("cdc_batch.{c}"), &format!("f.{c}"))).collect();
+        let same_row: Vec<String> = self
+            .t
+            .columns
+            .iter()
+            .map(|c| {
+                let col = c.name.quoted();
+                d.same_value(&format!("cdc_batch.{col}"), &format!("f.{col}"), c.ty)
+            })
+            .collect();
         let (insert_cols, insert_vals) = self.target_insert_lists();
         vec![
             // Full-load rows to compare with; the target's are read only while

@@ -196,12 +196,15 @@ fn check_sequence_types(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) -> Ve
 }
 
 /// Redshift has no `error()`: the load's checks call this procedure, which
-/// runs a query returning offending file names and raises on the first one.
+/// runs a query returning what is wrong and where, and raises on the first
+/// row. RAISE takes simple variables only, not expressions
+/// (docs/redshift.md), so the message is assembled in a variable first.
 fn assert_procedure(cfg: &PipelineConfig) -> String {
     format!(
         "CREATE OR REPLACE PROCEDURE {}.cdc_assert_empty(query VARCHAR(65535), message VARCHAR(1024)) AS $$\n\
-         DECLARE\n  bad_file VARCHAR(1024);\n\
-         BEGIN\n  EXECUTE query INTO bad_file;\n  IF bad_file IS NOT NULL THEN\n    RAISE EXCEPTION '%', message || bad_file;\n  END IF;\n\
+         DECLARE\n  bad_file VARCHAR(65535);\n  full_message VARCHAR(65535);\n\
+         BEGIN\n  EXECUTE query INTO bad_file;\n  IF bad_file IS NOT NULL THEN\n    full_message := message || bad_file;\n    \
+         RAISE EXCEPTION '%', full_message;\n  END IF;\n\
          END;\n$$ LANGUAGE plpgsql",
         cfg.control_schema.quoted()
     )

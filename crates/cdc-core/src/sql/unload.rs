@@ -54,7 +54,13 @@ fn day_select(cfg: &PipelineConfig, e: &DayExport<'_>, d: Dialect) -> String {
 
 /// Writes the day and returns its row count (column `row_count`).
 pub fn export_day(cfg: &PipelineConfig, e: &DayExport<'_>, d: Dialect) -> StatementBatch {
-    let size_mb = cfg.unload.max_file_size_mb;
+    // Redshift is given the configured MAXFILESIZE and rounds it down to a
+    // multiple of 32 MB for Parquet; DuckDB is given that rounded size, so
+    // both write the same files.
+    let size_mb = match d {
+        Dialect::Redshift => cfg.unload.max_file_size_mb,
+        Dialect::DuckDb => cfg.unload.effective_file_size_mb(),
+    };
     let statements = match d {
         Dialect::Redshift => vec![
             format!(

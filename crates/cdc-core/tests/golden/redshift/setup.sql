@@ -4,18 +4,20 @@ CREATE SCHEMA IF NOT EXISTS "cdc_control";
 
 CREATE OR REPLACE PROCEDURE "cdc_control".cdc_assert_empty(query VARCHAR(65535), message VARCHAR(1024)) AS $$
 DECLARE
-  bad_file VARCHAR(1024);
+  bad_file VARCHAR(65535);
+  full_message VARCHAR(65535);
 BEGIN
   EXECUTE query INTO bad_file;
   IF bad_file IS NOT NULL THEN
-    RAISE EXCEPTION '%', message || bad_file;
+    full_message := message || bad_file;
+    RAISE EXCEPTION '%', full_message;
   END IF;
 END;
 $$ LANGUAGE plpgsql;
 
 CREATE TABLE IF NOT EXISTS "cdc_control"."unloaded_days" (table_name VARCHAR(127) NOT NULL, changedate CHAR(8) NOT NULL, unloaded_at TIMESTAMP NOT NULL, row_count BIGINT NOT NULL, file_count BIGINT NOT NULL, byte_count BIGINT NOT NULL, source_files BIGINT NOT NULL, source_bytes BIGINT NOT NULL, source_newest_modified TIMESTAMP NOT NULL);
 
-CREATE TABLE IF NOT EXISTS "public"."pgbench_branches" ("bid" INTEGER, "bbalance" INTEGER, "filler" VARCHAR(88), "changets" TIMESTAMP NOT NULL, "ar_h_change_seq" NUMERIC(38,0), _cdc_full_load BOOLEAN NOT NULL) DISTKEY("bid") SORTKEY("bid");
+CREATE TABLE IF NOT EXISTS "public"."pgbench_branches" ("bid" INTEGER, "bbalance" INTEGER, "filler" VARCHAR(352), "changets" TIMESTAMP NOT NULL, "ar_h_change_seq" NUMERIC(38,0), _cdc_full_load BOOLEAN NOT NULL) DISTKEY("bid") SORTKEY("bid");
 
 CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_branches__progress" (file VARCHAR(1024) NOT NULL, kind CHAR(1) NOT NULL, partition_0 VARCHAR(8), row_count BIGINT NOT NULL, max_commit_ts TIMESTAMP, loaded_at TIMESTAMP NOT NULL);
 
@@ -25,7 +27,7 @@ CALL "cdc_control".cdc_assert_empty('SELECT CAST(data_type AS VARCHAR(128)) FROM
 
 CALL "cdc_control".cdc_assert_empty('SELECT CAST(data_type AS VARCHAR(128)) FROM information_schema.columns WHERE LOWER(table_schema) = LOWER(''cdc_control'') AND LOWER(table_name) = LOWER(''pgbench_branches__tombstones'') AND LOWER(column_name) = LOWER(''_cdc_seq'') AND NOT (LOWER(data_type) IN (''numeric'', ''decimal(38,0)'') AND numeric_precision = 38 AND numeric_scale = 0) LIMIT 1', 'CDC_DATA_ERROR: setup: table cdc_control.pgbench_branches__tombstones: column _cdc_seq was created before with another type than the config''s sequence_type = "number" (NUMERIC(38,0)); migrate the column, or set the table''s sequence_type to match it. It is ');
 
-CREATE TABLE IF NOT EXISTS "public"."pgbench_tellers" ("tid" INTEGER, "bid" INTEGER, "tbalance" INTEGER, "filler" VARCHAR(84), "changets" TIMESTAMP NOT NULL, "ar_h_change_seq" NUMERIC(38,0), _cdc_full_load BOOLEAN NOT NULL) DISTKEY("tid") SORTKEY("tid");
+CREATE TABLE IF NOT EXISTS "public"."pgbench_tellers" ("tid" INTEGER, "bid" INTEGER, "tbalance" INTEGER, "filler" VARCHAR(336), "changets" TIMESTAMP NOT NULL, "ar_h_change_seq" NUMERIC(38,0), _cdc_full_load BOOLEAN NOT NULL) DISTKEY("tid") SORTKEY("tid");
 
 CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_tellers__progress" (file VARCHAR(1024) NOT NULL, kind CHAR(1) NOT NULL, partition_0 VARCHAR(8), row_count BIGINT NOT NULL, max_commit_ts TIMESTAMP, loaded_at TIMESTAMP NOT NULL);
 
@@ -35,7 +37,7 @@ CALL "cdc_control".cdc_assert_empty('SELECT CAST(data_type AS VARCHAR(128)) FROM
 
 CALL "cdc_control".cdc_assert_empty('SELECT CAST(data_type AS VARCHAR(128)) FROM information_schema.columns WHERE LOWER(table_schema) = LOWER(''cdc_control'') AND LOWER(table_name) = LOWER(''pgbench_tellers__tombstones'') AND LOWER(column_name) = LOWER(''_cdc_seq'') AND NOT (LOWER(data_type) IN (''numeric'', ''decimal(38,0)'') AND numeric_precision = 38 AND numeric_scale = 0) LIMIT 1', 'CDC_DATA_ERROR: setup: table cdc_control.pgbench_tellers__tombstones: column _cdc_seq was created before with another type than the config''s sequence_type = "number" (NUMERIC(38,0)); migrate the column, or set the table''s sequence_type to match it. It is ');
 
-CREATE TABLE IF NOT EXISTS "public"."pgbench_accounts" ("aid" INTEGER, "bid" INTEGER, "abalance" INTEGER, "filler" VARCHAR(84), "changets" TIMESTAMP NOT NULL, "ar_h_change_seq" NUMERIC(38,0), _cdc_full_load BOOLEAN NOT NULL) DISTKEY("aid") SORTKEY("aid");
+CREATE TABLE IF NOT EXISTS "public"."pgbench_accounts" ("aid" INTEGER, "bid" INTEGER, "abalance" INTEGER, "filler" VARCHAR(336), "changets" TIMESTAMP NOT NULL, "ar_h_change_seq" NUMERIC(38,0), _cdc_full_load BOOLEAN NOT NULL) DISTKEY("aid") SORTKEY("aid");
 
 CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_accounts__progress" (file VARCHAR(1024) NOT NULL, kind CHAR(1) NOT NULL, partition_0 VARCHAR(8), row_count BIGINT NOT NULL, max_commit_ts TIMESTAMP, loaded_at TIMESTAMP NOT NULL);
 
@@ -45,7 +47,7 @@ CALL "cdc_control".cdc_assert_empty('SELECT CAST(data_type AS VARCHAR(128)) FROM
 
 CALL "cdc_control".cdc_assert_empty('SELECT CAST(data_type AS VARCHAR(128)) FROM information_schema.columns WHERE LOWER(table_schema) = LOWER(''cdc_control'') AND LOWER(table_name) = LOWER(''pgbench_accounts__tombstones'') AND LOWER(column_name) = LOWER(''_cdc_seq'') AND NOT (LOWER(data_type) IN (''numeric'', ''decimal(38,0)'') AND numeric_precision = 38 AND numeric_scale = 0) LIMIT 1', 'CDC_DATA_ERROR: setup: table cdc_control.pgbench_accounts__tombstones: column _cdc_seq was created before with another type than the config''s sequence_type = "number" (NUMERIC(38,0)); migrate the column, or set the table''s sequence_type to match it. It is ');
 
-CREATE TABLE IF NOT EXISTS "public"."pgbench_history" ("tid" INTEGER, "bid" INTEGER, "aid" INTEGER, "delta" INTEGER, "mtime" TIMESTAMP, "filler" VARCHAR(22), "changets" TIMESTAMP NOT NULL, "ar_h_change_seq" NUMERIC(38,0), _cdc_full_load BOOLEAN NOT NULL) DISTSTYLE AUTO SORTKEY("changets");
+CREATE TABLE IF NOT EXISTS "public"."pgbench_history" ("tid" INTEGER, "bid" INTEGER, "aid" INTEGER, "delta" INTEGER, "mtime" TIMESTAMP, "filler" VARCHAR(88), "changets" TIMESTAMP NOT NULL, "ar_h_change_seq" NUMERIC(38,0), _cdc_full_load BOOLEAN NOT NULL) DISTSTYLE AUTO SORTKEY("changets");
 
 CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_history__progress" (file VARCHAR(1024) NOT NULL, kind CHAR(1) NOT NULL, partition_0 VARCHAR(8), row_count BIGINT NOT NULL, max_commit_ts TIMESTAMP, loaded_at TIMESTAMP NOT NULL);
 
