@@ -19,7 +19,7 @@ use cdc_local::{DuckDbWarehouse, FolderRawZone};
 use chrono::{DateTime, Utc};
 
 use crate::run::{JobArgs, fail_on_errors};
-use crate::verify::{Verification, verify, verify_unloaded_day};
+use crate::verify::{TypedCheck, Verification, typed_failures, verify, verify_typed_values, verify_unloaded_day};
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -125,6 +125,11 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         let checked = verify(&cfg, &conn, &generator)?;
         bar.suspend(|| report_verification(&name, &checked));
         ensure_verified(&name, &checked)?;
+        let typed = verify_typed_values(&cfg, warehouse.as_ref(), &generator).await?;
+        bar.suspend(|| report_typed(&name, &typed));
+        if let Some(differences) = typed_failures(&typed) {
+            bail!("{name}: the types tables differ from the source values:\n{differences}");
+        }
         let exported = verify_unload(&cfg, &conn, &raw, &optimized)?;
         let results = run.release.as_ref().map(|(input, _)| input.results.clone()).unwrap_or_default();
         let unloaded_days = results.unload.iter().map(|t| t.files).sum::<u64>() as usize;
@@ -202,6 +207,16 @@ fn report_verification(name: &str, v: &Verification) {
     }
     if v.source_checked {
         println!("  [{name}] ok       oracle equals the source database (all files delivered)");
+    }
+}
+
+fn report_typed(name: &str, checks: &[TypedCheck]) {
+    for c in checks {
+        let verdict = if c.ok() { "ok" } else { "MISMATCH" };
+        println!("  [{name}] {verdict:8} {:32} {:>8} rows  value for value (expected {})", c.table, c.rows, c.expected);
+        for d in &c.differences {
+            println!("      {d}");
+        }
     }
 }
 

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 
 use aws_support::{AwsStack, GLUE_DATABASE, data_api_client, stack};
 use cdc_asl::{EventKind, ExecutionStatus};
+use cdc_cli::verify::{typed_failures, verify_typed_values};
 use cdc_core::PipelineError;
 use cdc_core::job::{JobState, JobStateStore};
 use cdc_core::ports::{ResultSet, SingleStatement, StatementId, StatementState, Warehouse};
@@ -58,7 +59,7 @@ async fn from_an_empty_warehouse_through_cdc_cycles_and_unload_the_targets_match
     // THEN it set up (external schema included), registered the raw tables, loaded everything
     succeeded(&run, "first run");
     assert!(run.claim.as_ref().unwrap().setup_needed);
-    stack.assert_matches_oracle("after the full load");
+    stack.assert_matches_oracle("after the full load").await;
     let glue = aws_sdk_glue::Client::new(&stack.sdk);
     let tables = glue.get_tables().database_name(GLUE_DATABASE).send().await.unwrap();
     let names: Vec<&str> = tables.table_list().iter().map(|t| t.name()).collect();
@@ -72,7 +73,7 @@ async fn from_an_empty_warehouse_through_cdc_cycles_and_unload_the_targets_match
         // THEN each run's new day partitions were registered and the targets match the oracle
         succeeded(&run, "cdc run");
         assert!(!run.claim.as_ref().unwrap().setup_needed, "setup runs once");
-        stack.assert_matches_oracle(&format!("after CDC cycle {cycle}"));
+        stack.assert_matches_oracle(&format!("after CDC cycle {cycle}")).await;
     }
     let partitions =
         glue.get_partitions().database_name(GLUE_DATABASE).table_name("raw_cdc_pgbench_accounts").send().await.unwrap();
@@ -87,6 +88,10 @@ async fn from_an_empty_warehouse_through_cdc_cycles_and_unload_the_targets_match
     let v = stack.verify();
     assert!(v.source_checked);
     assert!(v.tables.iter().all(|t| t.ok()), "{:?}", v.tables.iter().filter(|t| !t.ok()).collect::<Vec<_>>());
+    // AND the types tables hold the source's values, value for value, read through the Data API
+    let typed = stack.assert_types_match("after the last run").await;
+    let events = typed.iter().find(|c| c.table == "type_events").unwrap();
+    assert_eq!(events.rows, stack.generator.source_typed_rows("type_events").unwrap().len());
     // AND the finished days were unloaded to the optimized bucket and registered in Glue
     let unloaded = &run.release.as_ref().unwrap().0.results.unload;
     assert!(unloaded.iter().all(|r| r.ok), "{unloaded:?}");
@@ -103,6 +108,27 @@ async fn from_an_empty_warehouse_through_cdc_cycles_and_unload_the_targets_match
     assert!(idle.was_idle());
     assert_eq!(stack.emulator.calls().total(), 0, "{:?}", stack.emulator.calls());
     assert_eq!(job_state(&stack).await.state, JobState::Ready);
+
+    // WHEN two values in Redshift change behind the pipeline's back: a numeric by its last
+    // digit, and a text by a trailing space
+    let conn = stack.emulator.connection().unwrap();
+    conn.execute_batch(
+        "UPDATE \"public\".\"type_samples\" SET c_numeric = COALESCE(c_numeric, 0) + 0.0001 WHERE k_text = 'a  ' AND k_int = 1; \
+         UPDATE \"public\".\"type_samples\" SET c_text = COALESCE(c_text, '') || ' ' WHERE k_text = 'K' AND k_int = 7;",
+    )
+    .unwrap();
+    // THEN the value-for-value check names both: table, key, column, expected and actual value
+    let checks = verify_typed_values(&stack.cfg, stack.warehouse().as_ref(), &stack.generator).await.unwrap();
+    let differences = typed_failures(&checks).expect("the changed values are found");
+    let lines: Vec<&str> = differences.lines().collect();
+    assert_eq!(lines.len(), 2, "{differences}");
+    assert!(
+        lines.iter().any(|l| l.starts_with(
+            "type_samples row (k_text = text \"a  \", k_int = integer 1): column c_numeric: expected numeric"
+        )),
+        "{differences}"
+    );
+    assert!(lines.iter().any(|l| l.contains("k_text = text \"K\"") && l.contains("column c_text")), "{differences}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -133,6 +159,7 @@ async fn a_statement_failed_mid_run_fails_the_job_notifies_and_the_next_run_reco
     for t in v.tables.iter().filter(|t| t.table == "pgbench_tellers" || t.table == "pgbench_branches") {
         assert!(t.ok(), "{} should have loaded: {:?}", t.table, t.samples);
     }
+    stack.assert_types_match("after the failed accounts load").await;
     // AND the job is Failed in DynamoDB, and the topic carried one notice naming table and Redshift's text
     let job = job_state(&stack).await;
     assert_eq!((job.state, job.consecutive_failures), (JobState::Failed, 1));
@@ -145,7 +172,7 @@ async fn a_statement_failed_mid_run_fails_the_job_notifies_and_the_next_run_reco
     let run = stack.run("recovering").await;
     // THEN it loads accounts, everything matches the oracle, and a recovery notice follows
     succeeded(&run, "recovering run");
-    stack.assert_matches_oracle("after the recovery");
+    stack.assert_matches_oracle("after the recovery").await;
     assert_eq!(job_state(&stack).await.state, JobState::Ready);
     let notices = stack.notices(1).await;
     assert_eq!(notices.len(), 1, "{notices:?}");
@@ -177,7 +204,7 @@ async fn aborted_conflicting_and_throttled_statements_are_retried_and_the_run_su
     assert!(entered(&run, "Dimension: Retry load?") >= 2, "the two loads were resubmitted");
     let retried = run.execution.history.iter().any(|e| matches!(&e.kind, EventKind::RetryScheduled { .. }));
     assert!(retried, "the throttled submit was retried by the state machine");
-    stack.assert_matches_oracle("after the retried loads");
+    stack.assert_matches_oracle("after the retried loads").await;
 }
 
 /// A warehouse whose first submit of a batch with `pattern` in its label
@@ -240,7 +267,7 @@ async fn a_submit_retried_after_its_answer_was_lost_runs_once() {
         .await
         .unwrap();
     assert_eq!(listed.statements().len(), 1, "{:?}", listed.statements());
-    stack.assert_matches_oracle("after the retried submit");
+    stack.assert_matches_oracle("after the retried submit").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -271,5 +298,5 @@ async fn an_execution_started_while_another_runs_is_skipped_without_touching_the
     // AND the scheduled one went on and loaded everything
     succeeded(&scheduled, "the scheduled execution");
     assert!(scheduled.skipped_by().is_none());
-    stack.assert_matches_oracle("after the scheduled run");
+    stack.assert_matches_oracle("after the scheduled run").await;
 }

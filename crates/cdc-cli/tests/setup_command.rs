@@ -40,7 +40,7 @@ async fn setup_creates_the_objects_records_the_fingerprint_and_the_next_run_does
     // AND the next run loads without setting up again, and matches the oracle
     let run = stack.run("after-setup").await;
     assert!(!run.claim.as_ref().unwrap().setup_needed);
-    stack.assert_matches_oracle("after setup and one run");
+    stack.assert_matches_oracle("after setup and one run").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -39,12 +39,12 @@ struct Buffer {
 /// buffer per table until the next flush tick, a full buffer or a new date.
 #[derive(Clone, Debug)]
 pub(crate) struct Capture {
-    buffers: [Buffer; 4],
+    buffers: [Buffer; Table::COUNT],
     next_tick: Micros,
     interval: i64,
     max_rows: usize,
     /// Last file-name millisecond per table, to keep names unique and ordered.
-    last_name_ms: [i64; 4],
+    last_name_ms: [i64; Table::COUNT],
     done: Vec<PendingFile>,
 }
 
@@ -58,7 +58,7 @@ impl Capture {
             next_tick: Micros(start.0 + phase.max(1)),
             interval: interval.max(1),
             max_rows: max_rows.max(1),
-            last_name_ms: [i64::MIN; 4],
+            last_name_ms: [i64::MIN; Table::COUNT],
             done: Vec::new(),
         }
     }
@@ -78,15 +78,15 @@ impl Capture {
         self.next_tick = Micros(tick.0 + behind * self.interval);
     }
 
-    /// Adds one transaction's changes (already grouped per table) committed at `t`.
-    pub(crate) fn capture(&mut self, t: Micros, per_table: &[Vec<usize>; 4]) {
+    /// Adds one transaction's changes (already grouped per table, by
+    /// `Table::index`; missing trailing tables have none) committed at `t`.
+    pub(crate) fn capture(&mut self, t: Micros, per_table: &[Vec<usize>]) {
         let day = t.day();
         for table in Table::ALL {
             let idx = table.index();
-            let new = &per_table[idx];
-            if new.is_empty() {
+            let Some(new) = per_table.get(idx).filter(|n| !n.is_empty()) else {
                 continue;
-            }
+            };
             let buf = &self.buffers[idx];
             if !buf.changes.is_empty() && buf.day != day {
                 self.flush(table, t, true);

@@ -12,12 +12,14 @@ use crate::capture::{Capture, PendingFile};
 use crate::config::{DmsLayout, GeneratorConfig};
 use crate::error::GenError;
 use crate::late;
-use crate::model::{Change, FullRow, Micros, Row, Table};
+use crate::model::{Change, FullRow, Key, Micros, Row, Table};
 use crate::oracle::{self, ChangeLog};
 use crate::report::{
     CallStats, CycleReport, LATE_FILES_DELIVERED, LATE_FILES_HELD_BACK, LATE_UPDATE_OLDER_THAN_DELETE,
 };
 use crate::source_db::SourceDb;
+use crate::types::TypedValue;
+use crate::types_workload;
 use crate::workload::{self, Planned, Stmts};
 use crate::writer::{ParquetWriter, Target};
 
@@ -29,9 +31,12 @@ const TABLE_GAP_US: i64 = 5_000;
 const CLOSING_DELETE_GAP_US: i64 = 1_000;
 /// Spacing of late-delivery mtimes after the other files of the call.
 const LATE_MTIME_STEP_US: i64 = 1_000;
+/// ChaCha stream of the types tables' generator: the same seed, a stream of
+/// its own, so the pgbench tables' values do not depend on the types tables.
+const TYPES_STREAM: u64 = 7;
 
 /// Transactions injected during the full load at a given scan position.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Forced {
     /// Updates an account the scan has not reached yet: the full-load row then
     /// shows the change and carries a later ts than the CDC change.
@@ -39,6 +44,12 @@ enum Forced {
     /// Commits while the history scan runs: its history row lands in both the
     /// full load and the CDC stream.
     DuringHistoryScan,
+    /// Commits while the `type_samples` scan runs, after this key: updates
+    /// a key ahead of the scan and this one.
+    DuringSamplesScan((String, i32)),
+    /// Commits while the `type_events` scan runs: its event lands in both
+    /// the full load and the CDC stream.
+    DuringEventsScan,
 }
 
 /// Writes a DMS raw zone for a pgbench source and keeps the oracle.
@@ -46,6 +57,8 @@ pub struct Generator {
     layout: DmsLayout,
     cfg: GeneratorConfig,
     rng: ChaCha8Rng,
+    /// The types tables' own generator (see TYPES_STREAM).
+    types_rng: ChaCha8Rng,
     db: SourceDb,
     log: ChangeLog,
     capture: Capture,
@@ -65,7 +78,10 @@ impl Generator {
         std::fs::create_dir_all(raw_root).map_err(|e| GenError::io(raw_root, e))?;
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
         let start = Micros::from_datetime(cfg.start);
-        let db = SourceDb::initial(&mut rng, cfg.branches, cfg.accounts_per_branch, start);
+        let mut db = SourceDb::initial(&mut rng, cfg.branches, cfg.accounts_per_branch, start);
+        let mut types_rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        types_rng.set_stream(TYPES_STREAM);
+        db.init_types(&mut types_rng);
         let interval = cfg.flush_interval.num_microseconds().unwrap_or(i64::MAX / 4);
         let capture = Capture::new(start, interval, cfg.max_rows_per_file);
         let writer = ParquetWriter::new(raw_root, &layout)?;
@@ -73,6 +89,7 @@ impl Generator {
             layout,
             cfg,
             rng,
+            types_rng,
             db,
             log: ChangeLog::default(),
             capture,
@@ -103,6 +120,8 @@ impl Generator {
         }
         let mut stats = CallStats::new();
         let t0 = self.clock;
+        // The pgbench tables' scan time: the regular transactions commit
+        // within it (the types tables are scanned after them).
         let rows_before =
             self.db.branches.len() + self.db.tellers.len() + self.db.accounts.len() + self.db.history.len();
         let estimate = rows_before as i64 * ROW_TRANSFER_US + 4 * TABLE_GAP_US;
@@ -123,15 +142,17 @@ impl Generator {
         let mut forced: VecDeque<(Micros, Forced)> = VecDeque::new();
         let accounts_half = (self.db.accounts.len() / 2).max(1);
         let history_half = (self.db.history.len() / 2).max(1);
+        let samples_half = (self.db.type_samples.len() / 2).max(1);
+        let events_half = (self.db.type_events.len() / 2).max(1);
 
         // The scan: one table after the other, one row per ROW_TRANSFER_US,
         // following the live key order as a sequential scan would.
         let mut table_pos = 0usize;
-        let mut cursor: Option<i32> = None;
+        let mut cursor: Option<Key> = None;
         let mut history_pos = 0usize;
         let mut scanned = 0usize;
         let mut next_row = Micros(t0.0 + ROW_TRANSFER_US);
-        let mut scan_end = [t0; 4];
+        let mut scan_end = [t0; Table::COUNT];
         loop {
             let next_txn = match (forced.front(), regular.front()) {
                 (Some((f, _)), Some(r)) => Some(*f.min(r)),
@@ -140,17 +161,20 @@ impl Generator {
             };
             if table_pos < Table::ALL.len() && next_txn.is_none_or(|t| next_row < t) {
                 let table = Table::ALL[table_pos];
-                let row = self.scan_next(table, cursor, history_pos);
+                let row = self.scan_next(table, cursor.as_ref(), history_pos);
                 match row {
                     Some(row) => {
                         cursor = row.key();
-                        if table == Table::History {
+                        if !table.is_keyed() {
                             history_pos += 1;
                         }
                         self.log.full_rows.push(FullRow { row, ts: next_row });
                         scanned += 1;
                         if table == Table::Accounts && scanned == accounts_half {
-                            let after = cursor.unwrap_or(0).saturating_add(1);
+                            let after = match cursor {
+                                Some(Key::Int(aid)) => aid.saturating_add(1),
+                                _ => 1,
+                            };
                             let mut ahead = self.db.accounts.range(after..).map(|(k, _)| *k);
                             if let Some(aid) =
                                 ahead.nth(4).or_else(|| self.db.accounts.range(after..).map(|(k, _)| *k).next())
@@ -161,12 +185,22 @@ impl Generator {
                         if table == Table::History && scanned == history_half {
                             forced.push_back((Micros(next_row.0 + 1), Forced::DuringHistoryScan));
                         }
+                        if let (Table::TypeSamples, Some(Key::TextInt(k_text, k_int))) = (table, &cursor)
+                            && scanned == samples_half
+                        {
+                            let after = (k_text.clone(), *k_int);
+                            forced.push_back((Micros(next_row.0 + 1), Forced::DuringSamplesScan(after)));
+                        }
+                        if table == Table::TypeEvents && scanned == events_half {
+                            forced.push_back((Micros(next_row.0 + 1), Forced::DuringEventsScan));
+                        }
                         scan_end[table.index()] = next_row;
                         next_row = Micros(next_row.0 + ROW_TRANSFER_US);
                     }
                     None => {
                         table_pos += 1;
                         cursor = None;
+                        history_pos = 0;
                         scanned = 0;
                         next_row = Micros(next_row.0 + TABLE_GAP_US);
                     }
@@ -180,6 +214,10 @@ impl Generator {
                 match kind {
                     Forced::UnscannedAccount(aid) => workload::pgbench_txn(&mut self.db, &mut self.rng, t, Some(aid)),
                     Forced::DuringHistoryScan => workload::pgbench_txn(&mut self.db, &mut self.rng, t, None),
+                    Forced::DuringSamplesScan(after) => {
+                        types_workload::during_samples_scan(&mut self.db, &mut self.types_rng, &after)
+                    }
+                    Forced::DuringEventsScan => types_workload::during_events_scan(&mut self.db, &mut self.types_rng),
                 }
             } else {
                 regular.pop_front();
@@ -216,9 +254,11 @@ impl Generator {
     /// One cycle of `transactions` regular transactions over `cycle_span` of
     /// simulated time, plus three planned ones (an account updated twice, a
     /// delete + re-insert, the twice-updated account again later) and a closing
-    /// delete. Writes the cycle's CDC files except one accounts file it holds
-    /// back, then the file held back by the previous cycle, which thus arrives
-    /// late (listed in `late_files`).
+    /// delete; between them, spread over the cycle, the types tables'
+    /// transactions (see `types_workload::cycle_plan`). Writes the cycle's
+    /// CDC files except one accounts file it holds back, then the file held
+    /// back by the previous cycle, which thus arrives late (listed in
+    /// `late_files`).
     pub fn cdc_cycle(&mut self, transactions: usize) -> Result<CycleReport, GenError> {
         if !self.full_loaded {
             return Err(GenError::State("cdc_cycle before full_load".into()));
@@ -232,9 +272,10 @@ impl Generator {
         plan.insert(transactions / 2, Planned::DeleteReinsert);
         plan.insert(transactions / 4, Planned::DoubleUpdate);
         let times = workload::plan_commit_times(&mut self.rng, start, span, plan.len());
+        let mut types_txns = types_schedule(&times, types_workload::cycle_plan(&mut self.db)).into_iter().peekable();
 
         let mut hot: Option<i32> = None;
-        for (t, planned) in times.into_iter().zip(plan) {
+        for (i, (t, planned)) in times.into_iter().zip(plan).enumerate() {
             let protected: Vec<i32> = hot.into_iter().collect();
             let stmts = match planned {
                 Planned::Regular => workload::regular_txn(
@@ -265,6 +306,13 @@ impl Generator {
                 }
             };
             self.commit(t, stmts, &mut stats);
+            while let Some((t, txn)) = types_txns.next_if(|(after, _, _)| *after == i).map(|(_, t, txn)| (t, txn)) {
+                let stmts = types_workload::run(&mut self.db, &mut self.types_rng, &txn);
+                if matches!(txn, types_workload::TypesTxn::BackFromNull(_)) && !stmts.is_empty() {
+                    stats.add_update_from_null();
+                }
+                self.commit(t, stmts, &mut stats);
+            }
         }
 
         // Hold back one closed accounts file; delete an account it updates in a
@@ -323,6 +371,28 @@ impl Generator {
         oracle::write_source_truth(conn, schema, &self.db)
     }
 
+    /// The rows a correct target of a types table ([`crate::TYPES_TABLES`])
+    /// holds given the files delivered so far, as the source's own values:
+    /// the table's columns ([`crate::typed_columns`]), then the commit
+    /// timestamp, then the change sequence (a whole number, NULL for a row
+    /// from the full load). Keyed rows come in key order, append-only rows
+    /// in load order. A table that is not a types table is a `Config` error.
+    pub fn expected_typed_rows(&self, table: &str) -> Result<Vec<Vec<TypedValue>>, GenError> {
+        let t = Table::by_name(table)
+            .filter(|t| matches!(t, Table::TypeSamples | Table::TypeEvents))
+            .ok_or_else(|| GenError::Config(format!("{table:?} is not a types table")))?;
+        Ok(oracle::expected_typed(&self.log, t))
+    }
+
+    /// The true current rows of a types table, table columns only (see
+    /// [`Generator::expected_typed_rows`]).
+    pub fn source_typed_rows(&self, table: &str) -> Result<Vec<Vec<TypedValue>>, GenError> {
+        let t = Table::by_name(table)
+            .filter(|t| matches!(t, Table::TypeSamples | Table::TypeEvents))
+            .ok_or_else(|| GenError::Config(format!("{table:?} is not a types table")))?;
+        Ok(oracle::truth_rows(&self.db)[t.index()].iter().map(oracle::typed_row).collect())
+    }
+
     fn pick_account_except(&mut self, avoid: Option<i32>) -> Option<i32> {
         let aid = self.db.pick_account(&mut self.rng)?;
         if Some(aid) != avoid {
@@ -332,15 +402,27 @@ impl Generator {
         next.or_else(|| self.db.accounts.range(..aid).next()).map(|(k, _)| *k)
     }
 
-    /// The full-load scan's next row of `table` after `cursor` (keyed) or at `history_pos`.
-    fn scan_next(&self, table: Table, cursor: Option<i32>, history_pos: usize) -> Option<Row> {
-        let after = cursor.map_or(Bound::Unbounded, Bound::Excluded);
-        let range = (after, Bound::Unbounded);
+    /// The full-load scan's next row of `table` after `cursor` (keyed) or at
+    /// `position` (append-only).
+    fn scan_next(&self, table: Table, cursor: Option<&Key>, position: usize) -> Option<Row> {
+        let int = match cursor {
+            Some(Key::Int(k)) => Bound::Excluded(*k),
+            _ => Bound::Unbounded,
+        };
+        let range = (int, Bound::Unbounded);
         match table {
             Table::Branches => self.db.branches.range(range).next().map(|(_, r)| Row::Branch(r.clone())),
             Table::Tellers => self.db.tellers.range(range).next().map(|(_, r)| Row::Teller(r.clone())),
             Table::Accounts => self.db.accounts.range(range).next().map(|(_, r)| Row::Account(r.clone())),
-            Table::History => self.db.history.get(history_pos).cloned().map(Row::History),
+            Table::History => self.db.history.get(position).cloned().map(Row::History),
+            Table::TypeSamples => {
+                let after = match cursor {
+                    Some(Key::TextInt(t, i)) => Bound::Excluded((t.clone(), *i)),
+                    _ => Bound::Unbounded,
+                };
+                self.db.type_samples.range((after, Bound::Unbounded)).next().map(|(_, r)| Row::Sample(r.clone()))
+            }
+            Table::TypeEvents => self.db.type_events.get(position).cloned().map(Row::Event),
         }
     }
 
@@ -353,7 +435,7 @@ impl Generator {
         self.capture.advance_to(t);
         self.clock = self.clock.max(t);
         let first = self.log.changes.len();
-        let mut per_table: [Vec<usize>; 4] = Default::default();
+        let mut per_table: [Vec<usize>; Table::COUNT] = Default::default();
         for (op, row) in stmts {
             self.next_seq += 1;
             per_table[row.table().index()].push(self.log.changes.len());
@@ -365,7 +447,7 @@ impl Generator {
 
     /// Full-load files, `LOAD00000001.parquet`, ... per table in scan order,
     /// each with the time its table's scan ended as mtime.
-    fn write_full_files(&mut self, scan_end: &[Micros; 4], stats: &mut CallStats) -> Result<(), GenError> {
+    fn write_full_files(&mut self, scan_end: &[Micros; Table::COUNT], stats: &mut CallStats) -> Result<(), GenError> {
         for table in Table::ALL {
             let rows: Vec<&FullRow> = self.log.full_rows.iter().filter(|r| r.row.table() == table).collect();
             let files: Vec<(Target, &[&FullRow])> = rows
@@ -434,6 +516,38 @@ impl Generator {
     }
 }
 
+/// Places the types transactions between the cycle's pgbench transactions,
+/// spread evenly over it: each as (index of the pgbench transaction it
+/// follows, commit time, transaction). It commits 1 us after that one when
+/// the next commits later than that, else at the same instant (its sequence
+/// still orders it). The pgbench commit times and their random draws stay
+/// what they are without the types tables.
+fn types_schedule(
+    times: &[Micros],
+    txns: Vec<types_workload::TypesTxn>,
+) -> Vec<(usize, Micros, types_workload::TypesTxn)> {
+    if times.is_empty() {
+        return Vec::new();
+    }
+    let n = txns.len();
+    txns.into_iter()
+        .enumerate()
+        .map(|(k, txn)| {
+            let after = ((k + 1) * times.len() / (n + 1)).min(times.len() - 1);
+            let t = times[after];
+            // After the last one it commits at the same instant, so the cycle's clock stays.
+            let next = times.get(after + 1).map_or(t.0, |m| m.0);
+            let at = if next - t.0 >= 2 { Micros(t.0 + 1) } else { t };
+            (after, at, txn)
+        })
+        .collect()
+}
+
+/// The types tables' tests (they read the change log, private to this module).
+#[cfg(test)]
+#[path = "types_tests.rs"]
+mod types_tests;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,13 +588,14 @@ mod tests {
         for table in Table::ALL {
             let mut got: Vec<&Row> = exp[table.index()].iter().map(|r| r.row).collect();
             let mut want: Vec<&Row> = truth[table.index()].iter().collect();
-            if table == Table::History {
-                let by_mtime = |r: &&Row| match r {
-                    Row::History(h) => h.mtime,
-                    _ => Micros(0),
+            if !table.is_keyed() {
+                let by_time_or_id = |r: &&Row| match r {
+                    Row::History(h) => h.mtime.0,
+                    Row::Event(e) => i64::from(e.e_id),
+                    _ => 0,
                 };
-                got.sort_by_key(by_mtime);
-                want.sort_by_key(by_mtime);
+                got.sort_by_key(by_time_or_id);
+                want.sort_by_key(by_time_or_id);
             }
             assert_eq!(got, want, "{}", table.name());
         }

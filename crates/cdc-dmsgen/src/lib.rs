@@ -2,6 +2,18 @@
 //! pgbench schema, from a deterministic simulated source database running a
 //! pgbench-like workload, and keeps the oracle (the source of truth).
 //!
+//! Beside the pgbench tables, two types tables ([`TYPES_TABLES`]) hold every
+//! column type the pipeline config accepts, filled with hard values
+//! (multibyte text at the declared length, quotes, backslashes, control
+//! characters, trailing spaces, empty strings beside NULLs, keys differing
+//! only by trailing spaces or case, integer and numeric extremes, reals and
+//! doubles not exact in decimal, far dates, microsecond timestamps), written
+//! with the Parquet types DMS writes for them. A few of their transactions
+//! go between the pgbench ones in every cycle, from a random stream of their
+//! own, so the pgbench tables' rows are what they were without them.
+//! [`Generator::expected_typed_rows`] gives their expected rows as the
+//! source's own values, for a value-for-value check.
+//!
 //! Layout under the raw root:
 //! - `full/<schema>/<table>/LOAD00000001.parquet`, ...: `<ts>` (transfer time) then the columns.
 //! - `cdc/<schema>/<table>/<YYYYMMDD>/<YYYYMMDD-HHMMSSmmm>.parquet`: `Op`, `<ts>`
@@ -16,7 +28,7 @@
 //! [`Generator::write_expected`] holds what a correct target must contain given
 //! only the files delivered so far: per key the latest change ordered by
 //! (CDC over full load, commit ts, sequence), deletes removing the key; for
-//! the append-only history, full-load rows plus delivered CDC inserts not
+//! the append-only tables, full-load rows plus delivered CDC inserts not
 //! already in the full load.
 
 mod capture;
@@ -28,6 +40,8 @@ mod model;
 mod oracle;
 mod report;
 mod source_db;
+mod types;
+mod types_workload;
 mod workload;
 mod writer;
 
@@ -35,9 +49,37 @@ pub use config::{DmsLayout, GeneratorConfig};
 pub use error::GenError;
 pub use generator::Generator;
 pub use report::CycleReport;
+pub use types::{Decimal, TypedValue, shorten};
 
 /// The four pgbench table names, in the order the full load scans them.
 pub const TABLES: [&str; 4] = ["pgbench_branches", "pgbench_tellers", "pgbench_accounts", "pgbench_history"];
+
+/// The types tables, scanned by the full load after the pgbench tables:
+/// every column type the pipeline config accepts, with hard values.
+pub const TYPES_TABLES: [&str; 2] = ["type_samples", "type_events"];
+
+/// Every table the generator writes, in full-load scan order.
+pub const ALL_TABLES: [&str; 6] =
+    ["pgbench_branches", "pgbench_tellers", "pgbench_accounts", "pgbench_history", "type_samples", "type_events"];
+
+/// The columns of a types table, in the order of its rows in
+/// [`Generator::expected_typed_rows`] (which adds the commit timestamp and
+/// the sequence after them); `None` for any other table.
+pub fn typed_columns(table: &str) -> Option<Vec<&'static str>> {
+    match table {
+        "type_samples" => Some(types::SAMPLE_COLUMNS.iter().map(|c| c.0).collect()),
+        "type_events" => Some(types::EVENT_COLUMNS.iter().map(|c| c.0).collect()),
+        _ => None,
+    }
+}
+
+/// The key columns of a types table (empty for the append-only one).
+pub fn typed_key_columns(table: &str) -> &'static [&'static str] {
+    match table {
+        "type_samples" => &["k_text", "k_int"],
+        _ => &[],
+    }
+}
 
 /// Every Parquet file under a raw zone folder, as paths relative to it with
 /// `/`, sorted: the S3 keys DMS would have written (tests upload them).

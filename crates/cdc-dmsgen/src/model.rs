@@ -1,8 +1,11 @@
-//! The pgbench tables, their rows and the change records DMS captures.
+//! The pgbench tables and the types tables, their rows and the change
+//! records DMS captures.
 
 use chrono::{DateTime, Utc};
 use duckdb::ToSql;
 use duckdb::types::{TimeUnit, ToSqlOutput, Value};
+
+pub(crate) use crate::types::{TypeEvent, TypeSample};
 
 /// Microseconds since the Unix epoch: the single time unit used internally,
 /// so ordering and arithmetic are exact and cheap.
@@ -59,10 +62,17 @@ pub(crate) enum Table {
     Tellers,
     Accounts,
     History,
+    TypeSamples,
+    TypeEvents,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 4] = [Table::Branches, Table::Tellers, Table::Accounts, Table::History];
+    /// How many tables the generator writes.
+    pub(crate) const COUNT: usize = 6;
+
+    /// Every table, in the order the full load scans them.
+    pub(crate) const ALL: [Table; Table::COUNT] =
+        [Table::Branches, Table::Tellers, Table::Accounts, Table::History, Table::TypeSamples, Table::TypeEvents];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -70,7 +80,13 @@ impl Table {
             Table::Tellers => "pgbench_tellers",
             Table::Accounts => "pgbench_accounts",
             Table::History => "pgbench_history",
+            Table::TypeSamples => "type_samples",
+            Table::TypeEvents => "type_events",
         }
+    }
+
+    pub(crate) fn by_name(name: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.name() == name)
     }
 
     pub(crate) fn index(self) -> usize {
@@ -93,12 +109,36 @@ impl Table {
                 ("mtime", "TIMESTAMP"),
                 ("filler", "VARCHAR"),
             ],
+            Table::TypeSamples => &crate::types::SAMPLE_COLUMNS,
+            Table::TypeEvents => &crate::types::EVENT_COLUMNS,
         }
     }
 
+    /// Tables with a primary key (upserted); the others are append-only.
     pub(crate) fn is_keyed(self) -> bool {
-        self != Table::History
+        !matches!(self, Table::History | Table::TypeEvents)
     }
+
+    /// The columns the full load's files are sorted by: the scan order
+    /// (the key, or the insertion order of an append-only table).
+    pub(crate) fn scan_order(self) -> &'static [&'static str] {
+        match self {
+            Table::Branches => &["bid"],
+            Table::Tellers => &["tid"],
+            Table::Accounts => &["aid"],
+            Table::History => &["mtime"],
+            Table::TypeSamples => &["k_text", "k_int"],
+            Table::TypeEvents => &["e_id"],
+        }
+    }
+}
+
+/// A primary key: an integer for the pgbench tables, text and integer for
+/// `type_samples`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Key {
+    Int(i32),
+    TextInt(String, i32),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -151,13 +191,15 @@ pub(crate) struct History {
     pub filler: Option<String>,
 }
 
-/// A full row image of one of the four tables.
+/// A full row image of one of the tables.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Row {
     Branch(Branch),
     Teller(Teller),
     Account(Account),
     History(History),
+    Sample(TypeSample),
+    Event(TypeEvent),
 }
 
 impl Row {
@@ -167,16 +209,19 @@ impl Row {
             Row::Teller(_) => Table::Tellers,
             Row::Account(_) => Table::Accounts,
             Row::History(_) => Table::History,
+            Row::Sample(_) => Table::TypeSamples,
+            Row::Event(_) => Table::TypeEvents,
         }
     }
 
-    /// Primary key; history has none.
-    pub(crate) fn key(&self) -> Option<i32> {
+    /// Primary key; the append-only tables have none.
+    pub(crate) fn key(&self) -> Option<Key> {
         match self {
-            Row::Branch(b) => Some(b.bid),
-            Row::Teller(t) => Some(t.tid),
-            Row::Account(a) => Some(a.aid),
-            Row::History(_) => None,
+            Row::Branch(b) => Some(Key::Int(b.bid)),
+            Row::Teller(t) => Some(Key::Int(t.tid)),
+            Row::Account(a) => Some(Key::Int(a.aid)),
+            Row::Sample(s) => Some(Key::TextInt(s.k_text.clone(), s.k_int)),
+            Row::History(_) | Row::Event(_) => None,
         }
     }
 
@@ -187,6 +232,14 @@ impl Row {
             Row::Teller(t) => out.extend([&t.tid as &dyn ToSql, &t.bid, &t.tbalance, &t.filler]),
             Row::Account(a) => out.extend([&a.aid as &dyn ToSql, &a.bid, &a.abalance, &a.filler]),
             Row::History(h) => out.extend([&h.tid as &dyn ToSql, &h.bid, &h.aid, &h.delta, &h.mtime, &h.filler]),
+            Row::Sample(s) => {
+                out.extend([&s.k_text as &dyn ToSql, &s.k_int]);
+                s.values.push_values(out);
+            }
+            Row::Event(e) => {
+                out.push(&e.e_id);
+                e.values.push_values(out);
+            }
         }
     }
 }

@@ -10,8 +10,9 @@ use duckdb::Connection;
 
 use crate::config::DmsLayout;
 use crate::error::GenError;
-use crate::model::{Change, FullRow, History, Micros, Op, Row, Table, seq_string};
+use crate::model::{Change, FullRow, Key, Micros, Op, Row, Table, seq_string};
 use crate::source_db::SourceDb;
+use crate::types::{Decimal, TypedValue};
 use crate::writer::{append_row, column_defs, quote_ident};
 
 /// Every change ever captured (in commit order, so in sequence order) and
@@ -48,64 +49,107 @@ struct Latest<'a> {
 }
 
 /// The target state given only the delivered files, per table (index = `Table::index`).
-pub(crate) fn expected(log: &ChangeLog) -> [Vec<ExpectedRow<'_>>; 4] {
-    let mut latest: [HashMap<i32, Latest<'_>>; 4] = Default::default();
-    let mut history_full: Vec<ExpectedRow<'_>> = Vec::new();
-    let mut history_full_set: HashSet<&History> = HashSet::new();
+pub(crate) fn expected(log: &ChangeLog) -> [Vec<ExpectedRow<'_>>; Table::COUNT] {
+    let mut latest: [HashMap<Key, Latest<'_>>; Table::COUNT] = Default::default();
+    // Append-only tables: the full-load rows, and the same rows as a set.
+    let mut appended: [Vec<ExpectedRow<'_>>; Table::COUNT] = Default::default();
+    let mut in_full: [HashSet<&Row>; Table::COUNT] = Default::default();
     for fr in &log.full_rows {
-        match (&fr.row, fr.row.key()) {
-            (Row::History(h), _) => {
-                history_full_set.insert(h);
-                history_full.push(ExpectedRow { row: &fr.row, ts: fr.ts, seq: None });
+        let i = fr.row.table().index();
+        match fr.row.key() {
+            None => {
+                in_full[i].insert(&fr.row);
+                appended[i].push(ExpectedRow { row: &fr.row, ts: fr.ts, seq: None });
             }
-            (row, Some(key)) => {
+            Some(key) => {
                 let rank = Rank { cdc: false, ts: fr.ts, seq: 0 };
-                keep_latest(&mut latest[row.table().index()], key, rank, false, row);
+                keep_latest(&mut latest[i], key, rank, false, &fr.row);
             }
-            (_, None) => {}
         }
     }
 
-    let mut history_cdc = Vec::new();
+    let mut appended_cdc: [Vec<ExpectedRow<'_>>; Table::COUNT] = Default::default();
     for c in log.changes.iter().filter(|c| c.delivered) {
-        match (&c.row, c.row.key()) {
-            (Row::History(h), _) => {
+        let i = c.row.table().index();
+        match c.row.key() {
+            None => {
                 // Append-only: a CDC insert the full load already carried is loaded once.
-                if c.op == Op::Insert && !history_full_set.contains(h) {
-                    history_cdc.push(ExpectedRow { row: &c.row, ts: c.ts, seq: Some(seq_string(c.ts, c.seq)) });
+                if c.op == Op::Insert && !in_full[i].contains(&c.row) {
+                    appended_cdc[i].push(ExpectedRow { row: &c.row, ts: c.ts, seq: Some(seq_string(c.ts, c.seq)) });
                 }
             }
-            (row, Some(key)) => {
+            Some(key) => {
                 let rank = Rank { cdc: true, ts: c.ts, seq: c.seq };
-                keep_latest(&mut latest[row.table().index()], key, rank, c.op == Op::Delete, row);
+                keep_latest(&mut latest[i], key, rank, c.op == Op::Delete, &c.row);
             }
-            (_, None) => {}
         }
     }
 
-    let mut out: [Vec<ExpectedRow<'_>>; 4] = Default::default();
-    for table in Table::ALL.into_iter().filter(|t| t.is_keyed()) {
-        let mut rows: Vec<(i32, ExpectedRow<'_>)> = latest[table.index()]
-            .iter()
-            .filter(|(_, l)| !l.deleted)
-            .map(|(key, l)| {
-                let seq = l.rank.cdc.then(|| seq_string(l.rank.ts, l.rank.seq));
-                (*key, ExpectedRow { row: l.row, ts: l.rank.ts, seq })
-            })
-            .collect();
-        rows.sort_by_key(|(key, _)| *key);
-        out[table.index()] = rows.into_iter().map(|(_, r)| r).collect();
+    let mut out: [Vec<ExpectedRow<'_>>; Table::COUNT] = Default::default();
+    for table in Table::ALL {
+        let i = table.index();
+        if table.is_keyed() {
+            let mut rows: Vec<(&Key, ExpectedRow<'_>)> = latest[i]
+                .iter()
+                .filter(|(_, l)| !l.deleted)
+                .map(|(key, l)| {
+                    let seq = l.rank.cdc.then(|| seq_string(l.rank.ts, l.rank.seq));
+                    (key, ExpectedRow { row: l.row, ts: l.rank.ts, seq })
+                })
+                .collect();
+            rows.sort_by(|a, b| a.0.cmp(b.0));
+            out[i] = rows.into_iter().map(|(_, r)| r).collect();
+        } else {
+            let mut rows = std::mem::take(&mut appended[i]);
+            rows.append(&mut appended_cdc[i]);
+            out[i] = rows;
+        }
     }
-    history_full.extend(history_cdc);
-    out[Table::History.index()] = history_full;
     out
 }
 
-fn keep_latest<'a>(map: &mut HashMap<i32, Latest<'a>>, key: i32, rank: Rank, deleted: bool, row: &'a Row) {
+fn keep_latest<'a>(map: &mut HashMap<Key, Latest<'a>>, key: Key, rank: Rank, deleted: bool, row: &'a Row) {
     let newer = map.get(&key).is_none_or(|l| rank > l.rank);
     if newer {
         map.insert(key, Latest { rank, deleted, row });
     }
+}
+
+/// A types table's row as typed values, table columns only.
+pub(crate) fn typed_row(row: &Row) -> Vec<TypedValue> {
+    match row {
+        Row::Sample(s) => {
+            let mut out = vec![TypedValue::Text(s.k_text.clone()), TypedValue::Integer(s.k_int)];
+            out.extend(s.values.typed());
+            out
+        }
+        Row::Event(e) => {
+            let mut out = vec![TypedValue::Integer(e.e_id)];
+            out.extend(e.values.typed());
+            out
+        }
+        // The pgbench tables are compared in SQL; they have no typed form.
+        _ => Vec::new(),
+    }
+}
+
+/// The expected rows of a types table as typed values: the table columns,
+/// then the commit timestamp, then the sequence as a whole number (NULL for
+/// a full-load row).
+pub(crate) fn expected_typed(log: &ChangeLog, table: Table) -> Vec<Vec<TypedValue>> {
+    let expected = expected(log);
+    expected[table.index()]
+        .iter()
+        .map(|r| {
+            let mut out = typed_row(r.row);
+            out.push(TypedValue::Timestamp(r.ts.to_datetime().naive_utc()));
+            out.push(match r.seq.as_deref().and_then(Decimal::parse) {
+                Some(d) => TypedValue::Numeric(d),
+                None => TypedValue::Null,
+            });
+            out
+        })
+        .collect()
 }
 
 fn create_table(conn: &Connection, schema: &str, table: Table, tail: &[(&str, &str)]) -> Result<(), GenError> {
@@ -140,12 +184,14 @@ pub(crate) fn write_expected(
 }
 
 /// The true current source rows of each table (index = `Table::index`).
-pub(crate) fn truth_rows(db: &SourceDb) -> [Vec<Row>; 4] {
+pub(crate) fn truth_rows(db: &SourceDb) -> [Vec<Row>; Table::COUNT] {
     [
         db.branches.values().cloned().map(Row::Branch).collect(),
         db.tellers.values().cloned().map(Row::Teller).collect(),
         db.accounts.values().cloned().map(Row::Account).collect(),
         db.history.iter().cloned().map(Row::History).collect(),
+        db.type_samples.values().cloned().map(Row::Sample).collect(),
+        db.type_events.iter().cloned().map(Row::Event).collect(),
     ]
 }
 
@@ -167,7 +213,7 @@ pub(crate) fn write_source_truth(conn: &Connection, schema: &str, db: &SourceDb)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Account, Change};
+    use crate::model::{Account, Change, History};
 
     fn account(aid: i32, abalance: i32) -> Row {
         Row::Account(Account { aid, bid: 1, abalance, filler: None })

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::capture::PendingFile;
-use crate::model::{Change, History, Micros, Op, Row, Table, day_folder};
+use crate::model::{Change, Key, Micros, Op, Row, Table, day_folder};
 use crate::oracle::ChangeLog;
 
 /// What one `full_load`, `cdc_cycle` or `finish` call did.
@@ -41,8 +41,15 @@ pub(crate) const LATE_UPDATE_OLDER_THAN_DELETE: &str = "late_update_older_than_d
 pub(crate) const FULL_ROW_NEWER_THAN_CDC: &str = "fullload_row_newer_than_cdc_change";
 pub(crate) const CDC_NEWER_THAN_FULL_ROW: &str = "cdc_change_newer_than_fullload_row";
 pub(crate) const HISTORY_IN_FULL_AND_CDC: &str = "history_in_full_load_and_cdc";
+pub(crate) const TYPES_ROWS_WRITTEN: &str = "types_rows_written";
+pub(crate) const TYPES_SAMPLE_UPDATED_TWICE: &str = "types_txn_same_sample_updated_twice";
+pub(crate) const TYPES_DELETE_THEN_REINSERT: &str = "types_txn_delete_then_reinsert_same_key";
+pub(crate) const TYPES_UPDATE_TO_NULL: &str = "types_update_sets_every_value_null";
+pub(crate) const TYPES_UPDATE_FROM_NULL: &str = "types_update_sets_values_back_from_null";
+pub(crate) const TYPES_SPACE_KEY_DELETED: &str = "types_key_deleted_beside_trailing_space_twins";
+pub(crate) const TYPES_EVENT_IN_FULL_AND_CDC: &str = "types_event_in_full_load_and_cdc";
 
-const ALL_CASES: [&str; 14] = [
+const ALL_CASES: [&str; 21] = [
     TXN_MULTIPLE_CHANGES_SAME_TS,
     TXN_ACCOUNT_UPDATED_TWICE,
     TXN_DELETE_THEN_REINSERT,
@@ -57,7 +64,18 @@ const ALL_CASES: [&str; 14] = [
     FULL_ROW_NEWER_THAN_CDC,
     CDC_NEWER_THAN_FULL_ROW,
     HISTORY_IN_FULL_AND_CDC,
+    TYPES_ROWS_WRITTEN,
+    TYPES_SAMPLE_UPDATED_TWICE,
+    TYPES_DELETE_THEN_REINSERT,
+    TYPES_UPDATE_TO_NULL,
+    TYPES_UPDATE_FROM_NULL,
+    TYPES_SPACE_KEY_DELETED,
+    TYPES_EVENT_IN_FULL_AND_CDC,
 ];
+
+fn is_types(table: Table) -> bool {
+    matches!(table, Table::TypeSamples | Table::TypeEvents)
+}
 
 /// Accumulates one call's report.
 #[derive(Debug)]
@@ -110,17 +128,57 @@ impl CallStats {
         if reinserted {
             self.add(TXN_DELETE_THEN_REINSERT, 1);
         }
+        self.observe_types_txn(changes);
+    }
+
+    /// The types tables' per-transaction cases.
+    fn observe_types_txn(&mut self, changes: &[Change]) {
+        let mut updates: HashMap<(&str, i32), usize> = HashMap::new();
+        let mut deleted: HashSet<(&str, i32)> = HashSet::new();
+        let (mut reinserted, mut space_deleted) = (false, false);
+        for c in changes {
+            let Row::Sample(s) = &c.row else { continue };
+            let key = (s.k_text.as_str(), s.k_int);
+            match c.op {
+                Op::Update => *updates.entry(key).or_default() += 1,
+                Op::Delete => {
+                    deleted.insert(key);
+                    // Its twins differing only by trailing spaces stay.
+                    space_deleted |= crate::types::SPACE_KEYS.contains(&key);
+                }
+                Op::Insert => reinserted |= deleted.contains(&key),
+            }
+            if c.op == Op::Update && s.values.is_all_null() {
+                self.add(TYPES_UPDATE_TO_NULL, 1);
+            }
+        }
+        if updates.values().any(|&n| n >= 2) {
+            self.add(TYPES_SAMPLE_UPDATED_TWICE, 1);
+        }
+        if reinserted {
+            self.add(TYPES_DELETE_THEN_REINSERT, 1);
+        }
+        if space_deleted {
+            self.add(TYPES_SPACE_KEY_DELETED, 1);
+        }
+    }
+
+    pub(crate) fn add_update_from_null(&mut self) {
+        self.add(TYPES_UPDATE_FROM_NULL, 1);
     }
 
     /// Counts the per-file cases over the CDC files this call wrote.
     pub(crate) fn observe_files(&mut self, files: &[&PendingFile], log: &ChangeLog) {
-        let mut files_per_key: HashMap<(Table, i32), usize> = HashMap::new();
+        let mut files_per_key: HashMap<(Table, Key), usize> = HashMap::new();
         for f in files {
             self.report.days.insert(day_folder(f.day));
             if f.midnight_split {
                 self.add(MIDNIGHT_SPLIT_FILES, 1);
             }
-            let mut per_key: HashMap<i32, usize> = HashMap::new();
+            if is_types(f.table) {
+                self.add(TYPES_ROWS_WRITTEN, f.changes.len());
+            }
+            let mut per_key: HashMap<Key, usize> = HashMap::new();
             for &i in &f.changes {
                 if let Some(key) = log.changes[i].row.key() {
                     *per_key.entry(key).or_default() += 1;
@@ -147,22 +205,29 @@ impl CallStats {
 
     /// Counts how the full load and the concurrent changes overlap.
     pub(crate) fn observe_full_load(&mut self, log: &ChangeLog) {
-        let mut cdc_ts: HashMap<(Table, i32), Vec<Micros>> = HashMap::new();
-        let mut cdc_history: HashSet<&History> = HashSet::new();
+        let mut cdc_ts: HashMap<(Table, Key), Vec<Micros>> = HashMap::new();
+        let mut cdc_appended: HashSet<&Row> = HashSet::new();
         for c in &log.changes {
-            match (&c.row, c.row.key()) {
-                (Row::History(h), _) => {
-                    cdc_history.insert(h);
+            match c.row.key() {
+                None => {
+                    cdc_appended.insert(&c.row);
                 }
-                (row, Some(key)) => cdc_ts.entry((row.table(), key)).or_default().push(c.ts),
-                (_, None) => {}
+                Some(key) => cdc_ts.entry((c.row.table(), key)).or_default().push(c.ts),
             }
         }
         for fr in &log.full_rows {
+            if is_types(fr.row.table()) {
+                self.add(TYPES_ROWS_WRITTEN, 1);
+            }
             match (&fr.row, fr.row.key()) {
-                (Row::History(h), _) => {
-                    if cdc_history.contains(h) {
+                (Row::History(_), _) => {
+                    if cdc_appended.contains(&fr.row) {
                         self.add(HISTORY_IN_FULL_AND_CDC, 1);
+                    }
+                }
+                (Row::Event(_), _) => {
+                    if cdc_appended.contains(&fr.row) {
+                        self.add(TYPES_EVENT_IN_FULL_AND_CDC, 1);
                     }
                 }
                 (row, Some(key)) => {

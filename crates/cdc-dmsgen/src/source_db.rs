@@ -1,4 +1,5 @@
-//! The simulated source database: the true current state of the pgbench tables.
+//! The simulated source database: the true current state of the pgbench
+//! tables and the types tables.
 //!
 //! Every mutator returns the row image DMS would capture (after image for
 //! INSERT/UPDATE, before image for DELETE), so the caller can log the change.
@@ -9,6 +10,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::model::{Account, Branch, History, Micros, Row, Teller};
+use crate::types::{self, TypeEvent, TypeSample, TypeValues};
 
 /// Pre-existing history rows per branch: the source had been running before
 /// DMS started, so the history full load has rows to scan (and the scan lasts
@@ -25,7 +27,21 @@ pub(crate) struct SourceDb {
     /// Highest aid ever used; new accounts get the next one, as a sequence would.
     max_aid: i32,
     last_mtime: Micros,
+    /// `type_samples` by its key (k_text, k_int).
+    pub type_samples: BTreeMap<(String, i32), TypeSample>,
+    /// `type_events` in insertion order; `e_id` grows with it.
+    pub type_events: Vec<TypeEvent>,
+    last_event_id: i32,
+    /// Index of the next set of hard values ([`TypeValues::hard`]).
+    types_step: usize,
+    /// Where the types workload's choice of keys starts this cycle.
+    pub types_turn: usize,
+    /// The `type_samples` key whose value columns the last cycle set to NULL.
+    pub types_nulled: Option<(String, i32)>,
 }
+
+/// Events in the full load of `type_events`, besides the one all-NULL event.
+const INITIAL_EVENTS: usize = 12;
 
 /// A short filler string, or NULL now and then so null handling is exercised.
 pub(crate) fn filler(rng: &mut ChaCha8Rng, null_pct: f64) -> Option<String> {
@@ -46,6 +62,12 @@ impl SourceDb {
             history: Vec::new(),
             max_aid: nb * apb,
             last_mtime: Micros(start.0 - 3_600_000_000),
+            type_samples: BTreeMap::new(),
+            type_events: Vec::new(),
+            last_event_id: 0,
+            types_step: 0,
+            types_turn: 0,
+            types_nulled: None,
         };
         for bid in 1..=nb {
             let filler = filler(rng, 20.0);
@@ -68,6 +90,54 @@ impl SourceDb {
             db.insert_history(tid, (tid - 1) / 10 + 1, aid, delta, mtime, filler);
         }
         db
+    }
+
+    /// The types tables before DMS starts: every key of [`types::KEYS`] (the
+    /// NULL row all NULL, the others with hard values) and some events, one
+    /// of them all NULL. `rng` is the types tables' own, so the pgbench
+    /// tables come out the same with or without them.
+    pub(crate) fn init_types(&mut self, rng: &mut ChaCha8Rng) {
+        for &(k_text, k_int) in types::KEYS {
+            let values =
+                if (k_text, k_int) == types::NULL_ROW_KEY { TypeValues::nulls() } else { self.next_type_values(rng) };
+            self.insert_sample(TypeSample { k_text: k_text.to_string(), k_int, values });
+        }
+        for _ in 0..INITIAL_EVENTS {
+            let values = self.next_type_values(rng);
+            self.insert_event(values);
+        }
+        self.insert_event(TypeValues::nulls());
+    }
+
+    /// The next set of hard values.
+    pub(crate) fn next_type_values(&mut self, rng: &mut ChaCha8Rng) -> TypeValues {
+        self.types_step += 1;
+        TypeValues::hard(self.types_step - 1, rng)
+    }
+
+    /// `UPDATE type_samples SET <every value column> WHERE (k_text, k_int) = key`.
+    pub(crate) fn update_sample(&mut self, key: &(String, i32), values: TypeValues) -> Option<Row> {
+        let s = self.type_samples.get_mut(key)?;
+        s.values = values;
+        Some(Row::Sample(s.clone()))
+    }
+
+    /// Inserts (or re-inserts) a sample; its key must not be live.
+    pub(crate) fn insert_sample(&mut self, sample: TypeSample) -> Row {
+        self.type_samples.insert((sample.k_text.clone(), sample.k_int), sample.clone());
+        Row::Sample(sample)
+    }
+
+    pub(crate) fn delete_sample(&mut self, key: &(String, i32)) -> Option<Row> {
+        self.type_samples.remove(key).map(Row::Sample)
+    }
+
+    /// Appends an event with the next `e_id`, so every event is distinct.
+    pub(crate) fn insert_event(&mut self, values: TypeValues) -> Row {
+        self.last_event_id += 1;
+        let e = TypeEvent { e_id: self.last_event_id, values };
+        self.type_events.push(e.clone());
+        Row::Event(e)
     }
 
     pub(crate) fn teller_count(&self) -> i32 {

@@ -36,7 +36,7 @@ pub(crate) fn append_row(
     row: &Row,
     tail: &[&dyn ToSql],
 ) -> duckdb::Result<()> {
-    let mut values: Vec<&dyn ToSql> = Vec::with_capacity(head.len() + 6 + tail.len());
+    let mut values: Vec<&dyn ToSql> = Vec::with_capacity(head.len() + 14 + tail.len());
     values.extend_from_slice(head);
     row.push_values(&mut values);
     values.extend_from_slice(tail);
@@ -82,10 +82,11 @@ pub(crate) struct ParquetWriter {
     /// `CREATE OR REPLACE TABLE` of each staging table, `[cdc, full]` per
     /// table. Recreating beats `DELETE FROM`: deleted rows would stay in
     /// DuckDB's row groups and slow every later scan.
-    create: [[String; 2]; 4],
+    create: [[String; 2]; Table::COUNT],
     /// `ORDER_BY` of each staging table, `[cdc, full]` per table: the
-    /// sequence for CDC, the scan order (key, or mtime for history) for the full load.
-    order: [[String; 2]; 4],
+    /// sequence for CDC, the scan order (key, or insertion order for an
+    /// append-only table) for the full load.
+    order: [[String; 2]; Table::COUNT],
 }
 
 impl ParquetWriter {
@@ -109,8 +110,8 @@ impl ParquetWriter {
             .map(|(name, cols)| format!("CREATE OR REPLACE TABLE {} ({cols})", quote_ident(&name)))
         });
         let order = Table::ALL.map(|table| {
-            let full = if table.is_keyed() { table.columns()[0].0 } else { "mtime" };
-            [layout.seq_column.as_str(), full].map(|col| sql_string(&quote_ident(col)))
+            let full: Vec<String> = table.scan_order().iter().map(|c| quote_ident(c)).collect();
+            [quote_ident(&layout.seq_column), full.join(", ")].map(|cols| sql_string(&cols))
         });
         Ok(ParquetWriter { conn, root: root.to_path_buf(), create, order })
     }

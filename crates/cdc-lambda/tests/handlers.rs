@@ -62,7 +62,7 @@ async fn the_events_files_run_the_pipeline_steps_and_the_targets_match_the_oracl
         results.entry("derived").or_default().push(json!({"table": t, "ok": true}));
     }
     // THEN every target table equals the oracle
-    stack.assert_matches_oracle("after the load events");
+    stack.assert_matches_oracle("after the load events").await;
 
     // WHEN the unload events run for a table (a full load has no finished CDC day: nothing to export)
     let unload = submit_and_poll(&d, Function::Unload, "unload-submit", "unload-poll", "pgbench_accounts").await;

@@ -18,7 +18,7 @@ use cdc_asl::VirtualClock;
 use cdc_aws::deployment::{AwsPorts, DeploymentSettings, load_config, s3_client};
 use cdc_aws::{RedshiftDataWarehouse, RedshiftTarget};
 use cdc_cli::pipeline_run::{Intercept, PipelineRun, StateMachineRun};
-use cdc_cli::verify::{Verification, verify};
+use cdc_cli::verify::{TypedCheck, Verification, typed_failures, verify, verify_typed_values};
 use cdc_core::PipelineConfig;
 use cdc_core::ports::Warehouse;
 use cdc_core::steps::dispatch::StepContext;
@@ -208,12 +208,29 @@ impl AwsStack {
         verify(&self.cfg, &conn, &self.generator).unwrap()
     }
 
-    pub fn assert_matches_oracle(&self, when: &str) {
+    /// Every target table against the oracle (in SQL, in the emulator's
+    /// database), then the types tables value for value through the Data API.
+    pub async fn assert_matches_oracle(&self, when: &str) {
         let v = self.verify();
         for t in &v.tables {
             assert!(t.ok(), "{when}: {} differs from the oracle: {:?}", t.table, t.samples);
             assert!(t.rows > 0, "{when}: {} is empty", t.table);
         }
+        self.assert_types_match(when).await;
+    }
+
+    /// The types tables read through the Data API (the emulator) hold the
+    /// generator's values, value for value.
+    pub async fn assert_types_match(&self, when: &str) -> Vec<TypedCheck> {
+        let checks = verify_typed_values(&self.cfg, self.warehouse().as_ref(), &self.generator).await.unwrap();
+        assert_eq!(checks.len(), cdc_dmsgen::TYPES_TABLES.len(), "{when}: the types tables are in the config");
+        if let Some(differences) = typed_failures(&checks) {
+            panic!("{when}: the types tables differ from the source values:\n{differences}");
+        }
+        for c in &checks {
+            assert!(c.rows > 0, "{when}: {} is empty", c.table);
+        }
+        checks
     }
 
     /// The messages the topic delivered to the queue, as JSON bodies.

@@ -16,9 +16,11 @@ fn demo_with(from: &str, to: &str) -> String {
 fn demo_config_parses_with_the_expected_tables() {
     // GIVEN the shipped demo config WHEN parsed
     let cfg = PipelineConfig::parse(DEMO, "pipeline.toml").unwrap();
-    // THEN three upsert dimensions, one keyless append fact, one derived table
+    // THEN four upsert dimensions (the pgbench ones and type_samples), keyless append facts, one derived table
     let dims: Vec<_> = cfg.tables_of_kind(TableKind::Dimension).map(|t| t.name.as_str()).collect();
-    assert_eq!(dims, ["pgbench_branches", "pgbench_tellers", "pgbench_accounts"]);
+    assert_eq!(dims, ["pgbench_branches", "pgbench_tellers", "pgbench_accounts", "type_samples"]);
+    let facts: Vec<_> = cfg.tables_of_kind(TableKind::Fact).map(|t| t.name.as_str()).collect();
+    assert_eq!(facts, ["pgbench_history", "type_events"]);
     let history = cfg.table("pgbench_history").unwrap();
     assert_eq!((history.kind.clone(), history.mode.clone()), (TableKind::Fact, TableMode::Append));
     assert!(history.key.is_empty());

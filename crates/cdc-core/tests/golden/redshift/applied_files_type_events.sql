@@ -1,0 +1,1 @@
+SELECT p.file, w.oldest_partition FROM (SELECT TO_CHAR(DATEADD(day, -2, TO_DATE(MAX(partition_0), 'YYYYMMDD')), 'YYYYMMDD') AS oldest_partition FROM "cdc_control"."type_events__progress" WHERE kind = 'C') w LEFT JOIN "cdc_control"."type_events__progress" p ON p.kind = 'F' OR p.partition_0 >= w.oldest_partition;
