@@ -58,7 +58,14 @@ fn small_generator(root: &Path) -> Generator {
 /// or straight from DuckDB (for the oracle).
 fn select_list(cfg: &PipelineConfig, table: &str, ts: &str) -> String {
     let t = cfg.table(table).unwrap();
-    let mut cols: Vec<String> = t.columns.iter().map(|c| format!("CAST({} AS VARCHAR)", c.name.quoted())).collect();
+    // Redshift has no cast from BOOLEAN to text (the emulator refuses it too).
+    let text = |c: &cdc_core::config::Column| match c.ty {
+        cdc_core::ColumnType::Boolean => {
+            format!("CASE WHEN {0} THEN 'true' WHEN NOT {0} THEN 'false' END", c.name.quoted())
+        }
+        _ => format!("CAST({} AS VARCHAR)", c.name.quoted()),
+    };
+    let mut cols: Vec<String> = t.columns.iter().map(text).collect();
     cols.push(ts.replace("{}", &t.commit_ts_column.quoted()));
     if let Some(s) = &t.sequence_column {
         cols.push(format!("COALESCE(CAST({} AS VARCHAR), 'none')", s.quoted()));
