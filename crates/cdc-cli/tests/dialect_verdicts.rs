@@ -34,7 +34,8 @@ async fn verdicts(wh: &dyn Warehouse, inputs: &[Option<&str>]) -> Vec<Verdict> {
     let mut out = Vec::new();
     for input in inputs {
         let raw = input.map_or("CAST(NULL AS VARCHAR(64))".to_string(), |s| d.literal(s));
-        let sql = format!("SELECT CAST({} AS VARCHAR(64)) AS v", merge::sequence_value(t, d, &raw));
+        let value = merge::sequence_value(t, d, &raw, &merge::sequence_parse(&raw));
+        let sql = format!("SELECT CAST({value} AS VARCHAR(64)) AS v");
         let batch = StatementBatch { label: "sequence verdict".into(), statements: vec![sql] };
         let rs = run_to_completion(wh, batch, POLL).await.unwrap_or_else(|e| panic!("{input:?} on {d:?}: {e}"));
         out.push(match &rs.rows[0][0] {
@@ -73,6 +74,21 @@ async fn change_sequences_get_the_same_verdict_on_both_warehouses() {
         Some("١٢"),
         Some(""),
         Some("abc"),
+        Some("1 2"),
+        Some("12\n"),
+        Some("1２"),
+        Some("12abc"),
+        // 35 characters, as DMS's AR_H_CHANGE_SEQ: the DuckDB SQL's fast path
+        Some("10000000000000000000000000000000000"),
+        Some("99999999999999999999999999999999999"),
+        Some("9999999999999999999999999999999999 "),
+        Some("9999999999999999999999999999999999."),
+        Some("999999999999999999999999999999999_9"),
+        Some("111111111111111111111111111111111e2"),
+        Some("11111111111111111111111111111111e+2"),
+        Some(" 1111111111111111111111111111111111"),
+        Some("+1111111111111111111111111111111111"),
+        Some("00000000000000000000000000000000001"),
         None,
     ];
     // WHEN each runs through the load's sequence expression on each warehouse
@@ -90,6 +106,10 @@ async fn change_sequences_get_the_same_verdict_on_both_warehouses() {
     assert_eq!(on_duckdb[0], Verdict::Number("12".into()));
     assert_eq!(on_duckdb[2], Verdict::Number("7".into()));
     assert_eq!(on_duckdb[4], Verdict::Number(max.clone()));
-    assert!(on_duckdb[5..20].iter().all(|v| *v == Verdict::Refused), "{on_duckdb:?}");
-    assert_eq!(on_duckdb[20], Verdict::Null);
+    assert!(on_duckdb[5..24].iter().all(|v| *v == Verdict::Refused), "{on_duckdb:?}");
+    assert_eq!(on_duckdb[24], Verdict::Number("1".to_string() + &"0".repeat(34)));
+    assert_eq!(on_duckdb[25], Verdict::Number("9".repeat(35)));
+    assert!(on_duckdb[26..33].iter().all(|v| *v == Verdict::Refused), "{on_duckdb:?}");
+    assert_eq!(on_duckdb[33], Verdict::Number("1".into()));
+    assert_eq!(on_duckdb[34], Verdict::Null);
 }
