@@ -61,6 +61,7 @@ pub struct ExecuteRequest {
     parameters: Option<Value>,
     session_id: Option<String>,
     session_keep_alive_seconds: Option<i64>,
+    execution_mode: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,6 +111,19 @@ pub fn submit(shared: &Arc<Shared>, req: ExecuteRequest, batch: bool) -> Result<
             "Parameters, SessionId and SessionKeepAliveSeconds are not supported by the Redshift emulator",
         ));
     }
+    // ExecuteStatement runs outside a transaction block; a batch as one
+    // transaction unless its ExecutionMode says AUTO_COMMIT.
+    let mode = match (batch, req.execution_mode.as_deref()) {
+        (false, _) => crate::engine::Mode::Single,
+        (true, None | Some("TRANSACTION")) => crate::engine::Mode::Transaction,
+        (true, Some("AUTO_COMMIT")) => crate::engine::Mode::AutoCommit,
+        (true, Some(other)) => {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{other}' at 'executionMode' failed to satisfy constraint: \
+                 Member must satisfy enum value set: [AUTO_COMMIT, TRANSACTION]"
+            )));
+        }
+    };
     let database =
         req.database.filter(|d| !d.is_empty()).ok_or_else(|| ApiError::validation("Database is required"))?;
     if req.cluster_identifier.is_some() == req.workgroup_name.is_some() {
@@ -183,7 +197,7 @@ pub fn submit(shared: &Arc<Shared>, req: ExecuteRequest, batch: bool) -> Result<
     registry.insert(statement, req.client_token.map(|t| (t, fingerprint)));
     drop(registry);
     let shared = Arc::clone(shared);
-    tokio::task::spawn_blocking(move || crate::engine::run_guarded(&shared, &id, &sqls, fault, &control));
+    tokio::task::spawn_blocking(move || crate::engine::run_guarded(&shared, &id, &sqls, mode, fault, &control));
     Ok(answer)
 }
 

@@ -6,9 +6,12 @@
 //! statements are sorted into steps (`crate::statement`); the external
 //! tables they read are refreshed from Glue and S3 (outside the
 //! transaction); BEGIN; each sub-statement in turn (STARTED, then FINISHED
-//! with its rows, or FAILED, which rolls everything back and leaves the rest
-//! ABORTED); COMMIT. A cancel is seen before each sub-statement and
-//! interrupts a running DuckDB query.
+//! with its rows, or FAILED, which rolls back what is not committed and
+//! leaves the rest ABORTED); COMMIT. A batch in AUTO_COMMIT mode commits
+//! after each sub-statement; TRUNCATE commits in any mode; statements
+//! Redshift refuses inside a transaction block fail in any batch
+//! ([`crate::rules::transaction_block`]). A cancel is seen before each
+//! sub-statement and interrupts a running DuckDB query.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -21,9 +24,11 @@ use sqlparser::tokenizer::Token;
 use crate::errors::{is_interrupt, redshift_text};
 use crate::faults::StatementFault;
 use crate::registry::{Control, Statement, Status};
+use crate::rules::plpgsql::{self, Evaluate, Variable};
+use crate::rules::transaction_block::{self, Restricted};
 use crate::state::Shared;
 use crate::statement::{QualifiedName, Step, parse};
-use crate::translate::{Session, keyword, render, significant, to_duckdb, tokenize};
+use crate::translate::{Session, keyword, significant, to_duckdb_on, tokenize, translate_tokens};
 use crate::values::{Field, QueryResult, column_meta, field};
 
 /// Where the emulator keeps what DuckDB has no object for.
@@ -37,7 +42,19 @@ pub fn init_database(conn: &Connection) -> duckdb::Result<()> {
          CREATE TABLE IF NOT EXISTS {META_SCHEMA}.procedures (schema_name VARCHAR, name VARCHAR, body VARCHAR);
          CREATE TABLE IF NOT EXISTS {META_SCHEMA}.external_schemas (schema_name VARCHAR, glue_database VARCHAR);
          CREATE TABLE IF NOT EXISTS {META_SCHEMA}.materialized_views (schema_name VARCHAR, name VARCHAR, query VARCHAR);"
-    ))
+    ))?;
+    crate::rules::install_macros(conn)
+}
+
+/// How a submitted statement runs: an ExecuteStatement outside a
+/// transaction block (auto-commit), or a BatchExecuteStatement in one of its
+/// `ExecutionMode`s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    Single,
+    #[default]
+    Transaction,
+    AutoCommit,
 }
 
 /// A new session: its own connection, with Redshift's defaults where
@@ -66,10 +83,12 @@ pub fn run_guarded(
     shared: &Shared,
     id: &str,
     sqls: &[String],
+    mode: Mode,
     fault: Option<(usize, StatementFault)>,
     control: &Control,
 ) {
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(shared, id, sqls, fault, control)));
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(shared, id, sqls, mode, fault, control)));
     if let Err(panic) = outcome {
         let what = panic
             .downcast_ref::<String>()
@@ -81,7 +100,14 @@ pub fn run_guarded(
 }
 
 /// Carries out statement `id`; see the module doc.
-pub fn run(shared: &Shared, id: &str, sqls: &[String], fault: Option<(usize, StatementFault)>, control: &Control) {
+pub fn run(
+    shared: &Shared,
+    id: &str,
+    sqls: &[String],
+    mode: Mode,
+    fault: Option<(usize, StatementFault)>,
+    control: &Control,
+) {
     set_status(shared, id, Status::Picked);
     set_status(shared, id, Status::Started);
     control.wait_while_held();
@@ -92,16 +118,41 @@ pub fn run(shared: &Shared, id: &str, sqls: &[String], fault: Option<(usize, Sta
         return abort(shared, id, 0, None);
     }
     let mut steps = Vec::with_capacity(sqls.len());
+    let mut restrictions = Vec::with_capacity(sqls.len());
     for (k, sql) in sqls.iter().enumerate() {
-        match parse(sql) {
-            Ok(step) => steps.push(step),
-            Err(e) => return fail(shared, id, k, e.0),
+        let restricted = if mode == Mode::Single {
+            None
+        } else {
+            tokenize(sql).ok().and_then(|t| transaction_block::restricted(&significant(&t)))
+        };
+        if let Some(Restricted::Always(statement)) = &restricted {
+            // Refused when its turn comes, whether or not the emulator could run it.
+            steps.push(Step::Refused(transaction_block::error(statement)));
+        } else {
+            match parse(sql) {
+                Ok(step) => steps.push(step),
+                Err(e) => return fail(shared, id, k, e.0),
+            }
         }
+        restrictions.push(restricted);
     }
     let conn = match open_session(shared) {
         Ok(c) => c,
         Err(e) => return fail(shared, id, 0, redshift_text(&e.to_string())),
     };
+    // A statement refused because it names an external table is refused
+    // before the external tables are read (it reads none).
+    for (k, restricted) in restrictions.iter().enumerate() {
+        if let Some(Restricted::IfExternal { statement, schema }) = restricted {
+            let in_batch =
+                steps.iter().any(|s| matches!(s, Step::CreateExternalSchema { schema: x, .. } if x == schema));
+            match is_external_schema(&conn, schema) {
+                Ok(known) if known || in_batch => steps[k] = Step::Refused(transaction_block::error(statement)),
+                Ok(_) => {}
+                Err(e) => return fail(shared, id, k, redshift_text(&e.to_string())),
+            }
+        }
+    }
     if let Err((k, error)) = refresh_external_tables(shared, &conn, &steps) {
         return fail(shared, id, k, error);
     }
@@ -110,7 +161,7 @@ pub fn run(shared: &Shared, id: &str, sqls: &[String], fault: Option<(usize, Sta
         Some((k, StatementFault::Fail { error })) => Some((k, error)),
         _ => None,
     };
-    let outcome = in_transaction(shared, id, &conn, &steps, failed_at, control);
+    let outcome = in_transaction(shared, id, &conn, &steps, mode, failed_at, control);
     control.set_interrupt(None);
     match outcome {
         Ok(()) => set_status(shared, id, Status::Finished),
@@ -124,6 +175,7 @@ fn in_transaction(
     id: &str,
     conn: &Connection,
     steps: &[Step],
+    mode: Mode,
     failed_at: Option<(usize, String)>,
     control: &Control,
 ) -> Result<(), (usize, String)> {
@@ -140,8 +192,14 @@ fn in_transaction(
             if let Some((_, error)) = failed_at.as_ref().filter(|(f, _)| *f == k) {
                 return Err((k, error.clone()));
             }
-            let outcome = execute(shared, conn, step, &mut session).map_err(|e| (k, e))?;
+            let outcome = execute(shared, conn, step, mode, &mut session).map_err(|e| (k, e))?;
             sub_finished(shared, id, k, outcome, started);
+            // TRUNCATE commits the transaction it runs in (r_TRUNCATE.html);
+            // AUTO_COMMIT commits each statement.
+            let truncate = matches!(step, Step::Sql(sql) if first_keyword(sql).as_deref() == Some("TRUNCATE"));
+            if (truncate || mode == Mode::AutoCommit) && k + 1 < steps.len() {
+                conn.execute_batch("COMMIT; BEGIN TRANSACTION").map_err(at(k))?;
+            }
         }
         conn.execute_batch("COMMIT").map_err(at(steps.len().saturating_sub(1)))
     })();
@@ -152,19 +210,47 @@ fn in_transaction(
     result
 }
 
-fn execute(shared: &Shared, conn: &Connection, step: &Step, session: &mut Session) -> Result<Outcome, String> {
+fn first_keyword(sql: &str) -> Option<String> {
+    tokenize(sql).ok().and_then(|t| significant(&t).first().and_then(|t| keyword(t)))
+}
+
+fn is_external_schema(conn: &Connection, schema: &str) -> duckdb::Result<bool> {
+    conn.query_row(
+        &format!("SELECT count(*) > 0 FROM {META_SCHEMA}.external_schemas WHERE schema_name = ?"),
+        [schema],
+        |r| r.get(0),
+    )
+}
+
+fn execute(
+    shared: &Shared,
+    conn: &Connection,
+    step: &Step,
+    mode: Mode,
+    session: &mut Session,
+) -> Result<Outcome, String> {
     let duck = |e: duckdb::Error| {
         let text = e.to_string();
         if is_interrupt(&text) { "ERROR: Query cancelled on user's request".to_string() } else { redshift_text(&text) }
     };
     match step {
         Step::Sql(sql) => {
-            let sql = to_duckdb(sql, *session).map_err(|e| e.0)?;
+            let sql = to_duckdb_on(conn, sql, *session).map_err(|e| e.0)?;
             run_sql(conn, &sql).map_err(duck)
         }
-        Step::CreateProcedure { name, body } => {
+        Step::Refused(error) => Err(error.clone()),
+        // Only reached outside a transaction block (Mode::Single): a batch
+        // refuses both before running them.
+        Step::Vacuum => Ok(Outcome::Affected(0)),
+        Step::AlterColumnType(a) => {
+            debug_assert_eq!(mode, Mode::Single);
+            transaction_block::alter_column_type_run(conn, a).map(|()| Outcome::Affected(0))
+        }
+        Step::CreateProcedure { name, params, body } => {
             schema_must_exist(conn, &name.schema)?;
-            meta_replace(conn, "procedures", name, Some(body)).map_err(duck)?;
+            plpgsql::parse(body, params).map_err(|e| e.to_string())?;
+            let stored = serde_json::json!({ "params": params, "body": body }).to_string();
+            meta_replace(conn, "procedures", name, Some(&stored)).map_err(duck)?;
             Ok(Outcome::Affected(0))
         }
         Step::CreateExternalSchema { schema, glue_database, if_not_exists } => {
@@ -189,7 +275,10 @@ fn execute(shared: &Shared, conn: &Connection, step: &Step, session: &mut Sessio
             Ok(Outcome::Affected(0))
         }
         Step::CreateMaterializedView { name, query } => {
-            let query = render(query, *session).map_err(|e| e.0)?;
+            let external = |schema: &str| is_external_schema(conn, schema).unwrap_or(false);
+            crate::rules::materialized_views::check(conn, query, &external)?;
+            let columns = crate::catalog::ColumnTypes::load(conn, query).map_err(duck)?;
+            let query = translate_tokens(query.clone(), *session, &columns).map_err(|e| e.0)?;
             conn.execute_batch(&format!("CREATE TABLE {} AS {query}", name.quoted())).map_err(duck)?;
             meta_replace(conn, "materialized_views", name, Some(&query)).map_err(duck)?;
             Ok(Outcome::Affected(0))
@@ -221,42 +310,51 @@ fn execute(shared: &Shared, conn: &Connection, step: &Step, session: &mut Sessio
     }
 }
 
-/// `CALL <schema>.cdc_assert_empty(query, message)`, natively: the
-/// procedure setup creates runs the query and raises `message || value` when
-/// its first row's first value is not NULL (`EXECUTE query INTO bad_file`).
+/// `CALL <schema>.<name>(args)`: the recorded PL/pgSQL body runs
+/// ([`plpgsql`]) with the arguments bound to the parameters.
 fn call(conn: &Connection, name: &QualifiedName, args: &[Option<String>], session: Session) -> Result<(), String> {
-    let recorded: i64 = conn
-        .query_row(
-            &format!("SELECT count(*) FROM {META_SCHEMA}.procedures WHERE schema_name = ? AND name = ?"),
-            [&name.schema, &name.name],
-            |r| r.get(0),
-        )
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        params: Vec<Variable>,
+        body: String,
+    }
+    let mut stmt = conn
+        .prepare(&format!("SELECT body FROM {META_SCHEMA}.procedures WHERE schema_name = ? AND name = ?"))
+        .map_err(|e| redshift_text(&e.to_string()))?;
+    let recorded: Option<String> = stmt
+        .query([&name.schema, &name.name])
+        .and_then(|mut rows| rows.next()?.map(|r| r.get(0)).transpose())
         .map_err(|e| redshift_text(&e.to_string()))?;
     let signature = vec!["character varying"; args.len()].join(", ");
-    if recorded == 0 {
-        return Err(format!("ERROR: procedure {name}({signature}) does not exist"));
+    let missing = || format!("ERROR: procedure {name}({signature}) does not exist");
+    let stored: Stored = serde_json::from_str(&recorded.ok_or_else(missing)?)
+        .map_err(|_| format!("ERROR: procedure {name} was recorded by an older Redshift emulator: create it again"))?;
+    if stored.params.len() != args.len() {
+        return Err(missing());
     }
-    if name.name != "cdc_assert_empty" || args.len() != 2 {
-        return Err(format!(
-            "ERROR: procedure {name}({signature}) is not supported by the Redshift emulator: PL/pgSQL bodies are \
-             recorded, not run; only cdc_assert_empty(query, message) is carried out natively"
-        ));
-    }
-    let query = args[0].as_deref().ok_or("ERROR: query string argument of EXECUTE is null")?;
-    let sql = to_duckdb(query, session).map_err(|e| e.0)?;
-    let first = conn
-        .prepare(&sql)
-        .and_then(|mut stmt| {
-            let mut rows = stmt.query([])?;
-            match rows.next()? {
-                Some(row) => Ok(cell(row, 0)?.text()),
-                None => Ok(None),
-            }
-        })
-        .map_err(|e| redshift_text(&e.to_string()))?;
-    match first {
-        Some(bad) => Err(format!("ERROR: {}{bad}", args[1].as_deref().unwrap_or_default())),
-        None => Ok(()),
+    let body = plpgsql::parse(&stored.body, &stored.params).map_err(|e| e.to_string())?;
+    plpgsql::run(&body, &stored.params, args, &mut OnConnection { conn, session }).map_err(|e| e.to_string())
+}
+
+/// Evaluates a procedure's expressions and EXECUTE commands on the session.
+struct OnConnection<'a> {
+    conn: &'a Connection,
+    session: Session,
+}
+
+impl Evaluate for OnConnection<'_> {
+    fn first_value(&mut self, redshift_sql: &str) -> Result<Option<String>, String> {
+        let sql = to_duckdb_on(self.conn, redshift_sql, self.session).map_err(|e| e.0)?;
+        self.conn
+            .prepare(&sql)
+            .and_then(|mut stmt| {
+                let mut rows = stmt.query([])?;
+                match rows.next()? {
+                    Some(row) => Ok(cell(row, 0)?.text()),
+                    None => Ok(None),
+                }
+            })
+            .map_err(|e| redshift_text(&e.to_string()))
     }
 }
 
@@ -385,7 +483,8 @@ fn step_relations(conn: &Connection, step: &Step) -> Vec<(String, String)> {
         Step::RefreshMaterializedView { name } => {
             materialized_view(conn, name).ok().flatten().map(|q| from_text(&q)).unwrap_or_default()
         }
-        Step::Call { args, .. } => args.first().cloned().flatten().map(|q| from_text(&q)).unwrap_or_default(),
+        // A procedure's string arguments may be queries it runs.
+        Step::Call { args, .. } => args.iter().flatten().flat_map(|q| from_text(q)).collect(),
         Step::Unload(spec) => from_text(&spec.query),
         _ => Vec::new(),
     }

@@ -13,8 +13,14 @@ pub fn redshift_text(duckdb_message: &str) -> String {
             .and_then(|rest| rest.split([' ', '!', '\n']).next())
             .map(|n| n.trim_matches('"').to_lowercase())
     };
-    let head = if lower.contains("conflict") && (lower.contains("transactioncontext") || lower.contains("write-write"))
+    let head = if let Some(text) =
+        crate::rules::character_length::redshift_text(m).or_else(|| crate::rules::boolean_casts::redshift_text(m))
     {
+        text
+    } else if let Some(i) = m.find("Spectrum Scan Error: ") {
+        // A surplus_char_handling FAIL raised by the external table's view.
+        format!("ERROR: {}", m[i..].lines().next().unwrap_or_default())
+    } else if lower.contains("conflict") && (lower.contains("transactioncontext") || lower.contains("write-write")) {
         // DuckDB's optimistic concurrency control refused this transaction
         // because a concurrent one changed the same rows or catalog entry:
         // Redshift reports that as a serializable isolation violation.
@@ -98,5 +104,23 @@ mod tests {
             assert!(text.ends_with(duck.trim()), "{text}");
         }
         assert_eq!(redshift_text("IO Error: disk"), "ERROR: IO Error: disk");
+        // The rules' own failures.
+        for (duck, redshift) in [
+            (
+                "Constraint Error: CHECK constraint failed on table \"t\" with expression \
+                 CHECK(__redshift_emulator.fits_varchar(filler, 84))",
+                "ERROR: value too long for type character varying(84)\n  DETAIL: Constraint Error",
+            ),
+            (
+                "Catalog Error: Scalar Function with name cannot_cast_type_boolean_to_character_varying does not exist!",
+                "ERROR: cannot cast type boolean to character varying\n  DETAIL: Catalog Error",
+            ),
+            (
+                "Invalid Input Error: Spectrum Scan Error: surplus_char_handling FAIL: x",
+                "ERROR: Spectrum Scan Error: surplus_char_handling FAIL: x\n  DETAIL: Invalid Input Error",
+            ),
+        ] {
+            assert!(redshift_text(duck).starts_with(redshift), "{duck}\n→ {}", redshift_text(duck));
+        }
     }
 }

@@ -41,10 +41,9 @@
 //!   `TO_TIMESTAMP` (datetime formats translated element by element), `NVL`,
 //!   `pg_last_unload_count()`, `VARCHAR(MAX)`;
 //! - `DISTSTYLE`, `DISTKEY`, `SORTKEY`, `ENCODE`, `BACKUP` dropped from CREATE TABLE;
-//! - `CREATE [OR REPLACE] PROCEDURE` recorded (schema, name, body);
-//!   `CALL <schema>.cdc_assert_empty(query, message)` carried out natively:
-//!   the query runs and, when its first value is not NULL, the statement
-//!   fails with `message || value`, exactly as setup's PL/pgSQL does;
+//! - `CREATE [OR REPLACE] PROCEDURE` checked and recorded (schema, name,
+//!   parameters, body); `CALL` runs the PL/pgSQL body with a small
+//!   interpreter ([`rules::plpgsql`]);
 //! - `CREATE MATERIALIZED VIEW x AS q` → a table filled by `q`, with `q`
 //!   remembered; `REFRESH MATERIALIZED VIEW x` recomputes it; `DROP
 //!   MATERIALIZED VIEW [IF EXISTS] x` drops both;
@@ -54,6 +53,15 @@
 //! - `UNLOAD ('select') TO 's3://…' FORMAT AS PARQUET … [PARALLEL OFF]
 //!   [MAXFILESIZE n MB] [CLEANPATH|ALLOWOVERWRITE]` writes through the S3 API
 //!   ([`unload`]);
+//! - the rules where Redshift is stricter than DuckDB ([`rules`], each with
+//!   its documentation sentence and link): character lengths in bytes
+//!   (CHECK constraints), truncating casts to sized character types, no
+//!   BOOLEAN-to-text cast, trailing blanks ignored in comparisons,
+//!   statements refused inside a transaction block (BatchExecuteStatement in
+//!   either `ExecutionMode`; TRUNCATE commits; ExecuteStatement runs outside
+//!   a block, where `VACUUM` and `ALTER TABLE … ALTER COLUMN … TYPE
+//!   VARCHAR(n)` work), materialized view limitations, Parquet MAXFILESIZE
+//!   rounding, Spectrum's `surplus_char_handling`;
 //! - everything else goes to DuckDB as it is, on a session where NULLs sort
 //!   as the largest value and `/` on integers is integer division, as on
 //!   Redshift, and unqualified names live in `public`.
@@ -68,14 +76,30 @@
 //!   encodings, WLM, and Redshift's table-level locking: concurrent batches
 //!   conflict only when DuckDB's optimistic concurrency control says so
 //!   (then as error 1023), which is rarer than on Redshift;
-//! - PL/pgSQL: procedure bodies are recorded, never run; CALL of anything but
-//!   `cdc_assert_empty` fails saying so;
-//! - length limits of `VARCHAR(n)`/`CHAR(n)` (DuckDB ignores them: a value
-//!   too long for its column is stored, where Redshift fails the statement),
-//!   CHAR blank padding, and Redshift-only functions and types other than
-//!   the ones listed above (they fail as unknown functions);
+//! - PL/pgSQL beyond the subset our procedures use (DECLARE, BEGIN … END,
+//!   `EXECUTE … INTO`, `:=`, IF/ELSE, RAISE, NULL): loops, cursors,
+//!   exception blocks, OUT parameters and NONATOMIC mode are refused at
+//!   CREATE PROCEDURE, since nothing of ours needs them;
+//! - a value whose surplus over its VARCHAR(n)/CHAR(n) width is all blanks is
+//!   accepted but stored untruncated (Redshift truncates it): a CHECK
+//!   constraint can refuse a value, not change it; CHAR blank padding (DuckDB
+//!   has no fixed-length type) and the multibyte error's exact INSERT wording
+//!   (undocumented; the COPY wording is used); the width of a column made
+//!   by CREATE TABLE AS (DuckDB keeps no length for it, so later writes into
+//!   it are not checked);
+//! - in an AUTO_COMMIT batch, a failed statement ends the batch (earlier ones
+//!   stay committed); the docs' "a failure of one statement does not affect
+//!   the others" does not say whether the later ones still run;
+//! - trailing blanks in GROUP BY, DISTINCT, and comparisons of expressions
+//!   other than column references and literals (the docs are silent on
+//!   grouping; rewriting every expression would need a parser, not tokens);
+//! - Redshift-only functions and types other than the ones listed above
+//!   (they fail as unknown functions);
 //! - identifiers are case-insensitive as in Redshift, but case-sensitive
 //!   identifier mode (`enable_case_sensitive_identifier`) is not;
+//! - COPY, CREATE/DROP TABLESPACE, REINDEX and the other statements of
+//!   SVL_MULTI_STATEMENT_VIOLATIONS the emulator does not run at all (they
+//!   fail as unsupported, in or out of a batch);
 //! - transaction control (BEGIN/COMMIT/ROLLBACK) inside a batch, named
 //!   parameters, sessions (`SessionId`, `SessionKeepAliveSeconds`), result
 //!   formats other than JSON (GetStatementResultV2), DescribeTable,
@@ -103,10 +127,12 @@
 //! `GET /__emulator/calls`, `POST /__emulator/calls/reset`.
 
 pub mod api;
+pub mod catalog;
 mod engine;
 pub mod errors;
 pub mod faults;
 pub mod registry;
+pub mod rules;
 pub mod server;
 pub mod spectrum;
 mod state;

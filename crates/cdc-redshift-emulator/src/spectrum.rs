@@ -19,7 +19,9 @@
 //!
 //! Views are replaced outside any batch transaction, one at a time, and only
 //! when the file set or the columns changed, so concurrent batches do not
-//! conflict on the catalog. Not emulated: `"$size"` and other pseudo-columns,
+//! conflict on the catalog. A character column's value wider than its Glue
+//! type is handled as the table's `surplus_char_handling` says
+//! ([`crate::rules::surplus_chars`]). Not emulated: `"$size"` and other pseudo-columns,
 //! complex Glue types (array, map, struct), formats other than Parquet, and
 //! `SELECT *` leaving `"$path"` out (here it is a column of the view).
 
@@ -31,6 +33,8 @@ use duckdb::Connection;
 use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 
+use crate::rules::parquet_types;
+use crate::rules::surplus_chars::{self, Handling};
 use crate::translate::{duck_ident, duck_literal};
 
 /// The S3 and Glue clients of the local AWS emulation (moto).
@@ -49,6 +53,27 @@ impl Aws {
     }
 }
 
+/// What the Glue catalog says of an external table.
+struct TableSources {
+    /// (name, DuckDB type)
+    columns: Vec<(String, String)>,
+    /// Each column's width in bytes when it is a character column.
+    widths: Vec<Option<u32>>,
+    surplus: Handling,
+    partition_keys: Vec<(String, String)>,
+    /// Locations to scan, with their partition values.
+    sources: Vec<(String, Vec<String>)>,
+}
+
+/// The columns of the view over an external table.
+#[derive(Clone, Copy)]
+struct ViewShape<'a> {
+    columns: &'a [(String, String)],
+    widths: &'a [Option<u32>],
+    surplus: Handling,
+    partition_keys: &'a [(String, String)],
+}
+
 /// One object an external table reads.
 struct SourceFile {
     uri: String,
@@ -61,6 +86,8 @@ pub struct Spectrum {
     cache: tempfile::TempDir,
     /// Fingerprint of each view as last built.
     built: Mutex<HashMap<(String, String), [u8; 32]>>,
+    /// Each cached file's columns and their types; a cached file never changes.
+    file_types: Mutex<HashMap<PathBuf, Vec<(String, String)>>>,
 }
 
 /// `s3://bucket/prefix` → (bucket, prefix).
@@ -73,7 +100,7 @@ pub fn split_s3_uri(uri: &str) -> Option<(&str, &str)> {
 impl Spectrum {
     pub fn new(aws: Option<Aws>) -> std::io::Result<Self> {
         let cache = tempfile::Builder::new().prefix("redshift-emulator-spectrum-").tempdir()?;
-        Ok(Self { aws, cache, built: Mutex::default() })
+        Ok(Self { aws, cache, built: Mutex::default(), file_types: Mutex::default() })
     }
 
     pub fn aws(&self) -> Option<&Aws> {
@@ -97,7 +124,8 @@ impl Spectrum {
             )
         })?;
         let mut built = self.built.lock().expect("spectrum lock");
-        let (columns, partition_keys, sources) = rt.block_on(self.table_sources(aws, schema, glue_db, table))?;
+        let TableSources { columns, widths, surplus, partition_keys, sources } =
+            rt.block_on(self.table_sources(aws, schema, glue_db, table))?;
         let mut files = Vec::new();
         for (location, values) in sources {
             for (uri, etag) in rt.block_on(list_location(aws, &location))? {
@@ -109,6 +137,7 @@ impl Spectrum {
         for (name, ty) in columns.iter().chain(&partition_keys) {
             h.update(format!("{name}\u{0}{ty}\u{0}"));
         }
+        h.update(format!("{widths:?}\u{0}{surplus:?}\u{0}"));
         for f in &files {
             h.update(format!("{}\u{0}{}\u{0}{}\u{0}", f.uri, f.local.display(), f.partition_values.join("\u{1}")));
         }
@@ -117,23 +146,43 @@ impl Spectrum {
         if built.get(&key) == Some(&fingerprint) {
             return Ok(());
         }
-        let view = view_sql(conn, schema, table, &columns, &partition_keys, &files)?;
+        self.check_file_types(conn, &format!("{schema}.{table}"), &columns, &files)?;
+        let shape = ViewShape { columns: &columns, widths: &widths, surplus, partition_keys: &partition_keys };
+        let view = view_sql(conn, schema, table, &shape, &files)?;
         conn.execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {}; {view}", duck_ident(schema)))
             .map_err(|e| crate::errors::redshift_text(&e.to_string()))?;
         built.insert(key, fingerprint);
         Ok(())
     }
 
-    /// Columns and partition keys (name, DuckDB type), and the locations to
-    /// scan with their partition values.
-    #[allow(clippy::type_complexity)]
-    async fn table_sources(
+    /// Every file's columns against the Glue columns of the same names
+    /// ([`crate::rules::parquet_types`]); a file's types are read once.
+    fn check_file_types(
         &self,
-        aws: &Aws,
-        schema: &str,
-        glue_db: &str,
+        conn: &Connection,
         table: &str,
-    ) -> Result<(Vec<(String, String)>, Vec<(String, String)>, Vec<(String, Vec<String>)>), String> {
+        columns: &[(String, String)],
+        files: &[SourceFile],
+    ) -> Result<(), String> {
+        let mut known = self.file_types.lock().expect("file types lock");
+        for f in files {
+            if !known.contains_key(&f.local) {
+                let read = format!("read_parquet({})", duck_literal(&f.local.display().to_string()));
+                known.insert(f.local.clone(), file_column_types(conn, &read)?);
+            }
+            for (name, ty) in &known[&f.local] {
+                let glue = columns.iter().find(|(c, _)| c.eq_ignore_ascii_case(name));
+                if let Some((column, glue_ty)) = glue.filter(|(_, g)| !parquet_types::reads(g, ty)) {
+                    return Err(parquet_types::incompatible(&f.uri, table, column, glue_ty, ty));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Columns and partition keys, the character widths and surplus
+    /// handling, and the locations to scan with their partition values.
+    async fn table_sources(&self, aws: &Aws, schema: &str, glue_db: &str, table: &str) -> Result<TableSources, String> {
         let out = aws.glue.get_table().database_name(glue_db).name(table).send().await.map_err(|e| {
             let code = aws_sdk_glue::error::ProvideErrorMetadata::code(&e).unwrap_or_default().to_string();
             if code == "EntityNotFoundException" {
@@ -159,6 +208,15 @@ impl Spectrum {
             .iter()
             .map(|c| typed(c.name(), c.r#type().unwrap_or("string")))
             .collect::<Result<Vec<_>, _>>()?;
+        let widths: Vec<Option<u32>> =
+            sd.columns().iter().map(|c| surplus_chars::width(c.r#type().unwrap_or("string"))).collect();
+        // Table properties are case-sensitive; StorageDescriptor.Parameters
+        // first (where CDK puts them), then the table's Parameters.
+        let property = sd
+            .parameters()
+            .and_then(|p| p.get(surplus_chars::PROPERTY))
+            .or_else(|| t.parameters().and_then(|p| p.get(surplus_chars::PROPERTY)));
+        let surplus = Handling::parse(property.map(String::as_str))?;
         let partition_keys = t
             .partition_keys()
             .iter()
@@ -167,7 +225,8 @@ impl Spectrum {
         if partition_keys.is_empty() {
             let location =
                 sd.location().ok_or_else(|| format!("ERROR: external table {schema}.{table} has no location"))?;
-            return Ok((columns, partition_keys, vec![(location.to_string(), Vec::new())]));
+            let sources = vec![(location.to_string(), Vec::new())];
+            return Ok(TableSources { columns, widths, surplus, partition_keys, sources });
         }
         let mut sources = Vec::new();
         let mut next: Option<String> = None;
@@ -196,7 +255,7 @@ impl Spectrum {
                 _ => break,
             }
         }
-        Ok((columns, partition_keys, sources))
+        Ok(TableSources { columns, widths, surplus, partition_keys, sources })
     }
 
     /// The local copy of an object, downloaded unless this version is cached.
@@ -305,10 +364,10 @@ fn view_sql(
     conn: &Connection,
     schema: &str,
     table: &str,
-    columns: &[(String, String)],
-    partition_keys: &[(String, String)],
+    shape: &ViewShape<'_>,
     files: &[SourceFile],
 ) -> Result<String, String> {
+    let ViewShape { columns, widths, surplus, partition_keys } = *shape;
     let name = format!("{}.{}", duck_ident(schema), duck_ident(table));
     if files.is_empty() {
         let mut cols: Vec<String> = columns
@@ -322,10 +381,26 @@ fn view_sql(
     let list = files.iter().map(|f| duck_literal(&f.local.display().to_string())).collect::<Vec<_>>().join(", ");
     let read = format!("read_parquet([{list}], filename = true, union_by_name = true)");
     let present = file_columns(conn, &read)?;
+    let mut too_long_checks = Vec::new();
     let mut cols: Vec<String> = columns
         .iter()
-        .map(|(c, t)| match present.iter().find(|p| p.eq_ignore_ascii_case(c)) {
-            Some(p) => format!("CAST(r.{} AS {t}) AS {}", duck_ident(p), duck_ident(c)),
+        .zip(widths)
+        .map(|((c, t), width)| match present.iter().find(|p| p.eq_ignore_ascii_case(c)) {
+            Some(p) => {
+                let value = format!("CAST(r.{} AS {t})", duck_ident(p));
+                match width {
+                    // A value wider than its Glue column (rule 9).
+                    Some(w) => {
+                        if surplus == Handling::DropRow {
+                            too_long_checks.push((value.clone(), *w));
+                        }
+                        let shown = format!("{schema}.{table}");
+                        let expr = surplus_chars::column_sql(&value, *w, surplus, &shown, c, "m.cdc_uri");
+                        format!("{expr} AS {}", duck_ident(c))
+                    }
+                    None => format!("{value} AS {}", duck_ident(c)),
+                }
+            }
             None => format!("CAST(NULL AS {t}) AS {}", duck_ident(c)),
         })
         .collect();
@@ -345,12 +420,22 @@ fn view_sql(
             format!("({})", v.join(", "))
         })
         .collect();
+    let keep = surplus_chars::keep_row_sql(&too_long_checks).map(|c| format!(" WHERE {c}")).unwrap_or_default();
     Ok(format!(
-        "CREATE OR REPLACE VIEW {name} AS SELECT {} FROM {read} AS r JOIN (VALUES {}) AS m({}) ON r.filename = m.cdc_local",
+        "CREATE OR REPLACE VIEW {name} AS SELECT {} FROM {read} AS r JOIN (VALUES {}) AS m({}) ON r.filename = \
+         m.cdc_local{keep}",
         cols.join(", "),
         rows.join(", "),
         map_cols.join(", ")
     ))
+}
+
+/// Each column of a read and the type DuckDB reads it as.
+fn file_column_types(conn: &Connection, read: &str) -> Result<Vec<(String, String)>, String> {
+    let scan = |e: duckdb::Error| format!("ERROR: Spectrum Scan Error: {e}");
+    let mut stmt = conn.prepare(&format!("DESCRIBE SELECT * FROM {read}")).map_err(scan)?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(scan)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(scan)
 }
 
 /// The columns the files have, together.

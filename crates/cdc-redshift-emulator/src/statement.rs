@@ -3,6 +3,8 @@
 
 use sqlparser::tokenizer::Token;
 
+use crate::rules::plpgsql::Variable;
+use crate::rules::transaction_block::{AlterColumnType, parse_alter_column_type};
 use crate::translate::{
     TranslateError, identifier, is_keyword, keyword, matching_paren, significant, split_args, string_value, tokenize,
 };
@@ -35,8 +37,16 @@ pub enum Step {
     Sql(String),
     CreateProcedure {
         name: QualifiedName,
+        params: Vec<Variable>,
         body: String,
     },
+    /// `VACUUM …`: nothing to do on DuckDB (outside a transaction block).
+    Vacuum,
+    /// `ALTER TABLE t ALTER COLUMN c TYPE …` (outside a transaction block).
+    AlterColumnType(AlterColumnType),
+    /// A statement a rule refuses where it stands (inside a transaction
+    /// block): it fails with this error when its turn comes.
+    Refused(String),
     CreateExternalSchema {
         schema: String,
         glue_database: String,
@@ -85,6 +95,11 @@ pub fn parse(sql: &str) -> Result<Step, TranslateError> {
             kw(0)
         ))),
         "UNLOAD" => parse_unload(&sig).map(Step::Unload),
+        "VACUUM" => Ok(Step::Vacuum),
+        "ALTER" => match parse_alter_column_type(sql)? {
+            Some(a) => Ok(Step::AlterColumnType(a)),
+            None => Ok(Step::Sql(sql.to_string())),
+        },
         "CALL" => parse_call(&sig),
         "REFRESH" if kw(1) == "MATERIALIZED" && kw(2) == "VIEW" => {
             let (name, _) = qualified_name(&sig, 3)?;
@@ -128,7 +143,14 @@ fn qualified_name(sig: &[&Token], at: usize) -> Result<(QualifiedName, usize), T
 }
 
 fn parse_procedure(sig: &[&Token], at: usize) -> Result<Step, TranslateError> {
-    let (name, _) = qualified_name(sig, at)?;
+    let (name, after) = qualified_name(sig, at)?;
+    let params = if sig.get(after) == Some(&&Token::LParen) {
+        let rest: Vec<Token> = sig[after..].iter().map(|t| (*t).clone()).collect();
+        let close = matching_paren(&rest, 0)?;
+        crate::rules::plpgsql::parameters(&rest[1..close])?
+    } else {
+        Vec::new()
+    };
     // The body is the (dollar-)quoted string after AS.
     let body = sig
         .iter()
@@ -139,7 +161,7 @@ fn parse_procedure(sig: &[&Token], at: usize) -> Result<Step, TranslateError> {
             other => string_value(other).map(str::to_string),
         })
         .ok_or_else(|| TranslateError("ERROR: syntax error: CREATE PROCEDURE without an AS body".into()))?;
-    Ok(Step::CreateProcedure { name, body })
+    Ok(Step::CreateProcedure { name, params, body })
 }
 
 fn parse_external_schema(sig: &[&Token], at: usize) -> Result<Step, TranslateError> {
@@ -297,6 +319,7 @@ fn parse_unload(sig: &[&Token]) -> Result<UnloadSpec, TranslateError> {
                     _ => 1024.0 * 1024.0,
                 };
                 if kw == "MAXFILESIZE" {
+                    // Rounded once the format is known (PARQUET is required).
                     spec.max_file_bytes = Some((n * unit) as u64);
                 }
             }
@@ -318,6 +341,12 @@ fn parse_unload(sig: &[&Token]) -> Result<UnloadSpec, TranslateError> {
         return Err(TranslateError(
             "ERROR: UNLOAD formats other than PARQUET are not supported by the Redshift emulator".into(),
         ));
+    }
+    if let Some(requested) = spec.max_file_bytes {
+        spec.max_file_bytes = Some(
+            crate::rules::unload_maxfilesize::parquet_part_size(requested)
+                .map_err(|e| TranslateError(e.to_string()))?,
+        );
     }
     Ok(spec)
 }
@@ -344,7 +373,7 @@ mod tests {
                 bucket: "opt".into(),
                 prefix: "cdc/t/changedate=1/".into(),
                 parallel: false,
-                max_file_bytes: Some(200 * 1024 * 1024),
+                max_file_bytes: Some(192 * 1024 * 1024),
                 cleanpath: true,
                 allow_overwrite: false,
                 extension: None,
@@ -379,8 +408,9 @@ mod tests {
         match parse("CREATE OR REPLACE PROCEDURE s.p(q VARCHAR(10)) AS $$\nBEGIN NULL; END;\n$$ LANGUAGE plpgsql")
             .unwrap()
         {
-            Step::CreateProcedure { name: n, body } => {
+            Step::CreateProcedure { name: n, params, body } => {
                 assert_eq!(n, name("s", "p"));
+                assert_eq!(params, vec![Variable { name: "q".into(), ty: "VARCHAR(10)".into() }]);
                 assert_eq!(body, "\nBEGIN NULL; END;\n");
             }
             other => panic!("{other:?}"),

@@ -25,10 +25,17 @@
 //! - in `CREATE TABLE`: `DISTSTYLE x`, `DISTKEY(…)`, `[COMPOUND|INTERLEAVED]
 //!   SORTKEY(…)`, `SORTKEY AUTO`, column `DISTKEY`/`SORTKEY`, `ENCODE x` and
 //!   `BACKUP YES|NO` are dropped: physical layout only;
-//! - comments are dropped.
+//! - comments are dropped;
+//! - the rewrites of the rules Redshift enforces and DuckDB does not
+//!   ([`rules`]): CHECK constraints for character lengths in CREATE TABLE,
+//!   casts to character types, trailing blanks in comparisons.
 
+use duckdb::Connection;
 use sqlparser::dialect::RedshiftSqlDialect;
 use sqlparser::tokenizer::{Token, Tokenizer, Whitespace, Word};
+
+use crate::catalog::ColumnTypes;
+use crate::rules;
 
 /// A statement or construct outside what the emulator translates, or text
 /// that does not tokenize: the statement fails with this message.
@@ -107,13 +114,45 @@ pub fn duck_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// The statement as DuckDB SQL.
+/// The statement as DuckDB SQL, knowing no column types (for statements
+/// that reference no relation, and for tests).
 pub fn to_duckdb(sql: &str, session: Session) -> Result<String, TranslateError> {
+    translate_tokens(tokenize(sql)?, session, &ColumnTypes::default())
+}
+
+/// The statement as DuckDB SQL, with the column types of the relations it
+/// references read from `conn`'s catalog (for [`rules::trailing_blanks`]).
+pub fn to_duckdb_on(conn: &Connection, sql: &str, session: Session) -> Result<String, TranslateError> {
     let tokens = tokenize(sql)?;
+    let columns =
+        ColumnTypes::load(conn, &tokens).map_err(|e| TranslateError(crate::errors::redshift_text(&e.to_string())))?;
+    translate_tokens(tokens, session, &columns)
+}
+
+/// Tokens as DuckDB SQL: the physical-layout clauses dropped, the rules'
+/// rewrites ([`rules`]) applied, then the functions of the module doc.
+pub fn translate_tokens(tokens: Vec<Token>, session: Session, columns: &ColumnTypes) -> Result<String, TranslateError> {
     let sig = significant(&tokens);
     let create_table = is_keyword(sig.first(), "CREATE") && sig.iter().take(5).any(|t| is_keyword(Some(t), "TABLE"));
     let tokens = if create_table { strip_table_attributes(&tokens) } else { tokens };
+    let tokens = rules::character_length::add_checks(tokens)?;
+    let tokens = rules::sized_casts::rewrite(&tokens)?;
+    let tokens = rules::trailing_blanks::rewrite(&tokens, columns)?;
     render(&tokens, session)
+}
+
+/// A token written back as Redshift SQL (string literals re-escaped), for
+/// text the emulator builds and translates again.
+pub fn redshift_token(t: &Token) -> String {
+    match t {
+        Token::SingleQuotedString(s)
+        | Token::EscapedStringLiteral(s)
+        | Token::NationalStringLiteral(s)
+        | Token::UnicodeStringLiteral(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''")),
+        Token::DollarQuotedString(d) => format!("'{}'", d.value.replace('\\', "\\\\").replace('\'', "''")),
+        Token::Word(w) if w.quote_style.is_some() => duck_ident(&w.value),
+        other => other.to_string(),
+    }
 }
 
 /// Writes tokens as DuckDB SQL, rewriting the functions of the module doc.
@@ -451,7 +490,8 @@ mod tests {
             duck(
                 "CREATE TABLE IF NOT EXISTS \"s\".\"t\" (\"a\" INTEGER, b VARCHAR(MAX)) DISTKEY(\"a\") SORTKEY(\"a\", b)"
             ),
-            "CREATE TABLE IF NOT EXISTS \"s\".\"t\" (\"a\" INTEGER, b VARCHAR)  "
+            "CREATE TABLE IF NOT EXISTS \"s\".\"t\" (\"a\" INTEGER, b VARCHAR CHECK \
+             (__redshift_emulator.fits_varchar(b, 65535)))  "
         );
         assert_eq!(
             duck("CREATE TABLE t (a INT ENCODE az64 DISTKEY) DISTSTYLE AUTO COMPOUND SORTKEY(a) BACKUP NO"),

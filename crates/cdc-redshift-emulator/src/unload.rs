@@ -1,7 +1,8 @@
 //! `UNLOAD ('select') TO 's3://…' FORMAT AS PARQUET …` through the S3 API.
 //!
 //! DuckDB runs the SELECT and writes Parquet (Snappy, as Redshift does) into
-//! a temporary folder, in the query's order and split at MAXFILESIZE; then
+//! a temporary folder, in the query's order and split at MAXFILESIZE
+//! (rounded down to a multiple of 32 MB, [`crate::rules::unload_maxfilesize`]); then
 //! the emulator empties the prefix (CLEANPATH), or refuses a non-empty one
 //! (neither CLEANPATH nor ALLOWOVERWRITE, Redshift's error), and uploads the
 //! parts with PutObject under Redshift's names: `000.parquet`, `001.parquet`…
@@ -20,7 +21,7 @@ use tokio::runtime::Handle;
 
 use crate::spectrum::Aws;
 use crate::statement::UnloadSpec;
-use crate::translate::{Session, duck_literal, to_duckdb};
+use crate::translate::{Session, duck_literal, to_duckdb_on};
 
 /// Runs the UNLOAD; returns the number of rows written. Errors are Redshift-style texts.
 pub fn unload(
@@ -31,7 +32,7 @@ pub fn unload(
     session: Session,
 ) -> Result<u64, String> {
     let aws = aws.ok_or("ERROR: UNLOAD needs S3: the emulator was started without AWS settings")?;
-    let query = to_duckdb(&spec.query, session).map_err(|e| e.0)?;
+    let query = to_duckdb_on(conn, &spec.query, session).map_err(|e| e.0)?;
     let dir = tempfile::Builder::new()
         .prefix("redshift-emulator-unload-")
         .tempdir()

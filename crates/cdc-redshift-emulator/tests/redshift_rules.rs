@@ -1,0 +1,378 @@
+//! The rules where Redshift is stricter than DuckDB (`cdc_redshift_emulator::rules`),
+//! each through the Data API: the statement Redshift refuses is refused, and
+//! the SQL our pipeline needs still runs. Each test fails if the emulator
+//! turns lenient again (no CHECK constraints, no rtrim rewrite, no BOOLEAN
+//! overload, no transaction-block check, …).
+
+mod support;
+
+use std::time::Duration;
+
+use aws_sdk_redshiftdata::types::{ExecutionMode, StatusString};
+use cdc_core::ports::{ResultSet, Warehouse};
+use support::*;
+
+/// Today's setup.sql procedure, as the core generates it.
+const OLD_PROCEDURE: &str = "CREATE OR REPLACE PROCEDURE \"cdc_control\".cdc_assert_empty(query VARCHAR(65535), \
+     message VARCHAR(1024)) AS $$\nDECLARE\n  bad_file VARCHAR(1024);\nBEGIN\n  EXECUTE query INTO bad_file;\n  IF \
+     bad_file IS NOT NULL THEN\n    RAISE EXCEPTION '%', message || bad_file;\n  END IF;\nEND;\n$$ LANGUAGE plpgsql";
+
+async fn ok(wh: &dyn Warehouse, statements: &[&str]) -> ResultSet {
+    run(wh, batch("test", statements)).await.unwrap_or_else(|e| panic!("{statements:?}: {e}"))
+}
+
+async fn refused(wh: &dyn Warehouse, statements: &[&str]) -> String {
+    match run(wh, batch("test", statements)).await {
+        Ok(rs) => panic!("{statements:?} ran: {rs:?}"),
+        Err(e) => e.message,
+    }
+}
+
+async fn one(wh: &dyn Warehouse, sql: &str) -> Vec<Vec<String>> {
+    texts(&ok(wh, &[sql]).await)
+}
+
+// --- 1. PL/pgSQL ------------------------------------------------------------
+
+#[tokio::test]
+async fn a_raise_with_an_expression_argument_is_refused_at_create_procedure() {
+    let emu = emulator();
+    let wh = warehouse(&emu);
+    let e = refused(&wh, &["CREATE SCHEMA IF NOT EXISTS cdc_control", OLD_PROCEDURE]).await;
+    assert!(e.contains("syntax error at or near \"||\""), "{e}");
+    assert!(e.contains("simple variables, not expressions") && e.contains("c_PLpgSQL-statements.html"), "{e}");
+    // Nothing was recorded: the procedure does not exist.
+    ok(&wh, &["CREATE SCHEMA IF NOT EXISTS cdc_control"]).await;
+    let e = refused(&wh, &["CALL cdc_control.cdc_assert_empty('SELECT 1', 'm')"]).await;
+    assert!(e.contains("does not exist"), "{e}");
+}
+
+#[tokio::test]
+async fn the_fixed_procedure_runs_its_body_and_raises_the_message() {
+    let emu = emulator();
+    let wh = warehouse(&emu);
+    ok(
+        &wh,
+        &[
+            "CREATE SCHEMA IF NOT EXISTS cdc_control",
+            FIXED_PROCEDURE,
+            "CREATE TABLE public.files (file VARCHAR(100), bad BOOLEAN)",
+            "INSERT INTO public.files VALUES ('s3://b/ok.parquet', FALSE), ('s3://b/it''s bad.parquet', TRUE)",
+        ],
+    )
+    .await;
+    // A query returning a row: RAISE EXCEPTION with message || value.
+    let e =
+        refused(&wh, &["CALL cdc_control.cdc_assert_empty('SELECT file FROM public.files WHERE bad', 'M: ')"]).await;
+    assert!(e.ends_with("ERROR: M: s3://b/it's bad.parquet"), "{e}");
+    // No row, or a NULL value: nothing raised.
+    ok(&wh, &["CALL cdc_control.cdc_assert_empty('SELECT file FROM public.files WHERE FALSE', 'x')"]).await;
+    ok(&wh, &["CALL cdc_control.cdc_assert_empty('SELECT NULL', 'x')"]).await;
+    // Levels and formats.
+    ok(
+        &wh,
+        &["CREATE PROCEDURE public.p(v VARCHAR(10)) AS $$ DECLARE n INTEGER := 2; w VARCHAR(20); BEGIN RAISE NOTICE \
+             'n is %', n; w := v || '!'; IF n > 1 THEN RAISE EXCEPTION '100%% %, %', w, n; ELSE NULL; END IF; END; \
+             $$ LANGUAGE plpgsql"],
+    )
+    .await;
+    let e = refused(&wh, &["CALL public.p('a')"]).await;
+    assert!(e.ends_with("ERROR: 100% a!, 2"), "{e}");
+}
+
+// --- 2. byte lengths ----------------------------------------------------------
+
+#[tokio::test]
+async fn values_longer_in_bytes_than_their_column_are_refused() {
+    let emu = emulator();
+    let wh = warehouse(&emu);
+    ok(&wh, &["CREATE TABLE public.t (v VARCHAR(4), c CHAR(2), m VARCHAR(MAX))"]).await;
+    // 4 bytes fit, even as two characters; trailing blanks beyond the width pass.
+    ok(&wh, &["INSERT INTO public.t VALUES ('éé', 'ab', 'x'), ('abcd   ', 'a ', 'y')"]).await;
+    let e = refused(&wh, &["INSERT INTO public.t (v) VALUES ('ééa')"]).await;
+    assert!(e.contains("ERROR: value too long for type character varying(4)"), "{e}");
+    assert!(e.contains("DETAIL: Constraint Error"), "the DuckDB text stays on the DETAIL line: {e}");
+    let e = refused(&wh, &["UPDATE public.t SET v = 'abcde'"]).await;
+    assert!(e.contains("value too long for type character varying(4)"), "{e}");
+    let e = refused(&wh, &["INSERT INTO public.t (c) SELECT 'abc'"]).await;
+    assert!(e.contains("ERROR: value too long for type character(2)"), "{e}");
+    let e = refused(&wh, &["INSERT INTO public.t (c) VALUES ('é')"]).await;
+    assert!(e.contains("ERROR: Multibyte character not supported for CHAR (Hint: Try using VARCHAR)"), "{e}");
+    // Temporary tables and the defaults (VARCHAR = 256 bytes, CHAR = 1).
+    let e = refused(
+        &wh,
+        &[
+            "CREATE TEMP TABLE f (file VARCHAR, kind CHAR)",
+            "INSERT INTO f VALUES (REPEAT('x', 256), 'C')",
+            "INSERT INTO f VALUES (REPEAT('x', 257), 'C')",
+        ],
+    )
+    .await;
+    assert!(e.contains("character varying(256)"), "{e}");
+    let e = refused(&wh, &["CREATE TEMP TABLE f (kind CHAR)", "INSERT INTO f VALUES ('CD')"]).await;
+    assert!(e.contains("character(1)"), "{e}");
+    assert_eq!(one(&wh, "SELECT COUNT(*) FROM public.t").await, [["2"]]);
+}
+
+// --- 3. truncating casts ----------------------------------------------------------
+
+#[tokio::test]
+async fn casts_to_sized_character_types_keep_the_bytes_that_fit() {
+    let emu = emulator();
+    let wh = warehouse(&emu);
+    let rows = one(
+        &wh,
+        "SELECT CAST('héllo' AS VARCHAR(3)), 'City of South San Francisco'::char(20), CAST('héllo' AS VARCHAR), \
+         CAST(12345 AS VARCHAR(2)), CAST(NULL AS VARCHAR(2)), LEN(CAST(REPEAT('é', 84) AS VARCHAR(84)))",
+    )
+    .await;
+    assert_eq!(rows, [["hé", "City of South San Fr", "héllo", "12", "NULL", "42"]]);
+}
+
+// --- 4. BOOLEAN to text ----------------------------------------------------------
+
+#[tokio::test]
+async fn boolean_to_text_casts_are_refused_even_when_no_row_is_cast() {
+    let emu = emulator();
+    let wh = warehouse(&emu);
+    ok(&wh, &["CREATE TABLE public.b (flag BOOLEAN, n INTEGER)"]).await;
+    for sql in [
+        "SELECT CAST(flag AS VARCHAR(65535)) FROM public.b",
+        "SELECT CAST(b.flag AS VARCHAR) FROM public.b b",
+        "SELECT flag::text FROM public.b",
+        "SELECT b.flag::varchar(5) FROM public.b b",
+        "SELECT CAST(TRUE AS CHAR(5))",
+    ] {
+        let e = refused(&wh, &[sql]).await;
+        assert!(e.contains("ERROR: cannot cast type boolean to character varying"), "{sql}: {e}");
+    }
+    // Overload resolution picks the refusing overload only for BOOLEAN.
+    assert_eq!(
+        one(&wh, "SELECT CAST(n AS VARCHAR(5)), CAST(7 AS VARCHAR), CAST(DATE '2026-11-01' AS VARCHAR(10)) FROM (SELECT 1 AS n) x").await,
+        [["1", "7", "2026-11-01"]]
+    );
+    assert_eq!(
+        one(&wh, "SELECT CASE WHEN flag THEN 'true' ELSE 'false' END FROM (SELECT TRUE AS flag) x").await,
+        [["true"]]
+    );
+}
+
+// --- 5. trailing blanks ----------------------------------------------------------
+
+#[tokio::test]
+async fn trailing_blanks_do_not_count_when_text_is_compared() {
+    let emu = emulator();
+    let wh = warehouse(&emu);
+    ok(
+        &wh,
+        &[
+            "CREATE TABLE public.a (k VARCHAR(5), n INTEGER)",
+            "CREATE TABLE public.b (k VARCHAR(5))",
+            "INSERT INTO public.a VALUES ('a', 1), ('a ', 2)",
+            "INSERT INTO public.b VALUES ('a  ')",
+        ],
+    )
+    .await;
+    let wh = &wh;
+    let q = move |sql: &'static str| one(wh, sql);
+    assert_eq!(q("SELECT COUNT(*) FROM public.a x JOIN public.b y ON x.k = y.k").await, [["2"]]);
+    assert_eq!(q("SELECT COUNT(*) FROM public.a WHERE k = 'a'").await, [["2"]]);
+    assert_eq!(q("SELECT COUNT(*) FROM public.a WHERE k <> 'a   '").await, [["0"]]);
+    assert_eq!(q("SELECT COUNT(*) FROM public.a WHERE k IN ('a ', 'b')").await, [["2"]]);
+    assert_eq!(q("SELECT SUM(CASE k WHEN 'a' THEN 1 ELSE 0 END) FROM public.a").await, [["2"]]);
+    assert_eq!(
+        q("SELECT COUNT(*) FROM (SELECT ROW_NUMBER() OVER (PARTITION BY k ORDER BY n) AS rn FROM public.a) r WHERE rn = 1")
+            .await,
+        [["1"]]
+    );
+    // LIKE and the length functions see the blanks.
+    assert_eq!(q("SELECT COUNT(*) FROM public.a WHERE k LIKE 'a'").await, [["1"]]);
+    assert_eq!(
+        q("SELECT LEN(k), LENGTH(k), OCTET_LENGTH(k) FROM public.a ORDER BY n").await,
+        [["1", "1", "1"], ["2", "2", "2"]]
+    );
+    // The join stays a hash join.
+    let plan = format!("{:?}", q("EXPLAIN SELECT * FROM public.a x JOIN public.b y ON x.k = y.k").await).to_lowercase();
+    assert!(plan.contains("hash join") || plan.contains("hash_join"), "{plan}");
+}
+
+// --- 6. transaction blocks ----------------------------------------------------------
+
+async fn single(client: &aws_sdk_redshiftdata::Client, sql: &str) -> Result<(), String> {
+    let id = client
+        .execute_statement()
+        .workgroup_name(WORKGROUP)
+        .database(DATABASE)
+        .sql(sql)
+        .send()
+        .await
+        .unwrap()
+        .id()
+        .unwrap()
+        .to_string();
+    finished(client, &id).await
+}
+
+async fn finished(client: &aws_sdk_redshiftdata::Client, id: &str) -> Result<(), String> {
+    for _ in 0..12_000 {
+        let d = client.describe_statement().id(id).send().await.unwrap();
+        match d.status() {
+            Some(StatusString::Finished) => return Ok(()),
+            Some(StatusString::Failed | StatusString::Aborted) => return Err(d.error().unwrap_or_default().into()),
+            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+    panic!("statement {id} did not end");
+}
+
+#[tokio::test]
+async fn statements_redshift_refuses_in_a_transaction_block_fail_in_any_batch() {
+    let emu = emulator();
+    let wh = warehouse(&emu);
+    for sql in [
+        "VACUUM public.t",
+        "ALTER TABLE public.t ALTER COLUMN v TYPE VARCHAR(10)",
+        "ALTER TABLE public.t APPEND FROM public.u",
+        "CREATE EXTERNAL TABLE s.x (a INT) LOCATION 's3://b/x/'",
+        "CREATE DATABASE other",
+        "DROP LIBRARY l",
+    ] {
+        let e = refused(&wh, &["CREATE TABLE public.t (v VARCHAR(3))", sql]).await;
+        assert!(e.contains("cannot run inside a transaction block"), "{sql}: {e}");
+        // The batch rolled back: the table was not created.
+        let e = refused(&wh, &["SELECT * FROM public.t"]).await;
+        assert!(e.contains("does not exist"), "{e}");
+    }
+    // AUTO_COMMIT: each statement commits; the restricted one is still refused.
+    let client = data_api_client(&emu.endpoint_url());
+    let id = client
+        .batch_execute_statement()
+        .workgroup_name(WORKGROUP)
+        .database(DATABASE)
+        .execution_mode(ExecutionMode::AutoCommit)
+        .sqls("CREATE TABLE public.kept (a INTEGER)")
+        .sqls("VACUUM public.kept")
+        .send()
+        .await
+        .unwrap()
+        .id()
+        .unwrap()
+        .to_string();
+    let e = finished(&client, &id).await.unwrap_err();
+    assert!(e.contains("VACUUM cannot run inside a transaction block"), "{e}");
+    assert_eq!(one(&wh, "SELECT COUNT(*) FROM public.kept").await, [["0"]]);
+}
+
+#[tokio::test]
+async fn statements_on_external_tables_fail_in_any_batch() {
+    let emu = emulator();
+    let wh = warehouse(&emu);
+    let schema = "CREATE EXTERNAL SCHEMA IF NOT EXISTS spectrum FROM DATA CATALOG DATABASE 'raw' IAM_ROLE 'arn:aws:iam::1:role/r'";
+    for (sql, statement) in [
+        ("INSERT INTO spectrum.t SELECT 1", "INSERT (external table)"),
+        ("DROP TABLE IF EXISTS spectrum.t", "DROP EXTERNAL TABLE"),
+        ("ALTER TABLE spectrum.t ADD PARTITION (d = '1') LOCATION 's3://b/d=1/'", "ALTER EXTERNAL TABLE"),
+        ("ALTER TABLE spectrum.t RENAME TO u", "RENAME EXTERNAL TABLE"),
+        ("GRANT SELECT ON EXTERNAL TABLE spectrum.t TO bob", "GRANT (external resources)"),
+    ] {
+        let e = refused(&wh, &[schema, sql]).await;
+        assert!(e.contains(&format!("ERROR: {statement} cannot run inside a transaction block")), "{sql}: {e}");
+    }
+    // The same statements on a local table are not restricted.
+    ok(&wh, &["CREATE TABLE public.t (a INTEGER)", "INSERT INTO public.t SELECT 1", "DROP TABLE public.t"]).await;
+}
+
+#[tokio::test]
+async fn truncate_commits_the_work_before_it() {
+    let emu = emulator();
+    let wh = warehouse(&emu);
+    let e = refused(
+        &wh,
+        &[
+            "CREATE TABLE public.t (a INTEGER)",
+            "CREATE TABLE public.u (a INTEGER)",
+            "INSERT INTO public.t VALUES (1)",
+            "TRUNCATE public.u",
+            "INSERT INTO public.t VALUES (2)",
+            "SELECT * FROM public.nope",
+        ],
+    )
+    .await;
+    assert!(e.contains("does not exist"), "{e}");
+    // What ran before the TRUNCATE was committed; the insert after it rolled back.
+    assert_eq!(one(&wh, "SELECT a FROM public.t").await, [["1"]]);
+}
+
+#[tokio::test]
+async fn execute_statement_runs_outside_a_transaction_block() {
+    let emu = emulator();
+    let wh = warehouse(&emu);
+    let client = data_api_client(&emu.endpoint_url());
+    ok(&wh, &["CREATE TABLE public.t (v VARCHAR(3), n INTEGER)", "INSERT INTO public.t VALUES ('abc', 1)"]).await;
+    single(&client, "VACUUM").await.unwrap();
+    single(&client, "VACUUM public.t").await.unwrap();
+    single(&client, "ALTER TABLE public.t ALTER COLUMN v TYPE VARCHAR(10)").await.unwrap();
+    ok(&wh, &["INSERT INTO public.t VALUES ('abcdefghij', 2)"]).await;
+    let e = refused(&wh, &["INSERT INTO public.t VALUES ('abcdefghijk', 3)"]).await;
+    assert!(e.contains("character varying(10)"), "{e}");
+    let e = single(&client, "ALTER TABLE public.t ALTER COLUMN v TYPE VARCHAR(5)").await.unwrap_err();
+    assert!(e.contains("target column size should be greater or equal to current maximum column size"), "{e}");
+    let e = single(&client, "ALTER TABLE public.t ALTER COLUMN v TYPE INTEGER").await.unwrap_err();
+    assert!(e.contains("not supported"), "{e}");
+    let e = single(&client, "ALTER TABLE public.t ALTER COLUMN n TYPE VARCHAR(20)").await.unwrap_err();
+    assert!(e.contains("only change the size of a VARCHAR column"), "{e}");
+    assert_eq!(one(&wh, "SELECT v FROM public.t ORDER BY n").await, [["abc"], ["abcdefghij"]]);
+}
+
+// --- 7. materialized views ----------------------------------------------------------
+
+#[tokio::test]
+async fn materialized_views_refuse_what_redshift_refuses() {
+    let emu = emulator();
+    let wh = warehouse(&emu);
+    ok(&wh, &["CREATE TABLE public.h (bid INTEGER, delta INTEGER)", "CREATE VIEW public.v AS SELECT * FROM public.h"])
+        .await;
+    for (query, rule) in [
+        ("SELECT bid, SUM(delta) AS s FROM public.h GROUP BY bid ORDER BY bid", "ORDER BY"),
+        ("SELECT bid FROM public.h LIMIT 5", "LIMIT"),
+        ("SELECT bid FROM public.h OFFSET 5", "OFFSET"),
+        ("SELECT bid FROM public.v", "standard views"),
+        ("SELECT table_name FROM information_schema.tables", "system tables"),
+        ("SELECT * FROM pg_class", "system tables"),
+        ("SELECT f_double(bid) AS d FROM public.h", "user-defined functions"),
+        ("SELECT public.twice(bid) AS d FROM public.h", "user-defined functions"),
+        ("SELECT CURRENT_SCHEMA() AS s FROM public.h", "leader node-only"),
+    ] {
+        let e = refused(&wh, &[&format!("CREATE MATERIALIZED VIEW public.mv AS {query}")]).await;
+        assert!(e.contains("materialized views cannot reference") && e.contains(rule), "{query}: {e}");
+    }
+    let e = refused(
+        &wh,
+        &["CREATE TEMP TABLE tmp AS SELECT 1 AS a", "CREATE MATERIALIZED VIEW public.mv AS SELECT a FROM tmp"],
+    )
+    .await;
+    assert!(e.contains("temporary tables"), "{e}");
+    // What the pipeline creates still works; ORDER BY inside a window is fine.
+    ok(
+        &wh,
+        &["CREATE MATERIALIZED VIEW public.mv AS SELECT bid, SUM(delta) AS s, ROW_NUMBER() OVER (ORDER BY bid) AS r \
+           FROM public.h GROUP BY bid"],
+    )
+    .await;
+}
+
+// --- 8. UNLOAD MAXFILESIZE ----------------------------------------------------------
+
+#[tokio::test]
+async fn a_parquet_maxfilesize_below_32_mb_is_refused() {
+    let emu = emulator();
+    let wh = warehouse(&emu);
+    let e = refused(
+        &wh,
+        &["UNLOAD ('SELECT 1') TO 's3://b/p/' IAM_ROLE 'arn:aws:iam::1:role/r' FORMAT AS PARQUET MAXFILESIZE 5 MB"],
+    )
+    .await;
+    assert!(e.contains("below 32 MB") && e.contains("r_UNLOAD.html"), "{e}");
+    let e = refused(&wh, &["UNLOAD ('SELECT 1') TO 's3://b/p/' FORMAT AS PARQUET MAXFILESIZE 7 GB"]).await;
+    assert!(e.contains("between 5 MB and 6.2 GB"), "{e}");
+}
