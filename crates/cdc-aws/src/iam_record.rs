@@ -24,6 +24,7 @@
 //! | Glue GetTable, CreateTable, UpdateTable, GetPartitions, BatchCreatePartition, UpdatePartition | `glue:<Operation>` | catalog, database, table (every one must be allowed: "Specifying AWS Glue resource ARNs") | |
 //! | Glue GetTables | `glue:GetTables` | catalog, database, `table/<db>/*` | |
 //! | DynamoDB GetItem, Query, PutItem, UpdateItem | `dynamodb:<Operation>` | `arn:P:dynamodb:R:A:table/<name>` | |
+//! | DynamoDB TransactWriteItems | per item: `dynamodb:PutItem`, `UpdateItem`, `DeleteItem`, `ConditionCheckItem` ("Using IAM with DynamoDB transactions") | each item's table | `dynamodb:EnclosingOperation` |
 //! | SNS Publish | `sns:Publish` | the topic ARN | |
 //! | Redshift Data BatchExecuteStatement, ExecuteStatement | `redshift-data:<Operation>` | the cluster (`arn:P:redshift:R:A:cluster:<id>`) or workgroup ARN | the sign-in it implies is added by the checker per deployment variant |
 //! | Redshift Data DescribeStatement, GetStatementResult | `redshift-data:<Operation>` | `*` (no resource type) | `redshift-data:statement-owner-iam-userid` = the caller's `aws:userid` (its own statements) |
@@ -40,6 +41,7 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 pub use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use aws_smithy_runtime_api::client::interceptors::context::{BeforeSerializationInterceptorContextRef, Input};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
 use cdc_core::steps::dispatch::current_function;
@@ -109,9 +111,11 @@ impl Intercept for CallRecorder {
         "CallRecorder"
     }
 
-    fn read_before_execution(
+    // After the operation's config is applied (its Metadata names it), once per call, not per retry.
+    fn read_before_serialization(
         &self,
         context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let Some(function) = current_function() else { return Ok(()) };
@@ -242,6 +246,31 @@ pub fn iam_requests(scope: &ArnScope, service: &str, operation: &str, input: &In
         ("dynamodb", "UpdateItem") => input
             .downcast_ref::<ddb::update_item::UpdateItemInput>()
             .map(|i| ddb_table(&action("dynamodb"), i.table_name())),
+        // "Permissions for Put, Update, Delete, and Get actions are governed by the permissions used
+        // for the underlying PutItem, UpdateItem, DeleteItem, and GetItem operations" (Using IAM
+        // with DynamoDB transactions); the context carries dynamodb:EnclosingOperation.
+        ("dynamodb", "TransactWriteItems") => {
+            input.downcast_ref::<ddb::transact_write_items::TransactWriteItemsInput>().map(|i| {
+                let mut reqs = Vec::new();
+                for item in i.transact_items() {
+                    let (action, table) = if let Some(x) = item.put() {
+                        ("dynamodb:PutItem", x.table_name())
+                    } else if let Some(x) = item.update() {
+                        ("dynamodb:UpdateItem", x.table_name())
+                    } else if let Some(x) = item.delete() {
+                        ("dynamodb:DeleteItem", x.table_name())
+                    } else if let Some(x) = item.condition_check() {
+                        ("dynamodb:ConditionCheckItem", x.table_name())
+                    } else {
+                        ("UNMAPPED", "TransactWriteItem")
+                    };
+                    let mut req = ddb_table(action, Some(table)).remove(0);
+                    req.context.insert("dynamodb:EnclosingOperation".into(), "TransactWriteItems".into());
+                    reqs.push(req);
+                }
+                reqs
+            })
+        }
         ("sns", "Publish") => input
             .downcast_ref::<sns::publish::PublishInput>()
             .map(|i| vec![request(&action("sns"), i.topic_arn().unwrap_or_default().to_string())]),

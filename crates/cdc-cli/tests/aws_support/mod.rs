@@ -35,7 +35,7 @@ const CONFIG_BUCKET: &str = "cdc-config";
 const CONFIG_KEY: &str = "cdc/pipeline.toml";
 pub const GLUE_DATABASE: &str = "cdc_raw";
 /// The Serverless workgroup's id; `REDSHIFT_WORKGROUP` is its ARN, as template.yaml sets it.
-pub const WORKGROUP_ID: &str = "0b1c2d3e-0000-4000-8000-00000000000a";
+pub const WORKGROUP_ID: &str = "cdcaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
 /// The reviewed table of the SDK calls the functions make (see `cdc_aws::iam_record`).
 pub const SDK_CALLS_TABLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/iam/sdk-calls.tsv");
 
