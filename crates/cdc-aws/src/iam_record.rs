@@ -338,7 +338,27 @@ pub const TABLE_HEADER: &str = "function\toperation\taction\tresource\tcontext";
 
 /// The rows as the reviewed TSV table: normalized, distinct, sorted.
 pub fn to_table(rows: &[CallRow]) -> String {
-    let mut distinct: Vec<CallRow> = rows.iter().map(normalized).collect();
+    to_table_with(rows, &[])
+}
+
+/// [`to_table`], each of `tables` (the config's table names) written as
+/// `{table}` first: which table a call touched depends on the data of the
+/// run, the permission it needs does not.
+pub fn to_table_with(rows: &[CallRow], tables: &[String]) -> String {
+    let mut names: Vec<&String> = tables.iter().collect();
+    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    let generic = |s: &str| names.iter().fold(s.to_string(), |acc, n| acc.replace(n.as_str(), "{table}"));
+    let mut distinct: Vec<CallRow> = rows
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.request.resource = generic(&r.request.resource);
+            for v in r.request.context.values_mut() {
+                *v = generic(v);
+            }
+            normalized(&r)
+        })
+        .collect();
     distinct.sort();
     distinct.dedup();
     let mut out = String::new();
