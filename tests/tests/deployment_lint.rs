@@ -33,13 +33,15 @@ fn definition() -> String {
 }
 
 fn substitutions() -> BTreeMap<String, String> {
-    Function::ALL
+    let mut subs: BTreeMap<String, String> = Function::ALL
         .iter()
         .map(|f| {
             let arn = format!("arn:aws:lambda:eu-west-1:123456789012:function:cdc-{}", f.name());
             (f.substitution().to_string(), arn)
         })
-        .collect()
+        .collect();
+    subs.insert("Partition".to_string(), "aws".to_string());
+    subs
 }
 
 #[test]

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 
 use cdc_core::job::Lease;
 use cdc_core::notify::NotifyPolicy;
@@ -167,8 +168,16 @@ pub async fn load_config_if_changed(
     settings: &DeploymentSettings,
     known_etag: Option<&str>,
 ) -> Result<Option<FetchedConfig>, PipelineError> {
+    load_config_with(&s3_client(sdk), settings, known_etag).await
+}
+
+/// [`load_config_if_changed`] with a client built once (the Lambda's).
+pub async fn load_config_with(
+    s3: &aws_sdk_s3::Client,
+    settings: &DeploymentSettings,
+    known_etag: Option<&str>,
+) -> Result<Option<FetchedConfig>, PipelineError> {
     let uri = settings.config_uri();
-    let s3 = s3_client(sdk);
     let request = s3.get_object().bucket(settings.config_location.bucket()).key(&settings.config_key);
     let object = match request.set_if_none_match(known_etag.map(str::to_string)).send().await {
         Ok(object) => object,
@@ -198,8 +207,17 @@ pub async fn load_config_if_changed(
 /// (`AWS_ENDPOINT_URL`): local S3 servers (moto, MinIO) do not resolve
 /// bucket host names, while AWS itself gets virtual-hosted requests.
 pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    s3_client_with(sdk, &[])
+}
+
+/// [`s3_client`] with interceptors (the tests' [`crate::iam_record::CallRecorder`]).
+pub fn s3_client_with(sdk: &SdkConfig, interceptors: &[SharedInterceptor]) -> aws_sdk_s3::Client {
     let local = sdk.endpoint_url().is_some();
-    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(local).build())
+    let mut b = aws_sdk_s3::config::Builder::from(sdk).force_path_style(local);
+    for i in interceptors {
+        b.push_interceptor(i.clone());
+    }
+    aws_sdk_s3::Client::from_conf(b.build())
 }
 
 /// Every AWS port of one deployment, each client built once.
@@ -216,12 +234,32 @@ pub struct AwsPorts {
 
 impl AwsPorts {
     pub fn new(sdk: &SdkConfig, settings: &DeploymentSettings) -> Result<Self, PipelineError> {
-        let s3 = s3_client(sdk);
-        let glue = aws_sdk_glue::Client::new(sdk);
+        Self::with_interceptors(sdk, settings, &[])
+    }
+
+    /// Every client with `interceptors` pushed onto its config (the tests
+    /// record each SDK call for the IAM check this way).
+    pub fn with_interceptors(
+        sdk: &SdkConfig,
+        settings: &DeploymentSettings,
+        interceptors: &[SharedInterceptor],
+    ) -> Result<Self, PipelineError> {
+        let s3 = s3_client_with(sdk, interceptors);
+        let mut glue = aws_sdk_glue::config::Builder::from(sdk);
+        let mut data = aws_sdk_redshiftdata::config::Builder::from(sdk);
+        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk);
+        let mut sns = aws_sdk_sns::config::Builder::from(sdk);
+        for i in interceptors {
+            glue.push_interceptor(i.clone());
+            data.push_interceptor(i.clone());
+            dynamodb.push_interceptor(i.clone());
+            sns.push_interceptor(i.clone());
+        }
+        let glue = aws_sdk_glue::Client::from_conf(glue.build());
         let role = settings.iam_role.as_deref();
         Ok(Self {
             warehouse: Arc::new(RedshiftDataWarehouse::new(
-                &aws_sdk_redshiftdata::Client::new(sdk),
+                &aws_sdk_redshiftdata::Client::from_conf(data.build()),
                 settings.target.clone(),
             )?),
             raw: Arc::new(S3RawZone::new(s3.clone(), settings.raw.clone())),
@@ -232,11 +270,11 @@ impl AwsPorts {
             zone: Arc::new(S3OptimizedZone::new(s3, settings.optimized.clone(), settings.raw.clone(), role)),
             catalog: Arc::new(GlueCatalog::new(glue, &settings.glue_database)),
             store: Arc::new(DynamoDbJobStore::new(
-                aws_sdk_dynamodb::Client::new(sdk),
+                aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
                 &settings.job_table,
                 settings.history,
             )?),
-            notifier: Arc::new(SnsNotifier::new(aws_sdk_sns::Client::new(sdk), &settings.topic_arn)),
+            notifier: Arc::new(SnsNotifier::new(aws_sdk_sns::Client::from_conf(sns.build()), &settings.topic_arn)),
         })
     }
 

@@ -1,4 +1,4 @@
-//! The job-state store on DynamoDB (DESIGN.md section 4), the twin of the
+//! The job-state store on DynamoDB (docs/architecture.md), the twin of the
 //! local `FileJobStore`: same semantics, checked by the same conformance
 //! suite.
 //!

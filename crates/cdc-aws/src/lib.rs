@@ -1,4 +1,4 @@
-//! AWS adapters of the pipeline's ports (DESIGN.md section 4).
+//! AWS adapters of the pipeline's ports (docs/architecture.md, "Ports and adapters").
 //!
 //! Each adapter takes an SDK client built from [`client_config::load_from_env`],
 //! so `AWS_ENDPOINT_URL` points all of them at a local emulation (moto in the
@@ -11,6 +11,7 @@ pub mod deployment;
 pub mod dynamodb_job_store;
 pub mod glue_catalog;
 pub mod https_client;
+pub mod iam_record;
 pub mod redshift_data_warehouse;
 pub mod s3_location;
 pub mod s3_optimized_zone;

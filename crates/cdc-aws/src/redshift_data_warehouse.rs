@@ -1,5 +1,5 @@
-//! The warehouse on Amazon Redshift through the Data API (DESIGN.md sections
-//! 2 to 4), the twin of the local DuckDB warehouse: one batch, one
+//! The warehouse on Amazon Redshift through the Data API (docs/architecture.md,
+//! docs/cdc-contract.md), the twin of the local DuckDB warehouse: one batch, one
 //! transaction, submitted then polled.
 //!
 //! - `submit` is one `BatchExecuteStatement`, which runs its statements as

@@ -1,4 +1,4 @@
-//! AWS SDK errors → the pipeline's three error classes (DESIGN.md section 4).
+//! AWS SDK errors → the pipeline's three error classes (docs/architecture.md).
 //!
 //! Every adapter of this crate maps through [`classify`], so a throttled
 //! DynamoDB write, a throttled SNS publish and a Redshift Data API call over

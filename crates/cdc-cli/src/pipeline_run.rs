@@ -127,6 +127,9 @@ impl LocalPipeline {
     }
 }
 
+/// The `${Partition}` of the Task resources (`arn:${Partition}:states:::lambda:invoke`).
+pub const PARTITION_SUBSTITUTION: &str = "Partition";
+
 /// One execution of the state machine file by the local interpreter, its
 /// five functions dispatched to the steps with `ctx`'s ports: the embedded
 /// default's for `cdc run`, the AWS adapters' in the AWS integration tests.
@@ -142,8 +145,10 @@ impl StateMachineRun<'_> {
     pub async fn run(&self, name: &str) -> anyhow::Result<PipelineRun> {
         let text = std::fs::read_to_string(self.state_machine)
             .with_context(|| format!("reading the state machine {}", self.state_machine.display()))?;
-        let substitutions: BTreeMap<String, String> =
+        let mut substitutions: BTreeMap<String, String> =
             Function::ALL.iter().map(|f| (f.substitution().to_string(), f.name().to_string())).collect();
+        // template.yaml substitutes the stack's partition (`AWS::Partition`); locally it is `aws`.
+        substitutions.insert(PARTITION_SUBSTITUTION.to_string(), "aws".to_string());
         let machine = StateMachine::parse(&text, &substitutions)
             .with_context(|| format!("state machine {}", self.state_machine.display()))?
             .with_name("cdc-pipeline");

@@ -63,7 +63,7 @@ pub struct JobArgs {
 }
 
 impl JobArgs {
-    // Longer than the state machine's TimeoutSeconds (3000), as DESIGN.md section 4 asks;
+    // Longer than the state machine's TimeoutSeconds (3000), as docs/architecture.md says;
     // every poll extends it anyway.
     pub const LEASE_SECONDS: u64 = 3600;
     pub const HISTORY_DAYS: u64 = 30;

@@ -191,7 +191,7 @@ pub struct TableConfig {
     pub lateness_window: Duration,
 }
 
-/// How change-sequence values are stored and compared (DESIGN.md 3.2).
+/// How change-sequence values are stored and compared (docs/cdc-contract.md, rule 2).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SequenceType {

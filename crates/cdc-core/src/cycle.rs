@@ -1,6 +1,6 @@
 //! One pipeline cycle without the state machine: dimensions in parallel, then
 //! facts in parallel, then derived tables. A table's failure is recorded and
-//! the others go on (DESIGN.md 3.8).
+//! the others go on (docs/cdc-contract.md, rule 8).
 
 use std::time::{Duration, Instant};
 

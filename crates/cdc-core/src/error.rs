@@ -1,4 +1,4 @@
-//! The error classes every part of the pipeline agrees on (DESIGN.md section 4).
+//! The error classes every part of the pipeline agrees on (docs/architecture.md).
 //! The state machine retries `Retryable` and catches the other two.
 
 use std::fmt;

@@ -1,4 +1,4 @@
-//! Job state (DESIGN.md section 4): who runs the pipeline now, until when,
+//! Job state (docs/architecture.md): who runs the pipeline now, until when,
 //! and what the runs did. The seed's item (`JobId`, `JobState`, `JobStart`,
 //! `JobEnd`) read then written lets two executions run together and leaves a
 //! failed run `Running` until a person edits it; here the claim is one atomic
@@ -41,7 +41,7 @@ impl JobState {
 }
 
 /// What the last run left per table, copied from the warehouse after each
-/// commit so an idle run can skip the warehouse (DESIGN.md section 4).
+/// commit so an idle run can skip the warehouse (docs/architecture.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProgressHint {
     /// The newest applied file's path.

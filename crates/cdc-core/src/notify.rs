@@ -1,4 +1,4 @@
-//! Failure notification (the failure path of DESIGN.md section 4): what a
+//! Failure notification (the failure path of docs/architecture.md): what a
 //! message says, and when one is sent. A job that fails every 5 minutes for
 //! one incident must not page someone every 5 minutes: the first failure is
 //! sent, then at most one reminder per interval while it keeps failing, and

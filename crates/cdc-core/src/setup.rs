@@ -19,7 +19,7 @@ pub async fn run_setup(
     Ok(())
 }
 
-/// Refreshes each derived table in its own transaction (DESIGN.md 3.7).
+/// Refreshes each derived table in its own transaction (docs/cdc-contract.md, rule 7).
 /// Returns the names that failed with their errors; the others are refreshed.
 pub async fn refresh_derived(cfg: &PipelineConfig, warehouse: &dyn Warehouse) -> Vec<(String, PipelineError)> {
     let mut failed = Vec::new();

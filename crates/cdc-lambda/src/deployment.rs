@@ -10,13 +10,15 @@ use aws_config::SdkConfig;
 use chrono::Utc;
 use tokio::sync::Mutex;
 
-use cdc_aws::deployment::{AwsPorts, DeploymentSettings, FetchedConfig, load_config_if_changed};
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
+use cdc_aws::deployment::{AwsPorts, DeploymentSettings, FetchedConfig, load_config_with, s3_client_with};
 use cdc_core::PipelineError;
 use cdc_core::steps::dispatch::StepContext;
 
 /// One function's deployment: settings and ports, or why they are wrong.
 pub struct Deployment {
-    sdk: SdkConfig,
+    /// Reads the pipeline config object.
+    s3: aws_sdk_s3::Client,
     built: Result<(DeploymentSettings, AwsPorts), PipelineError>,
     current: Mutex<Option<Current>>,
 }
@@ -37,11 +39,21 @@ impl Deployment {
 
     /// From any variable source and SDK config (the tests' moto and Data API emulator).
     pub fn new(sdk: SdkConfig, lookup: impl Fn(&str) -> Option<String>) -> Self {
+        Self::with_interceptors(sdk, lookup, &[])
+    }
+
+    /// With interceptors on every client (the tests record each SDK call
+    /// for the IAM check).
+    pub fn with_interceptors(
+        sdk: SdkConfig,
+        lookup: impl Fn(&str) -> Option<String>,
+        interceptors: &[SharedInterceptor],
+    ) -> Self {
         let built = DeploymentSettings::from_lookup(lookup).and_then(|settings| {
-            let ports = AwsPorts::new(&sdk, &settings)?;
+            let ports = AwsPorts::with_interceptors(&sdk, &settings, interceptors)?;
             Ok((settings, ports))
         });
-        Self { sdk, built, current: Mutex::new(None) }
+        Self { s3: s3_client_with(&sdk, interceptors), built, current: Mutex::new(None) }
     }
 
     /// Whether the settings were good; an error names the variable.
@@ -54,7 +66,7 @@ impl Deployment {
         let (settings, ports) = self.built.as_ref().map_err(Clone::clone)?;
         let mut current = self.current.lock().await;
         let known = current.as_ref().and_then(|c| c.etag.as_deref());
-        if let Some(FetchedConfig { config, etag }) = load_config_if_changed(&self.sdk, settings, known).await? {
+        if let Some(FetchedConfig { config, etag }) = load_config_with(&self.s3, settings, known).await? {
             if current.is_some() {
                 tracing::info!(config = %settings.config_uri(), "the pipeline config changed; using the new one");
             }

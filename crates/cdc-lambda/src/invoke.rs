@@ -8,7 +8,7 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use cdc_core::PipelineError;
-use cdc_core::steps::dispatch::{Function, dispatch};
+use cdc_core::steps::dispatch::{Function, dispatch, in_function};
 
 use crate::Deployment;
 use crate::freshness::freshness_record;
@@ -63,6 +63,10 @@ async fn run(deployment: &Deployment, function: Function, payload: &Value) -> Re
             function.name()
         )));
     }
-    let ctx = deployment.context().await?;
-    dispatch(&ctx, function, payload).await
+    // The config read is this function's call too (the IAM check records it).
+    in_function(function, async {
+        let ctx = deployment.context().await?;
+        dispatch(&ctx, function, payload).await
+    })
+    .await
 }

@@ -2,7 +2,7 @@
 //! each): the deployment built once per execution environment from the
 //! variables template.yaml sets, one handler that runs a step through
 //! [`cdc_core::steps::dispatch`], and errors as the state machine's error
-//! types (`Retryable`, `DataError`, `ConfigError`: DESIGN.md section 4).
+//! types (`Retryable`, `DataError`, `ConfigError`: docs/architecture.md).
 //!
 //! Logs are `tracing` lines, JSON when the template's `LoggingConfig` sets
 //! `AWS_LAMBDA_LOG_FORMAT=JSON`, each inside a span carrying the job and

@@ -2,11 +2,21 @@
 //! aws-sam-cli ships (the program `sam local invoke` runs in its
 //! container), invoked with its events/ file over the emulator's HTTP API:
 //! the path `sam local invoke <Function> -e events/<file>.json` takes,
-//! without Docker. The functions reach moto and the Data API emulator
-//! through `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_REDSHIFT_DATA`.
+//! without Docker. Each function's variables are the ones `sam local
+//! invoke` gives it with the README's command: template.yaml resolved as
+//! SAM local resolves it, the README's `--parameter-overrides` and the
+//! shipped `events/env-vars.json` (tests/tests/support/template.rs). Only
+//! the endpoints and credentials are the test's: the functions reach moto
+//! and the Data API emulator through `AWS_ENDPOINT_URL` and
+//! `AWS_ENDPOINT_URL_REDSHIFT_DATA`.
 
 mod support;
 
+#[allow(dead_code)]
+#[path = "../../../tests/tests/support/template.rs"]
+mod template;
+
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -37,6 +47,17 @@ fn function_binary(package: &str) -> PathBuf {
     bin
 }
 
+/// The function's variables as `sam local invoke` sets them with the
+/// README's command (its overrides and `events/env-vars.json`).
+fn sam_local_environment(function: Function) -> BTreeMap<String, String> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let read = |rel: &str| std::fs::read_to_string(repo.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let cmd = template::readme_sam_local_command(&read("README.md"));
+    let env_vars: Value = serde_json::from_str(&read(&cmd.env_vars)).unwrap();
+    let resource = function.substitution().trim_end_matches("Arn");
+    template::sam_local_environment(&read("template.yaml"), resource, &cmd.overrides, Some(&env_vars)).unwrap()
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -49,7 +70,9 @@ struct Emulated {
 }
 
 impl Emulated {
-    fn start(stack: &AwsStack, package: &str, dir: &Path) -> Self {
+    fn start(stack: &AwsStack, function: Function, dir: &Path) -> Self {
+        let package = format!("cdc-fn-{}", function.name());
+        let package = package.as_str();
         let (api, runtime) = (free_port(), free_port());
         let log = dir.join(format!("{package}.log"));
         let out = std::fs::File::create(&log).unwrap();
@@ -69,7 +92,7 @@ impl Emulated {
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
             .stdout(out.try_clone().unwrap())
             .stderr(out);
-        for (k, v) in &stack.vars {
+        for (k, v) in sam_local_environment(function) {
             cmd.env(k, v);
         }
         let child = cmd.spawn().unwrap();
@@ -127,12 +150,12 @@ async fn each_built_function_answers_its_events_file_under_the_runtime_interface
     let dir = tempfile::tempdir().unwrap();
 
     // WHEN each function's binary runs under the emulator and gets its events file
-    let job_state = Emulated::start(&stack, "cdc-fn-job-state", dir.path());
+    let job_state = Emulated::start(&stack, Function::JobState, dir.path());
     // THEN the claim by the same execution goes on (the job is its own)
     let out = tokio::task::block_in_place(|| job_state.invoke(&event("job-state-claim")));
     assert_eq!(out["outcome"], "claimed", "{out}; log {}", job_state.logs());
 
-    let dimension = Emulated::start(&stack, "cdc-fn-dimension-load", dir.path());
+    let dimension = Emulated::start(&stack, Function::DimensionLoad, dir.path());
     let out = tokio::task::block_in_place(|| dimension.invoke(&event("dimension-load-load-submit")));
     assert_eq!(out["status"], "submitted", "{out}; log {}", dimension.logs());
     assert!(out["statement_id"].is_string(), "{out}");
@@ -143,15 +166,15 @@ async fn each_built_function_answers_its_events_file_under_the_runtime_interface
     assert_eq!(out["errorType"], "ConfigError", "{out}");
     assert!(out["errorMessage"].as_str().unwrap().contains("statement_id"), "{out}");
 
-    let fact = Emulated::start(&stack, "cdc-fn-fact-load", dir.path());
+    let fact = Emulated::start(&stack, Function::FactLoad, dir.path());
     let out = tokio::task::block_in_place(|| fact.invoke(&event("fact-load-load-submit")));
     assert_eq!(out["status"], "submitted", "{out}; log {}", fact.logs());
 
-    let unload = Emulated::start(&stack, "cdc-fn-unload", dir.path());
+    let unload = Emulated::start(&stack, Function::Unload, dir.path());
     let out = tokio::task::block_in_place(|| unload.invoke(&event("unload-submit")));
     assert!(out["status"].is_string() && out.get("errorType").is_none(), "{out}; log {}", unload.logs());
 
-    let notify = Emulated::start(&stack, "cdc-fn-notify", dir.path());
+    let notify = Emulated::start(&stack, Function::Notify, dir.path());
     let out = tokio::task::block_in_place(|| notify.invoke(&event("notify")));
     assert!(out.get("errorType").is_none(), "{out}; log {}", notify.logs());
     assert_eq!(stack.notices(1).await.len(), 1, "the notice reached the topic");

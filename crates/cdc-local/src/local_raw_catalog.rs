@@ -9,7 +9,7 @@
 //!
 //! Why not call `expose_raw_zone` from here: the views live in the
 //! warehouse file and need its connection, and the run's start is exactly
-//! where an idle run must not open the warehouse (DESIGN.md section 4). The
+//! where an idle run must not open the warehouse (docs/architecture.md). The
 //! warehouse (re)creates the views itself each time a run opens it, which
 //! is when a table whose first files just arrived gets its view.
 

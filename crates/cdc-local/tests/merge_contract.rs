@@ -1,4 +1,4 @@
-//! The CDC correctness contract (DESIGN.md section 3), case by case, on the
+//! The CDC correctness contract (docs/cdc-contract.md), case by case, on the
 //! DuckDB warehouse, each compared with the oracle fold.
 
 mod support;

@@ -8,7 +8,7 @@
 //! | connection lost or reset, cluster unavailable or in maintenance, statement timeout | Retryable | the cluster, not the input |
 //! | S3 throttling or a 5xx from S3 inside Spectrum or UNLOAD (`slow down`, `reduce your request rate`, `internal error`, `service unavailable`), `the specified key does not exist` | Retryable | S3 was busy, or a raw file vanished between listing and scan; the next plan lists again |
 //! | `does not exist`, `permission denied`, `not authorized`, `access denied`, `must be owner`, `already exists`, `syntax error`, `not supported`, `inside a transaction block`, IAM role and Glue catalog failures, authentication failures, `disk full` | ConfigError | a missing object, a missing grant or role, SQL the cluster cannot run, or a full cluster: a person must act, retrying fails the same way |
-//! | anything else | DataError | what remains comes from the rows and files a statement reads (`invalid input syntax`, `value too long for type`, `numeric overflow`, NOT NULL violations, `Spectrum Scan Error` on an unreadable file): retrying fails the same way, and one table's bad input must not stop the other tables (DESIGN.md 3.8) |
+//! | anything else | DataError | what remains comes from the rows and files a statement reads (`invalid input syntax`, `value too long for type`, `numeric overflow`, NOT NULL violations, `Spectrum Scan Error` on an unreadable file): retrying fails the same way, and one table's bad input must not stop the other tables (docs/cdc-contract.md, rule 8) |
 //!
 //! Retryable is checked before ConfigError so an S3 throttle reported inside
 //! a "Spectrum Scan Error … Access" message still retries, and the data

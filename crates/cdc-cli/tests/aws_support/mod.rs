@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use cdc_asl::VirtualClock;
 use cdc_aws::deployment::{AwsPorts, DeploymentSettings, load_config, s3_client};
+use cdc_aws::iam_record::{ArnScope, CallRecorder};
 use cdc_aws::{RedshiftDataWarehouse, RedshiftTarget};
 use cdc_cli::pipeline_run::{Intercept, PipelineRun, StateMachineRun};
 use cdc_cli::verify::{TypedCheck, Verification, typed_failures, verify, verify_typed_values};
@@ -33,6 +34,10 @@ const OPTIMIZED_BUCKET: &str = "cdc-optimized";
 const CONFIG_BUCKET: &str = "cdc-config";
 const CONFIG_KEY: &str = "cdc/pipeline.toml";
 pub const GLUE_DATABASE: &str = "cdc_raw";
+/// The Serverless workgroup's id; `REDSHIFT_WORKGROUP` is its ARN, as template.yaml sets it.
+pub const WORKGROUP_ID: &str = "cdcaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+/// The reviewed table of the SDK calls the functions make (see `cdc_aws::iam_record`).
+pub const SDK_CALLS_TABLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/iam/sdk-calls.tsv");
 
 pub struct AwsStack {
     pub cfg: PipelineConfig,
@@ -47,6 +52,8 @@ pub struct AwsStack {
     pub generator: Generator,
     pub emulator: Emulator,
     pub clock: Arc<VirtualClock>,
+    /// Every SDK call the ports made inside a function's step, for the IAM check.
+    pub recorder: CallRecorder,
     raw_root: PathBuf,
     _dir: tempfile::TempDir,
     /// Declared last so it drops last: the emulator reads through it.
@@ -72,7 +79,14 @@ pub async fn stack(seed: u64) -> AwsStack {
 
     let vars: HashMap<&'static str, String> = HashMap::from([
         ("PIPELINE_CONFIG", format!("s3://{CONFIG_BUCKET}/{CONFIG_KEY}")),
-        ("REDSHIFT_WORKGROUP", "analytics".into()),
+        (
+            "REDSHIFT_WORKGROUP",
+            format!(
+                "arn:aws:redshift-serverless:{}:{}:workgroup/{WORKGROUP_ID}",
+                cdc_moto::REGION,
+                cdc_moto::ACCOUNT_ID
+            ),
+        ),
         ("REDSHIFT_DATABASE", "dev".into()),
         ("REDSHIFT_IAM_ROLE", "arn:aws:iam::123456789012:role/cdc-redshift".into()),
         ("RAW_LOCATION", format!("s3://{RAW_BUCKET}")),
@@ -84,9 +98,11 @@ pub async fn stack(seed: u64) -> AwsStack {
     let settings = DeploymentSettings::from_lookup(|k| vars.get(k).cloned()).unwrap();
     let cfg = load_config(&sdk, &settings).await.unwrap();
     let emulator = Emulator::start(EmulatorConfig { aws: Some(sdk.clone()), ..Default::default() }).unwrap();
-    let mut ports = AwsPorts::new(&sdk, &settings).unwrap();
+    let recorder = CallRecorder::new(ArnScope::new("aws", cdc_moto::REGION, cdc_moto::ACCOUNT_ID));
+    let mut ports = AwsPorts::with_interceptors(&sdk, &settings, &[recorder.shared()]).unwrap();
     // The Data API is the emulator, every other service moto.
-    ports.warehouse = Arc::new(warehouse_on(&emulator, &settings.target));
+    let data_api = data_api_client_with(&emulator, &[recorder.shared()]);
+    ports.warehouse = Arc::new(RedshiftDataWarehouse::new(&data_api, settings.target.clone()).unwrap());
     ports.store.ensure_table().await.unwrap();
 
     let dir = tempfile::tempdir().unwrap();
@@ -117,6 +133,7 @@ pub async fn stack(seed: u64) -> AwsStack {
         generator,
         emulator,
         clock,
+        recorder,
         raw_root,
         _dir: dir,
         moto,
@@ -128,14 +145,23 @@ pub fn warehouse_on(emulator: &Emulator, target: &RedshiftTarget) -> RedshiftDat
 }
 
 pub fn data_api_client(emulator: &Emulator) -> aws_sdk_redshiftdata::Client {
-    let conf = aws_sdk_redshiftdata::Config::builder()
+    data_api_client_with(emulator, &[])
+}
+
+pub fn data_api_client_with(
+    emulator: &Emulator,
+    interceptors: &[cdc_aws::iam_record::SharedInterceptor],
+) -> aws_sdk_redshiftdata::Client {
+    let mut conf = aws_sdk_redshiftdata::Config::builder()
         .behavior_version(aws_sdk_redshiftdata::config::BehaviorVersion::latest())
         .region(aws_sdk_redshiftdata::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_redshiftdata::config::Credentials::new("test", "test", None, None, "test"))
         .endpoint_url(emulator.endpoint_url())
-        .retry_config(aws_sdk_redshiftdata::config::retry::RetryConfig::standard().with_max_attempts(5))
-        .build();
-    aws_sdk_redshiftdata::Client::from_conf(conf)
+        .retry_config(aws_sdk_redshiftdata::config::retry::RetryConfig::standard().with_max_attempts(5));
+    for i in interceptors {
+        conf.push_interceptor(i.clone());
+    }
+    aws_sdk_redshiftdata::Client::from_conf(conf.build())
 }
 
 async fn topic_with_queue(sdk: &SdkConfig) -> (String, aws_sdk_sqs::Client, String) {
@@ -153,6 +179,37 @@ async fn topic_with_queue(sdk: &SdkConfig) -> (String, aws_sdk_sqs::Client, Stri
     let queue_arn = attrs.attributes.unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
     sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(queue_arn).send().await.unwrap();
     (topic, sqs, queue_url)
+}
+
+/// Every SDK call a test's steps made must be a call the reviewed table
+/// `tests/iam/sdk-calls.tsv` lists for that function (whose rows the IAM
+/// check holds against template.yaml): a new call fails the test that makes
+/// it until the table is regenerated (`UPDATE_GOLDEN=1`, the
+/// `sdk_calls_table` test in crates/cdc-lambda/tests/iam_calls.rs) and reviewed.
+impl Drop for AwsStack {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let text = std::fs::read_to_string(SDK_CALLS_TABLE).unwrap_or_default();
+        let known: std::collections::BTreeSet<(String, String)> = cdc_aws::iam_record::parse_table(&text)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| (r.function, r.operation))
+            .collect();
+        let unknown: std::collections::BTreeSet<(String, String)> = self
+            .recorder
+            .rows()
+            .into_iter()
+            .map(|r| (r.function, r.operation))
+            .filter(|k| !known.contains(k))
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "SDK calls missing from tests/iam/sdk-calls.tsv (so from the IAM check of template.yaml): {unknown:?}; \
+             regenerate it with UPDATE_GOLDEN=1 (crates/cdc-lambda/tests/iam_calls.rs) and review the diff"
+        );
+    }
 }
 
 impl AwsStack {

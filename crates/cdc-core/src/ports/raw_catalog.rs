@@ -13,7 +13,7 @@
 //! and an idle run costs a handful of catalog reads. Findings about one
 //! table (a table without a location, files whose columns differ from the
 //! catalog's) are reported per table, so the other tables still run
-//! (DESIGN.md 3.8); failures of the catalog itself are errors.
+//! (docs/cdc-contract.md, rule 8); failures of the catalog itself are errors.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -69,7 +69,7 @@ impl ResultSet {
     }
 }
 
-/// The warehouse, asynchronous in shape on every backend (DESIGN.md section 4):
+/// The warehouse, asynchronous in shape on every backend (docs/architecture.md):
 /// submit a batch that runs as one transaction, then poll its state.
 #[async_trait]
 pub trait Warehouse: Send + Sync {

@@ -83,8 +83,32 @@ fn unknown(function: Function, action: &str) -> PipelineError {
     PipelineError::config(format!("function {} has no action {action:?}", function.name()))
 }
 
+tokio::task_local! {
+    static CURRENT_FUNCTION: Function;
+}
+
+/// Runs `work` as `function`: every AWS call made inside it is that
+/// function's (the tests' IAM check records which function made each SDK
+/// call; see `cdc_aws::iam_record`). [`dispatch`] does it for every step;
+/// the Lambda edge does it for a whole invocation, the config read included.
+pub async fn in_function<F: std::future::Future>(function: Function, work: F) -> F::Output {
+    if current_function() == Some(function) {
+        return work.await;
+    }
+    CURRENT_FUNCTION.scope(function, work).await
+}
+
+/// The function whose step is running on this task, if any.
+pub fn current_function() -> Option<Function> {
+    CURRENT_FUNCTION.try_with(|f| *f).ok()
+}
+
 /// Runs one step of `function` for `payload`.
 pub async fn dispatch(ctx: &StepContext, function: Function, payload: &Value) -> Result<Value, PipelineError> {
+    in_function(function, dispatch_step(ctx, function, payload)).await
+}
+
+async fn dispatch_step(ctx: &StepContext, function: Function, payload: &Value) -> Result<Value, PipelineError> {
     let action = action(payload)?;
     let now = (ctx.now)();
     let (cfg, wh, store, lease) = (&ctx.cfg, &*ctx.warehouse, &*ctx.store, ctx.lease);

@@ -236,7 +236,7 @@ pub fn cause_message(cause: &str) -> String {
 }
 
 /// `release`: records the run, stores the hints of the tables that loaded,
-/// and ends the job Ready, or Failed when any table failed (DESIGN.md 3.8).
+/// and ends the job Ready, or Failed when any table failed (docs/cdc-contract.md, rule 8).
 pub async fn release(
     store: &dyn JobStateStore,
     policy: NotifyPolicy,
