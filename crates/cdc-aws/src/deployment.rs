@@ -9,6 +9,7 @@
 //! | `REDSHIFT_IAM_ROLE` | role ARN Spectrum and UNLOAD use; empty: the cluster's default role |
 //! | `RAW_LOCATION` | `s3://bucket/prefix` where DMS writes |
 //! | `OPTIMIZED_LOCATION` | `s3://bucket/prefix` of the optimized zone |
+//! | `OPTIMIZED_KMS_KEY_ID` | KMS key UNLOAD encrypts the optimized files with (SSE-KMS); empty: SSE-S3 |
 //! | `GLUE_DATABASE` | Glue database of the raw and optimized tables |
 //! | `JOB_TABLE` | DynamoDB job-state table |
 //! | `NOTIFY_TOPIC_ARN` | SNS topic of failure and recovery notices |
@@ -40,6 +41,7 @@ pub const ENV_PIPELINE_CONFIG: &str = "PIPELINE_CONFIG";
 pub const ENV_REDSHIFT_IAM_ROLE: &str = "REDSHIFT_IAM_ROLE";
 pub const ENV_RAW_LOCATION: &str = "RAW_LOCATION";
 pub const ENV_OPTIMIZED_LOCATION: &str = "OPTIMIZED_LOCATION";
+pub const ENV_OPTIMIZED_KMS_KEY_ID: &str = "OPTIMIZED_KMS_KEY_ID";
 pub const ENV_GLUE_DATABASE: &str = "GLUE_DATABASE";
 pub const ENV_JOB_TABLE: &str = "JOB_TABLE";
 pub const ENV_NOTIFY_TOPIC_ARN: &str = "NOTIFY_TOPIC_ARN";
@@ -58,6 +60,7 @@ pub const ALL_VARIABLES: &[&str] = &[
     ENV_REDSHIFT_IAM_ROLE,
     ENV_RAW_LOCATION,
     ENV_OPTIMIZED_LOCATION,
+    ENV_OPTIMIZED_KMS_KEY_ID,
     ENV_GLUE_DATABASE,
     ENV_JOB_TABLE,
     ENV_NOTIFY_TOPIC_ARN,
@@ -75,6 +78,8 @@ pub struct DeploymentSettings {
     pub iam_role: Option<String>,
     pub raw: S3Location,
     pub optimized: S3Location,
+    /// The KMS key UNLOAD writes the optimized files with (SSE-KMS).
+    pub optimized_kms_key: Option<String>,
     pub glue_database: String,
     pub job_table: String,
     pub topic_arn: String,
@@ -113,6 +118,7 @@ impl DeploymentSettings {
             iam_role: get(ENV_REDSHIFT_IAM_ROLE),
             raw: location(ENV_RAW_LOCATION)?,
             optimized: location(ENV_OPTIMIZED_LOCATION)?,
+            optimized_kms_key: get(ENV_OPTIMIZED_KMS_KEY_ID),
             glue_database: required(ENV_GLUE_DATABASE)?,
             job_table: required(ENV_JOB_TABLE)?,
             topic_arn: required(ENV_NOTIFY_TOPIC_ARN)?,
@@ -267,7 +273,10 @@ impl AwsPorts {
                 GlueRawCatalog::new(glue.clone(), &settings.glue_database, settings.raw.clone())
                     .with_spectrum_role(role),
             ),
-            zone: Arc::new(S3OptimizedZone::new(s3, settings.optimized.clone(), settings.raw.clone(), role)),
+            zone: Arc::new(
+                S3OptimizedZone::new(s3, settings.optimized.clone(), settings.raw.clone(), role)
+                    .with_kms_key(settings.optimized_kms_key.as_deref()),
+            ),
             catalog: Arc::new(GlueCatalog::new(glue, &settings.glue_database)),
             store: Arc::new(DynamoDbJobStore::new(
                 aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),

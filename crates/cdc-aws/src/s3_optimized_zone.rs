@@ -15,6 +15,7 @@
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ServerSideEncryption;
 
 use cdc_core::ports::{DayFiles, ExportTarget, OptimizedZone};
 use cdc_core::{PipelineError, TableConfig};
@@ -30,13 +31,23 @@ pub struct S3OptimizedZone {
     location: S3Location,
     raw: S3Location,
     iam_role: String,
+    /// SSE-KMS key of the optimized files; SSE-S3 without one.
+    kms_key: Option<String>,
 }
 
 impl S3OptimizedZone {
     /// `iam_role`: the role UNLOAD writes with; `None` for the cluster's default role.
     pub fn new(client: Client, location: S3Location, raw_location: S3Location, iam_role: Option<&str>) -> Self {
         let iam_role = iam_role.map(str::trim).filter(|r| !r.is_empty()).unwrap_or(DEFAULT_ROLE).to_string();
-        Self { client, location, raw: raw_location, iam_role }
+        Self { client, location, raw: raw_location, iam_role, kms_key: None }
+    }
+
+    /// Writes the optimized files (UNLOAD, and the probe) with SSE-KMS under
+    /// `key`: UNLOAD otherwise writes SSE-S3, which a bucket whose policy
+    /// requires SSE-KMS refuses (docs/aws.md). Empty or `None`: SSE-S3.
+    pub fn with_kms_key(mut self, key: Option<&str>) -> Self {
+        self.kms_key = key.map(str::trim).filter(|k| !k.is_empty()).map(str::to_string);
+        self
     }
 
     pub fn location(&self) -> &S3Location {
@@ -76,6 +87,8 @@ impl S3OptimizedZone {
             .bucket(bucket)
             .key(&key)
             .body(ByteStream::from_static(b"probe"))
+            .set_server_side_encryption(self.kms_key.as_ref().map(|_| ServerSideEncryption::AwsKms))
+            .set_ssekms_key_id(self.kms_key.clone())
             .send()
             .await
             .map_err(|e| to_pipeline_error(&e, &format!("optimized zone: S3 PutObject {uri}")))?;
@@ -120,7 +133,11 @@ impl OptimizedZone for S3OptimizedZone {
 
     fn export_target(&self, t: &TableConfig, day: &str) -> Result<ExportTarget, PipelineError> {
         check_day(day)?;
-        Ok(ExportTarget { location: self.day_location(t, day), iam_role: Some(self.iam_role.clone()) })
+        Ok(ExportTarget {
+            location: self.day_location(t, day),
+            iam_role: Some(self.iam_role.clone()),
+            kms_key_id: self.kms_key.clone(),
+        })
     }
 
     async fn publish(&self, t: &TableConfig, day: &str, target: &ExportTarget) -> Result<DayFiles, PipelineError> {

@@ -71,7 +71,7 @@ async fn the_export_target_is_the_day_prefix_and_publish_counts_what_is_there() 
     // WHEN a day's target is asked THEN the final day prefix, with the role
     let target = z.export_target(t, "20261122").unwrap();
     let day = "s3://cdc-optimized/exports/pgbench_accounts/changedate=20261122/";
-    assert_eq!(target, ExportTarget { location: day.into(), iam_role: Some(ROLE.into()) });
+    assert_eq!(target, ExportTarget { location: day.into(), iam_role: Some(ROLE.into()), kms_key_id: None });
     assert_eq!(z.day_location(t, "20261122"), day);
     assert_eq!(z.table_location(t), "s3://cdc-optimized/exports/pgbench_accounts/");
     // AND the default role when none is configured
@@ -82,6 +82,12 @@ async fn the_export_target_is_the_day_prefix_and_publish_counts_what_is_there() 
         None,
     );
     assert_eq!(default.export_target(t, "20261122").unwrap().iam_role.as_deref(), Some("default"));
+    // AND with a KMS key the export writes SSE-KMS under it (KMS_KEY_ID … ENCRYPTED), an empty one is SSE-S3
+    let key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let kms = zone(&lake, "s3://cdc-optimized/exports/").with_kms_key(Some(key));
+    assert_eq!(kms.export_target(t, "20261122").unwrap().kms_key_id.as_deref(), Some(key));
+    let none = zone(&lake, "s3://cdc-optimized/exports/").with_kms_key(Some(" "));
+    assert_eq!(none.export_target(t, "20261122").unwrap().kms_key_id, None);
     // AND a day that is not YYYYMMDD is a DataError
     assert_eq!(z.export_target(t, "2026-11-22").unwrap_err().kind, ErrorKind::DataError);
 

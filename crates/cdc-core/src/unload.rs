@@ -194,8 +194,13 @@ pub async fn submit_day(
     let t = crate::load::table(cfg, &day.table)?;
     parse_day(&day.day)?;
     let target = zone.export_target(t, &day.day)?;
-    let export =
-        DayExport { table: t, day: &day.day, location: &target.location, iam_role: target.iam_role.as_deref() };
+    let export = DayExport {
+        table: t,
+        day: &day.day,
+        location: &target.location,
+        iam_role: target.iam_role.as_deref(),
+        kms_key_id: target.kms_key_id.as_deref(),
+    };
     let id = warehouse.submit(export_day(cfg, &export, warehouse.dialect())).await?;
     Ok((id, target))
 }

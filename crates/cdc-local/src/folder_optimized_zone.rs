@@ -144,7 +144,7 @@ impl OptimizedZone for FolderOptimizedZone {
         }
         let nonce = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
         let staged = table_dir.join(format!("{STAGING_PREFIX}changedate={day}-{nonce}"));
-        Ok(ExportTarget { location: staged.to_string_lossy().into_owned(), iam_role: None })
+        Ok(ExportTarget { location: staged.to_string_lossy().into_owned(), iam_role: None, kms_key_id: None })
     }
 
     async fn publish(&self, t: &TableConfig, day: &str, target: &ExportTarget) -> Result<DayFiles, PipelineError> {

@@ -16,6 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
+use aws_sdk_s3::types::ServerSideEncryption;
 use duckdb::Connection;
 use tokio::runtime::Handle;
 
@@ -109,6 +110,8 @@ async fn publish(aws: &Aws, spec: &UnloadSpec, parts: &[PathBuf]) -> Result<(), 
             .bucket(&spec.bucket)
             .key(part_key(spec, i))
             .body(body)
+            .set_server_side_encryption(spec.kms_key_id.as_ref().map(|_| ServerSideEncryption::AwsKms))
+            .set_ssekms_key_id(spec.kms_key_id.clone())
             .send()
             .await
             .map_err(|e| failed("PutObject", aws_sdk_s3::error::DisplayErrorContext(&e).to_string()))?;
@@ -135,6 +138,7 @@ mod tests {
             cleanpath: true,
             allow_overwrite: false,
             extension: None,
+            kms_key_id: None,
         };
         assert_eq!(part_key(&spec, 0), "cdc/t/changedate=20261101/000.parquet");
         assert_eq!(part_key(&spec, 12), "cdc/t/changedate=20261101/012.parquet");

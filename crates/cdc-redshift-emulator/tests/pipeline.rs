@@ -186,7 +186,7 @@ async fn full_cycle(fixed_procedure: bool) {
         .send()
         .await
         .unwrap();
-    let export = DayExport { table: t, day, location: &location, iam_role: Some(UNLOAD_ROLE) };
+    let export = DayExport { table: t, day, location: &location, iam_role: Some(UNLOAD_ROLE), kms_key_id: None };
     let rs = run(&wh, export_day(&cfg, &export, Dialect::Redshift)).await.unwrap();
     let reported = rs.rows[0][0].as_i64().unwrap();
     // THEN CLEANPATH removed the stale file, one part was written, and its rows are the raw day's, sorted

@@ -19,6 +19,10 @@ pub struct ExportTarget {
     pub location: String,
     /// Redshift's IAM_ROLE for UNLOAD (`default` or a role ARN).
     pub iam_role: Option<String>,
+    /// The KMS key UNLOAD encrypts with (`KMS_KEY_ID … ENCRYPTED`, SSE-KMS);
+    /// `None`: SSE-S3, UNLOAD's default.
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
 }
 
 /// The optimized zone: an S3 bucket on AWS, a folder locally, laid out as

@@ -1,4 +1,4 @@
-//! One table's incremental load as one transaction (DESIGN.md section 3).
+//! One table's incremental load as one transaction (docs/cdc-contract.md).
 //!
 //! The batch, in order:
 //! 1. `cdc_files`: the files this load was planned for, minus any the progress

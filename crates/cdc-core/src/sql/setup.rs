@@ -210,7 +210,7 @@ fn assert_procedure(cfg: &PipelineConfig) -> String {
     )
 }
 
-/// A derived table's refresh, its own transaction (DESIGN.md 3.7).
+/// A derived table's refresh, its own transaction (docs/cdc-contract.md, rule 7).
 pub fn refresh_derived(cfg: &PipelineConfig, dt: &DerivedTable, d: Dialect) -> StatementBatch {
     let name = names::derived(cfg, &dt.name);
     let statement = match d {

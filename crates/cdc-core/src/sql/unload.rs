@@ -18,6 +18,8 @@ pub struct DayExport<'a> {
     pub location: &'a str,
     /// Redshift's IAM_ROLE value (`default` or a role ARN); unused by DuckDB.
     pub iam_role: Option<&'a str>,
+    /// SSE-KMS key of the written files (`KMS_KEY_ID … ENCRYPTED`); unused by DuckDB.
+    pub kms_key_id: Option<&'a str>,
 }
 
 /// The raw day's columns in a fixed order: the change's operation, its commit
@@ -64,13 +66,15 @@ pub fn export_day(cfg: &PipelineConfig, e: &DayExport<'_>, d: Dialect) -> Statem
     let statements = match d {
         Dialect::Redshift => vec![
             format!(
-                "UNLOAD ({}) TO {} IAM_ROLE {} FORMAT AS PARQUET PARALLEL OFF MAXFILESIZE {size_mb} MB CLEANPATH",
+                "UNLOAD ({}) TO {} IAM_ROLE {}{} FORMAT AS PARQUET PARALLEL OFF MAXFILESIZE {size_mb} MB CLEANPATH",
                 d.literal(&day_select(cfg, e, d)),
                 d.literal(e.location),
                 match e.iam_role {
                     Some(role) if role != "default" => d.literal(role),
                     _ => "default".to_string(),
-                }
+                },
+                // SSE-KMS instead of UNLOAD's default SSE-S3 (docs/aws.md).
+                e.kms_key_id.map(|k| format!(" KMS_KEY_ID {} ENCRYPTED", d.literal(k))).unwrap_or_default()
             ),
             // The session's last UNLOAD, so the count matches what was written.
             "SELECT pg_last_unload_count() AS row_count".to_string(),
