@@ -201,12 +201,9 @@ impl Warehouse for RedshiftDataWarehouse {
         }
         let context = format!("Redshift Data API BatchExecuteStatement of batch {:?} on {}", batch.label, self.target);
         let out = request.send().await.map_err(|e| to_pipeline_error(&e, &context))?;
-        let id = out
-            .id()
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| PipelineError::retryable(format!("{context}: the answer carries no statement id")))?;
-        tracing::info!(label = %batch.label, statement = id, target = %self.target, "batch submitted");
-        Ok(StatementId(id.to_string()))
+        let id = answered_id(out.id(), &context)?;
+        tracing::info!(label = %batch.label, statement = %id, target = %self.target, "batch submitted");
+        Ok(id)
     }
 
     /// `key` becomes the idempotency scope of the `ClientToken` (see
@@ -239,12 +236,9 @@ impl Warehouse for RedshiftDataWarehouse {
         }
         let context = format!("Redshift Data API ExecuteStatement of {:?} on {}", as_batch.label, self.target);
         let out = request.send().await.map_err(|e| to_pipeline_error(&e, &context))?;
-        let id = out
-            .id()
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| PipelineError::retryable(format!("{context}: the answer carries no statement id")))?;
-        tracing::info!(label = %as_batch.label, statement = id, target = %self.target, "statement submitted");
-        Ok(StatementId(id.to_string()))
+        let id = answered_id(out.id(), &context)?;
+        tracing::info!(label = %as_batch.label, statement = %id, target = %self.target, "statement submitted");
+        Ok(id)
     }
 
     async fn submit_single_idempotent(
@@ -320,6 +314,14 @@ impl Warehouse for RedshiftDataWarehouse {
             }
         }
     }
+}
+
+/// The statement id a submit answered with; an answer without one is a
+/// passing fault (the next attempt's ClientToken finds the statement).
+fn answered_id(id: Option<&str>, context: &str) -> Result<StatementId, PipelineError> {
+    id.filter(|id| !id.is_empty())
+        .map(|id| StatementId(id.to_string()))
+        .ok_or_else(|| PipelineError::retryable(format!("{context}: the answer carries no statement id")))
 }
 
 /// The classified error of a FAILED statement: the failed sub-statement's
