@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
+use crate::dms::{DmsSettings, RawDmsSettings};
 use crate::ident::Ident;
 
 /// Column names DMS writes into CDC files (its `Op` column) and the
@@ -179,7 +180,8 @@ pub struct TableConfig {
     pub key: Vec<Ident>,
     /// The source table's columns, in order (without the DMS-added ones).
     pub columns: Vec<Column>,
-    /// Commit timestamp column DMS adds (transfer time in full-load files).
+    /// Commit timestamp column DMS adds (transfer time in full-load files):
+    /// `dms.timestamp_column_name` unless the table names it.
     pub commit_ts_column: Ident,
     /// Change-sequence column DMS adds to CDC rows, if configured.
     pub sequence_column: Option<Ident>,
@@ -251,6 +253,8 @@ pub struct PipelineConfig {
     pub tables: Vec<TableConfig>,
     pub derived: Vec<DerivedTable>,
     pub unload: UnloadConfig,
+    /// How DMS writes the raw zone (`[dms]`; DMS's defaults without it).
+    pub dms: DmsSettings,
 }
 
 /// The export of finished CDC days to the optimized zone.
@@ -366,6 +370,7 @@ struct RawConfig {
     #[serde(default)]
     derived: Vec<RawDerived>,
     unload: Option<RawUnload>,
+    dms: Option<RawDmsSettings>,
 }
 
 #[derive(Deserialize)]
@@ -428,7 +433,7 @@ struct RawTable {
     #[serde(default)]
     key: Vec<Ident>,
     columns: Vec<RawColumn>,
-    commit_ts_column: Ident,
+    commit_ts_column: Option<Ident>,
     sequence_column: Option<Ident>,
     sequence_type: Option<SequenceType>,
     lateness_window: String,
@@ -464,13 +469,14 @@ fn validate(raw: RawConfig, text: &str) -> Result<PipelineConfig, String> {
     if raw.tables.is_empty() {
         return Err("no [[tables]]: the pipeline needs at least one table".into());
     }
+    let dms = DmsSettings::from_raw(raw.dms.unwrap_or_default())?;
     let mut seen = BTreeSet::new();
     let mut tables = Vec::with_capacity(raw.tables.len());
     for (i, t) in raw.tables.into_iter().enumerate() {
         let line = line_of(t.name.span().start);
         let name = t.name.get_ref().clone();
         let at = format!("line {line}, tables[{i}] ({name})");
-        tables.push(validate_table(t, &at)?);
+        tables.push(validate_table(t, &at, &dms)?);
         if !seen.insert(name.clone()) {
             return Err(format!("{at}: duplicate table `{name}`"));
         }
@@ -505,11 +511,29 @@ fn validate(raw: RawConfig, text: &str) -> Result<PipelineConfig, String> {
         tables,
         derived,
         unload: validate_unload(raw.unload)?,
+        dms,
     })
 }
 
-fn validate_table(t: RawTable, at: &str) -> Result<TableConfig, String> {
+fn validate_table(t: RawTable, at: &str, dms: &DmsSettings) -> Result<TableConfig, String> {
     let name = t.name.get_ref().clone();
+    // DMS writes one timestamp column, named the same for every table.
+    let commit_ts_column = match (t.commit_ts_column, &dms.timestamp_column_name) {
+        (Some(c), Some(d)) if &c != d => {
+            return Err(format!(
+                "{at}: field `commit_ts_column` = `{c}` differs from `dms.timestamp_column_name` = `{d}`, the one \
+                 DMS writes"
+            ));
+        }
+        (Some(c), _) => c,
+        (None, Some(d)) => d.clone(),
+        (None, None) => {
+            return Err(format!(
+                "{at}: field `commit_ts_column` (or `dms.timestamp_column_name` for every table) names DMS's \
+                 timestamp column"
+            ));
+        }
+    };
     if name.as_str().len() > MAX_TABLE_NAME {
         return Err(format!("{at}: field `name` is longer than {MAX_TABLE_NAME} characters"));
     }
@@ -528,7 +552,7 @@ fn validate_table(t: RawTable, at: &str) -> Result<TableConfig, String> {
     for c in &columns {
         if c.name.as_str() == OP_COLUMN
             || c.name.as_str().starts_with(RESERVED_PREFIX)
-            || c.name == t.commit_ts_column
+            || c.name == commit_ts_column
             || Some(&c.name) == t.sequence_column.as_ref()
         {
             return Err(format!(
@@ -537,7 +561,7 @@ fn validate_table(t: RawTable, at: &str) -> Result<TableConfig, String> {
             ));
         }
     }
-    if t.sequence_column.as_ref() == Some(&t.commit_ts_column) {
+    if t.sequence_column.as_ref() == Some(&commit_ts_column) {
         return Err(format!("{at}: fields `sequence_column` and `commit_ts_column` must differ"));
     }
     if t.sequence_type.is_some() && t.sequence_column.is_none() {
@@ -567,7 +591,7 @@ fn validate_table(t: RawTable, at: &str) -> Result<TableConfig, String> {
         mode: t.mode,
         key: t.key,
         columns,
-        commit_ts_column: t.commit_ts_column,
+        commit_ts_column,
         sequence_column: t.sequence_column,
         sequence_type: t.sequence_type.unwrap_or_default(),
         lateness_window,

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod cycle;
+pub mod dms;
 pub mod error;
 pub mod ident;
 pub mod job;
