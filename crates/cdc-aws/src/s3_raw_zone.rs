@@ -1,17 +1,14 @@
-//! The raw zone in S3, as DMS writes it under a bucket and prefix:
-//! `full/<schema>/<table>/LOAD*.parquet` and
-//! `cdc/<schema>/<table>/<YYYYMMDD>/*.parquet`.
+//! The raw zone in S3, as DMS writes it under a bucket and prefix, in any of
+//! its layouts (`[dms]`, docs/dms.md): this adapter lists objects, the
+//! core's layout says what each is.
 //!
-//! Listing is one paginated ListObjectsV2 per table and kind. For CDC files
-//! after a known day, `StartAfter` makes S3 begin at that day folder, so a
-//! table with years of day folders costs pages only for the recent ones.
-//! The same keys are kept as the local `FolderRawZone` keeps: `.parquet`
-//! objects directly in the table folder (full load) or directly in an
-//! 8-digit day folder (CDC), not hidden (`.`-prefixed); anything else DMS or
-//! a person leaves there is ignored.
+//! Listing is one paginated ListObjectsV2 per table folder, subfolders
+//! included (no delimiter), so nothing under a table's folder escapes the
+//! layout's judgement.
 //!
 //! A file's path is its `s3://bucket/key` URI, which is what Spectrum's
 //! `"$path"` reports for its rows, so the load's progress records match.
+//! Its version is the object's ETag: a rewritten object gets a new one.
 //!
 //! Schemas come from the Parquet footers through ranged GETs: one GET of the
 //! file's last 64 KiB holds the trailer and, for the files DMS writes, the
@@ -26,8 +23,9 @@ use aws_sdk_s3::operation::get_object::GetObjectError;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 
-use cdc_core::ports::{FileColumn, FileKind, RawFile, RawZone};
-use cdc_core::{PipelineError, TableConfig};
+use cdc_core::dms::Layout;
+use cdc_core::ports::{FileColumn, FileKind, RawFile, RawObject, RawZone};
+use cdc_core::{PipelineConfig, PipelineError, TableConfig};
 
 use crate::s3_location::S3Location;
 use crate::sdk_error::{error_code, to_pipeline_error};
@@ -54,47 +52,35 @@ impl S3RawZone {
     }
 
     /// The key prefix of a table's files of one kind, ending in `/`.
-    pub fn table_prefix(&self, t: &TableConfig, kind: FileKind) -> String {
-        table_prefix(&self.location, t, kind)
+    pub fn table_prefix(&self, cfg: &PipelineConfig, t: &TableConfig, kind: FileKind) -> String {
+        table_prefix(&self.location, cfg, t, kind)
     }
 
     /// The table's folder of one kind as a URI (a Glue table's location).
-    pub fn table_location(&self, t: &TableConfig, kind: FileKind) -> String {
-        table_location(&self.location, t, kind)
+    pub fn table_location(&self, cfg: &PipelineConfig, t: &TableConfig, kind: FileKind) -> String {
+        table_location(&self.location, cfg, t, kind)
     }
 
-    async fn list(&self, t: &TableConfig, kind: FileKind, from: Option<&str>) -> Result<Vec<RawFile>, PipelineError> {
-        let prefix = self.table_prefix(t, kind);
-        let start_after = match (kind, from) {
-            // Keys of day `from` sort after `<prefix><from>`, keys of earlier days before it.
-            (FileKind::Cdc, Some(day)) => Some(format!("{prefix}{day}")),
-            _ => None,
-        };
+    async fn list(&self, rel_prefix: &str) -> Result<Vec<RawObject>, PipelineError> {
+        let prefix = self.location.key(rel_prefix);
         let context = format!("S3 ListObjectsV2 on bucket {} prefix {prefix}", self.location.bucket());
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(self.location.bucket())
-            .prefix(&prefix)
-            .set_start_after(start_after)
-            .into_paginator()
-            .send();
+        let mut pages =
+            self.client.list_objects_v2().bucket(self.location.bucket()).prefix(&prefix).into_paginator().send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| to_pipeline_error(&e, &context))?;
             for object in page.contents() {
                 let Some(key) = object.key() else { continue };
-                let Some(partition) = kept(key.strip_prefix(&prefix).unwrap_or_default(), kind, from) else {
-                    continue;
-                };
                 let uri = self.location.uri_of_key(key);
-                let incomplete = || PipelineError::retryable(format!("{context}: no size or date for {uri}"));
+                let incomplete = || PipelineError::retryable(format!("{context}: no size, date or ETag for {uri}"));
                 let size = object.size().and_then(|s| u64::try_from(s).ok()).ok_or_else(incomplete)?;
                 let modified = object.last_modified().and_then(to_chrono).ok_or_else(incomplete)?;
-                out.push(RawFile { path: uri, kind, partition, size, modified });
+                let version = object.e_tag().ok_or_else(incomplete)?.to_string();
+                let rel = key.strip_prefix(&prefix).unwrap_or(key).to_string();
+                out.push(RawObject { rel, path: uri, size, modified, version });
             }
         }
-        out.sort_by(|a, b| a.path.cmp(&b.path));
+        out.sort_by(|a, b| a.rel.cmp(&b.rel));
         Ok(out)
     }
 
@@ -161,36 +147,25 @@ impl S3RawZone {
 }
 
 /// The key prefix of a table's files of one kind under a raw zone, ending in `/`.
-pub fn table_prefix(raw: &S3Location, t: &TableConfig, kind: FileKind) -> String {
-    let top = match kind {
-        FileKind::Full => "full",
-        FileKind::Cdc => "cdc",
-    };
-    raw.key(&format!("{top}/{}/{}/", t.schema, t.name))
+pub fn table_prefix(raw: &S3Location, cfg: &PipelineConfig, t: &TableConfig, kind: FileKind) -> String {
+    let layout = Layout::new(&cfg.dms);
+    raw.key(&match kind {
+        FileKind::Full => layout.full_load_prefix(t.schema.as_str(), t.name.as_str()),
+        FileKind::Cdc => layout.cdc_prefix(t.schema.as_str(), t.name.as_str()),
+    })
 }
 
 /// [`table_prefix`] as a URI: a raw Glue table's location.
-pub fn table_location(raw: &S3Location, t: &TableConfig, kind: FileKind) -> String {
-    raw.uri_of_key(&table_prefix(raw, t, kind))
+pub fn table_location(raw: &S3Location, cfg: &PipelineConfig, t: &TableConfig, kind: FileKind) -> String {
+    raw.uri_of_key(&table_prefix(raw, cfg, t, kind))
 }
 
-/// A CDC day folder as a URI: a raw Glue partition's location.
-pub fn day_location(raw: &S3Location, t: &TableConfig, day: &str) -> String {
-    format!("{}{day}/", table_location(raw, t, FileKind::Cdc))
-}
-
-/// For a key relative to a table's folder: `Some(partition)` if the file is
-/// one the raw zone lists (see the module doc), `None` otherwise.
-fn kept(rel: &str, kind: FileKind, from: Option<&str>) -> Option<Option<String>> {
-    let is_file_name = |name: &str| name.ends_with(".parquet") && !name.starts_with('.') && !name.contains('/');
-    match kind {
-        FileKind::Full => is_file_name(rel).then_some(None),
-        FileKind::Cdc => {
-            let (day, name) = rel.split_once('/')?;
-            let is_day = day.len() == 8 && day.bytes().all(|b| b.is_ascii_digit());
-            (is_day && is_file_name(name) && from.is_none_or(|f| day >= f)).then(|| Some(day.to_string()))
-        }
-    }
+/// A CDC day's folder as a URI (a raw Glue partition's location), where
+/// days have folders.
+pub fn day_location(raw: &S3Location, cfg: &PipelineConfig, t: &TableConfig, day: &str) -> Option<String> {
+    let date = chrono::NaiveDate::parse_from_str(day, "%Y%m%d").ok()?;
+    let folder = Layout::new(&cfg.dms).day_folder(date)?;
+    Some(format!("{}{folder}", table_location(raw, cfg, t, FileKind::Cdc)))
 }
 
 fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
@@ -207,13 +182,8 @@ fn split_uri(uri: &str) -> Result<(&str, &str), PipelineError> {
 
 #[async_trait]
 impl RawZone for S3RawZone {
-    async fn list_files(
-        &self,
-        table: &TableConfig,
-        kind: FileKind,
-        from_partition: Option<&str>,
-    ) -> Result<Vec<RawFile>, PipelineError> {
-        self.list(table, kind, from_partition).await
+    async fn list_objects(&self, prefix: &str) -> Result<Vec<RawObject>, PipelineError> {
+        self.list(prefix).await
     }
 
     async fn file_schemas(&self, files: &[RawFile]) -> Result<Vec<Vec<FileColumn>>, PipelineError> {
@@ -224,33 +194,14 @@ impl RawZone for S3RawZone {
         futures::stream::iter(reads).buffered(SCHEMA_READS_IN_FLIGHT).try_collect().await
     }
 
-    fn describe_location(&self, table: &TableConfig) -> String {
-        format!("{} and {}", self.table_location(table, FileKind::Full), self.table_location(table, FileKind::Cdc))
+    fn describe_prefix(&self, prefix: &str) -> String {
+        self.location.uri_of_key(&self.location.key(prefix))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keeps_the_keys_the_folder_raw_zone_keeps() {
-        let full = |rel| kept(rel, FileKind::Full, None);
-        assert_eq!(full("LOAD00000001.parquet"), Some(None));
-        assert_eq!(full("other.parquet"), Some(None));
-        for skipped in [".LOAD1.parquet", "LOAD1.csv", "sub/LOAD1.parquet", "", "dir/"] {
-            assert_eq!(full(skipped), None, "{skipped}");
-        }
-        let cdc = |rel, from| kept(rel, FileKind::Cdc, from);
-        assert_eq!(cdc("20261101/x.parquet", None), Some(Some("20261101".into())));
-        assert_eq!(cdc("20261101/x.parquet", Some("20261101")), Some(Some("20261101".into())));
-        assert_eq!(cdc("20261031/x.parquet", Some("20261101")), None);
-        for skipped in
-            ["x.parquet", "2026110/x.parquet", "2026110a/x.parquet", "20261101/.x.parquet", "20261101/a/x.parquet"]
-        {
-            assert_eq!(cdc(skipped, None), None, "{skipped}");
-        }
-    }
 
     #[test]
     fn uris_split_into_bucket_and_key() {

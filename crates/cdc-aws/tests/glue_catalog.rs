@@ -119,7 +119,7 @@ async fn raw_tables_are_created_from_the_newest_files_and_days_registered_idempo
     );
 
     // WHEN a new day folder arrives THEN the next sync registers that day alone
-    let key = format!("{RAW_PREFIX}/cdc/public/pgbench_accounts/20261104/20261104-000000000000.parquet");
+    let key = format!("{RAW_PREFIX}/cdc/public/pgbench_accounts/20261104/20261104-000000000.parquet");
     lake.put(RAW_BUCKET, &key, parquet_bytes(ACCOUNTS_CDC, 2)).await;
     let listing = RawListing::list(&lake.cfg, &zone).await.unwrap();
     let next = catalog.sync(&lake.cfg, &listing, &zone).await.unwrap();

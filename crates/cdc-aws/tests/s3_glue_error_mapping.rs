@@ -61,7 +61,7 @@ async fn s3_slow_down_is_retried_then_retryable() {
         .then_http_response(|| s3_error(503, "SlowDown", "Please reduce your request rate."));
     let zone = raw_zone(client!(aws_sdk_s3, RuleMode::MatchAny, [&slow]));
     // WHEN the raw zone lists THEN the SDK tried MAX_ATTEMPTS times, and the error is Retryable naming the bucket
-    let e = zone.list_files(accounts(&cfg()), FileKind::Cdc, None).await.unwrap_err();
+    let e = zone.list_objects("cdc/public/pgbench_accounts/").await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Retryable, "{e}");
     assert!(e.message.contains("cdc-raw") && e.message.contains("SlowDown"), "{e}");
     assert_eq!(slow.num_calls(), MAX_ATTEMPTS as usize);
@@ -72,7 +72,7 @@ async fn s3_no_such_bucket_is_a_config_error_naming_it() {
     let missing = mock!(aws_sdk_s3::Client::list_objects_v2)
         .then_http_response(|| s3_error(404, "NoSuchBucket", "The specified bucket does not exist"));
     let zone = raw_zone(client!(aws_sdk_s3, RuleMode::MatchAny, [&missing]));
-    let e = zone.list_files(accounts(&cfg()), FileKind::Full, None).await.unwrap_err();
+    let e = zone.list_objects("full/public/pgbench_accounts/").await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::ConfigError, "{e}");
     assert!(e.message.contains("bucket cdc-raw") && e.message.contains("NoSuchBucket"), "{e}");
     assert_eq!(missing.num_calls(), 1, "not retried");
@@ -89,6 +89,7 @@ async fn s3_access_denied_on_a_footer_is_a_config_error_naming_the_file() {
         partition: None,
         size: 1000,
         modified: chrono::Utc::now(),
+        version: String::new(),
     };
     let e = zone.file_schemas(std::slice::from_ref(&file)).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::ConfigError, "{e}");
@@ -120,7 +121,7 @@ struct NoFiles;
 
 #[async_trait]
 impl RawZone for NoFiles {
-    async fn list_files(&self, _: &TableConfig, _: FileKind, _: Option<&str>) -> Result<Vec<RawFile>, PipelineError> {
+    async fn list_objects(&self, _: &str) -> Result<Vec<cdc_core::ports::RawObject>, PipelineError> {
         Ok(Vec::new())
     }
     async fn file_schemas(&self, files: &[RawFile]) -> Result<Vec<Vec<FileColumn>>, PipelineError> {
@@ -129,7 +130,7 @@ impl RawZone for NoFiles {
             cols.iter().map(|(n, ty)| FileColumn { name: n.to_string(), ty: ty.clone() }).collect();
         Ok(files.iter().map(|_| one.clone()).collect())
     }
-    fn describe_location(&self, _: &TableConfig) -> String {
+    fn describe_prefix(&self, _: &str) -> String {
         String::new()
     }
 }
@@ -202,6 +203,7 @@ async fn tables_and_partitions_are_read_across_pages_and_a_concurrent_registrati
         partition: Some(day.into()),
         size: 100,
         modified: chrono::Utc::now(),
+        version: String::new(),
     };
     listing.tables.insert(t.name.to_string(), vec![file("20261101"), file("20261102"), file("20261103")]);
     let sync = catalog.ensure_tables(&cfg, &listing, &NoFiles).await.unwrap();

@@ -1,37 +1,43 @@
 //! The S3 raw zone against moto: a DMS raw zone written locally and
-//! uploaded is listed file for file (kinds, day partitions, sizes, the
-//! s3:// paths Spectrum reports), across ListObjectsV2 pages, from a day on;
-//! and the files' schemas are read from their footers.
+//! uploaded is listed file for file (kinds, days, sizes, ETags, the s3://
+//! paths Spectrum reports), across ListObjectsV2 pages, with every other
+//! object reported; and the files' schemas are read from their footers.
 
 mod lake;
 
 use cdc_core::ErrorKind;
+use cdc_core::dms::{TableListing, list_table};
 use cdc_core::ports::{FileColumn, FileColumnType, FileKind, RawFile, RawZone};
 use futures::StreamExt;
-use lake::{ACCOUNTS_CDC, ACCOUNTS_FULL, RAW_BUCKET, RAW_PREFIX, Written, lake, parquet_bytes, write_raw_zone};
+use lake::{ACCOUNTS_CDC, ACCOUNTS_FULL, NOISE, RAW_BUCKET, RAW_PREFIX, Written, lake, parquet_bytes, write_raw_zone};
 
-fn expected(
-    written: &[Written],
-    table: &str,
-    kind: FileKind,
-    from: Option<&str>,
-) -> Vec<(String, FileKind, Option<String>, u64)> {
+fn expected(written: &[Written], table: &str, kind: FileKind) -> Vec<(String, FileKind, Option<String>, u64)> {
     let mut out: Vec<_> = written
         .iter()
-        .filter(|w| w.table == table && w.kind == kind && from.is_none_or(|f| w.day.as_deref() >= Some(f)))
+        .filter(|w| w.table == table && w.kind == kind)
         .map(|w| (format!("s3://{RAW_BUCKET}/{RAW_PREFIX}/{}", w.rel), w.kind, w.day.clone(), w.size))
         .collect();
     out.sort();
     out
 }
 
-fn got(files: &[RawFile]) -> Vec<(String, FileKind, Option<String>, u64)> {
-    files.iter().map(|f| (f.path.clone(), f.kind, f.partition.clone(), f.size)).collect()
+fn got<'a>(files: impl Iterator<Item = &'a RawFile>) -> Vec<(String, FileKind, Option<String>, u64)> {
+    files.map(|f| (f.path.clone(), f.kind, f.partition.clone(), f.size)).collect()
+}
+
+/// A table's listing as the load makes it: the objects, explained by the layout.
+async fn listing(lake: &lake::Lake, zone: &cdc_aws::S3RawZone, table: &str) -> TableListing {
+    list_table(&lake.cfg, lake.cfg.table(table).unwrap(), zone).await.unwrap()
+}
+
+/// The files of one kind, in order.
+async fn files(lake: &lake::Lake, zone: &cdc_aws::S3RawZone, table: &str, kind: FileKind) -> Vec<RawFile> {
+    listing(lake, zone, table).await.of_kind(kind).cloned().collect()
 }
 
 #[tokio::test]
-async fn the_listing_is_the_dms_files_with_their_kinds_days_and_sizes() {
-    // GIVEN a DMS raw zone (with noise a listing must skip) uploaded under s3://cdc-raw/dms/
+async fn the_listing_is_the_dms_files_with_their_kinds_days_and_sizes_and_the_rest_is_reported() {
+    // GIVEN a DMS raw zone (with noise the layout cannot explain) uploaded under s3://cdc-raw/dms/
     let lake = lake().await;
     let dir = tempfile::tempdir().unwrap();
     let written = write_raw_zone(dir.path());
@@ -39,40 +45,58 @@ async fn the_listing_is_the_dms_files_with_their_kinds_days_and_sizes() {
     let zone = lake.raw_zone();
     let before = chrono::Utc::now() - chrono::Duration::minutes(5);
     for table in ["pgbench_accounts", "pgbench_tellers", "pgbench_history"] {
-        let t = lake.cfg.table(table).unwrap();
+        // WHEN listed
+        let l = listing(&lake, &zone, table).await;
         for kind in [FileKind::Full, FileKind::Cdc] {
-            // WHEN listed
-            let files = zone.list_files(t, kind, None).await.unwrap();
-            // THEN exactly the DMS files, sorted by path, with S3's dates
-            assert_eq!(got(&files), expected(&written, table, kind, None), "{table} {kind:?}");
-            assert!(files.iter().all(|f| f.modified > before && f.modified <= chrono::Utc::now()), "{files:?}");
+            // THEN exactly the DMS files, sorted by path, with S3's dates and ETags
+            assert_eq!(got(l.of_kind(kind)), expected(&written, table, kind), "{table} {kind:?}");
+            assert!(l.of_kind(kind).all(|f| f.modified > before && f.modified <= chrono::Utc::now()));
+            assert!(l.of_kind(kind).all(|f| f.version.starts_with('"')), "{:?}", l.files);
         }
+        // AND every other object under the table's folders is reported, none is a layout mismatch
+        let want: Vec<String> = NOISE
+            .iter()
+            .filter(|n| n.contains(&format!("/{table}/")))
+            .map(|n| format!("s3://{RAW_BUCKET}/{RAW_PREFIX}/{n}"))
+            .collect();
+        let mut reported: Vec<String> = l.unexplained.iter().map(|u| u.path.clone()).collect();
+        reported.sort();
+        let mut want = want;
+        want.sort();
+        assert_eq!(reported, want, "{table}");
+        assert!(l.layout_error(lake.cfg.table(table).unwrap()).is_none(), "{table}");
     }
-    // AND the locations name the table folders
-    let t = lake.cfg.table("pgbench_accounts").unwrap();
+    // AND the listing names the table folders
+    let l = listing(&lake, &zone, "pgbench_accounts").await;
     assert_eq!(
-        zone.describe_location(t),
-        "s3://cdc-raw/dms/full/public/pgbench_accounts/ and s3://cdc-raw/dms/cdc/public/pgbench_accounts/"
+        l.described,
+        ["s3://cdc-raw/dms/full/public/pgbench_accounts/", "s3://cdc-raw/dms/cdc/public/pgbench_accounts/"]
     );
 }
 
 #[tokio::test]
-async fn from_partition_lists_only_that_day_and_later_ones() {
+async fn a_dms_file_laid_out_otherwise_fails_the_table_naming_setting_prefix_and_object() {
+    // GIVEN CDC files written flat into the table's folder while [dms] says day folders
     let lake = lake().await;
-    let dir = tempfile::tempdir().unwrap();
-    let written = write_raw_zone(dir.path());
-    lake.upload(dir.path()).await;
+    let body = parquet_bytes(ACCOUNTS_CDC, 1);
+    let key = format!("{RAW_PREFIX}/cdc/public/pgbench_accounts/20261101-120000000.parquet");
+    lake.put(RAW_BUCKET, &key, body.clone()).await;
+    lake.put(RAW_BUCKET, &format!("{RAW_PREFIX}/cdc/public/pgbench_accounts/20261101-120100000.parquet"), body).await;
     let zone = lake.raw_zone();
-    let t = lake.cfg.table("pgbench_accounts").unwrap();
-    for from in ["20261101", "20261102", "20261103", "20261104", "2026", "20261102x"] {
-        // WHEN listed from a day (or from a string between days)
-        let files = zone.list_files(t, FileKind::Cdc, Some(from)).await.unwrap();
-        // THEN the files of the days >= it
-        assert_eq!(got(&files), expected(&written, "pgbench_accounts", FileKind::Cdc, Some(from)), "from {from}");
+    // WHEN listed
+    let l = listing(&lake, &zone, "pgbench_accounts").await;
+    // THEN no file is taken, and the table's error names the setting, the prefix and an object
+    assert_eq!(l.of_kind(FileKind::Cdc).count(), 0);
+    let e = l.layout_error(lake.cfg.table("pgbench_accounts").unwrap()).unwrap();
+    assert_eq!(e.kind, ErrorKind::ConfigError);
+    for part in [
+        "dms.date_partition_enabled",
+        "s3://cdc-raw/dms/cdc/public/pgbench_accounts/",
+        &format!("s3://{RAW_BUCKET}/{key}"),
+        "1 more objects like it",
+    ] {
+        assert!(e.message.contains(part), "{part}: {e}");
     }
-    // AND full-load files ignore it
-    let full = zone.list_files(t, FileKind::Full, Some("20261103")).await.unwrap();
-    assert_eq!(full.len(), 2);
 }
 
 #[tokio::test]
@@ -83,23 +107,20 @@ async fn more_than_one_page_of_objects_is_listed_whole() {
     let keys: Vec<String> = (0..1205)
         .map(|i| {
             let day = if i < 700 { "20261101" } else { "20261102" };
-            format!("{RAW_PREFIX}/cdc/public/pgbench_accounts/{day}/{day}-{i:06}.parquet")
+            let clock = format!("{:02}{:02}{:02}", i / 3600, i / 60 % 60, i % 60);
+            format!("{RAW_PREFIX}/cdc/public/pgbench_accounts/{day}/{day}-{clock}000.parquet")
         })
         .collect();
     let puts: Vec<_> = keys.iter().map(|k| lake.put(RAW_BUCKET, k, body.clone())).collect();
     futures::stream::iter(puts).buffer_unordered(32).collect::<Vec<()>>().await;
     let zone = lake.raw_zone();
-    let t = lake.cfg.table("pgbench_accounts").unwrap();
-    // WHEN listed THEN every file, once, in order
-    let files = zone.list_files(t, FileKind::Cdc, None).await.unwrap();
+    // WHEN listed THEN every file, once, in order, each in its day
+    let files = files(&lake, &zone, "pgbench_accounts", FileKind::Cdc).await;
     let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
     let mut want: Vec<String> = keys.iter().map(|k| format!("s3://{RAW_BUCKET}/{k}")).collect();
     want.sort();
     assert_eq!(paths, want);
-    // AND from the second day, its 505 files (StartAfter skips the first day's 700)
-    let later = zone.list_files(t, FileKind::Cdc, Some("20261102")).await.unwrap();
-    assert_eq!(later.len(), 505);
-    assert!(later.iter().all(|f| f.partition.as_deref() == Some("20261102")));
+    assert_eq!(files.iter().filter(|f| f.partition.as_deref() == Some("20261102")).count(), 505);
 }
 
 fn columns(cols: &[(&str, FileColumnType)]) -> Vec<FileColumn> {
@@ -136,15 +157,13 @@ async fn schemas_come_from_the_footers_in_the_order_asked() {
     }";
     lake.put(
         RAW_BUCKET,
-        &format!("{RAW_PREFIX}/cdc/public/pgbench_branches/20261101/types.parquet"),
+        &format!("{RAW_PREFIX}/cdc/public/pgbench_branches/20261101/20261101-000000001.parquet"),
         parquet_bytes(types, 3),
     )
     .await;
     let zone = lake.raw_zone();
-    let t = |n| lake.cfg.table(n).unwrap();
-    let mut files = zone.list_files(t("pgbench_branches"), FileKind::Cdc, None).await.unwrap();
-    files.extend(zone.list_files(t("pgbench_accounts"), FileKind::Full, None).await.unwrap());
-    files.extend(zone.list_files(t("pgbench_accounts"), FileKind::Cdc, None).await.unwrap());
+    let mut files = files(&lake, &zone, "pgbench_branches", FileKind::Cdc).await;
+    files.extend(listing(&lake, &zone, "pgbench_accounts").await.files);
     assert_eq!(files.len(), 9);
     // WHEN their schemas are read (several at once)
     let schemas = zone.file_schemas(&files).await.unwrap();
@@ -215,7 +234,7 @@ async fn a_footer_larger_than_the_first_read_is_read_whole() {
     let key = format!("{RAW_PREFIX}/full/public/pgbench_history/LOAD00000001.parquet");
     lake.put(RAW_BUCKET, &key, body).await;
     let zone = lake.raw_zone();
-    let files = zone.list_files(lake.cfg.table("pgbench_history").unwrap(), FileKind::Full, None).await.unwrap();
+    let files = files(&lake, &zone, "pgbench_history", FileKind::Full).await;
     // WHEN its schema is read THEN every column is there
     let schema = zone.file_schemas(&files).await.unwrap().remove(0);
     assert_eq!(schema.iter().map(|c| c.name.clone()).collect::<Vec<_>>(), names);
@@ -247,7 +266,7 @@ async fn an_object_that_is_not_parquet_is_a_data_error_naming_it() {
         lake.put(RAW_BUCKET, &format!("{dir}/{name}"), body.clone()).await;
     }
     let zone = lake.raw_zone();
-    let files = zone.list_files(lake.cfg.table("pgbench_accounts").unwrap(), FileKind::Full, None).await.unwrap();
+    let files = files(&lake, &zone, "pgbench_accounts", FileKind::Full).await;
     assert_eq!(files.len(), 6);
     // WHEN the good file is read THEN fine
     zone.file_schemas(&files[..1]).await.unwrap();
@@ -269,7 +288,7 @@ async fn an_object_that_is_not_parquet_is_a_data_error_naming_it() {
 async fn a_missing_bucket_is_a_config_error_naming_it() {
     let lake = lake().await;
     let zone = cdc_aws::S3RawZone::new(lake.s3.clone(), cdc_aws::S3Location::new("no-such-bucket", "dms").unwrap());
-    let e = zone.list_files(lake.cfg.table("pgbench_accounts").unwrap(), FileKind::Cdc, None).await.unwrap_err();
+    let e = list_table(&lake.cfg, lake.cfg.table("pgbench_accounts").unwrap(), &zone).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::ConfigError, "{e}");
     assert!(e.message.contains("no-such-bucket") && e.message.contains("NoSuchBucket"), "{e}");
 }
@@ -296,7 +315,7 @@ async fn a_duckdb_written_file_is_typed_as_the_local_adapter_types_it() {
     let key = format!("{RAW_PREFIX}/full/public/pgbench_history/LOAD00000001.parquet");
     lake.put(RAW_BUCKET, &key, include_bytes!("fixtures/duckdb_types.parquet").to_vec()).await;
     let zone = lake.raw_zone();
-    let files = zone.list_files(lake.cfg.table("pgbench_history").unwrap(), FileKind::Full, None).await.unwrap();
+    let files = files(&lake, &zone, "pgbench_history", FileKind::Full).await;
     let schema = zone.file_schemas(&files).await.unwrap().remove(0);
     use FileColumnType as F;
     assert_eq!(

@@ -130,7 +130,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         if let Some(differences) = typed_failures(&typed) {
             bail!("{name}: the types tables differ from the source values:\n{differences}");
         }
-        let exported = verify_unload(&cfg, &conn, &raw, &optimized)?;
+        let exported = verify_unload(&cfg, &conn, &raw, &optimized).await?;
         let results = run.release.as_ref().map(|(input, _)| input.results.clone()).unwrap_or_default();
         let unloaded_days = results.unload.iter().map(|t| t.files).sum::<u64>() as usize;
         bar.suspend(|| println!("  [{name}] ok       {exported} exported day(s) equal their raw days"));
@@ -164,7 +164,7 @@ fn unload_clock(cfg: &PipelineConfig, generator: &Generator, last: bool) -> Date
 
 /// Every day the record says was exported equals its raw day (a run
 /// re-exports a day whose raw files changed, so after a run none is stale).
-fn verify_unload(
+async fn verify_unload(
     cfg: &PipelineConfig,
     conn: &duckdb::Connection,
     raw: &FolderRawZone,
@@ -176,9 +176,15 @@ fn verify_unload(
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
     for (table, day, recorded) in &days {
         let t = cfg.table(table).context("unloaded table not in config")?;
-        let raw_glob = format!("{}/{}/*.parquet", raw.table_dir(t, FileKind::Cdc).display(), day);
+        // The day's files as the layout reads them, not as the export chose them.
+        let listing = cdc_core::dms::list_table(cfg, t, raw).await?;
+        let files: Vec<String> = listing
+            .of_kind(FileKind::Cdc)
+            .filter(|f| f.partition.as_deref() == Some(day.as_str()))
+            .map(|f| f.path.clone())
+            .collect();
         let dir = optimized.join(t.name.as_str()).join(format!("changedate={day}"));
-        let rows = verify_unloaded_day(conn, t, &raw_glob, &dir)?;
+        let rows = verify_unloaded_day(conn, t, &files, &dir)?;
         if rows != *recorded as u64 {
             bail!("{table} {day}: the record says {recorded} rows, the raw day holds {rows}");
         }
@@ -191,6 +197,7 @@ fn layout_of(cfg: &PipelineConfig) -> anyhow::Result<DmsLayout> {
     let first = cfg.tables.first().context("config has no tables")?;
     let seq = first.sequence_column.as_ref().context("the demo needs a sequence_column in the config")?;
     Ok(DmsLayout {
+        dms: cfg.dms.clone(),
         schema: first.schema.to_string(),
         ts_column: first.commit_ts_column.to_string(),
         seq_column: seq.to_string(),

@@ -106,7 +106,7 @@ fn compare(conn: &Connection, name: &str, actual: &str, expected: &str, cols: &[
 pub fn verify_unloaded_day(
     conn: &Connection,
     t: &cdc_core::TableConfig,
-    raw_day_glob: &str,
+    raw_day_files: &[String],
     optimized_day_dir: &std::path::Path,
 ) -> anyhow::Result<u64> {
     let mut cols = vec![t.commit_ts_column.quoted()];
@@ -114,7 +114,11 @@ pub fn verify_unloaded_day(
     cols.extend(t.columns.iter().map(|c| c.name.quoted()));
     let cols = cols.join(", ");
     let lit = |s: &str| cdc_core::sql::Dialect::DuckDb.literal(s);
-    let raw = format!("SELECT \"Op\" AS op, {cols} FROM read_parquet({})", lit(raw_day_glob));
+    if raw_day_files.is_empty() {
+        bail!("{}: no raw CDC file of the day exported to {}", t.name, optimized_day_dir.display());
+    }
+    let list: Vec<String> = raw_day_files.iter().map(|f| lit(f)).collect();
+    let raw = format!("SELECT \"Op\" AS op, {cols} FROM read_parquet([{}], union_by_name = true)", list.join(", "));
     let opt =
         format!("SELECT op, {cols} FROM read_parquet({})", lit(&format!("{}/*.parquet", optimized_day_dir.display())));
     let count = |sql: String| -> anyhow::Result<u64> {

@@ -12,8 +12,7 @@ fn two_runs_at_once_give_one_run_and_one_clean_skip() {
     // GIVEN a raw zone with a full load big enough for a run to last a while
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("raw");
-    let layout =
-        DmsLayout { schema: "public".into(), ts_column: "changets".into(), seq_column: "ar_h_change_seq".into() };
+    let layout = DmsLayout::default();
     let cfg = GeneratorConfig { seed: 3, branches: 2, accounts_per_branch: 50_000, ..GeneratorConfig::default() };
     let mut generator = Generator::new(&raw, layout, cfg).unwrap();
     generator.full_load().unwrap();

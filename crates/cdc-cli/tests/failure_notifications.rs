@@ -38,8 +38,7 @@ fn failures_notify_once_then_remind_then_recover() {
     // GIVEN a raw zone whose first history CDC file is not Parquet
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("raw");
-    let layout =
-        DmsLayout { schema: "public".into(), ts_column: "changets".into(), seq_column: "ar_h_change_seq".into() };
+    let layout = DmsLayout::default();
     let cfg = GeneratorConfig { seed: 5, branches: 1, accounts_per_branch: 2_000, ..GeneratorConfig::default() };
     let mut generator = Generator::new(&raw, layout, cfg).unwrap();
     generator.full_load().unwrap();

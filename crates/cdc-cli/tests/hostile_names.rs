@@ -23,6 +23,11 @@ raw_schema = "cdc_database"
 target_schema = "public"
 control_schema = "cdc_control"
 
+[dms]
+bucket_folder = { full_load = "full", cdc = "cdc" }
+date_partition_enabled = true
+date_partition_delimiter = "NONE"
+
 [[tables]]
 schema = "public"
 name = "select"

@@ -45,8 +45,7 @@ impl Fixture {
     /// A small raw zone: a full load and one CDC cycle.
     fn new(seed: u64) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let layout =
-            DmsLayout { schema: "public".into(), ts_column: "changets".into(), seq_column: "ar_h_change_seq".into() };
+        let layout = DmsLayout::default();
         let gen_cfg = GeneratorConfig { seed, branches: 1, accounts_per_branch: 2_000, ..GeneratorConfig::default() };
         let mut generator = Generator::new(&dir.path().join("raw"), layout, gen_cfg).unwrap();
         generator.full_load().unwrap();

@@ -9,9 +9,11 @@
 //! [`layout`] turns these settings into object keys and back.
 
 pub mod layout;
+mod listing;
 mod settings;
 
 pub use layout::{Classified, Layout, Unexplained};
+pub use listing::{TableListing, UnexplainedObject, list_table};
 pub use settings::{DataFormat, DatePartitionDelimiter, DatePartitionSequence, DmsSettings, RawDmsSettings};
 
 #[cfg(test)]

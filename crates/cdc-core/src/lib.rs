@@ -11,6 +11,7 @@ pub mod error;
 pub mod ident;
 pub mod job;
 pub mod load;
+mod load_plan;
 pub mod notify;
 pub mod ports;
 pub mod setup;

@@ -2,19 +2,19 @@
 //! plans from the warehouse's progress and the raw zone's listing, checks the
 //! new files' schemas and submits one transaction; `poll` reports its state.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ColumnType, PipelineConfig, TableConfig};
+use crate::dms::list_table;
 use crate::error::PipelineError;
+use crate::load_plan;
 use crate::ports::{
     Cell, FileColumn, FileColumnType, FileKind, RawFile, RawZone, StatementId, StatementState, Warehouse,
-    run_to_completion,
 };
-use crate::sql::{merge, setup};
+use crate::sql::merge;
 
 /// How often a step that must wait for a short read polls the warehouse.
 pub const READ_POLL: Duration = Duration::from_millis(20);
@@ -64,18 +64,11 @@ pub async fn submit_load(
     raw: &dyn RawZone,
 ) -> Result<SubmitOutcome, PipelineError> {
     let at = |e: PipelineError| e.context(format!("table {}", t.qualified()));
-    let (applied, oldest_partition) = applied_files(cfg, t, warehouse).await.map_err(at)?;
-    let full = raw.list_files(t, FileKind::Full, None).await.map_err(at)?;
-    let cdc = raw.list_files(t, FileKind::Cdc, oldest_partition.as_deref()).await.map_err(at)?;
-    if full.is_empty() && cdc.is_empty() && applied.is_empty() {
-        return Err(PipelineError::data(format!(
-            "table {}: neither full-load nor CDC files under {}",
-            t.qualified(),
-            raw.describe_location(t)
-        )));
+    let listing = list_table(cfg, t, raw).await.map_err(at)?;
+    if let Some(e) = listing.layout_error(t) {
+        return Err(e);
     }
-    // Full-load files first, so a table's first load starts from its snapshot.
-    let mut new: Vec<RawFile> = full.into_iter().chain(cdc).filter(|f| !applied.contains(&f.path)).collect();
+    let mut new = load_plan::new_files(cfg, t, warehouse, &listing).await.map_err(at)?;
     if new.is_empty() {
         return Ok(SubmitOutcome::NothingNew);
     }
@@ -147,25 +140,6 @@ impl LoadStats {
         self.deletes += other.deletes;
         self.max_commit_ts = self.max_commit_ts.max(other.max_commit_ts);
     }
-}
-
-async fn applied_files(
-    cfg: &PipelineConfig,
-    t: &TableConfig,
-    warehouse: &dyn Warehouse,
-) -> Result<(HashSet<String>, Option<String>), PipelineError> {
-    let rs = run_to_completion(warehouse, setup::applied_files_query(cfg, t, warehouse.dialect()), READ_POLL).await?;
-    let mut files = HashSet::new();
-    let mut oldest = None;
-    for row in &rs.rows {
-        if let Some(Cell::Text(f)) = row.first() {
-            files.insert(f.clone());
-        }
-        if let Some(Cell::Text(p)) = row.get(1) {
-            oldest = Some(p.clone());
-        }
-    }
-    Ok((files, oldest))
 }
 
 fn stats_from(rs: &crate::ports::ResultSet) -> Result<LoadStats, PipelineError> {
@@ -273,6 +247,7 @@ mod tests {
             partition: Some("20261101".into()),
             size: 10,
             modified: chrono::Utc::now(),
+            version: String::new(),
         }
     }
 

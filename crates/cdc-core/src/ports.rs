@@ -12,7 +12,7 @@ pub mod warehouse_conformance;
 
 pub use optimized_zone::{DayFiles, ExportTarget, OptimizedCatalog, OptimizedPartition, OptimizedZone};
 pub use raw_catalog::{RawCatalog, RawCatalogSync, RawListing, RawTableProblem, raw_table_name};
-pub use raw_zone::{FileColumn, FileColumnType, FileKind, RawFile, RawZone};
+pub use raw_zone::{FileColumn, FileColumnType, FileKind, RawFile, RawObject, RawZone};
 pub use warehouse::{
     Cell, IdempotentSubmits, ResultSet, SingleStatement, StatementId, StatementState, Warehouse, run_to_completion,
 };

@@ -168,6 +168,15 @@ fn recorded_row(rs: &ResultSet, row: &[crate::ports::Cell]) -> Result<UnloadedDa
     })
 }
 
+/// The table's CDC files as the layout reads them.
+pub async fn cdc_files(
+    cfg: &PipelineConfig,
+    t: &TableConfig,
+    raw: &dyn RawZone,
+) -> Result<Vec<RawFile>, PipelineError> {
+    Ok(crate::dms::list_table(cfg, t, raw).await?.of_kind(FileKind::Cdc).cloned().collect())
+}
+
 /// Plans every table's export.
 pub async fn plan_unload(
     cfg: &PipelineConfig,
@@ -178,7 +187,7 @@ pub async fn plan_unload(
     let recorded = recorded_days(cfg, warehouse).await?;
     let mut out = Vec::new();
     for t in &cfg.tables {
-        let files = raw.list_files(t, FileKind::Cdc, None).await.map_err(|e| e.context(format!("table {}", t.name)))?;
+        let files = cdc_files(cfg, t, raw).await.map_err(|e| e.context(format!("table {}", t.name)))?;
         out.extend(plan_table(cfg, t, &day_sources(&files), &recorded, now)?);
     }
     Ok(out)

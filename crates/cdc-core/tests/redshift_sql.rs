@@ -25,6 +25,7 @@ fn files(table: &str) -> Vec<RawFile> {
         partition: None,
         size: 1000,
         modified: at,
+        version: String::new(),
     }];
     for (day, name) in [("20261101", "20261101-235900123"), ("20261102", "20261102-000100456")] {
         out.push(RawFile {
@@ -33,6 +34,7 @@ fn files(table: &str) -> Vec<RawFile> {
             partition: Some(day.into()),
             size: 1000,
             modified: at,
+            version: String::new(),
         });
     }
     out
@@ -148,7 +150,7 @@ fn no_statement_exceeds_the_data_api_limit() {
             kind: FileKind::Cdc,
             partition: Some("20261101".into()),
             size: 1,
-            modified: Utc::now(),
+            modified: Utc::now(), version: String::new(),
         })
         .collect();
     // WHEN the load is planned THEN every statement stays under 100 KB
@@ -168,6 +170,10 @@ fn reserved_names() -> PipelineConfig {
 job_id = "7"
 raw_schema = "raw"
 target_schema = "public"
+[dms]
+bucket_folder = { full_load = "full", cdc = "cdc" }
+date_partition_enabled = true
+date_partition_delimiter = "NONE"
 [[tables]]
 schema = "public"
 name = "snapshot"

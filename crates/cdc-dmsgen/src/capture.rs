@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use crate::model::{Micros, Table, day_folder, file_stamp};
+use cdc_core::dms::Layout;
+
+use crate::config::DmsLayout;
+use crate::model::{Micros, Table, file_stamp};
 
 /// A CDC file DMS has closed: which changes it holds and where it goes.
 #[derive(Clone, Debug)]
@@ -19,13 +22,17 @@ pub(crate) struct PendingFile {
 }
 
 impl PendingFile {
+    /// Where DMS puts the file: named, and date-foldered, by the time it
+    /// writes it (its flush), not by its changes' commit times, e.g.
     /// `cdc/<schema>/<table>/<YYYYMMDD>/<YYYYMMDD-HHMMSSmmm>.parquet`.
-    pub(crate) fn rel_path(&self, schema: &str) -> PathBuf {
-        PathBuf::from("cdc")
-            .join(schema)
-            .join(self.table.name())
-            .join(day_folder(self.day))
-            .join(format!("{}.parquet", file_stamp(self.flush.0 / 1000)))
+    pub(crate) fn rel_path(&self, layout: &DmsLayout) -> PathBuf {
+        let at = Micros(self.flush.0 / 1000 * 1000).to_datetime().naive_utc();
+        PathBuf::from(Layout::new(&layout.dms).cdc_key(&layout.schema, self.table.name(), at))
+    }
+
+    /// The day of the file, `YYYYMMDD` (its name's and its folder's).
+    pub(crate) fn file_day(&self) -> String {
+        file_stamp(self.flush.0 / 1000)[..8].to_string()
     }
 }
 

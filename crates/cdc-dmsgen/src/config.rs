@@ -2,14 +2,19 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
+use cdc_core::dms::{DatePartitionDelimiter, DmsSettings};
+
 use crate::error::GenError;
 use crate::model::Table;
 
-/// Names DMS uses in the raw zone: the source schema (a path segment) and the
-/// two columns added by DMS transformation rules.
+/// What DMS writes to the raw zone: its S3 endpoint settings (the folders
+/// and names of the files), the source schema (a path segment) and the two
+/// columns added by DMS transformation rules.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DmsLayout {
-    /// Source schema, written as `full/<schema>/...` and `cdc/<schema>/...`.
+    /// The endpoint settings the files are laid out by ([`cdc_core::dms::Layout`]).
+    pub dms: DmsSettings,
+    /// Source schema, the folder below the bucket folder.
     pub schema: String,
     /// Commit timestamp (CDC) or transfer timestamp (full load) column.
     pub ts_column: String,
@@ -18,12 +23,25 @@ pub struct DmsLayout {
 }
 
 impl Default for DmsLayout {
+    /// Seed 000's: `full/` and `cdc/` bucket folders, CDC in `YYYYMMDD` day folders.
     fn default() -> Self {
         DmsLayout {
+            dms: seed_settings(),
             schema: "public".to_string(),
             ts_column: "changets".to_string(),
             seq_column: "ar_h_change_seq".to_string(),
         }
+    }
+}
+
+/// Seed 000's DMS endpoints: one task per folder, day folders without delimiters.
+pub fn seed_settings() -> DmsSettings {
+    DmsSettings {
+        full_load_folder: Some("full".into()),
+        cdc_folder: Some("cdc".into()),
+        date_partition_enabled: true,
+        date_partition_delimiter: DatePartitionDelimiter::None,
+        ..DmsSettings::default()
     }
 }
 

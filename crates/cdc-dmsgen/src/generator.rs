@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use cdc_core::dms::Layout;
+
 use crate::capture::{Capture, PendingFile};
 use crate::config::{DmsLayout, GeneratorConfig};
 use crate::error::GenError;
@@ -454,10 +456,12 @@ impl Generator {
                 .chunks(self.cfg.full_file_rows)
                 .enumerate()
                 .map(|(n, chunk)| {
-                    let rel = PathBuf::from("full")
-                        .join(&self.layout.schema)
-                        .join(table.name())
-                        .join(format!("LOAD{:08}.parquet", n + 1));
+                    // DMS counts full-load files in hexadecimal: LOAD00000009, LOAD0000000A.
+                    let rel = PathBuf::from(Layout::new(&self.layout.dms).full_load_key(
+                        &self.layout.schema,
+                        table.name(),
+                        n as u32 + 1,
+                    ));
                     (Target { rel, mtime: scan_end[table.index()] }, chunk)
                 })
                 .collect();
@@ -481,7 +485,7 @@ impl Generator {
                 .enumerate()
                 .filter(|(_, f)| f.table == table)
                 .map(|(n, f)| {
-                    let rel = f.rel_path(&self.layout.schema);
+                    let rel = f.rel_path(&self.layout);
                     let when = mtime.map_or(f.flush, |m| Micros(m.0 + n as i64 * LATE_MTIME_STEP_US));
                     let changes = f.changes.iter().map(|&i| &self.log.changes[i]).collect();
                     (Target { rel, mtime: when }, changes)

@@ -26,8 +26,9 @@ fn live_updated_aid(file: &PendingFile, log: &ChangeLog, db: &SourceDb) -> Optio
 /// cycle, from the middle. Returns (index into `files`, aid).
 pub(crate) fn choose_hold(files: &[PendingFile], log: &ChangeLog, db: &SourceDb) -> Option<(usize, i32)> {
     let accounts: Vec<usize> = (0..files.len()).filter(|&i| files[i].table == Table::Accounts).collect();
-    let last_day = files.iter().map(|f| f.day).max()?;
-    let earlier_day: Vec<usize> = accounts.iter().copied().filter(|&i| files[i].day < last_day).collect();
+    // Days as DMS folders them: by when the file is written.
+    let last_day = files.iter().map(PendingFile::file_day).max()?;
+    let earlier_day: Vec<usize> = accounts.iter().copied().filter(|&i| files[i].file_day() < last_day).collect();
     let candidates: Vec<usize> = if earlier_day.is_empty() {
         // Never the last accounts file: "earlier" must stay true after the cycle's last writes.
         let mut all = accounts;

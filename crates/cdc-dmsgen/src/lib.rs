@@ -45,7 +45,7 @@ mod types_workload;
 mod workload;
 mod writer;
 
-pub use config::{DmsLayout, GeneratorConfig};
+pub use config::{DmsLayout, GeneratorConfig, seed_settings};
 pub use error::GenError;
 pub use generator::Generator;
 pub use report::CycleReport;

@@ -35,11 +35,6 @@ impl ToSql for Micros {
     }
 }
 
-/// `YYYYMMDD` of a day number.
-pub(crate) fn day_folder(day: i64) -> String {
-    Micros(day * MICROS_PER_DAY).to_datetime().format("%Y%m%d").to_string()
-}
-
 /// DMS CDC file name (without extension) for a flush at `ms` milliseconds.
 pub(crate) fn file_stamp(ms: i64) -> String {
     Micros(ms * 1000).to_datetime().format("%Y%m%d-%H%M%S%3f").to_string()

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::capture::PendingFile;
-use crate::model::{Change, Key, Micros, Op, Row, Table, day_folder};
+use crate::model::{Change, Key, Micros, Op, Row, Table};
 use crate::oracle::ChangeLog;
 
 /// What one `full_load`, `cdc_cycle` or `finish` call did.
@@ -171,7 +171,7 @@ impl CallStats {
     pub(crate) fn observe_files(&mut self, files: &[&PendingFile], log: &ChangeLog) {
         let mut files_per_key: HashMap<(Table, Key), usize> = HashMap::new();
         for f in files {
-            self.report.days.insert(day_folder(f.day));
+            self.report.days.insert(f.file_day());
             if f.midnight_split {
                 self.add(MIDNIGHT_SPLIT_FILES, 1);
             }

@@ -79,7 +79,12 @@ fn layout_names_and_columns_follow_dms() -> TestResult {
     // GIVEN a layout with its own schema and column names
     let dir = tempfile::tempdir()?;
     let root = dir.path();
-    let layout = DmsLayout { schema: "src".into(), ts_column: "dms_ts".into(), seq_column: "dms_seq".into() };
+    let layout = DmsLayout {
+        schema: "src".into(),
+        ts_column: "dms_ts".into(),
+        seq_column: "dms_seq".into(),
+        ..DmsLayout::default()
+    };
     // WHEN a full load and two cycles are generated and delivered
     let (mut generator, _) = run(root, layout, small(1))?;
     generator.finish()?;
@@ -164,14 +169,15 @@ fn layout_names_and_columns_follow_dms() -> TestResult {
         }
     }
 
-    // AND each CDC file sits in its commit-date folder, is named after a flush
-    // time not before its changes, and has only I/U/D
+    // AND each CDC file sits in the date folder of its name (DMS folders and
+    // names a file by when it writes it), is named after a flush time not
+    // before its changes, and has only I/U/D
     for table in ALL_TABLES {
         let src = cdc(root, "src", table);
         let misplaced = count(
             &conn,
             &format!(
-                "SELECT count(*) FROM {src} WHERE strftime(dms_ts, '%Y%m%d') <> regexp_extract(filename, '/(\\d{{8}})/[^/]+$', 1) \
+                "SELECT count(*) FROM {src} WHERE regexp_extract(filename, '/(\\d{{8}})-[^/]+$', 1) <> regexp_extract(filename, '/(\\d{{8}})/[^/]+$', 1) \
                  OR strptime(regexp_extract(filename, '(\\d{{8}}-\\d{{9}})\\.parquet$', 1), '%Y%m%d-%H%M%S%g') < date_trunc('millisecond', dms_ts) \
                  OR Op NOT IN ('I', 'U', 'D')"
             ),

@@ -126,20 +126,23 @@ impl DuckDbWarehouse {
     }
 }
 
+/// A view over the table's files of one kind. `partition_0` is the day in a
+/// CDC file's name, as on Redshift where days have folders; columns by name
+/// across files, NULL where a file lacks one (as Spectrum reads Parquet).
 fn raw_view(cfg: &PipelineConfig, t: &TableConfig, raw: &FolderRawZone, kind: FileKind) -> String {
     let d = Dialect::DuckDb;
-    let (name, glob, partition) = match kind {
-        FileKind::Full => (names::raw_full(cfg, t), raw.glob(t, kind), ""),
+    let (name, partition) = match kind {
+        FileKind::Full => (names::raw_full(cfg, t), ""),
         FileKind::Cdc => (
             names::raw_cdc(cfg, t),
-            raw.glob(t, kind),
-            ", regexp_extract(filename, '/([0-9]{8})/[^/]*$', 1) AS partition_0",
+            ", NULLIF(regexp_extract(filename, '/([0-9]{8})-[0-9]+[.]parquet$', 1), '') AS partition_0",
         ),
     };
-    if raw.has_files(t, kind) {
+    if raw.has_files(cfg, t, kind) {
         format!(
-            "CREATE OR REPLACE VIEW {name} AS SELECT *, filename AS \"$path\"{partition} FROM read_parquet({}, filename = true);\n",
-            d.literal(&glob)
+            "CREATE OR REPLACE VIEW {name} AS SELECT *, filename AS \"$path\"{partition} FROM read_parquet({}, \
+             filename = true, union_by_name = true);\n",
+            d.literal(&raw.glob(cfg, t, kind))
         )
     } else {
         format!("DROP VIEW IF EXISTS {name};\n")

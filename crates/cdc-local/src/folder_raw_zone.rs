@@ -1,5 +1,6 @@
-//! The raw zone as a folder laid out exactly as DMS writes to S3:
-//! `full/<schema>/<table>/LOAD*.parquet`, `cdc/<schema>/<table>/<YYYYMMDD>/*.parquet`.
+//! The raw zone as a folder laid out exactly as DMS writes to S3, in any of
+//! its layouts (`[dms]`, docs/dms.md): the folder stands for the bucket (and
+//! prefix), object keys are paths below it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,9 +10,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use duckdb::Connection;
 
-use cdc_core::ports::{FileColumn, FileColumnType, FileKind, RawFile, RawZone};
+use cdc_core::dms::layout::{Classified, Folder, Layout};
+use cdc_core::ports::{FileColumn, FileColumnType, FileKind, RawFile, RawObject, RawZone};
 use cdc_core::sql::Dialect;
-use cdc_core::{PipelineError, TableConfig};
+use cdc_core::{PipelineConfig, PipelineError, TableConfig};
 
 pub struct FolderRawZone {
     root: PathBuf,
@@ -32,44 +34,46 @@ impl FolderRawZone {
         &self.root
     }
 
-    pub fn table_dir(&self, t: &TableConfig, kind: FileKind) -> PathBuf {
-        let top = match kind {
-            FileKind::Full => "full",
-            FileKind::Cdc => "cdc",
+    /// The folder of a table's files of one kind (the same folder for both
+    /// when one DMS task writes them).
+    pub fn table_dir(&self, cfg: &PipelineConfig, t: &TableConfig, kind: FileKind) -> PathBuf {
+        let layout = Layout::new(&cfg.dms);
+        let prefix = match kind {
+            FileKind::Full => layout.full_load_prefix(t.schema.as_str(), t.name.as_str()),
+            FileKind::Cdc => layout.cdc_prefix(t.schema.as_str(), t.name.as_str()),
         };
-        self.root.join(top).join(t.schema.as_str()).join(t.name.as_str())
+        self.root.join(prefix)
     }
 
-    /// The glob a catalog view reads.
-    pub fn glob(&self, t: &TableConfig, kind: FileKind) -> String {
-        let dir = self.table_dir(t, kind);
+    /// The glob a catalog view reads: full-load files sit in the table's
+    /// folder, CDC files in it or in date folders below it. Where both kinds
+    /// share the folder each view sees the other's files too, as Spectrum
+    /// does; readers pick by `"$path"` (the load by its file list, the
+    /// unload by the day in the name).
+    pub fn glob(&self, cfg: &PipelineConfig, t: &TableConfig, kind: FileKind) -> String {
+        let dir = self.table_dir(cfg, t, kind);
         match kind {
             FileKind::Full => format!("{}/*.parquet", dir.display()),
-            FileKind::Cdc => format!("{}/*/*.parquet", dir.display()),
+            FileKind::Cdc => format!("{}/**/*.parquet", dir.display()),
         }
     }
 
-    pub fn has_files(&self, t: &TableConfig, kind: FileKind) -> bool {
-        self.list(t, kind, None).is_ok_and(|f| !f.is_empty())
-    }
-
-    fn list(&self, t: &TableConfig, kind: FileKind, from: Option<&str>) -> Result<Vec<RawFile>, PipelineError> {
-        let dir = self.table_dir(t, kind);
-        let mut out = Vec::new();
-        match kind {
-            FileKind::Full => collect_parquet(&dir, kind, None, &mut out)?,
-            FileKind::Cdc => {
-                for day in subdirs(&dir)? {
-                    let name = day.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-                    let is_day = name.len() == 8 && name.bytes().all(|b| b.is_ascii_digit());
-                    if is_day && from.is_none_or(|f| name.as_str() >= f) {
-                        collect_parquet(&day, kind, Some(name), &mut out)?;
-                    }
-                }
-            }
-        }
-        out.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(out)
+    /// Whether the table has a file of this kind (a view needs one to bind its columns).
+    pub fn has_files(&self, cfg: &PipelineConfig, t: &TableConfig, kind: FileKind) -> bool {
+        let layout = Layout::new(&cfg.dms);
+        let folder = match kind {
+            FileKind::Full => Folder::FullLoad,
+            FileKind::Cdc => Folder::Cdc,
+        };
+        let base = self.table_dir(cfg, t, kind);
+        let mut objects = Vec::new();
+        walk(&base, &base, &mut objects).is_ok()
+            && objects.iter().any(|o| {
+                matches!(
+                    (layout.classify(folder, &o.rel), kind),
+                    (Classified::Full, FileKind::Full) | (Classified::Cdc { .. }, FileKind::Cdc)
+                )
+            })
     }
 }
 
@@ -77,52 +81,34 @@ fn io_err(path: &Path, e: std::io::Error) -> PipelineError {
     PipelineError::retryable(format!("raw zone {}: {e}", path.display()))
 }
 
-fn subdirs(dir: &Path) -> Result<Vec<PathBuf>, PipelineError> {
-    match std::fs::read_dir(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(io_err(dir, e)),
-        Ok(entries) => {
-            let mut out = Vec::new();
-            for entry in entries {
-                let entry = entry.map_err(|e| io_err(dir, e))?;
-                if entry.file_type().map_err(|e| io_err(dir, e))?.is_dir() {
-                    out.push(entry.path());
-                }
-            }
-            Ok(out)
-        }
-    }
-}
-
-/// Finished Parquet files only: writers use a temporary name, then rename.
-fn collect_parquet(
-    dir: &Path,
-    kind: FileKind,
-    partition: Option<String>,
-    out: &mut Vec<RawFile>,
-) -> Result<(), PipelineError> {
+/// Every file below `dir`, with its key relative to `base`. Folders are
+/// walked, not reported: S3 has no empty folders to explain.
+fn walk(base: &Path, dir: &Path, out: &mut Vec<RawObject>) -> Result<(), PipelineError> {
     let entries = match std::fs::read_dir(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         other => other.map_err(|e| io_err(dir, e))?,
     };
     for entry in entries {
         let entry = entry.map_err(|e| io_err(dir, e))?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if !name.ends_with(".parquet") || name.starts_with('.') {
+        let path = entry.path();
+        let meta = entry.metadata().map_err(|e| io_err(&path, e))?;
+        if meta.is_dir() {
+            walk(base, &path, out)?;
             continue;
         }
-        let meta = entry.metadata().map_err(|e| io_err(&entry.path(), e))?;
-        if !meta.is_file() {
+        // A writer's unfinished file: written under a hidden name, then renamed.
+        if entry.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
-        let modified: DateTime<Utc> = meta.modified().map_err(|e| io_err(&entry.path(), e))?.into();
-        out.push(RawFile {
-            path: entry.path().display().to_string(),
-            kind,
-            partition: partition.clone(),
+        let modified: DateTime<Utc> = meta.modified().map_err(|e| io_err(&path, e))?.into();
+        let rel = path.strip_prefix(base).unwrap_or(&path);
+        let rel = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+        out.push(RawObject {
+            rel,
+            path: path.display().to_string(),
             size: meta.len(),
             modified,
+            version: modified.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         });
     }
     Ok(())
@@ -130,13 +116,12 @@ fn collect_parquet(
 
 #[async_trait]
 impl RawZone for FolderRawZone {
-    async fn list_files(
-        &self,
-        table: &TableConfig,
-        kind: FileKind,
-        from_partition: Option<&str>,
-    ) -> Result<Vec<RawFile>, PipelineError> {
-        self.list(table, kind, from_partition)
+    async fn list_objects(&self, prefix: &str) -> Result<Vec<RawObject>, PipelineError> {
+        let base = self.root.join(prefix);
+        let mut out = Vec::new();
+        walk(&base, &base, &mut out)?;
+        out.sort_by(|a, b| a.rel.cmp(&b.rel));
+        Ok(out)
     }
 
     async fn file_schemas(&self, files: &[RawFile]) -> Result<Vec<Vec<FileColumn>>, PipelineError> {
@@ -166,12 +151,8 @@ impl RawZone for FolderRawZone {
         }
     }
 
-    fn describe_location(&self, table: &TableConfig) -> String {
-        format!(
-            "{} and {}",
-            self.table_dir(table, FileKind::Full).display(),
-            self.table_dir(table, FileKind::Cdc).display()
-        )
+    fn describe_prefix(&self, prefix: &str) -> String {
+        self.root.join(prefix).display().to_string()
     }
 }
 

@@ -149,6 +149,7 @@ async fn a_replay_changes_nothing() {
         partition: Some("20261101".into()),
         size: 1,
         modified: chrono::Utc::now(),
+        version: String::new(),
     };
     let batch = cdc_core::sql::merge::load_batch(&w.cfg, t, cdc_core::sql::Dialect::DuckDb, &[file]);
     cdc_core::ports::run_to_completion(&w.warehouse, batch, std::time::Duration::from_millis(2)).await.unwrap();

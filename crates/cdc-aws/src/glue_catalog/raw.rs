@@ -12,10 +12,14 @@
 //! (as a crawler names them): the DMS columns (`Op`, the commit timestamp,
 //! the sequence) with the file's types, the table's columns with the
 //! config's type where Spectrum reads the file's type as it (see
-//! `table_def`). Its location is the table's S3 folder; a CDC table is
-//! partitioned by `partition_0`, the day folder, as the seed's crawler made
-//! it. Tables without files are not created: the local views are not
-//! either, and there is nothing to type them from.
+//! `table_def`). Its location is the table's S3 folder; where the layout
+//! gives each day a folder, a CDC table is partitioned by `partition_0`, the
+//! day (`YYYYMMDD`), each partition at its day's folder, as the seed's
+//! crawler made it. Other layouts (no date folders, month folders) have no
+//! folder per day, and a partition's location is one folder, so their CDC
+//! table is not partitioned (docs/dms.md). Tables without files are not
+//! created: the local views are not either, and there is nothing to type
+//! them from.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -24,6 +28,7 @@ use aws_sdk_glue::Client;
 use aws_sdk_glue::types::{PartitionInput, Table};
 use futures::StreamExt;
 
+use cdc_core::dms::Layout;
 use cdc_core::ports::{
     FileColumn, FileKind, RawCatalog, RawCatalogSync, RawFile, RawListing, RawTableProblem, RawZone, raw_table_name,
 };
@@ -91,9 +96,15 @@ impl GlueRawCatalog {
     }
 
     /// Location and partition key of an existing table.
-    fn check_shape(&self, t: &TableConfig, kind: FileKind, table: &Table) -> Result<(), PipelineError> {
+    fn check_shape(
+        &self,
+        cfg: &PipelineConfig,
+        t: &TableConfig,
+        kind: FileKind,
+        table: &Table,
+    ) -> Result<(), PipelineError> {
         let name = self.qualified(table.name());
-        let expected = table_location(&self.raw, t, kind);
+        let expected = table_location(&self.raw, cfg, t, kind);
         match table.storage_descriptor().and_then(|sd| sd.location()).filter(|l| !l.trim().is_empty()) {
             None => {
                 return Err(PipelineError::config(format!(
@@ -110,7 +121,7 @@ impl GlueRawCatalog {
             Some(_) => {}
         }
         let keys = table_def::partition_keys_of(table);
-        let want: &[&str] = if kind == FileKind::Cdc { &[PARTITION_KEY] } else { &[] };
+        let want: &[&str] = if partitioned(cfg, kind) { &[PARTITION_KEY] } else { &[] };
         if keys != want {
             return Err(PipelineError::config(format!(
                 "Glue table {name} is partitioned by {keys:?}, the pipeline registers {want:?}"
@@ -203,6 +214,7 @@ impl GlueRawCatalog {
     /// table are an `Outcome`; failures of the catalog are errors.
     async fn ensure_one(
         &self,
+        cfg: &PipelineConfig,
         t: &TableConfig,
         kind: FileKind,
         existing: Option<&Table>,
@@ -212,7 +224,7 @@ impl GlueRawCatalog {
         let name = raw_table_name(t, kind);
         if let Some(table) = existing {
             let finding = self
-                .check_shape(t, kind, table)
+                .check_shape(cfg, t, kind, table)
                 .and_then(|()| self.check_columns(table, file, schema))
                 .and_then(|()| self.check_text_handling(t, table));
             return Ok(finding.map_or_else(Outcome::Problem, |()| Outcome::Unchanged));
@@ -222,10 +234,16 @@ impl GlueRawCatalog {
             Err(finding) => return Ok(Outcome::Problem(finding)),
         };
         let description = format!("DMS {} files of {}, registered by the pipeline", kind_word(kind), t.qualified());
-        let key = (kind == FileKind::Cdc).then_some(PARTITION_KEY);
-        let input = table_def::table_input(&name, &columns, &table_location(&self.raw, t, kind), key, &description)?;
+        let key = partitioned(cfg, kind).then_some(PARTITION_KEY);
+        let location = table_location(&self.raw, cfg, t, kind);
+        let input = table_def::table_input(&name, &columns, &location, key, &description)?;
         Ok(if self.glue.create_table(input).await? { Outcome::Created } else { Outcome::Unchanged })
     }
+}
+
+/// Whether the catalog table of one kind is partitioned by day.
+fn partitioned(cfg: &PipelineConfig, kind: FileKind) -> bool {
+    kind == FileKind::Cdc && Layout::new(&cfg.dms).has_day_folders()
 }
 
 enum Outcome {
@@ -267,7 +285,7 @@ impl RawCatalog for GlueRawCatalog {
                     Some(file) => wanted.push((t, kind, table, file)),
                     // Nothing to compare columns with; the shape still matters.
                     None => {
-                        if let Some(Err(error)) = table.map(|table| self.check_shape(t, kind, table)) {
+                        if let Some(Err(error)) = table.map(|table| self.check_shape(cfg, t, kind, table)) {
                             out.problems.push(RawTableProblem { table: t.name.to_string(), kind, error });
                         }
                     }
@@ -285,7 +303,9 @@ impl RawCatalog for GlueRawCatalog {
         let read: Vec<_> = futures::stream::iter(reads).buffered(SCHEMA_READS_IN_FLIGHT).collect().await;
         for (t, kind, table, file, schema) in read {
             let outcome = match schema {
-                Ok(mut schemas) => self.ensure_one(t, kind, table, file, &schemas.pop().unwrap_or_default()).await?,
+                Ok(mut schemas) => {
+                    self.ensure_one(cfg, t, kind, table, file, &schemas.pop().unwrap_or_default()).await?
+                }
                 // An unreadable newest file is this table's problem (its load names it too).
                 Err(e) if e.kind == ErrorKind::DataError => Outcome::Problem(e),
                 Err(e) => return Err(e),
@@ -304,7 +324,7 @@ impl RawCatalog for GlueRawCatalog {
 
     async fn register_partitions(
         &self,
-        _cfg: &PipelineConfig,
+        cfg: &PipelineConfig,
         t: &TableConfig,
         days: &BTreeSet<String>,
     ) -> Result<Vec<String>, PipelineError> {
@@ -317,20 +337,24 @@ impl RawCatalog for GlueRawCatalog {
         let table = self.glue.table(&name).await?.ok_or_else(|| {
             PipelineError::config(format!("Glue table {} does not exist; create it first", self.qualified(&name)))
         })?;
-        self.check_shape(t, FileKind::Cdc, &table)?;
+        self.check_shape(cfg, t, FileKind::Cdc, &table)?;
         // A partition repeats its table's storage descriptor (which has a
         // location, as just checked), with its own folder.
         let template = table.storage_descriptor.clone().ok_or_else(|| {
             PipelineError::config(format!("Glue table {} has no storage descriptor", self.qualified(&name)))
         })?;
-        let inputs: Vec<PartitionInput> = missing
-            .iter()
-            .map(|day| {
-                let mut sd = template.clone();
-                sd.location = Some(day_location(&self.raw, t, day));
-                PartitionInput::builder().values(day.as_str()).storage_descriptor(sd).build()
-            })
-            .collect();
+        let mut inputs: Vec<PartitionInput> = Vec::with_capacity(missing.len());
+        for day in &missing {
+            let location = day_location(&self.raw, cfg, t, day).ok_or_else(|| {
+                PipelineError::config(format!(
+                    "table {}: day {day} has no folder of its own in this layout",
+                    t.qualified()
+                ))
+            })?;
+            let mut sd = template.clone();
+            sd.location = Some(location);
+            inputs.push(PartitionInput::builder().values(day.as_str()).storage_descriptor(sd).build());
+        }
         let existed = self.glue.create_partitions(&name, inputs).await?;
         Ok(missing.into_iter().filter(|d| !existed.contains(d)).cloned().collect())
     }

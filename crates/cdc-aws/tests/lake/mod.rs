@@ -194,9 +194,26 @@ pub struct Written {
     pub size: u64,
 }
 
+/// Objects DMS never writes, which the listing must report, not take: not
+/// Parquet, hidden, a full-load file in a subfolder, files that are not
+/// named by time, in a folder that is not a day or below a day; and another
+/// table whose name starts with this one's, which is not under its folder.
+pub const NOISE: [&str; 10] = [
+    "full/public/pgbench_accounts/LOAD00000003.csv",
+    "full/public/pgbench_accounts/.LOAD00000004.parquet",
+    "full/public/pgbench_accounts/old/LOAD00000001.parquet",
+    "cdc/public/pgbench_accounts/20261101/.tmp.parquet",
+    "cdc/public/pgbench_accounts/20261101/manifest.json",
+    "cdc/public/pgbench_accounts/loose.parquet",
+    "cdc/public/pgbench_accounts/2026110/x.parquet",
+    "cdc/public/pgbench_accounts/latest/x.parquet",
+    "cdc/public/pgbench_accounts/20261103/retry/x.parquet",
+    "cdc/public/pgbench_accounts_old/20261101/x.parquet",
+];
+
 /// Writes a small raw zone under `root`: `pgbench_accounts` (two full-load
 /// files, CDC files in three days), `pgbench_tellers` (CDC only), and
-/// things a raw zone listing must ignore. Returns the DMS files.
+/// [`NOISE`]. Returns the DMS files.
 pub fn write_raw_zone(root: &Path) -> Vec<Written> {
     let mut out = Vec::new();
     let mut file = |rel: &str, table: &str, kind: FileKind, day: Option<&str>, bytes: Vec<u8>| {
@@ -217,28 +234,13 @@ pub fn write_raw_zone(root: &Path) -> Vec<Written> {
     }
     for (day, files) in [("20261101", 2), ("20261102", 3), ("20261103", 1)] {
         for i in 0..files {
-            let rel = format!("cdc/public/pgbench_accounts/{day}/{day}-2000{i}0000000.parquet");
+            let rel = format!("cdc/public/pgbench_accounts/{day}/{day}-2000{i}0000.parquet");
             file(&rel, "pgbench_accounts", FileKind::Cdc, Some(day), parquet_bytes(ACCOUNTS_CDC, 3 + i));
         }
     }
-    let rel = "cdc/public/pgbench_tellers/20261102/20261102-200000000000.parquet";
+    let rel = "cdc/public/pgbench_tellers/20261102/20261102-200000000.parquet";
     file(rel, "pgbench_tellers", FileKind::Cdc, Some("20261102"), parquet_bytes(TELLERS_CDC, 5));
-    // Noise a listing must skip: not Parquet, hidden, outside a day folder,
-    // in a folder that is not a day, nested below a day, another table
-    // whose name starts with this one's.
-    let noise = [
-        "full/public/pgbench_accounts/LOAD00000003.csv",
-        "full/public/pgbench_accounts/.LOAD00000004.parquet",
-        "full/public/pgbench_accounts/old/LOAD00000001.parquet",
-        "cdc/public/pgbench_accounts/20261101/.tmp.parquet",
-        "cdc/public/pgbench_accounts/20261101/manifest.json",
-        "cdc/public/pgbench_accounts/loose.parquet",
-        "cdc/public/pgbench_accounts/2026110/x.parquet",
-        "cdc/public/pgbench_accounts/latest/x.parquet",
-        "cdc/public/pgbench_accounts/20261103/retry/x.parquet",
-        "cdc/public/pgbench_accounts_old/20261101/x.parquet",
-    ];
-    for rel in noise {
+    for rel in NOISE {
         let path = root.join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, parquet_bytes(ACCOUNTS_CDC, 1)).unwrap();

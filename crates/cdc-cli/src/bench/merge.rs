@@ -14,7 +14,7 @@ use comfy_table::Table;
 use duckdb::Connection;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use cdc_core::ports::{FileKind, RawZone, run_to_completion};
+use cdc_core::ports::{RawZone, run_to_completion};
 use cdc_core::sql::{Dialect, merge as merge_sql, setup as setup_sql};
 use cdc_core::{PipelineConfig, TableConfig};
 use cdc_local::{DuckDbWarehouse, FolderRawZone};
@@ -346,7 +346,7 @@ async fn breakdown(
     run_to_completion(warehouse, setup_sql::applied_files_query(cfg, t, Dialect::DuckDb), POLL).await?;
     steps.push(Step::new("plan: progress lookup".into(), started.elapsed().as_secs_f64()));
     let started = Instant::now();
-    let files = raw.list_files(t, FileKind::Cdc, None).await?;
+    let files = cdc_core::unload::cdc_files(cfg, t, raw).await?;
     steps.push(Step::new(format!("plan: list {} files", files.len()), started.elapsed().as_secs_f64()));
     let started = Instant::now();
     let schemas = raw.file_schemas(&files).await?;

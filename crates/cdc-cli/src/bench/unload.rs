@@ -69,7 +69,7 @@ pub async fn run(args: UnloadArgs) -> anyhow::Result<()> {
         bail!("unload of {table} failed: {e}");
     }
 
-    let raw_dir = raw.table_dir(&t, FileKind::Cdc).join(DAY);
+    let raw_dir = raw.table_dir(&cfg, &t, FileKind::Cdc).join(DAY);
     let opt_dir = zone.day_dir(&t, DAY);
     let (raw_files, raw_bytes) = folder_size(&raw_dir)?;
     let (opt_files, opt_bytes) = folder_size(&opt_dir)?;
@@ -99,6 +99,7 @@ pub async fn run(args: UnloadArgs) -> anyhow::Result<()> {
 fn generate_day(cfg: &PipelineConfig, raw_root: &Path, args: &UnloadArgs) -> anyhow::Result<()> {
     let first = cfg.tables.first().context("config has no tables")?;
     let layout = DmsLayout {
+        dms: cfg.dms.clone(),
         schema: first.schema.to_string(),
         ts_column: first.commit_ts_column.to_string(),
         seq_column: first.sequence_column.as_ref().context("the bench needs a sequence_column")?.to_string(),

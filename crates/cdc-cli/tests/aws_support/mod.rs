@@ -107,8 +107,7 @@ pub async fn stack(seed: u64) -> AwsStack {
 
     let dir = tempfile::tempdir().unwrap();
     let raw_root = dir.path().join("raw");
-    let layout =
-        DmsLayout { schema: "public".into(), ts_column: "changets".into(), seq_column: "ar_h_change_seq".into() };
+    let layout = DmsLayout { dms: cfg.dms.clone(), ..DmsLayout::default() };
     let gen_cfg = GeneratorConfig {
         seed,
         branches: 1,

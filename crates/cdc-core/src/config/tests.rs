@@ -41,7 +41,7 @@ fn upsert_without_key_is_an_error_naming_the_table() {
     let text = demo_with("key = [\"bid\"]\n", "");
     let e = err(&text);
     assert!(e.contains("pgbench_branches") && e.contains("`key`") && e.contains("upsert"), "{e}");
-    assert!(e.contains("line 16"), "line of the table's name expected: {e}");
+    assert!(e.contains("line 28"), "line of the table's name expected: {e}");
 }
 
 #[test]

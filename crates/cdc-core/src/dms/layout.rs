@@ -6,10 +6,11 @@
 //!   directly in that folder without date partitions, or in a date folder
 //!   below it (`2024/01/05/`, `2024-01-05/`, `2024010513/`, …) with them.
 //!
-//! Every CDC file has one day, `YYYYMMDD`: its date folder's day when the
-//! folder names one, else (a month folder, no folder) the date in its name.
+//! Every CDC file has one day, `YYYYMMDD`: the date in its name, which is
+//! its date folder's day too (a file whose folder disagrees is reported).
 //! The load's progress, the catalog's partitions and the unload's days all
-//! use that day, so a file is in exactly one day everywhere.
+//! use that day, so a file is in exactly one day everywhere, and SQL finds
+//! it in the file's path whatever the layout.
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime};
 
@@ -130,10 +131,10 @@ impl<'a> Layout<'a> {
         let may_be_full = folder == Folder::FullLoad || self.shared_folder();
         let may_be_cdc = folder == Folder::Cdc || self.shared_folder();
         if is_full_load_name(name) {
-            return if may_be_full && dir.is_empty() {
-                Classified::Full
-            } else {
-                unexplained("a full-load file outside the table's full-load folder", Some("bucket_folder"))
+            return match (dir.is_empty(), may_be_full) {
+                (true, true) => Classified::Full,
+                (true, false) => unexplained("a full-load file in the CDC folder", Some("bucket_folder")),
+                (false, _) => unexplained("a full-load file in a subfolder, where DMS never writes one", None),
             };
         }
         let Some(named) = cdc_name_time(name) else {
@@ -173,15 +174,16 @@ impl<'a> Layout<'a> {
                 Some("date_partition_sequence/date_partition_delimiter"),
             );
         };
-        let day = match folder_date {
-            FolderDate::Day(d) => d,
-            // A month folder: the day is the file's own.
-            FolderDate::Month(y, m) if (name_day.year(), name_day.month()) == (y, m) => name_day,
-            FolderDate::Month(..) => {
-                return unexplained("its name's date is not in its month folder", None);
-            }
+        // DMS names the file and picks its folder from the same moment, so
+        // they agree; the name's date is the day the SQL can see in `$path`.
+        let agrees = match folder_date {
+            FolderDate::Day(d) => d == name_day,
+            FolderDate::Month(y, m) => (name_day.year(), name_day.month()) == (y, m),
         };
-        Classified::Cdc { day: day_text(day), folder: format!("{dir}/") }
+        if !agrees {
+            return unexplained("a CDC file whose name's date is not its date folder's", None);
+        }
+        Classified::Cdc { day: day_text(name_day), folder: format!("{dir}/") }
     }
 }
 

@@ -21,6 +21,7 @@ use async_trait::async_trait;
 
 use super::raw_zone::{FileKind, RawFile, RawZone};
 use crate::config::{PipelineConfig, TableConfig};
+use crate::dms::{Layout, UnexplainedObject, list_table};
 use crate::error::PipelineError;
 use crate::sql::setup::ExternalSchema;
 
@@ -29,19 +30,23 @@ use crate::sql::setup::ExternalSchema;
 pub struct RawListing {
     /// Per table name: its full-load files, then its CDC files, each sorted by path.
     pub tables: BTreeMap<String, Vec<RawFile>>,
+    /// Per table name: the objects its layout does not explain, if any.
+    pub unexplained: BTreeMap<String, Vec<UnexplainedObject>>,
 }
 
 impl RawListing {
     /// Lists every configured table's files, both kinds.
     pub async fn list(cfg: &PipelineConfig, raw: &dyn RawZone) -> Result<Self, PipelineError> {
-        let mut tables = BTreeMap::new();
+        let mut out = Self::default();
         for t in &cfg.tables {
             let at = |e: PipelineError| e.context(format!("table {}", t.qualified()));
-            let mut files = raw.list_files(t, FileKind::Full, None).await.map_err(at)?;
-            files.extend(raw.list_files(t, FileKind::Cdc, None).await.map_err(at)?);
-            tables.insert(t.name.to_string(), files);
+            let listing = list_table(cfg, t, raw).await.map_err(at)?;
+            out.tables.insert(t.name.to_string(), listing.files);
+            if !listing.unexplained.is_empty() {
+                out.unexplained.insert(t.name.to_string(), listing.unexplained);
+            }
         }
-        Ok(Self { tables })
+        Ok(out)
     }
 
     /// The table's files of one kind, sorted by path.
@@ -54,7 +59,7 @@ impl RawListing {
         self.files(table, kind).max_by(|a, b| a.path.cmp(&b.path))
     }
 
-    /// The table's CDC day folders (`YYYYMMDD`).
+    /// The table's CDC days (`YYYYMMDD`).
     pub fn days(&self, table: &str) -> BTreeSet<String> {
         self.files(table, FileKind::Cdc).filter_map(|f| f.partition.clone()).collect()
     }
@@ -120,8 +125,10 @@ pub trait RawCatalog: Send + Sync {
         raw: &dyn RawZone,
     ) -> Result<RawCatalogSync, PipelineError>;
 
-    /// Registers the table's CDC day folders that are not partitions yet and
-    /// returns those it added; a day registered twice (a concurrent run) is fine.
+    /// Registers the table's CDC days that are not partitions yet (each at
+    /// its day folder, [`Layout::day_folder`]) and returns those it added; a
+    /// day registered twice (a concurrent run) is fine. Called only for
+    /// layouts whose days have folders.
     async fn register_partitions(
         &self,
         cfg: &PipelineConfig,
@@ -139,6 +146,10 @@ pub trait RawCatalog: Send + Sync {
         raw: &dyn RawZone,
     ) -> Result<RawCatalogSync, PipelineError> {
         let mut out = self.ensure_tables(cfg, listing, raw).await?;
+        // Days are partitions only where they have folders of their own.
+        if !Layout::new(&cfg.dms).has_day_folders() {
+            return Ok(out);
+        }
         for t in &cfg.tables {
             let days = listing.days(t.name.as_str());
             if days.is_empty() || out.problem_of(t.name.as_str(), FileKind::Cdc).is_some() {
@@ -168,6 +179,7 @@ mod tests {
             partition: day.map(str::to_string),
             size: 1,
             modified: chrono::DateTime::UNIX_EPOCH,
+            version: String::new(),
         }
     }
 
@@ -235,18 +247,13 @@ mod tests {
 
     #[async_trait]
     impl RawZone for NoZone {
-        async fn list_files(
-            &self,
-            _: &TableConfig,
-            _: FileKind,
-            _: Option<&str>,
-        ) -> Result<Vec<RawFile>, PipelineError> {
+        async fn list_objects(&self, _: &str) -> Result<Vec<super::super::RawObject>, PipelineError> {
             Ok(Vec::new())
         }
         async fn file_schemas(&self, _: &[RawFile]) -> Result<Vec<Vec<super::super::FileColumn>>, PipelineError> {
             Ok(Vec::new())
         }
-        fn describe_location(&self, _: &TableConfig) -> String {
+        fn describe_prefix(&self, _: &str) -> String {
             String::new()
         }
     }

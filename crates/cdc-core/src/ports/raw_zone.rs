@@ -1,14 +1,13 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::config::TableConfig;
 use crate::error::PipelineError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum FileKind {
-    /// `full/<schema>/<table>/LOAD*.parquet`
+    /// A full-load file, `LOAD<8 hex digits>.parquet`.
     Full,
-    /// `cdc/<schema>/<table>/<YYYYMMDD>/*.parquet`
+    /// A CDC file, named by the time DMS wrote it (docs/dms.md).
     Cdc,
 }
 
@@ -29,10 +28,28 @@ pub struct RawFile {
     /// (`"$path"` on Spectrum, `filename` in DuckDB).
     pub path: String,
     pub kind: FileKind,
-    /// The day folder (`YYYYMMDD`, Glue's `partition_0`); `None` for full-load files.
+    /// A CDC file's day (`YYYYMMDD`, the date in its name; Glue's
+    /// `partition_0` where days have folders); `None` for full-load files.
     pub partition: Option<String>,
     pub size: u64,
     pub modified: DateTime<Utc>,
+    /// What changes when the object is rewritten: S3's ETag, or locally the
+    /// modification time. Compared with the applied file's, with the size.
+    #[serde(default)]
+    pub version: String,
+}
+
+/// One object under a prefix of the raw zone, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawObject {
+    /// The key relative to the listed prefix (`2024/01/05/20240105-000100000.parquet`).
+    pub rel: String,
+    /// The path exactly as the warehouse reports it for the object's rows.
+    pub path: String,
+    pub size: u64,
+    pub modified: DateTime<Utc>,
+    /// S3's ETag; locally the modification time.
+    pub version: String,
 }
 
 /// Column types as found in a Parquet file's schema.
@@ -97,23 +114,21 @@ pub struct FileColumn {
     pub ty: FileColumnType,
 }
 
-/// The raw zone: DMS output in S3, or a folder locally.
+/// The raw zone: DMS output in S3, or a folder locally. It lists objects;
+/// what they are is the layout's business ([`crate::dms::Layout`]), so both
+/// adapters read every DMS layout alike.
 #[async_trait]
 pub trait RawZone: Send + Sync {
-    /// Files of one kind for the table, sorted by path. For CDC files, only
-    /// day folders from `from_partition` on, when given.
-    async fn list_files(
-        &self,
-        table: &TableConfig,
-        kind: FileKind,
-        from_partition: Option<&str>,
-    ) -> Result<Vec<RawFile>, PipelineError>;
+    /// Every object under `prefix` (relative to the zone's root, ending in
+    /// `/`), subfolders included, sorted by key.
+    async fn list_objects(&self, prefix: &str) -> Result<Vec<RawObject>, PipelineError>;
 
     /// The Parquet schema of each file, in the order given; one call for many
     /// files, since reading footers one by one dominates a small load. A file
     /// that is not readable Parquet is a `DataError` naming it.
     async fn file_schemas(&self, files: &[RawFile]) -> Result<Vec<Vec<FileColumn>>, PipelineError>;
 
-    /// Where the table's files are expected, for messages.
-    fn describe_location(&self, table: &TableConfig) -> String;
+    /// A prefix as its user finds it (`s3://bucket/raw/full/public/t/`, a
+    /// folder), for messages.
+    fn describe_prefix(&self, prefix: &str) -> String;
 }

@@ -24,11 +24,13 @@
 
 use std::collections::BTreeSet;
 
+use super::setup::VERSION_CHARS;
 use super::{Dialect, StatementBatch, names};
 use crate::config::{
     ColumnType, FULL_LOAD_FLAG_COLUMN, MAX_TEXT_BYTES, PipelineConfig, SEQUENCE_TEXT_CHARS, SequenceType, TableConfig,
     TableMode,
 };
+use crate::dms::Layout;
 use crate::ports::{FileKind, RawFile};
 
 /// Each `INSERT ... VALUES` of file names stays well under the Data API's
@@ -45,9 +47,10 @@ pub fn load_batch(cfg: &PipelineConfig, t: &TableConfig, d: Dialect, files: &[Ra
     let p = Plan { cfg, t, d };
     let mut s = Vec::new();
     s.push(format!(
-        "CREATE TEMP TABLE cdc_files (file {}, kind CHAR(1), partition_0 {}, file_no INTEGER)",
+        "CREATE TEMP TABLE cdc_files (file {}, kind CHAR(1), partition_0 {}, file_no INTEGER, size BIGINT, version {})",
         d.text_type(1024),
-        d.text_type(8)
+        d.text_type(8),
+        d.text_type(VERSION_CHARS)
     ));
     s.extend(p.insert_files(files));
     // Paths as text that tells trailing spaces apart (S3 keys may end in one).
@@ -174,7 +177,7 @@ impl Plan<'_> {
     /// The files, numbered in path order: the number stands for the path as
     /// the last tie-break between changes (a later path wins).
     fn insert_files(&self, files: &[RawFile]) -> Vec<String> {
-        let head = "INSERT INTO cdc_files (file, kind, partition_0, file_no) VALUES ";
+        let head = "INSERT INTO cdc_files (file, kind, partition_0, file_no, size, version) VALUES ";
         let mut out = Vec::new();
         let mut rows: Vec<String> = Vec::new();
         let mut size = head.len();
@@ -182,7 +185,13 @@ impl Plan<'_> {
         sorted.sort_by(|a, b| a.path.cmp(&b.path));
         for (no, f) in sorted.into_iter().enumerate() {
             let partition = f.partition.as_deref().map_or("NULL".to_string(), |p| self.d.literal(p));
-            let row = format!("({}, '{}', {partition}, {no})", self.d.literal(&f.path), f.kind.code());
+            let row = format!(
+                "({}, '{}', {partition}, {no}, {}, {})",
+                self.d.literal(&f.path),
+                f.kind.code(),
+                f.size,
+                self.d.literal(&f.version)
+            );
             if !rows.is_empty() && size + row.len() + 2 > MAX_VALUES_STATEMENT_BYTES {
                 out.push(format!("{head}{}", rows.join(", ")));
                 rows.clear();
@@ -246,7 +255,9 @@ impl Plan<'_> {
                     FileKind::Full => names::raw_full(self.cfg, self.t),
                 };
                 let partitions: BTreeSet<&str> = files.iter().filter_map(|f| f.partition.as_deref()).collect();
-                let prune = if partitions.is_empty() {
+                // Only where days have folders is the CDC table partitioned.
+                let partitioned = kind == FileKind::Cdc && Layout::new(&self.cfg.dms).has_day_folders();
+                let prune = if partitions.is_empty() || !partitioned {
                     String::new()
                 } else {
                     let list: Vec<String> = partitions.iter().map(|p| d.literal(p)).collect();
@@ -395,8 +406,8 @@ impl Plan<'_> {
         format!(
             // Counted per file number first: grouping integers is cheaper than
             // joining every row to its path.
-            "INSERT INTO {} (file, kind, partition_0, row_count, max_commit_ts, loaded_at) \
-             SELECT f.file, f.kind, f.partition_0, COALESCE(b.n, 0), b.max_ts, {} \
+            "INSERT INTO {} (file, kind, partition_0, row_count, max_commit_ts, loaded_at, size, version) \
+             SELECT f.file, f.kind, f.partition_0, COALESCE(b.n, 0), b.max_ts, {}, f.size, f.version \
              FROM cdc_files f LEFT JOIN (SELECT _cdc_file_no, COUNT(*) AS n, MAX(_cdc_ts) AS max_ts \
              FROM cdc_batch GROUP BY _cdc_file_no) b ON b._cdc_file_no = f.file_no",
             names::progress(self.cfg, self.t),

@@ -88,6 +88,7 @@ fn setup_units(cfg: &PipelineConfig, d: Dialect, external: Option<&ExternalSchem
     for t in &cfg.tables {
         s.push(vec![create_target(cfg, t, d)]);
         s.push(vec![create_progress(cfg, t, d)]);
+        s.push(migrate_progress(cfg, t, d));
         if t.mode == TableMode::Upsert {
             s.push(vec![create_tombstones(cfg, t, d)]);
         }
@@ -126,14 +127,52 @@ fn create_target(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) -> String {
     format!("CREATE TABLE IF NOT EXISTS {} ({}){layout}", names::target(cfg, t), cols.join(", "))
 }
 
+/// Longest `version` the progress table keeps (an ETag, or a modification time).
+pub const VERSION_CHARS: u32 = 128;
+
+/// `size` and `version`: what the object was when applied, so a rewritten
+/// file is told from an applied one (docs/dms.md).
 fn create_progress(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) -> String {
     format!(
         "CREATE TABLE IF NOT EXISTS {} (file {} NOT NULL, kind CHAR(1) NOT NULL, partition_0 {}, \
-         row_count BIGINT NOT NULL, max_commit_ts TIMESTAMP, loaded_at TIMESTAMP NOT NULL)",
+         row_count BIGINT NOT NULL, max_commit_ts TIMESTAMP, loaded_at TIMESTAMP NOT NULL, size BIGINT, version {})",
         names::progress(cfg, t),
         d.text_type(1024),
-        d.text_type(8)
+        d.text_type(8),
+        d.text_type(VERSION_CHARS)
     )
+}
+
+/// A progress table made by a release before `size` and `version`: DuckDB
+/// adds them; Redshift has no `ADD COLUMN IF NOT EXISTS`, so setup fails
+/// naming the two statements to run (older rows keep NULLs, which the load
+/// plan reads as "not known").
+fn migrate_progress(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) -> Vec<String> {
+    let progress = names::progress(cfg, t);
+    match d {
+        Dialect::DuckDb => vec![
+            format!("ALTER TABLE {progress} ADD COLUMN IF NOT EXISTS size BIGINT"),
+            format!("ALTER TABLE {progress} ADD COLUMN IF NOT EXISTS version {}", d.text_type(VERSION_CHARS)),
+        ],
+        Dialect::Redshift => {
+            let table = format!("{}__progress", t.name);
+            let query = format!(
+                "SELECT CAST(c.n AS {}) FROM (SELECT COUNT(*) AS n FROM information_schema.columns \
+                 WHERE LOWER(table_schema) = LOWER({}) AND LOWER(table_name) = LOWER({}) \
+                 AND LOWER(column_name) IN ('size', 'version')) c WHERE c.n < 2",
+                d.text_type(16),
+                d.literal(cfg.control_schema.as_str()),
+                d.literal(&table)
+            );
+            let message = format!(
+                "setup: table {}.{table} was created by an older release, without the columns size and version; \
+                 run ALTER TABLE {progress} ADD COLUMN size BIGINT; ALTER TABLE {progress} ADD COLUMN version \
+                 VARCHAR({VERSION_CHARS}); then run again. Columns found: ",
+                cfg.control_schema
+            );
+            vec![d.assert_empty(&cfg.control_schema.quoted(), &query, &message)]
+        }
+    }
 }
 
 fn create_tombstones(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) -> String {
@@ -220,19 +259,43 @@ pub fn refresh_derived(cfg: &PipelineConfig, dt: &DerivedTable, d: Dialect) -> S
     StatementBatch { label: format!("refresh {}", dt.name), statements: vec![statement] }
 }
 
-/// Which files the table has applied in the day folders a load still looks
-/// at: every full-load file, and CDC files from `lateness window` days before
-/// the newest applied day folder on. Columns: `file`, `oldest_partition`
-/// (the first day folder to list; NULL when nothing was applied yet).
+/// What the table has applied, as a load plans from it: every full-load
+/// file and the CDC files of the days from `lateness window` days before the
+/// newest applied day, one row each (`file`, `kind`, `partition_0`, `size`,
+/// `version`); for the older days one summary row per day (`file` NULL,
+/// `size` the day's bytes, `files` its count). Every row carries
+/// `oldest_partition`, the first day listed file by file (NULL when nothing
+/// was applied yet). A listed day whose count or bytes differ from its
+/// summary is then looked at file by file ([`applied_in_days_query`]), so
+/// a late file in an old day is found without reading every day's files.
 pub fn applied_files_query(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) -> StatementBatch {
     let progress = names::progress(cfg, t);
     let days = t.lateness_window.as_secs().div_ceil(86_400);
     let oldest = d.partition_minus_days("MAX(partition_0)", days);
+    let window = format!("(SELECT {oldest} AS oldest_partition FROM {progress} WHERE kind = 'C') w");
     let statement = format!(
-        "SELECT p.file, w.oldest_partition FROM (SELECT {oldest} AS oldest_partition FROM {progress} WHERE kind = 'C') w \
-         LEFT JOIN {progress} p ON p.kind = 'F' OR p.partition_0 >= w.oldest_partition"
+        "SELECT p.file, p.kind, p.partition_0, p.size, p.version, CAST(NULL AS BIGINT) AS files, w.oldest_partition \
+         FROM {window} LEFT JOIN {progress} p ON p.kind = 'F' OR p.partition_0 >= w.oldest_partition \
+         UNION ALL SELECT NULL, 'C', p.partition_0, SUM(p.size), NULL, COUNT(*), w.oldest_partition \
+         FROM {window} JOIN {progress} p ON p.kind = 'C' AND p.partition_0 < w.oldest_partition \
+         GROUP BY p.partition_0, w.oldest_partition"
     );
     StatementBatch { label: format!("progress of {}", t.qualified()), statements: vec![statement] }
+}
+
+/// The applied CDC files of some days, one row each (`file`, `kind`,
+/// `partition_0`, `size`, `version`).
+pub fn applied_in_days_query(cfg: &PipelineConfig, t: &TableConfig, d: Dialect, days: &[&str]) -> StatementBatch {
+    let list: Vec<String> = days.iter().map(|day| d.literal(day)).collect();
+    let statement = format!(
+        "SELECT file, kind, partition_0, size, version FROM {} WHERE kind = 'C' AND partition_0 IN ({})",
+        names::progress(cfg, t),
+        list.join(", ")
+    );
+    StatementBatch {
+        label: format!("progress of {} in {} days", t.qualified(), days.len()),
+        statements: vec![statement],
+    }
 }
 
 #[cfg(test)]

@@ -7,12 +7,13 @@
 
 use super::{Dialect, StatementBatch, names};
 use crate::config::{OP_COLUMN, PipelineConfig, TableConfig};
+use crate::dms::Layout;
 
 /// One day of one table to export.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DayExport<'a> {
     pub table: &'a TableConfig,
-    /// `YYYYMMDD`, the raw zone's day folder (Glue's `partition_0`).
+    /// `YYYYMMDD`, the day of the raw CDC files (docs/dms.md).
     pub day: &'a str,
     /// Where the SQL writes: an `s3://…/` prefix or a local folder.
     pub location: &'a str,
@@ -44,12 +45,26 @@ fn order_by(t: &TableConfig) -> String {
     keys.join(", ")
 }
 
+/// The day's rows: those of the CDC files named for the day (the day every
+/// part of the pipeline gives a file, docs/dms.md), which also leaves out
+/// full-load files sharing the folder. Where days have folders, the day's
+/// partition first, so Spectrum reads that folder only.
+fn day_filter(cfg: &PipelineConfig, e: &DayExport<'_>, d: Dialect) -> String {
+    let named = format!("\"$path\" LIKE {}", d.literal(&format!("%/{}-%.parquet", e.day)));
+    match d {
+        Dialect::Redshift if Layout::new(&cfg.dms).has_day_folders() => {
+            format!("partition_0 = {} AND {named}", d.literal(e.day))
+        }
+        _ => named,
+    }
+}
+
 fn day_select(cfg: &PipelineConfig, e: &DayExport<'_>, d: Dialect) -> String {
     format!(
-        "SELECT {} FROM {} WHERE partition_0 = {} ORDER BY {}",
+        "SELECT {} FROM {} WHERE {} ORDER BY {}",
         columns(e.table).join(", "),
         names::raw_cdc(cfg, e.table),
-        d.literal(e.day),
+        day_filter(cfg, e, d),
         order_by(e.table)
     )
 }
@@ -87,9 +102,9 @@ pub fn export_day(cfg: &PipelineConfig, e: &DayExport<'_>, d: Dialect) -> Statem
                 d.literal(e.location)
             ),
             format!(
-                "SELECT COUNT(*) AS row_count FROM {} WHERE partition_0 = {}",
+                "SELECT COUNT(*) AS row_count FROM {} WHERE {}",
                 names::raw_cdc(cfg, e.table),
-                d.literal(e.day)
+                day_filter(cfg, e, d)
             ),
         ],
     };

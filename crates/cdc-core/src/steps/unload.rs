@@ -11,10 +11,10 @@ use crate::config::PipelineConfig;
 use crate::error::PipelineError;
 use crate::job::{JobStateStore, Lease};
 use crate::load::table;
-use crate::ports::{
-    ExportTarget, FileKind, OptimizedCatalog, OptimizedZone, RawZone, StatementId, StatementState, Warehouse,
+use crate::ports::{ExportTarget, OptimizedCatalog, OptimizedZone, RawZone, StatementId, StatementState, Warehouse};
+use crate::unload::{
+    PlannedDay, cdc_files, complete_day, day_sources, exported_rows, plan_table, recorded_days, submit_day,
 };
-use crate::unload::{PlannedDay, complete_day, day_sources, exported_rows, plan_table, recorded_days, submit_day};
 
 /// Every field always present, so the state machine's paths never miss.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -55,7 +55,7 @@ pub async fn unload_submit(
     let t = table(cfg, &input.table)?;
     let warehouse = &input.submitter(warehouse);
     zone.check().await?;
-    let files = raw.list_files(t, FileKind::Cdc, None).await?;
+    let files = cdc_files(cfg, t, raw).await?;
     let recorded = recorded_days(cfg, warehouse).await?;
     let due = plan_table(cfg, t, &day_sources(&files), &recorded, unload_now)?;
     let Some(day) = due.into_iter().next() else {

@@ -21,6 +21,11 @@ raw_schema = "raw"
 target_schema = "public"
 max_files_per_load = 500
 
+[dms]
+bucket_folder = { full_load = "full", cdc = "cdc" }
+date_partition_enabled = true
+date_partition_delimiter = "NONE"
+
 [[tables]]
 schema = "src"
 name = "items"

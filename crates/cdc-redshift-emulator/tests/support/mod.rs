@@ -15,10 +15,11 @@ use cdc_aws::RedshiftDataWarehouse;
 use cdc_aws::RedshiftTarget;
 use cdc_aws::client_config::retry_config;
 use cdc_core::ports::{
-    FileColumn, FileColumnType, FileKind, RawFile, RawZone, ResultSet, StatementId, StatementState, Warehouse,
+    FileColumn, FileColumnType, FileKind, RawFile, RawObject, RawZone, ResultSet, StatementId, StatementState,
+    Warehouse,
 };
 use cdc_core::sql::StatementBatch;
-use cdc_core::{PipelineConfig, PipelineError, TableConfig};
+use cdc_core::{PipelineConfig, PipelineError};
 use cdc_local::FolderRawZone;
 use cdc_redshift_emulator::{Emulator, EmulatorConfig};
 
@@ -160,14 +161,6 @@ impl MotoRawZone {
         Self { s3, bucket: bucket.into(), local: FolderRawZone::new(local_root).unwrap() }
     }
 
-    fn prefix(t: &TableConfig, kind: FileKind) -> String {
-        let top = match kind {
-            FileKind::Full => "full",
-            FileKind::Cdc => "cdc",
-        };
-        format!("{top}/{}/{}/", t.schema, t.name)
-    }
-
     fn local_path(&self, uri: &str) -> PathBuf {
         let key = uri.strip_prefix(&format!("s3://{}/", self.bucket)).unwrap_or(uri);
         self.local.root().join(key)
@@ -176,13 +169,7 @@ impl MotoRawZone {
 
 #[async_trait]
 impl RawZone for MotoRawZone {
-    async fn list_files(
-        &self,
-        t: &TableConfig,
-        kind: FileKind,
-        from: Option<&str>,
-    ) -> Result<Vec<RawFile>, PipelineError> {
-        let prefix = Self::prefix(t, kind);
+    async fn list_objects(&self, prefix: &str) -> Result<Vec<RawObject>, PipelineError> {
         let mut out = Vec::new();
         let mut next = None;
         loop {
@@ -190,33 +177,23 @@ impl RawZone for MotoRawZone {
                 .s3
                 .list_objects_v2()
                 .bucket(&self.bucket)
-                .prefix(&prefix)
+                .prefix(prefix)
                 .set_continuation_token(next.take())
                 .send()
                 .await
                 .map_err(|e| PipelineError::retryable(format!("listing s3://{}/{prefix}: {e}", self.bucket)))?;
             for o in page.contents() {
                 let key = o.key().unwrap_or_default();
-                if !key.ends_with(".parquet") {
-                    continue;
-                }
-                let partition = match kind {
-                    FileKind::Full => None,
-                    FileKind::Cdc => key[prefix.len()..].split('/').next().map(str::to_string),
-                };
-                if kind == FileKind::Cdc && partition.as_deref().is_some_and(|p| from.is_some_and(|f| p < f)) {
-                    continue;
-                }
                 let modified = o
                     .last_modified()
                     .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
                     .unwrap_or_default();
-                out.push(RawFile {
+                out.push(RawObject {
+                    rel: key[prefix.len()..].to_string(),
                     path: format!("s3://{}/{key}", self.bucket),
-                    kind,
-                    partition,
                     size: o.size().unwrap_or_default() as u64,
                     modified,
+                    version: o.e_tag().unwrap_or_default().to_string(),
                 });
             }
             match page.next_continuation_token() {
@@ -224,7 +201,7 @@ impl RawZone for MotoRawZone {
                 None => break,
             }
         }
-        out.sort_by(|a, b| a.path.cmp(&b.path));
+        out.sort_by(|a, b| a.rel.cmp(&b.rel));
         Ok(out)
     }
 
@@ -236,13 +213,8 @@ impl RawZone for MotoRawZone {
         self.local.file_schemas(&local).await
     }
 
-    fn describe_location(&self, t: &TableConfig) -> String {
-        format!(
-            "s3://{0}/{1} and s3://{0}/{2}",
-            self.bucket,
-            Self::prefix(t, FileKind::Full),
-            Self::prefix(t, FileKind::Cdc)
-        )
+    fn describe_prefix(&self, prefix: &str) -> String {
+        format!("s3://{}/{prefix}", self.bucket)
     }
 }
 
@@ -286,7 +258,8 @@ pub async fn register_raw_tables(glue: &aws_sdk_glue::Client, cfg: &PipelineConf
     }
     for t in &cfg.tables {
         for kind in [FileKind::Full, FileKind::Cdc] {
-            let files = raw.list_files(t, kind, None).await.unwrap();
+            let files: Vec<RawFile> =
+                cdc_core::dms::list_table(cfg, t, raw).await.unwrap().of_kind(kind).cloned().collect();
             let Some(first) = files.first() else { continue };
             let schema = raw.file_schemas(std::slice::from_ref(first)).await.unwrap().remove(0);
             let columns: Vec<Column> = schema
@@ -300,7 +273,13 @@ pub async fn register_raw_tables(glue: &aws_sdk_glue::Client, cfg: &PipelineConf
                     vec![Column::builder().name("partition_0").r#type("string").build().unwrap()],
                 ),
             };
-            let location = format!("s3://{}/{}", raw.bucket, MotoRawZone::prefix(t, kind));
+            // The seed's layout (config/pipeline.toml): day folders `YYYYMMDD/`.
+            let layout = cdc_core::dms::Layout::new(&cfg.dms);
+            let prefix = match kind {
+                FileKind::Full => layout.full_load_prefix(t.schema.as_str(), t.name.as_str()),
+                FileKind::Cdc => layout.cdc_prefix(t.schema.as_str(), t.name.as_str()),
+            };
+            let location = format!("s3://{}/{prefix}", raw.bucket);
             if glue.get_table().database_name(GLUE_DATABASE).name(&name).send().await.is_err() {
                 let input = TableInput::builder()
                     .name(&name)

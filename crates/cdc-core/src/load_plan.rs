@@ -1,0 +1,222 @@
+//! Which listed files a load applies. Every file under a table's folders is
+//! applied, already applied, or fails the table naming it (docs/dms.md):
+//! - a file never applied is new, however old its day (a late file);
+//! - an applied CDC file whose size or version (ETag, or modification time
+//!   locally) changed was rewritten, which DMS never does to a CDC file;
+//! - an applied full-load file that changed is a DMS reload.
+//!
+//! The progress table is read file by file for recent days only; older days
+//! come as a count and a byte total per day, and only a day whose listing
+//! disagrees with its summary is read file by file.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::config::{PipelineConfig, TableConfig};
+use crate::dms::TableListing;
+use crate::error::PipelineError;
+use crate::load::READ_POLL;
+use crate::ports::{Cell, FileKind, RawFile, ResultSet, Warehouse, run_to_completion};
+use crate::sql::setup;
+
+/// A file as the progress table recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AppliedFile {
+    /// `None` when recorded by a release that did not keep it.
+    size: Option<u64>,
+    version: Option<String>,
+}
+
+/// One old day's applied files, summed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DaySummary {
+    files: u64,
+    bytes: Option<u64>,
+}
+
+/// What the table has applied, as read for one plan.
+#[derive(Debug, Default)]
+struct Applied {
+    files: HashMap<String, AppliedFile>,
+    /// The first day read file by file; older days are in `summaries`.
+    oldest: Option<String>,
+    summaries: BTreeMap<String, DaySummary>,
+}
+
+impl Applied {
+    fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.summaries.is_empty()
+    }
+
+    fn add_rows(&mut self, rs: &ResultSet) {
+        let col = |name: &str| rs.column(name);
+        let (file, day, size, version, count, oldest) =
+            (col("file"), col("partition_0"), col("size"), col("version"), col("files"), col("oldest_partition"));
+        let text =
+            |row: &[Cell], i: Option<usize>| i.and_then(|i| row.get(i)).and_then(Cell::as_text).map(str::to_string);
+        let number = |row: &[Cell], i: Option<usize>| {
+            i.and_then(|i| row.get(i)).and_then(Cell::as_i64).and_then(|n| u64::try_from(n).ok())
+        };
+        for row in &rs.rows {
+            if let Some(o) = text(row, oldest) {
+                self.oldest = Some(o);
+            }
+            match (text(row, file), text(row, day), number(row, count)) {
+                (Some(f), _, _) => {
+                    self.files.insert(f, AppliedFile { size: number(row, size), version: text(row, version) });
+                }
+                (None, Some(d), Some(files)) => {
+                    self.summaries.insert(d, DaySummary { files, bytes: number(row, size) });
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The listed files the table has not applied, full-load files first, each
+/// kind by path; an error naming the files when one was rewritten.
+pub async fn new_files(
+    cfg: &PipelineConfig,
+    t: &TableConfig,
+    warehouse: &dyn Warehouse,
+    listing: &TableListing,
+) -> Result<Vec<RawFile>, PipelineError> {
+    let d = warehouse.dialect();
+    let mut applied = Applied::default();
+    applied.add_rows(&run_to_completion(warehouse, setup::applied_files_query(cfg, t, d), READ_POLL).await?);
+    if listing.files.is_empty() && applied.is_empty() {
+        return Err(PipelineError::data(format!(
+            "neither full-load nor CDC files under {}",
+            listing.described.join(" or ")
+        )));
+    }
+    let (unsettled, settled) = old_days(&applied, listing);
+    if !unsettled.is_empty() {
+        let days: Vec<&str> = unsettled.iter().map(String::as_str).collect();
+        applied
+            .add_rows(&run_to_completion(warehouse, setup::applied_in_days_query(cfg, t, d, &days), READ_POLL).await?);
+    }
+    let mut new = Vec::new();
+    let (mut rewritten, mut reloaded) = (Vec::new(), Vec::new());
+    for f in &listing.files {
+        if f.partition.as_ref().is_some_and(|day| settled.contains(day)) {
+            continue;
+        }
+        match applied.files.get(&f.path) {
+            None => new.push(f.clone()),
+            Some(a) if changed(a, f) => match f.kind {
+                FileKind::Cdc => rewritten.push(describe_change(a, f)),
+                FileKind::Full => reloaded.push(describe_change(a, f)),
+            },
+            Some(_) => {}
+        }
+    }
+    if !reloaded.is_empty() {
+        return Err(PipelineError::data(format!(
+            "reload detected: full-load files applied before were written again ({}); DMS writes a table's \
+             full load again when it is reloaded, and applying it over the changes since would lose deletes. \
+             Rebuild the table from the new full load (docs/dms.md, section Reloads)",
+            reloaded.join("; ")
+        )));
+    }
+    if !rewritten.is_empty() {
+        return Err(PipelineError::data(format!(
+            "CDC files applied before were written again under the same name ({}); DMS never rewrites a \
+             CDC file, so the raw zone was changed by something else. Restore the files as applied, or rebuild the \
+             table",
+            rewritten.join("; ")
+        )));
+    }
+    Ok(new)
+}
+
+/// Days older than those read file by file: the ones whose listing differs
+/// from their summary (to read file by file), and the ones that match it
+/// (every file applied).
+fn old_days(applied: &Applied, listing: &TableListing) -> (Vec<String>, Vec<String>) {
+    let Some(oldest) = &applied.oldest else { return (Vec::new(), Vec::new()) };
+    let mut listed: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for f in listing.of_kind(FileKind::Cdc) {
+        if let Some(day) = f.partition.as_deref().filter(|d| *d < oldest.as_str()) {
+            let e = listed.entry(day).or_default();
+            e.0 += 1;
+            e.1 += f.size;
+        }
+    }
+    let (mut unsettled, mut settled) = (Vec::new(), Vec::new());
+    for (day, (files, bytes)) in listed {
+        match applied.summaries.get(day) {
+            // Nothing of the day applied: every file of it is new.
+            None => {}
+            Some(s) if s.files == files && s.bytes.is_none_or(|b| b == bytes) => settled.push(day.to_string()),
+            Some(_) => unsettled.push(day.to_string()),
+        }
+    }
+    (unsettled, settled)
+}
+
+fn changed(a: &AppliedFile, f: &RawFile) -> bool {
+    a.size.is_some_and(|s| s != f.size) || a.version.as_ref().is_some_and(|v| !f.version.is_empty() && v != &f.version)
+}
+
+fn describe_change(a: &AppliedFile, f: &RawFile) -> String {
+    let was = match (&a.size, &a.version) {
+        (Some(s), Some(v)) => format!("{s} bytes, version {v}"),
+        (Some(s), None) => format!("{s} bytes"),
+        (None, Some(v)) => format!("version {v}"),
+        (None, None) => "unknown".into(),
+    };
+    format!("{} applied as {was}, now {} bytes, version {}", f.path, f.size, f.version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(day: &str, name: &str, size: u64) -> RawFile {
+        RawFile {
+            path: format!("cdc/s/t/{day}/{name}"),
+            kind: FileKind::Cdc,
+            partition: Some(day.into()),
+            size,
+            modified: chrono::DateTime::UNIX_EPOCH,
+            version: "v1".into(),
+        }
+    }
+
+    #[test]
+    fn an_old_day_is_read_file_by_file_only_when_its_listing_differs_from_its_summary() {
+        // GIVEN days read file by file from 20261110, and summaries of two older days
+        let mut applied = Applied { oldest: Some("20261110".into()), ..Applied::default() };
+        applied.summaries.insert("20261101".into(), DaySummary { files: 2, bytes: Some(30) });
+        applied.summaries.insert("20261102".into(), DaySummary { files: 1, bytes: Some(10) });
+        // AND a listing where 1101 matches, 1102 gained a late file, 1103 was never applied
+        let listing = TableListing {
+            files: vec![
+                file("20261101", "a", 10),
+                file("20261101", "b", 20),
+                file("20261102", "a", 10),
+                file("20261102", "late", 5),
+                file("20261103", "a", 1),
+                file("20261111", "a", 1),
+            ],
+            ..TableListing::default()
+        };
+        // WHEN the old days are sorted
+        let (unsettled, settled) = old_days(&applied, &listing);
+        // THEN only 1102 is read file by file, 1101 is applied whole, 1103 and 1111 are left to the file check
+        assert_eq!(unsettled, vec!["20261102".to_string()]);
+        assert_eq!(settled, vec!["20261101".to_string()]);
+    }
+
+    #[test]
+    fn a_size_or_version_change_is_a_rewrite_and_unknowns_are_not() {
+        let f = file("20261101", "a", 10);
+        let same = AppliedFile { size: Some(10), version: Some("v1".into()) };
+        assert!(!changed(&same, &f));
+        assert!(changed(&AppliedFile { size: Some(11), ..same.clone() }, &f));
+        assert!(changed(&AppliedFile { version: Some("v0".into()), ..same.clone() }, &f));
+        // AND a row recorded before sizes and versions were kept is not suspected
+        assert!(!changed(&AppliedFile { size: None, version: None }, &f));
+    }
+}
