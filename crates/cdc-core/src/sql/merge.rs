@@ -321,6 +321,20 @@ impl Plan<'_> {
                 "b._cdc_ts IS NULL".to_string(),
                 d.literal(&format!("null commit timestamp column {}", t.commit_ts_column)),
             ),
+            // A timestamp far in the future would make the batch's newest
+            // commit time, which tombstones expire against, expire them all.
+            (
+                format!("b._cdc_ts > {}", self.future_bound()),
+                format!(
+                    "{} || CAST(b._cdc_ts AS {}) || {}",
+                    d.literal(&format!("commit timestamp column {} holds ", t.commit_ts_column)),
+                    d.text_type(64),
+                    d.literal(&format!(
+                        ", more than {} s after the warehouse clock (pipeline.future_timestamp_bound)",
+                        self.cfg.future_timestamp_bound.as_secs()
+                    ))
+                ),
+            ),
         ];
         if !t.key.is_empty() {
             let null_key: Vec<String> = self.keys().iter().map(|k| format!("b.{k} IS NULL")).collect();
@@ -357,6 +371,16 @@ impl Plan<'_> {
             ),
             &format!("table {}: ", t.qualified()),
         )
+    }
+
+    /// The latest commit timestamp a load accepts: the warehouse's clock
+    /// plus `pipeline.future_timestamp_bound`, evaluated once per statement.
+    fn future_bound(&self) -> String {
+        let secs = self.cfg.future_timestamp_bound.as_secs();
+        match self.d {
+            Dialect::DuckDb => format!("({} + INTERVAL '{secs} seconds')", self.d.now()),
+            Dialect::Redshift => format!("DATEADD(second, {secs}, {})", self.d.now()),
+        }
     }
 
     /// A text value longer than its column's declared characters (or, for
