@@ -9,14 +9,16 @@
 //!    0, below every CDC change, because their timestamp is the transfer time
 //!    (3.5).
 //! 3. One check statement that fails the transaction naming the problem and
-//!    the file: unknown `Op`, null key, null commit timestamp, a sequence that
-//!    is not a number.
+//!    the file: unknown `Op`, null key, null commit timestamp, a commit
+//!    timestamp beyond `future_timestamp_bound` past the warehouse's clock, a
+//!    sequence that is not a number, a text value too long.
 //! 4. Progress rows for the files, in the same transaction as the data (3.4).
 //! 5. Upsert: the latest change per key by (rank, commit ts, sequence, file
 //!    path) (3.2), kept only if newer than the key's tombstone and than the
 //!    target row (3.3); delete + insert; tombstones for deletes, expired after
-//!    the lateness window. Append: every row once, except CDC inserts that the
-//!    full load already carried (3.6).
+//!    the lateness window. Append: every row, as a multiset; inside the
+//!    full-load window each CDC insert cancels at most one identical
+//!    full-load row, the cancelled copies kept in `<table>__paired` (3.6).
 //! 6. A last SELECT with the load's figures.
 //!
 //! Temporary tables live for the session of one batch; each batch runs in its
