@@ -11,7 +11,8 @@ fn config() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_verifies_every_cycle_against_the_oracle() {
-    // GIVEN a small pgbench source and three CDC cycles crossing midnight
+    // GIVEN a small pgbench source and three CDC cycles crossing midnight, in
+    // each of the eight DMS S3 layouts
     let out = tempfile::tempdir().unwrap();
     let args = DemoArgs {
         config: config(),
@@ -23,7 +24,8 @@ async fn demo_verifies_every_cycle_against_the_oracle() {
         seed: 11,
         trace: false,
         state_machine: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../statemachine/pipeline.asl.json"),
+        layouts: "all".into(),
     };
-    // WHEN the demo runs THEN every cycle's oracle check passes
+    // WHEN the demo runs THEN every cycle's oracle check passes, in every layout
     demo(args).await.unwrap();
 }

@@ -18,6 +18,7 @@ use cdc_dmsgen::{CycleReport, DmsLayout, Generator, GeneratorConfig};
 use cdc_local::{DuckDbWarehouse, FolderRawZone};
 use chrono::{DateTime, Utc};
 
+use crate::demo_layouts;
 use crate::run::{JobArgs, fail_on_errors};
 use crate::verify::{TypedCheck, Verification, typed_failures, verify, verify_typed_values, verify_unloaded_day};
 
@@ -48,6 +49,12 @@ pub struct DemoArgs {
     /// The state machine definition each run executes (the deployed file).
     #[arg(long, default_value_os_t = crate::pipeline_run::default_state_machine())]
     pub state_machine: PathBuf,
+    /// DMS S3 layouts to run, comma-separated, or `all`: `seed` (the
+    /// config's `[dms]`), `dms-defaults`, `slash-yyyymmdd`, `dash-yyyymmdd`,
+    /// `slash-yyyymmddhh`, `yyyymm`, `underscore-mmyyyydd`, `none-ddmmyyyy`.
+    /// Each runs in a folder of its own under `--out`.
+    #[arg(long, default_value = "all")]
+    pub layouts: String,
 }
 
 struct CycleLine {
@@ -69,7 +76,34 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     if args.out.exists() {
         std::fs::remove_dir_all(&args.out).with_context(|| format!("clearing {}", args.out.display()))?;
     }
-    let raw_root = args.out.join("raw");
+    let names: Vec<String> = match args.layouts.as_str() {
+        "all" => demo_layouts::names().into_iter().map(str::to_string).collect(),
+        list => list.split(',').map(|n| n.trim().to_string()).collect(),
+    };
+    let mut verified = Vec::new();
+    for name in &names {
+        // The config's own [dms] for the seed layout, so a user's config runs as written.
+        let cfg = if name == "seed" { cfg.clone() } else { demo_layouts::with_layout(&cfg, name)? };
+        println!("== DMS layout {name}: {}", describe_layout(&cfg));
+        let out = args.out.join(name);
+        demo_layout(&args, &cfg, &out).await.with_context(|| format!("layout {name}"))?;
+        verified.push(name.clone());
+    }
+    println!("every layout verified against the oracle: {}", verified.join(", "));
+    Ok(())
+}
+
+/// Where the layout puts one CDC file and one full-load file.
+fn describe_layout(cfg: &PipelineConfig) -> String {
+    let layout = cdc_core::dms::Layout::new(&cfg.dms);
+    let at = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).and_then(|d| d.and_hms_opt(20, 5, 0)).unwrap_or_default();
+    format!("{} and {}", layout.full_load_key("public", "t", 10), layout.cdc_key("public", "t", at))
+}
+
+/// One layout's demo: the full load and the CDC cycles, each verified.
+async fn demo_layout(args: &DemoArgs, cfg: &PipelineConfig, out: &std::path::Path) -> anyhow::Result<()> {
+    let cfg = cfg.clone();
+    let raw_root = out.join("raw");
     std::fs::create_dir_all(&raw_root)?;
     let layout = layout_of(&cfg)?;
     let gen_cfg = GeneratorConfig {
@@ -79,7 +113,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         ..GeneratorConfig::default()
     };
     let mut generator = Generator::new(&raw_root, layout, gen_cfg)?;
-    let warehouse_path = args.out.join("warehouse.duckdb");
+    let warehouse_path = out.join("warehouse.duckdb");
     let warehouse = Arc::new(DuckDbWarehouse::open(&warehouse_path)?);
     let raw = FolderRawZone::new(&raw_root)?;
     let job = JobArgs { trace: args.trace, state_machine: args.state_machine.clone(), ..JobArgs::defaults(None) };

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod demo;
+mod demo_layouts;
 pub mod pipeline_run;
 pub mod run;
 pub mod setup;

@@ -48,7 +48,7 @@ async fn a_failed_setup_names_redshift_s_error_and_marks_the_job_failed() {
     // GIVEN Redshift refusing setup (the role cannot read the Glue database)
     let stack = stack(32).await;
     stack.emulator.inject(
-        "cdc: setup */",
+        "cdc: setup part 1 of 2 */",
         StatementFault::Fail { error: "ERROR: permission denied for Glue database cdc_raw".into() },
         1,
     );

@@ -250,6 +250,12 @@ pub struct PipelineConfig {
     /// Upper bound of files one load takes, keeping a statement under the
     /// Data API's 100 KB limit; the rest waits for the next run.
     pub max_files_per_load: usize,
+    /// How far past the warehouse's clock a change timestamp may lie. A
+    /// later one fails its table's load (docs/cdc-contract.md, rule 8):
+    /// tombstones expire relative to the batch's newest commit timestamp,
+    /// so one value in year 2999 would otherwise expire every tombstone.
+    #[serde(with = "duration_secs")]
+    pub future_timestamp_bound: Duration,
     pub tables: Vec<TableConfig>,
     pub derived: Vec<DerivedTable>,
     pub unload: UnloadConfig,
@@ -414,6 +420,7 @@ struct RawPipeline {
     control_schema: Ident,
     #[serde(default = "default_max_files")]
     max_files_per_load: usize,
+    future_timestamp_bound: Option<String>,
 }
 
 fn default_control_schema() -> Ident {
@@ -422,6 +429,9 @@ fn default_control_schema() -> Ident {
 fn default_max_files() -> usize {
     500
 }
+/// The default `pipeline.future_timestamp_bound`: a day covers any clock
+/// skew between the source database and the warehouse.
+pub const DEFAULT_FUTURE_TIMESTAMP_BOUND: Duration = Duration::from_secs(86_400);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -469,6 +479,10 @@ fn validate(raw: RawConfig, text: &str) -> Result<PipelineConfig, String> {
     if raw.tables.is_empty() {
         return Err("no [[tables]]: the pipeline needs at least one table".into());
     }
+    let future_timestamp_bound = match &raw.pipeline.future_timestamp_bound {
+        None => DEFAULT_FUTURE_TIMESTAMP_BOUND,
+        Some(text) => parse_duration(text).map_err(|e| format!("field `pipeline.future_timestamp_bound`: {e}"))?,
+    };
     let dms = DmsSettings::from_raw(raw.dms.unwrap_or_default())?;
     let mut seen = BTreeSet::new();
     let mut tables = Vec::with_capacity(raw.tables.len());
@@ -508,6 +522,7 @@ fn validate(raw: RawConfig, text: &str) -> Result<PipelineConfig, String> {
         target_schema: raw.pipeline.target_schema,
         control_schema: raw.pipeline.control_schema,
         max_files_per_load: raw.pipeline.max_files_per_load,
+        future_timestamp_bound,
         tables,
         derived,
         unload: validate_unload(raw.unload)?,

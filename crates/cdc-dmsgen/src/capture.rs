@@ -11,7 +11,9 @@ use crate::model::{Micros, Table, file_stamp};
 #[derive(Clone, Debug)]
 pub(crate) struct PendingFile {
     pub table: Table,
-    /// Commit date (day number) of every change inside: the folder.
+    /// Commit date (day number) of every change inside: the capture closes
+    /// a file at a new commit date. Not its folder, which is the flush's.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub day: i64,
     /// Flush time, the file name; unique and increasing per table.
     pub flush: Micros,

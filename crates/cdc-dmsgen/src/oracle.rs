@@ -4,7 +4,7 @@
 //! The expected state is an independent in-memory fold, deliberately simple
 //! so it can serve as the reference the pipeline's SQL is checked against.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use duckdb::Connection;
 
@@ -49,16 +49,26 @@ struct Latest<'a> {
 }
 
 /// The target state given only the delivered files, per table (index = `Table::index`).
+///
+/// Append-only tables are multisets (docs/cdc-contract.md, rule 6): every
+/// full-load row and every CDC insert is a row, except inside the full-load
+/// window (commit ts up to the newest full-load transfer ts of the table):
+/// for each row value with F full-load rows and C CDC inserts in the window,
+/// the target holds max(F, C) rows: the F full-load rows, and the latest C - F
+/// CDC inserts (by ts, then sequence) when C > F.
 pub(crate) fn expected(log: &ChangeLog) -> [Vec<ExpectedRow<'_>>; Table::COUNT] {
     let mut latest: [HashMap<Key, Latest<'_>>; Table::COUNT] = Default::default();
-    // Append-only tables: the full-load rows, and the same rows as a set.
+    // Append-only tables: the full-load rows, how many of each value, and
+    // the end of the full-load window.
     let mut appended: [Vec<ExpectedRow<'_>>; Table::COUNT] = Default::default();
-    let mut in_full: [HashSet<&Row>; Table::COUNT] = Default::default();
+    let mut full_count: [HashMap<&Row, usize>; Table::COUNT] = Default::default();
+    let mut window_end: [Option<Micros>; Table::COUNT] = Default::default();
     for fr in &log.full_rows {
         let i = fr.row.table().index();
         match fr.row.key() {
             None => {
-                in_full[i].insert(&fr.row);
+                *full_count[i].entry(&fr.row).or_default() += 1;
+                window_end[i] = window_end[i].max(Some(fr.ts));
                 appended[i].push(ExpectedRow { row: &fr.row, ts: fr.ts, seq: None });
             }
             Some(key) => {
@@ -69,13 +79,19 @@ pub(crate) fn expected(log: &ChangeLog) -> [Vec<ExpectedRow<'_>>; Table::COUNT] 
     }
 
     let mut appended_cdc: [Vec<ExpectedRow<'_>>; Table::COUNT] = Default::default();
+    // Append-only CDC inserts inside the full-load window, per value.
+    let mut in_window: [HashMap<&Row, Vec<&Change>>; Table::COUNT] = Default::default();
     for c in log.changes.iter().filter(|c| c.delivered) {
         let i = c.row.table().index();
         match c.row.key() {
             None => {
-                // Append-only: a CDC insert the full load already carried is loaded once.
-                if c.op == Op::Insert && !in_full[i].contains(&c.row) {
-                    appended_cdc[i].push(ExpectedRow { row: &c.row, ts: c.ts, seq: Some(seq_string(c.ts, c.seq)) });
+                if c.op != Op::Insert {
+                    continue;
+                }
+                if window_end[i].is_some_and(|end| c.ts <= end) {
+                    in_window[i].entry(&c.row).or_default().push(c);
+                } else {
+                    appended_cdc[i].push(cdc_row(c));
                 }
             }
             Some(key) => {
@@ -83,6 +99,16 @@ pub(crate) fn expected(log: &ChangeLog) -> [Vec<ExpectedRow<'_>>; Table::COUNT] 
                 keep_latest(&mut latest[i], key, rank, c.op == Op::Delete, &c.row);
             }
         }
+    }
+    for (i, values) in in_window.into_iter().enumerate() {
+        for (row, mut copies) in values {
+            // The latest copies stay; as many earliest as the full load
+            // carried are the same rows.
+            copies.sort_by_key(|c| std::cmp::Reverse((c.ts, c.seq)));
+            let keep = copies.len().saturating_sub(full_count[i].get(row).copied().unwrap_or(0));
+            appended_cdc[i].extend(copies[..keep].iter().map(|c| cdc_row(c)));
+        }
+        appended_cdc[i].sort_by_key(|r| r.ts);
     }
 
     let mut out: [Vec<ExpectedRow<'_>>; Table::COUNT] = Default::default();
@@ -106,6 +132,10 @@ pub(crate) fn expected(log: &ChangeLog) -> [Vec<ExpectedRow<'_>>; Table::COUNT] 
         }
     }
     out
+}
+
+fn cdc_row(c: &Change) -> ExpectedRow<'_> {
+    ExpectedRow { row: &c.row, ts: c.ts, seq: Some(seq_string(c.ts, c.seq)) }
 }
 
 fn keep_latest<'a>(map: &mut HashMap<Key, Latest<'a>>, key: Key, rank: Rank, deleted: bool, row: &'a Row) {
@@ -297,5 +327,47 @@ mod tests {
         assert_eq!(h.len(), 2);
         assert_eq!((h[0].ts, h[0].seq.is_none()), (Micros(20), true));
         assert_eq!((h[1].ts, h[1].seq.is_some()), (Micros(30), true));
+    }
+
+    #[test]
+    fn identical_events_are_rows_each_and_the_full_load_window_cancels_one_copy_each() {
+        // GIVEN history value A twice in the full load (transfer ts 20) and
+        // three times in CDC inside the window, value B once in the full load
+        // and twice in CDC inside the window, and value C twice after it
+        let log = ChangeLog {
+            changes: vec![
+                change(1, 5, Op::Insert, history(10), true),
+                change(2, 6, Op::Insert, history(30), true),
+                change(3, 7, Op::Insert, history(10), true),
+                change(4, 8, Op::Insert, history(30), true),
+                change(5, 9, Op::Insert, history(10), true),
+                change(6, 40, Op::Insert, history(50), true),
+                change(7, 41, Op::Insert, history(50), true),
+            ],
+            full_rows: vec![full(history(10), 20), full(history(10), 20), full(history(30), 20)],
+        };
+        // WHEN folded
+        let exp = expected(&log);
+        let h = &exp[Table::History.index()];
+        let of = |mtime: i64| -> Vec<(Micros, bool)> {
+            h.iter().filter(|r| r.row == &history(mtime)).map(|r| (r.ts, r.seq.is_some())).collect()
+        };
+        // THEN A: max(2, 3) = 3 rows, the two full-load ones and the latest CDC copy
+        assert_eq!(of(10), [(Micros(20), false), (Micros(20), false), (Micros(9), true)]);
+        // AND B: max(1, 2) = 2 rows, the full-load one and the later CDC copy
+        assert_eq!(of(30), [(Micros(20), false), (Micros(8), true)]);
+        // AND C, after the window: both events
+        assert_eq!(of(50), [(Micros(40), true), (Micros(41), true)]);
+    }
+
+    #[test]
+    fn without_a_full_load_every_cdc_insert_is_a_row() {
+        // GIVEN two identical history inserts and no full load
+        let log = ChangeLog {
+            changes: vec![change(1, 5, Op::Insert, history(10), true), change(2, 5, Op::Insert, history(10), true)],
+            full_rows: vec![],
+        };
+        // WHEN folded THEN both are rows
+        assert_eq!(expected(&log)[Table::History.index()].len(), 2);
     }
 }

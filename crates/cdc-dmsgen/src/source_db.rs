@@ -178,7 +178,8 @@ impl SourceDb {
     }
 
     /// Appends a history row; `mtime` is pushed forward when needed so every
-    /// history row has a distinct, strictly increasing mtime (rows stay unique).
+    /// history row has a distinct, strictly increasing mtime (rows stay
+    /// unique but for [`Self::repeat_history`]).
     pub(crate) fn insert_history(
         &mut self,
         tid: i32,
@@ -191,6 +192,14 @@ impl SourceDb {
         let mtime = Micros(mtime.0.max(self.last_mtime.0 + 1));
         self.last_mtime = mtime;
         let h = History { tid, bid, aid, delta, mtime, filler };
+        self.history.push(h.clone());
+        Row::History(h)
+    }
+
+    /// Appends the same history row again: the table has no key, so one
+    /// event inserted twice is two identical rows, which the target must
+    /// keep as two (docs/cdc-contract.md, rule 6).
+    pub(crate) fn repeat_history(&mut self, h: History) -> Row {
         self.history.push(h.clone());
         Row::History(h)
     }

@@ -289,3 +289,60 @@ async fn a_change_sequence_duckdb_alone_would_read_is_refused_as_on_redshift() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn a_commit_timestamp_in_year_2999_fails_the_load_naming_file_column_and_value() {
+    // GIVEN a CDC file of items whose second change claims year 2999 (beyond
+    // the default bound of a day past the warehouse's clock), which would
+    // otherwise make every tombstone look older than the lateness window
+    rejects(
+        |w| {
+            w.raw_file(
+                &format!("cdc/src/items/{DAY}/20261101-000200000.parquet"),
+                "SELECT 'U' AS \"Op\", TIMESTAMP '2026-11-01 00:00:20' AS changets, lpad('9', 35, '0') AS seq, \
+                 CAST(1 AS INTEGER) AS id, 'ok' AS v \
+                 UNION ALL SELECT 'U', TIMESTAMP '2999-01-01 00:00:00', lpad('10', 35, '0'), 2, 'future'",
+            )
+        },
+        // THEN the table's load fails naming the table, file, column, value and key
+        &[
+            "src.items",
+            "20261101-000200000.parquet",
+            "commit timestamp column changets",
+            "2999-01-01 00:00:00",
+            "future_timestamp_bound",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_commit_timestamp_within_the_future_bound_loads_and_one_past_a_shorter_bound_fails() {
+    // GIVEN a change committed an hour ahead of the warehouse's clock (clock skew)
+    let ahead = (chrono::Utc::now() + chrono::Duration::hours(1)).format("%Y-%m-%d %H:%M:%S").to_string();
+    let file = |w: &World| {
+        w.raw_file(
+            &format!("cdc/src/items/{DAY}/20261101-000100000.parquet"),
+            &format!(
+                "SELECT 'I' AS \"Op\", TIMESTAMP '{ahead}' AS changets, lpad('1', 35, '0') AS seq, CAST(1 AS INTEGER) AS id, 'v' AS v"
+            ),
+        )
+    };
+    // WHEN it loads with the default bound of a day THEN it is applied
+    let w = World::new();
+    w.setup().await;
+    file(&w);
+    w.load("items").await.unwrap();
+    assert_eq!(w.state("items")[&1].as_deref(), Some("v"));
+    // AND WHEN the bound is 30 minutes THEN the load fails as a data error, nothing applied
+    let short = World::with_config(
+        &CONFIG.replace("max_files_per_load = 500", "max_files_per_load = 500\nfuture_timestamp_bound = \"30m\""),
+    );
+    short.setup().await;
+    file(&short);
+    let err = short.load("items").await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::DataError, "{err}");
+    assert!(err.message.contains("more than 1800 s after the warehouse clock"), "{err}");
+    assert!(short.rows("items").is_empty());
+    assert_eq!(short.progress_files("items"), 0);
+}

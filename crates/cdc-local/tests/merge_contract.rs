@@ -327,3 +327,177 @@ async fn sequences_compare_as_numbers_or_as_text_as_configured() {
     assert_eq!(number.state("items")[&1].as_deref(), Some("ten"));
     assert_eq!(text.state("items")[&1].as_deref(), Some("nine"));
 }
+
+// ---- Append-only tables as multisets (rule 6) ----
+
+/// A full load (transfer ts 100) and CDC inserts around it: e2 twice in the
+/// full load and once in CDC inside the window, e3 once in the full load and
+/// three times in CDC inside the window (two with one commit ts), e4 only in
+/// CDC inside the window, e5 inserted twice after the window. Two CDC files.
+fn window_case() -> (Vec<FullRow>, Vec<Change>, Vec<Change>) {
+    let full = vec![fr(1, "e1", 100), fr(2, "e2", 100), fr(2, "e2", 100), fr(3, "e3", 100)];
+    let first = vec![ch("I", 2, "e2", 60, 1), ch("I", 3, "e3", 61, 2), ch("I", 3, "e3", 62, 3)];
+    let second =
+        vec![ch("I", 3, "e3", 62, 4), ch("I", 4, "e4", 70, 5), ch("I", 5, "e5", 150, 6), ch("I", 5, "e5", 150, 7)];
+    (full, first, second)
+}
+
+fn ids(w: &World) -> Vec<i32> {
+    w.sorted_rows("events").into_iter().map(|r| r.0).collect()
+}
+
+#[tokio::test]
+async fn identical_events_are_two_rows() {
+    // GIVEN no full load, one file inserting one event twice and a later file
+    // inserting it a third time, identically
+    let w = World::new();
+    w.setup().await;
+    let a = [ch("I", 7, "same", 10, 1), ch("I", 7, "same", 10, 2)];
+    let b = [ch("I", 7, "same", 10, 3)];
+    w.cdc_file("events", "20261101", "20261101-000100000", &a);
+    // WHEN each is loaded
+    let stats = w.load("events").await.unwrap();
+    w.cdc_file("events", "20261101", "20261101-000200000", &b);
+    w.load("events").await.unwrap();
+    // THEN every insert is a row
+    let all: Vec<Change> = a.iter().chain(&b).cloned().collect();
+    assert_eq!(w.sorted_rows("events"), append_oracle(&[], &all));
+    assert_eq!(ids(&w), [7, 7, 7]);
+    assert_eq!(stats.upserts, 2);
+}
+
+#[tokio::test]
+async fn a_full_load_before_the_cdc_files_keeps_max_of_full_and_cdc_copies_per_value() {
+    // GIVEN the full load applied first
+    let w = World::new();
+    w.setup().await;
+    let (full, first, second) = window_case();
+    w.full_file("events", "LOAD00000001", &full);
+    assert_eq!(w.load("events").await.unwrap().upserts, 4);
+    // WHEN the CDC files follow, in two loads
+    w.cdc_file("events", "20261101", "20261101-000100000", &first);
+    let one = w.load("events").await.unwrap();
+    w.cdc_file("events", "20261101", "20261101-000200000", &second);
+    let two = w.load("events").await.unwrap();
+    // THEN per value max(F, C) inside the window: e2 twice (the full load's),
+    // e3 three times (its full-load row and the two latest CDC copies), e4
+    // once; e5 twice after the window
+    let cdc: Vec<Change> = first.iter().chain(&second).cloned().collect();
+    assert_eq!(w.sorted_rows("events"), append_oracle(&full, &cdc));
+    assert_eq!(ids(&w), [1, 2, 2, 3, 3, 3, 4, 5, 5]);
+    let e3: Vec<(String, Option<String>)> =
+        w.sorted_rows("events").into_iter().filter(|r| r.0 == 3).map(|r| (r.2, r.3)).collect();
+    assert_eq!(e3, [(ts_text(62), Some("3".into())), (ts_text(62), Some("4".into())), (ts_text(100), None)]);
+    // AND each load counts the rows it added
+    assert_eq!((one.upserts, two.upserts), (1, 4));
+}
+
+#[tokio::test]
+async fn a_full_load_after_the_cdc_files_ends_with_the_same_rows() {
+    // GIVEN the CDC files applied first, in two loads, before any full load
+    let w = World::new();
+    w.setup().await;
+    let (full, first, second) = window_case();
+    w.cdc_file("events", "20261101", "20261101-000100000", &first);
+    w.load("events").await.unwrap();
+    w.cdc_file("events", "20261101", "20261101-000200000", &second);
+    w.load("events").await.unwrap();
+    assert_eq!(ids(&w), [2, 3, 3, 3, 4, 5, 5]);
+    // WHEN the full load arrives
+    w.full_file("events", "LOAD00000001", &full);
+    let stats = w.load("events").await.unwrap();
+    // THEN the rows are those of the opposite order, value for value
+    let cdc: Vec<Change> = first.iter().chain(&second).cloned().collect();
+    assert_eq!(w.sorted_rows("events"), append_oracle(&full, &cdc));
+    assert_eq!(ids(&w), [1, 2, 2, 3, 3, 3, 4, 5, 5]);
+    // AND the load added 4 full-load rows and took back the 2 CDC copies they carry
+    assert_eq!(stats.upserts, 2);
+    assert_eq!(w.count("SELECT count(*) FROM cdc_control.events__paired"), 2);
+}
+
+#[tokio::test]
+async fn files_spread_over_loads_in_any_order_end_with_the_oracle_s_rows() {
+    let (full, first, second) = window_case();
+    let cdc: Vec<Change> = first.iter().chain(&second).cloned().collect();
+    let expected = append_oracle(&full, &cdc);
+    // GIVEN each order of the three files, one file per load, and all of them in one load
+    let orders: [&[usize]; 7] = [&[0, 1, 2], &[0, 2, 1], &[1, 0, 2], &[1, 2, 0], &[2, 0, 1], &[2, 1, 0], &[]];
+    for order in orders {
+        let w = World::new();
+        w.setup().await;
+        let write = |f: usize| match f {
+            0 => drop(w.full_file("events", "LOAD00000001", &full)),
+            1 => drop(w.cdc_file("events", "20261101", "20261101-000100000", &first)),
+            _ => drop(w.cdc_file("events", "20261101", "20261101-000200000", &second)),
+        };
+        if order.is_empty() {
+            (0..3).for_each(&write);
+            w.load("events").await.unwrap();
+        }
+        for &f in order {
+            write(f);
+            // WHEN each is loaded as it arrives
+            w.load("events").await.unwrap();
+        }
+        // THEN the target is the oracle's, whatever the order
+        assert_eq!(w.sorted_rows("events"), expected, "order {order:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_later_full_load_file_widens_the_window_over_cdc_rows_already_loaded() {
+    // GIVEN a first full-load file (transfer ts 100) with e1, and a CDC insert
+    // of e1 at 150, past that window, loaded as a row of its own
+    let w = World::new();
+    w.setup().await;
+    let load1 = [fr(1, "e1", 100)];
+    let load2 = [fr(2, "e2", 200)];
+    let cdc = [ch("I", 1, "e1", 150, 1), ch("I", 3, "e3", 250, 2)];
+    w.full_file("events", "LOAD00000001", &load1);
+    w.cdc_file("events", "20261101", "20261101-000100000", &cdc);
+    w.load("events").await.unwrap();
+    assert_eq!(ids(&w), [1, 1, 3]);
+    // WHEN a second full-load file, transferred at 200, arrives
+    w.full_file("events", "LOAD00000002", &load2);
+    w.load("events").await.unwrap();
+    // THEN the e1 insert at 150 is inside the window now and is the full load's e1
+    let full: Vec<FullRow> = load1.iter().chain(&load2).cloned().collect();
+    assert_eq!(w.sorted_rows("events"), append_oracle(&full, &cdc));
+    assert_eq!(ids(&w), [1, 2, 3]);
+}
+
+#[tokio::test]
+async fn a_replayed_append_load_changes_nothing() {
+    // GIVEN the window case loaded: CDC first, then the full load
+    let w = World::new();
+    w.setup().await;
+    let (full, first, second) = window_case();
+    let mut files = vec![
+        (w.cdc_file("events", "20261101", "20261101-000100000", &first), cdc_core::ports::FileKind::Cdc),
+        (w.cdc_file("events", "20261101", "20261101-000200000", &second), cdc_core::ports::FileKind::Cdc),
+    ];
+    w.load("events").await.unwrap();
+    files.push((w.full_file("events", "LOAD00000001", &full), cdc_core::ports::FileKind::Full));
+    w.load("events").await.unwrap();
+    let rows = w.sorted_rows("events");
+    let paired = w.count("SELECT count(*) FROM cdc_control.events__paired");
+    // WHEN the same files are submitted again as one load (a doubled submit)
+    let raw: Vec<cdc_core::ports::RawFile> = files
+        .into_iter()
+        .map(|(path, kind)| cdc_core::ports::RawFile {
+            path: path.display().to_string(),
+            partition: (kind == cdc_core::ports::FileKind::Cdc).then(|| "20261101".to_string()),
+            kind,
+            size: 1,
+            modified: chrono::Utc::now(),
+            version: String::new(),
+        })
+        .collect();
+    let t = w.cfg.table("events").unwrap();
+    let batch = cdc_core::sql::merge::load_batch(&w.cfg, t, cdc_core::sql::Dialect::DuckDb, &raw);
+    cdc_core::ports::run_to_completion(&w.warehouse, batch, std::time::Duration::from_millis(2)).await.unwrap();
+    // THEN the target, the paired copies and the progress are unchanged
+    assert_eq!(w.sorted_rows("events"), rows);
+    assert_eq!(w.count("SELECT count(*) FROM cdc_control.events__paired"), paired);
+    assert_eq!(w.progress_files("events"), 3);
+}

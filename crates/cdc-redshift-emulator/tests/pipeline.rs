@@ -132,8 +132,10 @@ async fn full_cycle(fixed_procedure: bool) {
     let dir = tempfile::tempdir().unwrap();
     let mut generator = small_generator(dir.path());
     let raw = MotoRawZone::new(stack.s3.clone(), RAW_BUCKET, dir.path());
-    let setup = setup::setup_batch(&cfg, Dialect::Redshift, Some(&external_schema()));
-    run(&wh, if fixed_procedure { with_fixed_procedure(setup) } else { setup }).await.unwrap();
+    // As submitted: at most 40 statements per batch, in order.
+    for part in setup::setup_batches(&cfg, Dialect::Redshift, Some(&external_schema())) {
+        run(&wh, if fixed_procedure { with_fixed_procedure(part) } else { part }).await.unwrap();
+    }
 
     // WHEN DMS delivers the full load (and the changes made during it) and every table loads
     generator.full_load().unwrap();

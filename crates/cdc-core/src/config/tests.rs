@@ -227,3 +227,20 @@ fn hostile_identifiers_are_refused_naming_the_field_and_reserved_words_load() {
         assert!(cfg.table("pgbench_history").unwrap().columns.iter().any(|c| c.name.as_str() == reserved));
     }
 }
+
+#[test]
+fn the_future_timestamp_bound_defaults_to_a_day_and_parses_like_a_window() {
+    // GIVEN the demo config without the key THEN a day
+    let cfg = PipelineConfig::parse(DEMO, "t").unwrap();
+    assert_eq!(cfg.future_timestamp_bound, Duration::from_secs(86_400));
+    // GIVEN `6h` THEN six hours
+    let six = demo_with("max_files_per_load = 500", "max_files_per_load = 500\nfuture_timestamp_bound = \"6h\"");
+    assert_eq!(PipelineConfig::parse(&six, "t").unwrap().future_timestamp_bound, Duration::from_secs(6 * 3600));
+    // GIVEN a value that is not a duration, or zero THEN an error naming the field
+    for bad in ["\"soon\"", "\"0s\""] {
+        let text =
+            demo_with("max_files_per_load = 500", &format!("max_files_per_load = 500\nfuture_timestamp_bound = {bad}"));
+        let e = err(&text);
+        assert!(e.contains("pipeline.future_timestamp_bound"), "{e}");
+    }
+}

@@ -9,14 +9,16 @@
 //!    0, below every CDC change, because their timestamp is the transfer time
 //!    (3.5).
 //! 3. One check statement that fails the transaction naming the problem and
-//!    the file: unknown `Op`, null key, null commit timestamp, a sequence that
-//!    is not a number.
+//!    the file: unknown `Op`, null key, null commit timestamp, a commit
+//!    timestamp beyond `future_timestamp_bound` past the warehouse's clock, a
+//!    sequence that is not a number, a text value too long.
 //! 4. Progress rows for the files, in the same transaction as the data (3.4).
 //! 5. Upsert: the latest change per key by (rank, commit ts, sequence, file
 //!    path) (3.2), kept only if newer than the key's tombstone and than the
 //!    target row (3.3); delete + insert; tombstones for deletes, expired after
-//!    the lateness window. Append: every row once, except CDC inserts that the
-//!    full load already carried (3.6).
+//!    the lateness window. Append: every row, as a multiset; inside the
+//!    full-load window each CDC insert cancels at most one identical
+//!    full-load row, the cancelled copies kept in `<table>__paired` (3.6).
 //! 6. A last SELECT with the load's figures.
 //!
 //! Temporary tables live for the session of one batch; each batch runs in its
@@ -332,6 +334,20 @@ impl Plan<'_> {
                 "b._cdc_ts IS NULL".to_string(),
                 d.literal(&format!("null commit timestamp column {}", t.commit_ts_column)),
             ),
+            // A timestamp far in the future would make the batch's newest
+            // commit time, which tombstones expire against, expire them all.
+            (
+                format!("b._cdc_ts > {}", self.future_bound()),
+                format!(
+                    "{} || CAST(b._cdc_ts AS {}) || {}",
+                    d.literal(&format!("commit timestamp column {} holds ", t.commit_ts_column)),
+                    d.text_type(64),
+                    d.literal(&format!(
+                        ", more than {} s after the warehouse clock (pipeline.future_timestamp_bound)",
+                        self.cfg.future_timestamp_bound.as_secs()
+                    ))
+                ),
+            ),
         ];
         if !t.key.is_empty() {
             let null_key: Vec<String> = self.keys().iter().map(|k| format!("b.{k} IS NULL")).collect();
@@ -368,6 +384,16 @@ impl Plan<'_> {
             ),
             &format!("table {}: ", t.qualified()),
         )
+    }
+
+    /// The latest commit timestamp a load accepts: the warehouse's clock
+    /// plus `pipeline.future_timestamp_bound`, evaluated once per statement.
+    fn future_bound(&self) -> String {
+        let secs = self.cfg.future_timestamp_bound.as_secs();
+        match self.d {
+            Dialect::DuckDb => format!("({} + INTERVAL '{secs} seconds')", self.d.now()),
+            Dialect::Redshift => format!("DATEADD(second, {secs}, {})", self.d.now()),
+        }
     }
 
     /// A text value longer than its column's declared characters (or, for
@@ -540,58 +566,150 @@ impl Plan<'_> {
         ]
     }
 
-    fn append(&self) -> Vec<String> {
+    /// A row's identity for the full-load window: the MD5 of every table
+    /// column (not the commit timestamp, which is the transfer time in a
+    /// full-load row). Each text value is prefixed with its byte length, so
+    /// a `|` inside a value cannot make two different rows one text (and
+    /// `'a'` and `'a '` stay two values on Redshift too); other types never
+    /// hold a `|`. Two different rows sharing an MD5 is not guarded against
+    /// (about 2^-64 for four billion rows).
+    fn fingerprint(&self, alias: &str) -> String {
         let d = self.d;
-        let cols = self.cols();
-        let target = self.target();
-        let progress = names::progress(self.cfg, self.t);
-        let fingerprint = |alias: &str| -> String {
-            let parts: Vec<String> = self
-                .t
-                .columns
-                .iter()
-                .map(|c| d.fingerprint_part(&format!("{alias}.{}", c.name.quoted()), c.ty))
-                .collect();
-            format!("MD5({})", parts.join(" || '|' || "))
-        };
-        // The end of the full load: rows inserted up to then may be in both the
-        // full load and the CDC stream.
-        let full_end = format!(
-            "(SELECT MAX(m) FROM (SELECT MAX(max_commit_ts) AS m FROM {progress} WHERE kind = 'F' \
-             UNION ALL SELECT MAX(_cdc_ts) AS m FROM cdc_batch WHERE _cdc_rank = 0) e)"
-        );
-        let prefixed = |alias: &str| cols.iter().map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ");
-        let same_row: Vec<String> = self
+        let parts: Vec<String> = self
             .t
             .columns
             .iter()
             .map(|c| {
-                let col = c.name.quoted();
-                d.same_value(&format!("cdc_batch.{col}"), &format!("f.{col}"), c.ty)
+                let col = format!("{alias}.{}", c.name.quoted());
+                if c.ty.is_text() {
+                    format!("COALESCE(CAST({} AS {}) || ':' || {col}, 'n')", d.byte_length(&col), d.text_type(12))
+                } else {
+                    d.fingerprint_part(&col, c.ty)
+                }
             })
             .collect();
+        format!("MD5({})", parts.join(" || '|' || "))
+    }
+
+    /// Append-only tables keep every row, as a multiset: two identical
+    /// events are two rows (docs/cdc-contract.md, rule 6). The one exception
+    /// is the full-load window: an insert committed before the full load
+    /// ended (the newest transfer time of the applied full-load files) can be
+    /// in both the full load and the CDC stream. For each row value x, with F
+    /// full-load rows and C CDC inserts of it inside the window, the target
+    /// holds max(F, C) of them: every full-load row, and the latest
+    /// (by commit timestamp, sequence) C - F CDC copies when C > F; CDC
+    /// inserts after the window all count.
+    ///
+    /// The pairing must hold across loads in any order (a CDC file before
+    /// its full load, full-load files spread over loads, each widening the
+    /// window), so it is durable: the control table `<table>__paired` holds
+    /// the CDC copies the window cancelled, whole. Every load recomputes the
+    /// split for the row values it touches (its full-load rows, its CDC
+    /// inserts inside the window, and the target's CDC rows a wider window
+    /// now takes in) from the target's full-load rows, the target's CDC rows
+    /// inside the window and the paired copies, so the result does not
+    /// depend on the order files arrived in. Counts alone would not do: a
+    /// later, earlier-committed copy changes which copies are the latest,
+    /// and a cancelled copy may have to come back. The table stays as small
+    /// as the overlap (inserts committed during the full load), and loads
+    /// whose rows are all past the window touch neither it nor the target's
+    /// full-load rows. A replay never gets here with rows: the progress check
+    /// removed its files, the window is unchanged, nothing is touched.
+    fn append(&self) -> Vec<String> {
+        let d = self.d;
+        let t = self.t;
+        let cols = self.cols();
+        let target = self.target();
+        let target_ref = self.target_ref();
+        let paired = names::paired(self.cfg, t);
+        let paired_ref = format!("\"{}__paired\"", t.name);
+        let progress = names::progress(self.cfg, t);
+        let ts = t.commit_ts_column.quoted();
+        let flag = FULL_LOAD_FLAG_COLUMN;
+        let prefixed = |alias: &str| cols.iter().map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ");
+        let target_seq = match &t.sequence_column {
+            Some(s) => format!("t.{}", s.quoted()),
+            None => format!("CAST(NULL AS {})", self.seq_type()),
+        };
+        let new_end = "(SELECT new_end FROM cdc_window_end)";
+        let same_file = d.equal("f.file", "p.file", ColumnType::Varchar(None));
         let (insert_cols, insert_vals) = self.target_insert_lists();
+        let keep = "_cdc_rn <= _cdc_copies - _cdc_full_rows";
         vec![
-            // Full-load rows to compare with; the target's are read only while
-            // CDC rows from the full-load window are in this batch.
+            // The window's end after this load, and before it (from the
+            // full-load files applied by earlier loads).
             format!(
-                "CREATE TEMP TABLE cdc_full_rows AS \
-                 SELECT {cols_t}, {fp_t} AS _cdc_fp FROM {target} t WHERE t.{FULL_LOAD_FLAG_COLUMN} \
-                 AND EXISTS (SELECT 1 FROM cdc_batch WHERE _cdc_rank = 1 AND _cdc_ts <= {full_end}) \
-                 UNION ALL SELECT {cols_b}, {fp_b} AS _cdc_fp FROM cdc_batch b WHERE b._cdc_rank = 0",
-                cols_t = prefixed("t"),
+                "CREATE TEMP TABLE cdc_window_end AS SELECT MAX(p.max_commit_ts) AS new_end, \
+                 MAX(CASE WHEN f.file IS NULL THEN p.max_commit_ts END) AS old_end \
+                 FROM {progress} p LEFT JOIN cdc_files f ON {same_file} WHERE p.kind = 'F'"
+            ),
+            // The row values this load touches: its full-load rows, its CDC
+            // inserts inside the window, and the target's CDC rows that a
+            // wider window takes in.
+            format!(
+                "CREATE TEMP TABLE cdc_window_fps AS SELECT DISTINCT _cdc_fp FROM (\
+                 SELECT {fp_b} AS _cdc_fp FROM cdc_batch b WHERE b._cdc_rank = 0 OR b._cdc_ts <= {new_end} \
+                 UNION ALL SELECT {fp_t} AS _cdc_fp FROM {target} t JOIN cdc_window_end e \
+                 ON t.{ts} <= e.new_end AND t.{ts} > COALESCE(e.old_end, CAST('0001-01-01 00:00:00' AS TIMESTAMP)) \
+                 WHERE NOT t.{flag}) x",
+                fp_b = self.fingerprint("b"),
+                fp_t = self.fingerprint("t"),
+            ),
+            // F per touched value: the target's full-load rows and this load's.
+            format!(
+                "CREATE TEMP TABLE cdc_window_full AS SELECT _cdc_fp, COUNT(*) AS _cdc_full_rows FROM (\
+                 SELECT {fp_b} AS _cdc_fp FROM cdc_batch b WHERE b._cdc_rank = 0 \
+                 UNION ALL SELECT w._cdc_fp FROM {target} t JOIN cdc_window_fps w ON {fp_t} = w._cdc_fp \
+                 WHERE t.{flag}) x GROUP BY _cdc_fp",
+                fp_b = self.fingerprint("b"),
+                fp_t = self.fingerprint("t"),
+            ),
+            // Every CDC copy of a touched value inside the window (this
+            // load's, the target's, the paired ones), latest first, with how
+            // many there are and how many full-load rows cancel them.
+            format!(
+                "CREATE TEMP TABLE cdc_pool AS SELECT x.*, 1 AS _cdc_rank, \
+                 COALESCE(f._cdc_full_rows, 0) AS _cdc_full_rows, \
+                 ROW_NUMBER() OVER (PARTITION BY x._cdc_fp ORDER BY x._cdc_ts DESC, {seq} DESC) AS _cdc_rn, \
+                 COUNT(*) OVER (PARTITION BY x._cdc_fp) AS _cdc_copies \
+                 FROM (SELECT {cols_b}, {fp_b} AS _cdc_fp, b._cdc_ts, b._cdc_seq, 0 AS _cdc_was_paired \
+                 FROM cdc_batch b WHERE b._cdc_rank = 1 AND b._cdc_ts <= {new_end} \
+                 UNION ALL SELECT {cols_t}, w._cdc_fp, t.{ts}, {target_seq}, 0 FROM {target} t \
+                 JOIN cdc_window_fps w ON {fp_t} = w._cdc_fp WHERE NOT t.{flag} AND t.{ts} <= {new_end} \
+                 UNION ALL SELECT {cols_p}, p._cdc_fp, p._cdc_ts, p._cdc_seq, 1 FROM {paired} p \
+                 JOIN cdc_window_fps w ON p._cdc_fp = w._cdc_fp) x \
+                 LEFT JOIN cdc_window_full f ON f._cdc_fp = x._cdc_fp",
+                seq = self.seq_or_floor("x._cdc_seq"),
                 cols_b = prefixed("b"),
-                fp_t = fingerprint("t"),
-                fp_b = fingerprint("b"),
+                cols_t = prefixed("t"),
+                cols_p = prefixed("p"),
+                fp_b = self.fingerprint("b"),
+                fp_t = self.fingerprint("t"),
+            ),
+            // The copies are laid out afresh: out of the target and the
+            // paired table, then each back where it belongs.
+            format!(
+                "DELETE FROM {target} USING cdc_window_fps w WHERE NOT {target_ref}.{flag} \
+                 AND {target_ref}.{ts} <= {new_end} AND {} = w._cdc_fp",
+                self.fingerprint(&target_ref)
+            ),
+            format!("DELETE FROM {paired} USING cdc_window_fps w WHERE {paired_ref}._cdc_fp = w._cdc_fp"),
+            format!(
+                "INSERT INTO {target} ({}) SELECT {} FROM cdc_pool WHERE {keep}",
+                insert_cols.join(", "),
+                insert_vals.join(", ")
             ),
             format!(
-                "DELETE FROM cdc_batch USING cdc_full_rows f WHERE cdc_batch._cdc_rank = 1 AND cdc_batch._cdc_ts <= {full_end} \
-                 AND {} = f._cdc_fp AND {}",
-                fingerprint("cdc_batch"),
-                same_row.join(" AND ")
+                "INSERT INTO {paired} ({}, _cdc_fp, _cdc_ts, _cdc_seq) SELECT {}, _cdc_fp, _cdc_ts, _cdc_seq \
+                 FROM cdc_pool WHERE NOT ({keep})",
+                cols.join(", "),
+                cols.join(", ")
             ),
+            // Every full-load row, and every CDC insert past the window.
             format!(
-                "INSERT INTO {target} ({}) SELECT {} FROM cdc_batch",
+                "INSERT INTO {target} ({}) SELECT {} FROM cdc_batch \
+                 WHERE _cdc_rank = 0 OR {new_end} IS NULL OR _cdc_ts > {new_end}",
                 insert_cols.join(", "),
                 insert_vals.join(", ")
             ),
@@ -600,18 +718,24 @@ impl Plan<'_> {
 
     fn stats(&self) -> String {
         let progress = names::progress(self.cfg, self.t);
-        // The applied upserts and deletes; an append applies every row.
-        let (from, upsert) = match self.t.mode {
-            TableMode::Upsert => ("cdc_latest", "CASE WHEN _cdc_delete THEN 0 ELSE 1 END"),
-            TableMode::Append => ("cdc_batch", "1"),
+        // The applied upserts and deletes. An append counts the rows it
+        // added: its rows, less the copies the full-load window newly
+        // cancelled (paired now, not before).
+        let applied = match self.t.mode {
+            TableMode::Upsert => {
+                "SELECT CAST(COALESCE(SUM(CASE WHEN _cdc_delete THEN 0 ELSE 1 END), 0) AS BIGINT) AS upserts, \
+                 CAST(COALESCE(SUM(CASE WHEN _cdc_delete THEN 1 ELSE 0 END), 0) AS BIGINT) AS deletes FROM cdc_latest"
+                    .to_string()
+            }
+            TableMode::Append => "SELECT CAST((SELECT COUNT(*) FROM cdc_batch) - COALESCE(SUM(CASE WHEN \
+                 _cdc_rn > _cdc_copies - _cdc_full_rows THEN 1 ELSE 0 END) - SUM(_cdc_was_paired), 0) AS BIGINT) \
+                 AS upserts, CAST(0 AS BIGINT) AS deletes FROM cdc_pool"
+                .to_string(),
         };
         format!(
             "SELECT (SELECT COUNT(*) FROM cdc_files) AS files, p.changes, a.upserts, a.deletes, p.max_commit_ts \
              FROM (SELECT CAST(COALESCE(SUM(row_count), 0) AS BIGINT) AS changes, MAX(CASE WHEN kind = 'C' THEN max_commit_ts END) AS max_commit_ts \
-             FROM {progress} WHERE file IN (SELECT file FROM cdc_files)) p, \
-             (SELECT CAST(COALESCE(SUM({upsert}), 0) AS BIGINT) AS upserts, \
-             CAST(COALESCE(SUM(CASE WHEN _cdc_delete THEN 1 ELSE 0 END), 0) AS BIGINT) AS deletes \
-             FROM {from}) a"
+             FROM {progress} WHERE file IN (SELECT file FROM cdc_files)) p, ({applied}) a"
         )
     }
 }

@@ -24,6 +24,12 @@ pub fn tombstones(cfg: &PipelineConfig, t: &TableConfig) -> String {
     qualify(&cfg.control_schema, &format!("{}__tombstones", t.name))
 }
 
+/// An append table's CDC copies of rows the full load also carried
+/// (docs/cdc-contract.md, rule 6).
+pub fn paired(cfg: &PipelineConfig, t: &TableConfig) -> String {
+    qualify(&cfg.control_schema, &format!("{}__paired", t.name))
+}
+
 /// The Glue catalog's names for the raw zone, as the seed's crawlers made them.
 pub fn raw_full(cfg: &PipelineConfig, t: &TableConfig) -> String {
     qualify(&cfg.raw_schema, &format!("raw_full_{}", t.name))

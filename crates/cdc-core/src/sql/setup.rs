@@ -40,7 +40,7 @@ pub const MAX_SETUP_STATEMENTS: usize = 40;
 
 /// Creates what the loads need, if absent: on Redshift the external schema
 /// first (when given), then schemas, target tables, per-table progress and
-/// tombstone tables, and on Redshift the assertion procedure and the
+/// tombstone (upsert) or paired-copy (append) tables, and on Redshift the assertion procedure and the
 /// materialized views. Safe to run again; it never drops data tables.
 /// All of it as one batch; see [`setup_batches`] for what is submitted.
 pub fn setup_batch(cfg: &PipelineConfig, d: Dialect, external: Option<&ExternalSchema>) -> StatementBatch {
@@ -89,8 +89,9 @@ fn setup_units(cfg: &PipelineConfig, d: Dialect, external: Option<&ExternalSchem
         s.push(vec![create_target(cfg, t, d)]);
         s.push(vec![create_progress(cfg, t, d)]);
         s.push(migrate_progress(cfg, t, d));
-        if t.mode == TableMode::Upsert {
-            s.push(vec![create_tombstones(cfg, t, d)]);
+        match t.mode {
+            TableMode::Upsert => s.push(vec![create_tombstones(cfg, t, d)]),
+            TableMode::Append => s.push(vec![create_paired(cfg, t, d)]),
         }
         s.extend(check_sequence_types(cfg, t, d).into_iter().map(|c| vec![c]));
     }
@@ -187,6 +188,18 @@ fn create_tombstones(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) -> Strin
     cols.push("_cdc_ts TIMESTAMP NOT NULL".into());
     cols.push(format!("_cdc_seq {}", d.type_name(t.sequence_type.column_type())));
     format!("CREATE TABLE IF NOT EXISTS {} ({})", names::tombstones(cfg, t), cols.join(", "))
+}
+
+/// An append table's CDC copies that the full-load window cancelled: the
+/// table's columns, the row's fingerprint, commit timestamp and sequence
+/// (docs/cdc-contract.md, rule 6; `merge::Plan::append`).
+fn create_paired(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) -> String {
+    let mut cols: Vec<String> =
+        t.columns.iter().map(|c| format!("{} {}", c.name.quoted(), d.type_name(c.ty))).collect();
+    cols.push(format!("_cdc_fp {} NOT NULL", d.text_type(32)));
+    cols.push("_cdc_ts TIMESTAMP NOT NULL".into());
+    cols.push(format!("_cdc_seq {}", d.type_name(t.sequence_type.column_type())));
+    format!("CREATE TABLE IF NOT EXISTS {} ({})", names::paired(cfg, t), cols.join(", "))
 }
 
 /// Setup creates tables only if they are missing, so a table made before

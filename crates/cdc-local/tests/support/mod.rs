@@ -252,3 +252,45 @@ pub fn oracle(full: &[FullRow], delivered: &[Change]) -> BTreeMap<i32, Option<St
     }
     best.into_iter().filter_map(|(id, (_, _, _, img))| img.map(|v| (id, v))).collect()
 }
+
+/// A CDC change's sequence as [`World::rows`] shows it (leading zeros cut).
+pub fn seq_text(seq: u64) -> String {
+    if seq == 0 { String::new() } else { seq.to_string() }
+}
+
+/// The append oracle (docs/cdc-contract.md, rule 6), as target rows, sorted:
+/// every full-load row and every CDC insert is a row, except inside the
+/// full-load window (commit ts up to the newest delivered full-load
+/// transfer ts): per value (id, v) with F full-load rows and C CDC inserts
+/// in the window, the F full-load rows and the latest C - F inserts (by ts,
+/// then sequence).
+pub fn append_oracle(full: &[FullRow], delivered: &[Change]) -> Vec<TargetRow> {
+    let end = full.iter().map(|r| r.ts).max();
+    let cdc_row = |c: &Change| -> TargetRow { (c.id, c.v.clone(), ts_text(c.ts), Some(seq_text(c.seq)), false) };
+    let mut out: Vec<TargetRow> = full.iter().map(|r| (r.id, r.v.clone(), ts_text(r.ts), None, true)).collect();
+    let mut in_window: BTreeMap<(i32, Option<String>), Vec<&Change>> = BTreeMap::new();
+    for c in delivered.iter().filter(|c| c.op == "I") {
+        if end.is_some_and(|e| c.ts <= e) {
+            in_window.entry((c.id, c.v.clone())).or_default().push(c);
+        } else {
+            out.push(cdc_row(c));
+        }
+    }
+    for ((id, v), mut copies) in in_window {
+        let f = full.iter().filter(|r| r.id == id && r.v == v).count();
+        copies.sort_by_key(|c| std::cmp::Reverse((c.ts, c.seq)));
+        let keep = copies.len().saturating_sub(f);
+        out.extend(copies[..keep].iter().map(|c| cdc_row(c)));
+    }
+    out.sort();
+    out
+}
+
+impl World {
+    /// Every row of a table, sorted as [`append_oracle`] sorts.
+    pub fn sorted_rows(&self, table: &str) -> Vec<TargetRow> {
+        let mut rows = self.rows(table);
+        rows.sort();
+        rows
+    }
+}
