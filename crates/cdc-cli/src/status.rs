@@ -86,10 +86,16 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
     );
     println!("consecutive failures: {}, last success: {}", job.consecutive_failures, at(job.last_success));
     let mut tables = Table::new();
-    tables.set_header(["table", "files applied", "newest file", "newest file age"]);
+    tables.set_header(["table", "files applied", "unexplained objects", "newest file", "newest file age"]);
     for (name, hint) in &job.progress_hints {
         let age = (Utc::now() - hint.newest_modified).num_seconds();
-        tables.add_row([name.clone(), hint.files.to_string(), hint.last_file.clone(), format!("{age} s")]);
+        tables.add_row([
+            name.clone(),
+            hint.files.to_string(),
+            hint.unexplained.to_string(),
+            hint.last_file.clone(),
+            format!("{age} s"),
+        ]);
     }
     println!("{tables}");
     let mut runs = Table::new();
@@ -108,6 +114,12 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
         ]);
     }
     println!("{runs}");
+    // What runs reported without failing: objects the DMS layout does not explain.
+    for r in history.iter().filter(|r| !r.warnings.is_empty()) {
+        for w in &r.warnings {
+            println!("warning ({}): {w}", r.execution_id);
+        }
+    }
     Ok(())
 }
 

@@ -50,6 +50,17 @@ pub struct ProgressHint {
     pub files: u64,
     /// The newest modification time among applied files.
     pub newest_modified: DateTime<Utc>,
+    /// Objects under the table's folders the DMS layout does not explain
+    /// (reported, never applied; docs/dms.md).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unexplained: u64,
+    /// One of them, with why, for the run record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unexplained_example: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The job item.
@@ -170,6 +181,10 @@ pub struct RunRecord {
     pub failed_tables: Vec<String>,
     /// Error type and message of a failed run, or a reset's reason.
     pub error: Option<String>,
+    /// What the run found but did not fail on: objects in the raw zone the
+    /// DMS layout does not explain, per table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl RunRecord {
@@ -190,6 +205,7 @@ impl RunRecord {
             tables: Vec::new(),
             failed_tables: Vec::new(),
             error: Some(note),
+            warnings: Vec::new(),
         }
     }
 }

@@ -30,6 +30,7 @@ async fn history_older_than_the_retention_is_dropped() {
         tables: vec![],
         failed_tables: vec![],
         error: None,
+        warnings: vec![],
     };
     store.finish("j", record, Default::default()).await.unwrap();
     // THEN it is not in the history

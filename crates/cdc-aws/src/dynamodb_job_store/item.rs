@@ -52,6 +52,9 @@ pub const EXPIRES_AT: &str = "ExpiresAt";
 
 // Inside `ProgressHints.<table>` and `Tables[i]`.
 const LAST_FILE: &str = "LastFile";
+const UNEXPLAINED: &str = "Unexplained";
+const UNEXPLAINED_EXAMPLE: &str = "UnexplainedExample";
+pub(crate) const WARNINGS: &str = "Warnings";
 const FILES: &str = "Files";
 const NEWEST_MODIFIED: &str = "NewestModified";
 const TABLE: &str = "Table";
@@ -101,11 +104,17 @@ pub(crate) fn run_key(record: &RunRecord) -> Result<String, JobStateError> {
 pub(crate) fn encode_hints(hints: &BTreeMap<String, ProgressHint>) -> Result<AttributeValue, JobStateError> {
     let mut map = HashMap::new();
     for (table, h) in hints {
-        let hint = HashMap::from([
+        let mut hint = HashMap::from([
             (LAST_FILE.to_string(), s(&h.last_file)),
             (FILES.to_string(), n(h.files)),
             (NEWEST_MODIFIED.to_string(), ts(h.newest_modified)?),
         ]);
+        if h.unexplained > 0 {
+            hint.insert(UNEXPLAINED.to_string(), n(h.unexplained));
+        }
+        if let Some(e) = &h.unexplained_example {
+            hint.insert(UNEXPLAINED_EXAMPLE.to_string(), s(e));
+        }
         map.insert(table.clone(), AttributeValue::M(hint));
     }
     Ok(AttributeValue::M(map))
@@ -148,6 +157,9 @@ pub(crate) fn encode_run(job_id: &str, r: &RunRecord, retention: chrono::Duratio
     ]);
     if let Some(e) = &r.error {
         item.insert(ERROR.to_string(), s(e));
+    }
+    if !r.warnings.is_empty() {
+        item.insert(WARNINGS.to_string(), AttributeValue::L(r.warnings.iter().map(s).collect()));
     }
     Ok(item)
 }
@@ -225,6 +237,11 @@ fn decode_hints(f: &Fields<'_>) -> Result<BTreeMap<String, ProgressHint>, JobSta
                 last_file: h.required_s(LAST_FILE)?.to_string(),
                 files: h.required_u64(FILES)?,
                 newest_modified: h.required_ts(NEWEST_MODIFIED)?,
+                unexplained: match h.optional_n(UNEXPLAINED)? {
+                    None => 0,
+                    Some(_) => h.required_u64(UNEXPLAINED)?,
+                },
+                unexplained_example: h.optional_s(UNEXPLAINED_EXAMPLE)?.map(str::to_string),
             },
         );
     }
@@ -281,8 +298,20 @@ pub(crate) fn decode_run(job_id: &str, item: &Item) -> Result<(RunRecord, i64), 
         tables,
         failed_tables,
         error: f.optional_s(ERROR)?.map(str::to_string),
+        warnings: decode_warnings(&f)?,
     };
     Ok((record, expires_at))
+}
+
+fn decode_warnings(f: &Fields<'_>) -> Result<Vec<String>, JobStateError> {
+    let Some(AttributeValue::L(list)) = f.item.get(WARNINGS) else { return Ok(Vec::new()) };
+    list.iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            AttributeValue::S(w) => Ok(w.clone()),
+            v => Err(f.corrupt(&format!("{WARNINGS}[{i}]"), format!("expected a string, found {}", type_name(v)))),
+        })
+        .collect()
 }
 
 /// Typed, attribute-naming access to one (possibly nested) map.
@@ -434,6 +463,7 @@ mod tests {
             }],
             failed_tables: vec!["orders".into()],
             error: Some("DataError: bad row".into()),
+            warnings: vec!["table orders: 2 object(s) the DMS layout does not explain".into()],
         };
         let item = encode_run("101", &r, chrono::Duration::days(30)).unwrap();
         let (back, expires) = decode_run("101", &item).unwrap();

@@ -23,6 +23,7 @@ fn record(execution: &str, start: DateTime<Utc>, outcome: RunOutcome) -> RunReco
         tables: vec![TableRunStats { table: "t".into(), files: 2, changes: 10, rows: 9, seconds: 1.5, error: None }],
         failed_tables: if outcome == RunOutcome::Failed { vec!["t".into()] } else { vec![] },
         error: (outcome == RunOutcome::Failed).then(|| "DataError: bad file".to_string()),
+        warnings: vec!["table t: 1 object(s) the DMS layout does not explain".into()],
     }
 }
 

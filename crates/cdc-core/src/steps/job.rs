@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::RunIds;
 use crate::config::{PipelineConfig, TableKind};
+use crate::dms::UnexplainedObject;
 use crate::error::PipelineError;
 use crate::job::{Claim, Job, JobStateError, JobStateStore, Lease, ProgressHint, RunOutcome, RunRecord, TableRunStats};
 use crate::notify::{FailureNotice, Notice, NotifyDecision, NotifyPolicy, RecoveryNotice, console_link};
@@ -160,15 +161,41 @@ fn check_job_id(cfg: &PipelineConfig, ids: &RunIds) -> Result<(), PipelineError>
 fn hints_of(cfg: &PipelineConfig, listing: &RawListing) -> BTreeMap<String, ProgressHint> {
     cfg.tables
         .iter()
-        .filter_map(|t| Some((t.name.to_string(), hint_of(listing.tables.get(t.name.as_str())?)?)))
+        .filter_map(|t| {
+            let name = t.name.as_str();
+            let hint = hint_of(listing.tables.get(name)?, listing.unexplained.get(name).map_or(&[], Vec::as_slice))?;
+            Some((name.to_string(), hint))
+        })
         .collect()
 }
 
-fn hint_of(files: &[RawFile]) -> Option<ProgressHint> {
+fn hint_of(files: &[RawFile], unexplained: &[UnexplainedObject]) -> Option<ProgressHint> {
     // The newest CDC file by name (DMS names them by time), else the full load's last.
     let last = files.iter().max_by(|a, b| (a.kind, &a.path).cmp(&(b.kind, &b.path)))?;
     let newest = files.iter().map(|f| f.modified).max()?;
-    Some(ProgressHint { last_file: last.path.clone(), files: files.len() as u64, newest_modified: newest })
+    Some(ProgressHint {
+        last_file: last.path.clone(),
+        files: files.len() as u64,
+        newest_modified: newest,
+        unexplained: unexplained.len() as u64,
+        unexplained_example: unexplained.first().map(|u| format!("{} ({})", u.path, u.reason)),
+    })
+}
+
+/// The run record's warnings: each table whose folders hold objects the
+/// layout does not explain, with how many and one of them.
+fn warnings_of(hints: &BTreeMap<String, ProgressHint>) -> Vec<String> {
+    hints
+        .iter()
+        .filter(|(_, h)| h.unexplained > 0)
+        .map(|(t, h)| {
+            format!(
+                "table {t}: {} object(s) the DMS layout does not explain, not applied, e.g. {}",
+                h.unexplained,
+                h.unexplained_example.as_deref().unwrap_or("-")
+            )
+        })
+        .collect()
 }
 
 /// One table's (or derived table's, or unload's) result, as a Map iteration
@@ -278,6 +305,7 @@ pub async fn release(
         tables: input.results.dimensions.iter().chain(&input.results.facts).map(table_stats).collect(),
         failed_tables: failed_tables.clone(),
         error: error_type.as_ref().zip(error_message.as_ref()).map(|(t, m)| format!("{t}: {m}")),
+        warnings: warnings_of(&input.hints),
     };
     let before = owned_job(store, &input.ids).await?;
     store.finish(&input.ids.job_id, record, hints.collect()).await?;
@@ -438,7 +466,41 @@ pub async fn fail(
         tables: Vec::new(),
         failed_tables: Vec::new(),
         error: Some(format!("{} in {}: {message}", input.error.error, input.failed_step)),
+        warnings: Vec::new(),
     };
     store.finish(&input.ids.job_id, record, BTreeMap::new()).await?;
     Ok(FailOutput { marked_failed: true, notice: notice_for(policy, &before, &input.ids, Some(&failure), now) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::FileKind;
+
+    #[test]
+    fn unexplained_objects_reach_the_hints_and_the_run_record_s_warnings() {
+        // GIVEN a listing where accounts' folder holds a file and two objects the layout does not explain
+        let cfg = PipelineConfig::parse(include_str!("../../../../config/pipeline.toml"), "demo").unwrap();
+        let mut listing = RawListing::default();
+        let file = RawFile {
+            path: "raw/full/public/pgbench_accounts/LOAD00000001.parquet".into(),
+            kind: FileKind::Full,
+            partition: None,
+            size: 1,
+            modified: chrono::DateTime::UNIX_EPOCH,
+            version: "v".into(),
+        };
+        listing.tables.insert("pgbench_accounts".into(), vec![file.clone()]);
+        listing.tables.insert("pgbench_tellers".into(), vec![file]);
+        let odd = |p: &str| UnexplainedObject { path: p.into(), reason: "not a DMS file".into(), setting: None };
+        listing.unexplained.insert("pgbench_accounts".into(), vec![odd("raw/cdc/x.txt"), odd("raw/cdc/y.json")]);
+        // WHEN the claim makes its hints and the release its warnings
+        let hints = hints_of(&cfg, &listing);
+        let warnings = warnings_of(&hints);
+        // THEN the count and an example are kept, for that table only
+        assert_eq!(hints["pgbench_accounts"].unexplained, 2);
+        assert_eq!(hints["pgbench_tellers"].unexplained, 0);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("pgbench_accounts: 2 object(s)") && warnings[0].contains("raw/cdc/x.txt"));
+    }
 }
