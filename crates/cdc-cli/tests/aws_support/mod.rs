@@ -28,7 +28,7 @@ use cdc_moto::MotoServer;
 use cdc_redshift_emulator::{Emulator, EmulatorConfig};
 
 pub const STATE_MACHINE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../statemachine/pipeline.asl.json");
-const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/pipeline.toml");
+pub const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/pipeline.toml");
 const RAW_BUCKET: &str = "cdc-raw";
 const OPTIMIZED_BUCKET: &str = "cdc-optimized";
 const CONFIG_BUCKET: &str = "cdc-config";
@@ -64,14 +64,20 @@ pub struct AwsStack {
 /// table, a topic with a queue subscribed, and a small DMS raw zone holding
 /// a full load (not uploaded yet).
 pub async fn stack(seed: u64) -> AwsStack {
+    stack_with_config(seed, &std::fs::read_to_string(CONFIG).unwrap()).await
+}
+
+/// [`stack`] with another pipeline config (its `[dms]` decides where the
+/// generator puts the files).
+pub async fn stack_with_config(seed: u64, config_text: &str) -> AwsStack {
     let moto = MotoServer::start().expect("moto_server starts (run scripts/python-tools first)");
     let sdk = moto.sdk_config().await;
     let s3 = s3_client(&sdk);
     for bucket in [RAW_BUCKET, OPTIMIZED_BUCKET, CONFIG_BUCKET] {
         s3.create_bucket().bucket(bucket).send().await.unwrap();
     }
-    let config_text = std::fs::read(CONFIG).unwrap();
-    s3.put_object().bucket(CONFIG_BUCKET).key(CONFIG_KEY).body(config_text.into()).send().await.unwrap();
+    let body = config_text.as_bytes().to_vec();
+    s3.put_object().bucket(CONFIG_BUCKET).key(CONFIG_KEY).body(body.into()).send().await.unwrap();
     let glue = aws_sdk_glue::Client::new(&sdk);
     let db = aws_sdk_glue::types::DatabaseInput::builder().name(GLUE_DATABASE).build().unwrap();
     glue.create_database().database_input(db).send().await.unwrap();
