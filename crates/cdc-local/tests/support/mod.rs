@@ -294,3 +294,58 @@ impl World {
         rows
     }
 }
+
+impl World {
+    /// Writes a CDC file of `table`'s shape at `rel`, any key below the raw
+    /// zone's root (for layouts and misplaced objects [`World::cdc_file`]
+    /// does not write).
+    pub fn cdc_file_at(&self, table: &str, rel: &str, changes: &[Change]) -> PathBuf {
+        let with_seq = self.cfg.table(table).is_some_and(|t| t.sequence_column.is_some());
+        let rows: Vec<String> = changes
+            .iter()
+            .map(|c| {
+                let seq = if with_seq { format!("lpad('{}', 35, '0') AS seq, ", c.seq) } else { String::new() };
+                format!(
+                    "SELECT '{}' AS \"Op\", TIMESTAMP '{}' AS changets, {seq}CAST({} AS INTEGER) AS id, CAST({} AS VARCHAR) AS v",
+                    c.op,
+                    ts_text(c.ts),
+                    c.id,
+                    lit(&c.v)
+                )
+            })
+            .collect();
+        assert!(!rows.is_empty(), "cdc_file_at writes at least one change");
+        self.write(&self.raw_root().join(rel), &rows.join(" UNION ALL "))
+    }
+
+    /// Writes a full-load file at `rel`, any key below the raw zone's root.
+    pub fn full_file_at(&self, rel: &str, rows: &[FullRow]) -> PathBuf {
+        let select: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "SELECT TIMESTAMP '{}' AS changets, CAST({} AS INTEGER) AS id, CAST({} AS VARCHAR) AS v",
+                    ts_text(r.ts),
+                    r.id,
+                    lit(&r.v)
+                )
+            })
+            .collect();
+        self.write(&self.raw_root().join(rel), &select.join(" UNION ALL "))
+    }
+
+    /// The progress table's rows (file, kind, day, size, version), sorted.
+    pub fn progress(&self, table: &str) -> Vec<(String, String, Option<String>, Option<i64>, Option<String>)> {
+        let conn = self.warehouse.connection().unwrap();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT file, kind, partition_0, CAST(size AS BIGINT), version FROM cdc_control.{table}__progress \
+                 ORDER BY file"
+            ))
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+}
