@@ -6,15 +6,18 @@
 //! - an applied full-load file that changed is a DMS reload.
 //!
 //! The progress table is read file by file for recent days only; older days
-//! come as a count and a byte total per day, and only a day whose listing
-//! disagrees with its summary is read file by file.
+//! come as a count, a byte total and the newest modification time per day,
+//! and only a day whose listing disagrees with its summary is read file by
+//! file (a file written since is newer than every file the day had).
 
 use std::collections::{BTreeMap, HashMap};
+
+use chrono::{NaiveDateTime, Timelike};
 
 use crate::config::{PipelineConfig, TableConfig};
 use crate::dms::TableListing;
 use crate::error::PipelineError;
-use crate::load::READ_POLL;
+use crate::load::{READ_POLL, parse_timestamp};
 use crate::ports::{Cell, FileKind, RawFile, ResultSet, Warehouse, run_to_completion};
 use crate::sql::setup;
 
@@ -31,6 +34,9 @@ struct AppliedFile {
 struct DaySummary {
     files: u64,
     bytes: Option<u64>,
+    /// The newest modification time the files had when applied (to the
+    /// microsecond, as the warehouse keeps it).
+    newest_modified: Option<NaiveDateTime>,
 }
 
 /// What the table has applied, as read for one plan.
@@ -51,6 +57,7 @@ impl Applied {
         let col = |name: &str| rs.column(name);
         let (file, day, size, version, count, oldest) =
             (col("file"), col("partition_0"), col("size"), col("version"), col("files"), col("oldest_partition"));
+        let modified = col("newest_modified");
         let text =
             |row: &[Cell], i: Option<usize>| i.and_then(|i| row.get(i)).and_then(Cell::as_text).map(str::to_string);
         let number = |row: &[Cell], i: Option<usize>| {
@@ -65,7 +72,8 @@ impl Applied {
                     self.files.insert(f, AppliedFile { size: number(row, size), version: text(row, version) });
                 }
                 (None, Some(d), Some(files)) => {
-                    self.summaries.insert(d, DaySummary { files, bytes: number(row, size) });
+                    let newest_modified = text(row, modified).as_deref().and_then(parse_timestamp);
+                    self.summaries.insert(d, DaySummary { files, bytes: number(row, size), newest_modified });
                 }
                 _ => {}
             }
@@ -135,24 +143,39 @@ pub async fn new_files(
 /// (every file applied).
 fn old_days(applied: &Applied, listing: &TableListing) -> (Vec<String>, Vec<String>) {
     let Some(oldest) = &applied.oldest else { return (Vec::new(), Vec::new()) };
-    let mut listed: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    let mut listed: BTreeMap<&str, (u64, u64, Option<NaiveDateTime>)> = BTreeMap::new();
     for f in listing.of_kind(FileKind::Cdc) {
         if let Some(day) = f.partition.as_deref().filter(|d| *d < oldest.as_str()) {
             let e = listed.entry(day).or_default();
             e.0 += 1;
             e.1 += f.size;
+            e.2 = e.2.max(Some(microseconds(f.modified)));
         }
     }
     let (mut unsettled, mut settled) = (Vec::new(), Vec::new());
-    for (day, (files, bytes)) in listed {
+    for (day, (files, bytes, newest)) in listed {
         match applied.summaries.get(day) {
             // Nothing of the day applied: every file of it is new.
             None => {}
-            Some(s) if s.files == files && s.bytes.is_none_or(|b| b == bytes) => settled.push(day.to_string()),
+            // A file written since (rewritten, or a new one in place of a
+            // removed one) is newer than every file the day had when applied.
+            Some(s)
+                if s.files == files
+                    && s.bytes.is_none_or(|b| b == bytes)
+                    && s.newest_modified.is_none_or(|m| Some(m) == newest) =>
+            {
+                settled.push(day.to_string())
+            }
             Some(_) => unsettled.push(day.to_string()),
         }
     }
     (unsettled, settled)
+}
+
+/// A modification time as the warehouse keeps it.
+fn microseconds(t: chrono::DateTime<chrono::Utc>) -> NaiveDateTime {
+    let t = t.naive_utc();
+    t.with_nanosecond(t.nanosecond() / 1000 * 1000).unwrap_or(t)
 }
 
 fn changed(a: &AppliedFile, f: &RawFile) -> bool {
@@ -188,8 +211,9 @@ mod tests {
     fn an_old_day_is_read_file_by_file_only_when_its_listing_differs_from_its_summary() {
         // GIVEN days read file by file from 20261110, and summaries of two older days
         let mut applied = Applied { oldest: Some("20261110".into()), ..Applied::default() };
-        applied.summaries.insert("20261101".into(), DaySummary { files: 2, bytes: Some(30) });
-        applied.summaries.insert("20261102".into(), DaySummary { files: 1, bytes: Some(10) });
+        let epoch = Some(chrono::DateTime::UNIX_EPOCH.naive_utc());
+        applied.summaries.insert("20261101".into(), DaySummary { files: 2, bytes: Some(30), newest_modified: epoch });
+        applied.summaries.insert("20261102".into(), DaySummary { files: 1, bytes: Some(10), newest_modified: epoch });
         // AND a listing where 1101 matches, 1102 gained a late file, 1103 was never applied
         let listing = TableListing {
             files: vec![

@@ -194,8 +194,6 @@ async fn a_cdc_file_written_again_with_another_size_in_a_day_older_than_the_wind
 }
 
 #[tokio::test]
-#[ignore = "bug: in a day older than the progress window only the count and byte total are compared, so a CDC \
-            file written again with the same size (other content, new modification time) is taken as applied"]
 async fn a_cdc_file_written_again_with_the_same_size_in_a_day_older_than_the_window_fails_the_table() {
     // GIVEN items applied from 20261101 to 20261105 (1d window: 20261101 is summarized)
     let w = World::new();
@@ -372,8 +370,6 @@ async fn a_full_load_of_eleven_files_counts_them_in_hexadecimal_and_loads_all() 
 }
 
 #[tokio::test]
-#[ignore = "bug: in a day older than the progress window only the count and byte total are compared, so a new \
-            late file is skipped when an applied file of the same size left that day"]
 async fn a_late_file_replacing_a_removed_file_of_the_same_size_in_an_old_day_is_applied() {
     // GIVEN items applied from 20261101 to 20261105 (1d window: 20261101 is summarized)
     let w = World::new();

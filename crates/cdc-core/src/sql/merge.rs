@@ -49,7 +49,8 @@ pub fn load_batch(cfg: &PipelineConfig, t: &TableConfig, d: Dialect, files: &[Ra
     let p = Plan { cfg, t, d };
     let mut s = Vec::new();
     s.push(format!(
-        "CREATE TEMP TABLE cdc_files (file {}, kind CHAR(1), partition_0 {}, file_no INTEGER, size BIGINT, version {})",
+        "CREATE TEMP TABLE cdc_files (file {}, kind CHAR(1), partition_0 {}, file_no INTEGER, size BIGINT, version {}, \
+         modified TIMESTAMP)",
         d.text_type(1024),
         d.text_type(8),
         d.text_type(VERSION_CHARS)
@@ -179,7 +180,7 @@ impl Plan<'_> {
     /// The files, numbered in path order: the number stands for the path as
     /// the last tie-break between changes (a later path wins).
     fn insert_files(&self, files: &[RawFile]) -> Vec<String> {
-        let head = "INSERT INTO cdc_files (file, kind, partition_0, file_no, size, version) VALUES ";
+        let head = "INSERT INTO cdc_files (file, kind, partition_0, file_no, size, version, modified) VALUES ";
         let mut out = Vec::new();
         let mut rows: Vec<String> = Vec::new();
         let mut size = head.len();
@@ -188,11 +189,12 @@ impl Plan<'_> {
         for (no, f) in sorted.into_iter().enumerate() {
             let partition = f.partition.as_deref().map_or("NULL".to_string(), |p| self.d.literal(p));
             let row = format!(
-                "({}, '{}', {partition}, {no}, {}, {})",
+                "({}, '{}', {partition}, {no}, {}, {}, CAST('{}' AS TIMESTAMP))",
                 self.d.literal(&f.path),
                 f.kind.code(),
                 f.size,
-                self.d.literal(&f.version)
+                self.d.literal(&f.version),
+                f.modified.format("%Y-%m-%d %H:%M:%S%.6f")
             );
             if !rows.is_empty() && size + row.len() + 2 > MAX_VALUES_STATEMENT_BYTES {
                 out.push(format!("{head}{}", rows.join(", ")));
@@ -432,8 +434,8 @@ impl Plan<'_> {
         format!(
             // Counted per file number first: grouping integers is cheaper than
             // joining every row to its path.
-            "INSERT INTO {} (file, kind, partition_0, row_count, max_commit_ts, loaded_at, size, version) \
-             SELECT f.file, f.kind, f.partition_0, COALESCE(b.n, 0), b.max_ts, {}, f.size, f.version \
+            "INSERT INTO {} (file, kind, partition_0, row_count, max_commit_ts, loaded_at, size, version, modified) \
+             SELECT f.file, f.kind, f.partition_0, COALESCE(b.n, 0), b.max_ts, {}, f.size, f.version, f.modified \
              FROM cdc_files f LEFT JOIN (SELECT _cdc_file_no, COUNT(*) AS n, MAX(_cdc_ts) AS max_ts \
              FROM cdc_batch GROUP BY _cdc_file_no) b ON b._cdc_file_no = f.file_no",
             names::progress(self.cfg, self.t),

@@ -131,12 +131,13 @@ fn create_target(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) -> String {
 /// Longest `version` the progress table keeps (an ETag, or a modification time).
 pub const VERSION_CHARS: u32 = 128;
 
-/// `size` and `version`: what the object was when applied, so a rewritten
-/// file is told from an applied one (docs/dms.md).
+/// `size`, `version` and `modified`: what the object was when applied, so a
+/// rewritten file is told from an applied one (docs/dms.md).
 fn create_progress(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) -> String {
     format!(
         "CREATE TABLE IF NOT EXISTS {} (file {} NOT NULL, kind CHAR(1) NOT NULL, partition_0 {}, \
-         row_count BIGINT NOT NULL, max_commit_ts TIMESTAMP, loaded_at TIMESTAMP NOT NULL, size BIGINT, version {})",
+         row_count BIGINT NOT NULL, max_commit_ts TIMESTAMP, loaded_at TIMESTAMP NOT NULL, size BIGINT, version {}, \
+         modified TIMESTAMP)",
         names::progress(cfg, t),
         d.text_type(1024),
         d.text_type(8),
@@ -154,21 +155,23 @@ fn migrate_progress(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) -> Vec<St
         Dialect::DuckDb => vec![
             format!("ALTER TABLE {progress} ADD COLUMN IF NOT EXISTS size BIGINT"),
             format!("ALTER TABLE {progress} ADD COLUMN IF NOT EXISTS version {}", d.text_type(VERSION_CHARS)),
+            format!("ALTER TABLE {progress} ADD COLUMN IF NOT EXISTS modified TIMESTAMP"),
         ],
         Dialect::Redshift => {
             let table = format!("{}__progress", t.name);
             let query = format!(
                 "SELECT CAST(c.n AS {}) FROM (SELECT COUNT(*) AS n FROM information_schema.columns \
                  WHERE LOWER(table_schema) = LOWER({}) AND LOWER(table_name) = LOWER({}) \
-                 AND LOWER(column_name) IN ('size', 'version')) c WHERE c.n < 2",
+                 AND LOWER(column_name) IN ('size', 'version', 'modified')) c WHERE c.n < 3",
                 d.text_type(16),
                 d.literal(cfg.control_schema.as_str()),
                 d.literal(&table)
             );
             let message = format!(
-                "setup: table {}.{table} was created by an older release, without the columns size and version; \
-                 run ALTER TABLE {progress} ADD COLUMN size BIGINT; ALTER TABLE {progress} ADD COLUMN version \
-                 VARCHAR({VERSION_CHARS}); then run again. Columns found: ",
+                "setup: table {}.{table} was created by an older release, without the columns size, version and \
+                 modified; run ALTER TABLE {progress} ADD COLUMN size BIGINT; ALTER TABLE {progress} ADD COLUMN \
+                 version VARCHAR({VERSION_CHARS}); ALTER TABLE {progress} ADD COLUMN modified TIMESTAMP (those \
+                 missing); then run again. Columns found: ",
                 cfg.control_schema
             );
             vec![d.assert_empty(&cfg.control_schema.quoted(), &query, &message)]
@@ -276,7 +279,8 @@ pub fn refresh_derived(cfg: &PipelineConfig, dt: &DerivedTable, d: Dialect) -> S
 /// file and the CDC files of the days from `lateness window` days before the
 /// newest applied day, one row each (`file`, `kind`, `partition_0`, `size`,
 /// `version`); for the older days one summary row per day (`file` NULL,
-/// `size` the day's bytes, `files` its count). Every row carries
+/// `size` the day's bytes, `files` its count, `newest_modified` the newest
+/// modification time its files had when applied). Every row carries
 /// `oldest_partition`, the first day listed file by file (NULL when nothing
 /// was applied yet). A listed day whose count or bytes differ from its
 /// summary is then looked at file by file ([`applied_in_days_query`]), so
@@ -287,9 +291,10 @@ pub fn applied_files_query(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) ->
     let oldest = d.partition_minus_days("MAX(partition_0)", days);
     let window = format!("(SELECT {oldest} AS oldest_partition FROM {progress} WHERE kind = 'C') w");
     let statement = format!(
-        "SELECT p.file, p.kind, p.partition_0, p.size, p.version, CAST(NULL AS BIGINT) AS files, w.oldest_partition \
+        "SELECT p.file, p.kind, p.partition_0, p.size, p.version, CAST(NULL AS BIGINT) AS files, \
+         CAST(NULL AS TIMESTAMP) AS newest_modified, w.oldest_partition \
          FROM {window} LEFT JOIN {progress} p ON p.kind = 'F' OR p.partition_0 >= w.oldest_partition \
-         UNION ALL SELECT NULL, 'C', p.partition_0, SUM(p.size), NULL, COUNT(*), w.oldest_partition \
+         UNION ALL SELECT NULL, 'C', p.partition_0, SUM(p.size), NULL, COUNT(*), MAX(p.modified), w.oldest_partition \
          FROM {window} JOIN {progress} p ON p.kind = 'C' AND p.partition_0 < w.oldest_partition \
          GROUP BY p.partition_0, w.oldest_partition"
     );
