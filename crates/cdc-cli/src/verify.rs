@@ -109,7 +109,8 @@ pub fn verify_unloaded_day(
     raw_day_files: &[String],
     optimized_day_dir: &std::path::Path,
 ) -> anyhow::Result<u64> {
-    let mut cols = vec![t.commit_ts_column.quoted()];
+    // The raw timestamp may be DMS's text; the optimized zone's is a TIMESTAMP.
+    let mut cols = vec![format!("CAST({0} AS TIMESTAMP) AS {0}", t.commit_ts_column.quoted())];
     cols.extend(t.sequence_column.iter().map(|s| s.quoted()));
     cols.extend(t.columns.iter().map(|c| c.name.quoted()));
     let cols = cols.join(", ");

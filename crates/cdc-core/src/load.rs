@@ -177,8 +177,14 @@ pub fn check_file_schema(t: &TableConfig, file: &RawFile, columns: &[FileColumn]
     }
     let ts = find(t.commit_ts_column.as_str())
         .ok_or_else(|| err(format!("timestamp column `{}` is missing", t.commit_ts_column)))?;
-    if ts.ty != FileColumnType::Timestamp {
-        return Err(err(format!("timestamp column `{}` is {:?}, not a timestamp", t.commit_ts_column, ts.ty)));
+    // DMS's TimestampColumnName writes a string `yyyy-MM-dd HH:mm:ss.SSSSSS`
+    // (docs/dms.md); a transformation rule may write a TIMESTAMP. The load
+    // casts either.
+    if !matches!(ts.ty, FileColumnType::Timestamp | FileColumnType::String) {
+        return Err(err(format!(
+            "timestamp column `{}` is {:?}, neither a timestamp nor DMS's timestamp text",
+            t.commit_ts_column, ts.ty
+        )));
     }
     let mut known: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
     known.push(t.commit_ts_column.as_str());
@@ -290,6 +296,19 @@ mod tests {
         let e = check_file_schema(&t, &f, &extra).unwrap_err();
         assert!(e.message.contains("`email` is not in the target table"), "{e}");
         assert_eq!(e.kind, crate::ErrorKind::DataError);
+    }
+
+    #[test]
+    fn the_timestamp_column_may_be_dms_s_text_but_nothing_else() {
+        // GIVEN a CDC file whose timestamp column is DMS's TimestampColumnName text
+        let mut text = cdc_columns();
+        text[1].ty = FileColumnType::String;
+        // THEN it passes (the load casts it), and an integer timestamp is refused naming the column
+        check_file_schema(&accounts(), &file(FileKind::Cdc), &text).unwrap();
+        let mut number = cdc_columns();
+        number[1].ty = FileColumnType::Int64;
+        let e = check_file_schema(&accounts(), &file(FileKind::Cdc), &number).unwrap_err();
+        assert!(e.message.contains("`changets`") && e.message.contains("Int64"), "{e}");
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub struct DmsLayout {
     pub ts_column: String,
     /// Change-sequence column (like DMS `AR_H_CHANGE_SEQ`), CDC files only.
     pub seq_column: String,
+    /// The timestamp column as DMS's TimestampColumnName writes it: a string
+    /// `yyyy-MM-dd HH:mm:ss.SSSSSS` (S3Settings reference); false writes a
+    /// Parquet TIMESTAMP, as a transformation rule would.
+    pub ts_as_text: bool,
 }
 
 impl Default for DmsLayout {
@@ -30,6 +34,7 @@ impl Default for DmsLayout {
             schema: "public".to_string(),
             ts_column: "changets".to_string(),
             seq_column: "ar_h_change_seq".to_string(),
+            ts_as_text: false,
         }
     }
 }

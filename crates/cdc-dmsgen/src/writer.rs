@@ -69,6 +69,11 @@ const MAX_FILES_PER_COPY: usize = 64;
 /// Most rows one `COPY` buffers (unless one file alone has more).
 const MAX_ROWS_PER_COPY: usize = 250_000;
 
+/// A timestamp as DMS writes its TimestampColumnName column: `yyyy-MM-dd HH:mm:ss.SSSSSS`.
+fn dms_timestamp_text(ts: Micros) -> String {
+    ts.to_datetime().format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+}
+
 /// Writes the Parquet files through an in-memory DuckDB.
 ///
 /// Many files of one table go through one staging table (filled with the
@@ -87,6 +92,8 @@ pub(crate) struct ParquetWriter {
     /// sequence for CDC, the scan order (key, or insertion order for an
     /// append-only table) for the full load.
     order: [[String; 2]; Table::COUNT],
+    /// Timestamps written as DMS's `yyyy-MM-dd HH:mm:ss.SSSSSS` strings.
+    ts_as_text: bool,
 }
 
 impl ParquetWriter {
@@ -99,7 +106,8 @@ impl ParquetWriter {
             "SET threads = 1; SET preserve_insertion_order = true; SET partitioned_write_flush_threshold = 1000000000000;",
         )
             .map_err(|e| GenError::duckdb("configuring the writer database", e))?;
-        let ts = (layout.ts_column.as_str(), "TIMESTAMP");
+        // DMS's TimestampColumnName column is a string (see DmsLayout::ts_as_text).
+        let ts = (layout.ts_column.as_str(), if layout.ts_as_text { "VARCHAR" } else { "TIMESTAMP" });
         let seq = (layout.seq_column.as_str(), "VARCHAR");
         let part = (PART_COLUMN, "INTEGER");
         let create = Table::ALL.map(|table| {
@@ -113,7 +121,7 @@ impl ParquetWriter {
             let full: Vec<String> = table.scan_order().iter().map(|c| quote_ident(c)).collect();
             [quote_ident(&layout.seq_column), full.join(", ")].map(|cols| sql_string(&cols))
         });
-        Ok(ParquetWriter { conn, root: root.to_path_buf(), create, order })
+        Ok(ParquetWriter { conn, root: root.to_path_buf(), create, order, ts_as_text: layout.ts_as_text })
     }
 
     /// CDC files of one table: `Op`, commit ts, sequence, then the row image.
@@ -128,7 +136,14 @@ impl ParquetWriter {
                     let part = n as i32;
                     for c in changes {
                         let seq = crate::model::seq_string(c.ts, c.seq);
-                        append_row(app, &[&part, &c.op.code(), &c.ts, &seq], &c.row, &[])?;
+                        let text;
+                        let ts: &dyn ToSql = if self.ts_as_text {
+                            text = dms_timestamp_text(c.ts);
+                            &text
+                        } else {
+                            &c.ts
+                        };
+                        append_row(app, &[&part, &c.op.code(), ts, &seq], &c.row, &[])?;
                     }
                 }
                 Ok(())
@@ -147,7 +162,14 @@ impl ParquetWriter {
                 for (n, (_, rows)) in batch.iter().enumerate() {
                     let part = n as i32;
                     for r in rows.iter() {
-                        append_row(app, &[&part, &r.ts], &r.row, &[])?;
+                        let text;
+                        let ts: &dyn ToSql = if self.ts_as_text {
+                            text = dms_timestamp_text(r.ts);
+                            &text
+                        } else {
+                            &r.ts
+                        };
+                        append_row(app, &[&part, ts], &r.row, &[])?;
                     }
                 }
                 Ok(())

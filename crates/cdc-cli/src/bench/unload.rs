@@ -103,6 +103,7 @@ fn generate_day(cfg: &PipelineConfig, raw_root: &Path, args: &UnloadArgs) -> any
         schema: first.schema.to_string(),
         ts_column: first.commit_ts_column.to_string(),
         seq_column: first.sequence_column.as_ref().context("the bench needs a sequence_column")?.to_string(),
+        ts_as_text: false,
     };
     let gen_cfg = GeneratorConfig {
         start: Utc.with_ymd_and_hms(2026, 11, 1, 23, 59, 0).single().context("date")?,

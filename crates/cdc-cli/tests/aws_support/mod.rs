@@ -113,7 +113,10 @@ pub async fn stack_with_config(seed: u64, config_text: &str) -> AwsStack {
 
     let dir = tempfile::tempdir().unwrap();
     let raw_root = dir.path().join("raw");
-    let layout = DmsLayout { dms: cfg.dms.clone(), ..DmsLayout::default() };
+    // Any layout but the seed's writes the timestamp as DMS's text.
+    let seed_layout =
+        cdc_core::dms::DmsSettings { timestamp_column_name: None, ..cfg.dms.clone() } == cdc_dmsgen::seed_settings();
+    let layout = DmsLayout { dms: cfg.dms.clone(), ts_as_text: !seed_layout, ..DmsLayout::default() };
     let gen_cfg = GeneratorConfig {
         seed,
         branches: 1,

@@ -26,7 +26,10 @@ pub struct DayExport<'a> {
 /// The raw day's columns in a fixed order: the change's operation, its commit
 /// time and sequence, then the table's columns.
 fn columns(t: &TableConfig) -> Vec<String> {
-    let mut cols = vec![format!("\"{OP_COLUMN}\""), t.commit_ts_column.quoted()];
+    // A timestamp whatever the raw file holds: DMS's TimestampColumnName
+    // writes text (docs/dms.md); the optimized zone keeps a TIMESTAMP.
+    let ts = format!("CAST({0} AS TIMESTAMP) AS {0}", t.commit_ts_column.quoted());
+    let mut cols = vec![format!("\"{OP_COLUMN}\""), ts];
     if let Some(seq) = &t.sequence_column {
         cols.push(seq.quoted());
     }
