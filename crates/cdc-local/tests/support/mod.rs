@@ -141,21 +141,7 @@ impl World {
     /// Writes a CDC file `cdc/src/<table>/<day>/<name>.parquet`.
     pub fn cdc_file(&self, table: &str, day: &str, name: &str, changes: &[Change]) -> PathBuf {
         let path = self.raw_root().join(format!("cdc/src/{table}/{day}/{name}.parquet"));
-        // Without a configured sequence column DMS writes none.
-        let with_seq = self.cfg.table(table).is_some_and(|t| t.sequence_column.is_some());
-        let rows: Vec<String> = changes
-            .iter()
-            .map(|c| {
-                let seq = if with_seq { format!("lpad('{}', 35, '0') AS seq, ", c.seq) } else { String::new() };
-                format!(
-                    "SELECT '{}' AS \"Op\", TIMESTAMP '{}' AS changets, {seq}CAST({} AS INTEGER) AS id, CAST({} AS VARCHAR) AS v",
-                    c.op,
-                    ts_text(c.ts),
-                    c.id,
-                    lit(&c.v)
-                )
-            })
-            .collect();
+        let rows = self.change_rows(table, changes);
         let select = if rows.is_empty() {
             "SELECT 'I' AS \"Op\", TIMESTAMP '2026-11-01 00:00:00' AS changets, 'x' AS seq, 1 AS id, 'x' AS v WHERE false".to_string()
         } else {
@@ -296,12 +282,12 @@ impl World {
 }
 
 impl World {
-    /// Writes a CDC file of `table`'s shape at `rel`, any key below the raw
-    /// zone's root (for layouts and misplaced objects [`World::cdc_file`]
-    /// does not write).
-    pub fn cdc_file_at(&self, table: &str, rel: &str, changes: &[Change]) -> PathBuf {
+    /// One SELECT per change, in the file's columns: `Op`, the timestamp, the
+    /// sequence (without a configured sequence column DMS writes none), then
+    /// the row.
+    fn change_rows(&self, table: &str, changes: &[Change]) -> Vec<String> {
         let with_seq = self.cfg.table(table).is_some_and(|t| t.sequence_column.is_some());
-        let rows: Vec<String> = changes
+        changes
             .iter()
             .map(|c| {
                 let seq = if with_seq { format!("lpad('{}', 35, '0') AS seq, ", c.seq) } else { String::new() };
@@ -313,7 +299,14 @@ impl World {
                     lit(&c.v)
                 )
             })
-            .collect();
+            .collect()
+    }
+
+    /// Writes a CDC file of `table`'s shape at `rel`, any key below the raw
+    /// zone's root (for layouts and misplaced objects [`World::cdc_file`]
+    /// does not write).
+    pub fn cdc_file_at(&self, table: &str, rel: &str, changes: &[Change]) -> PathBuf {
+        let rows = self.change_rows(table, changes);
         assert!(!rows.is_empty(), "cdc_file_at writes at least one change");
         self.write(&self.raw_root().join(rel), &rows.join(" UNION ALL "))
     }
