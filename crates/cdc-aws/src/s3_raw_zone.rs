@@ -148,11 +148,7 @@ impl S3RawZone {
 
 /// The key prefix of a table's files of one kind under a raw zone, ending in `/`.
 pub fn table_prefix(raw: &S3Location, cfg: &PipelineConfig, t: &TableConfig, kind: FileKind) -> String {
-    let layout = Layout::new(&cfg.dms);
-    raw.key(&match kind {
-        FileKind::Full => layout.full_load_prefix(t.schema.as_str(), t.name.as_str()),
-        FileKind::Cdc => layout.cdc_prefix(t.schema.as_str(), t.name.as_str()),
-    })
+    raw.key(&Layout::new(&cfg.dms).folder_prefix(kind.into(), t.schema.as_str(), t.name.as_str()))
 }
 
 /// [`table_prefix`] as a URI: a raw Glue table's location.

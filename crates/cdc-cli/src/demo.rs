@@ -111,7 +111,7 @@ async fn demo_layout(
     let cfg = cfg.clone();
     let raw_root = out.join("raw");
     std::fs::create_dir_all(&raw_root)?;
-    let layout = DmsLayout { ts_as_text, ..layout_of(&cfg)? };
+    let layout = layout_of(&cfg, ts_as_text)?;
     let gen_cfg = GeneratorConfig {
         seed: args.seed,
         branches: args.scale,
@@ -233,7 +233,7 @@ async fn verify_unload(
 }
 
 /// The generator writes what the config expects DMS to write.
-fn layout_of(cfg: &PipelineConfig) -> anyhow::Result<DmsLayout> {
+fn layout_of(cfg: &PipelineConfig, ts_as_text: bool) -> anyhow::Result<DmsLayout> {
     let first = cfg.tables.first().context("config has no tables")?;
     let seq = first.sequence_column.as_ref().context("the demo needs a sequence_column in the config")?;
     Ok(DmsLayout {
@@ -241,7 +241,7 @@ fn layout_of(cfg: &PipelineConfig) -> anyhow::Result<DmsLayout> {
         schema: first.schema.to_string(),
         ts_column: first.commit_ts_column.to_string(),
         seq_column: seq.to_string(),
-        ts_as_text: false,
+        ts_as_text,
     })
 }
 

@@ -13,7 +13,7 @@ mod listing;
 mod settings;
 
 pub use layout::{Classified, Layout, Unexplained};
-pub use listing::{TableListing, UnexplainedObject, list_table};
+pub use listing::{TableListing, UnexplainedObject, list_cdc_folder, list_table};
 pub use settings::{DataFormat, DatePartitionDelimiter, DatePartitionSequence, DmsSettings, RawDmsSettings};
 
 #[cfg(test)]

@@ -174,7 +174,7 @@ pub async fn cdc_files(
     t: &TableConfig,
     raw: &dyn RawZone,
 ) -> Result<Vec<RawFile>, PipelineError> {
-    Ok(crate::dms::list_table(cfg, t, raw).await?.of_kind(FileKind::Cdc).cloned().collect())
+    Ok(crate::dms::list_cdc_folder(cfg, t, raw).await?.of_kind(FileKind::Cdc).cloned().collect())
 }
 
 /// Plans every table's export.

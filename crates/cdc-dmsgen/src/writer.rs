@@ -124,6 +124,11 @@ impl ParquetWriter {
         Ok(ParquetWriter { conn, root: root.to_path_buf(), create, order, ts_as_text: layout.ts_as_text })
     }
 
+    /// A timestamp as the files carry it: a TIMESTAMP, or DMS's text (kept in `text`).
+    fn ts_cell<'a>(&self, ts: &'a Micros, text: &'a mut Option<String>) -> &'a dyn ToSql {
+        if self.ts_as_text { &*text.insert(dms_timestamp_text(*ts)) } else { ts }
+    }
+
     /// CDC files of one table: `Op`, commit ts, sequence, then the row image.
     /// Each file's changes must be in sequence order.
     pub(crate) fn write_cdc(&self, table: Table, files: &[(Target, Vec<&Change>)]) -> Result<Vec<PathBuf>, GenError> {
@@ -136,13 +141,8 @@ impl ParquetWriter {
                     let part = n as i32;
                     for c in changes {
                         let seq = crate::model::seq_string(c.ts, c.seq);
-                        let text;
-                        let ts: &dyn ToSql = if self.ts_as_text {
-                            text = dms_timestamp_text(c.ts);
-                            &text
-                        } else {
-                            &c.ts
-                        };
+                        let mut text = None;
+                        let ts = self.ts_cell(&c.ts, &mut text);
                         append_row(app, &[&part, &c.op.code(), ts, &seq], &c.row, &[])?;
                     }
                 }
@@ -162,13 +162,8 @@ impl ParquetWriter {
                 for (n, (_, rows)) in batch.iter().enumerate() {
                     let part = n as i32;
                     for r in rows.iter() {
-                        let text;
-                        let ts: &dyn ToSql = if self.ts_as_text {
-                            text = dms_timestamp_text(r.ts);
-                            &text
-                        } else {
-                            &r.ts
-                        };
+                        let mut text = None;
+                        let ts = self.ts_cell(&r.ts, &mut text);
                         append_row(app, &[&part, ts], &r.row, &[])?;
                     }
                 }

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use duckdb::Connection;
 
-use cdc_core::dms::layout::{Classified, Folder, Layout};
+use cdc_core::dms::Layout;
 use cdc_core::ports::{FileColumn, FileColumnType, FileKind, RawFile, RawObject, RawZone};
 use cdc_core::sql::Dialect;
 use cdc_core::{PipelineConfig, PipelineError, TableConfig};
@@ -37,12 +37,7 @@ impl FolderRawZone {
     /// The folder of a table's files of one kind (the same folder for both
     /// when one DMS task writes them).
     pub fn table_dir(&self, cfg: &PipelineConfig, t: &TableConfig, kind: FileKind) -> PathBuf {
-        let layout = Layout::new(&cfg.dms);
-        let prefix = match kind {
-            FileKind::Full => layout.full_load_prefix(t.schema.as_str(), t.name.as_str()),
-            FileKind::Cdc => layout.cdc_prefix(t.schema.as_str(), t.name.as_str()),
-        };
-        self.root.join(prefix)
+        self.root.join(Layout::new(&cfg.dms).folder_prefix(kind.into(), t.schema.as_str(), t.name.as_str()))
     }
 
     /// The glob a catalog view reads: full-load files sit in the table's
@@ -61,19 +56,10 @@ impl FolderRawZone {
     /// Whether the table has a file of this kind (a view needs one to bind its columns).
     pub fn has_files(&self, cfg: &PipelineConfig, t: &TableConfig, kind: FileKind) -> bool {
         let layout = Layout::new(&cfg.dms);
-        let folder = match kind {
-            FileKind::Full => Folder::FullLoad,
-            FileKind::Cdc => Folder::Cdc,
-        };
         let base = self.table_dir(cfg, t, kind);
         let mut objects = Vec::new();
         walk(&base, &base, &mut objects).is_ok()
-            && objects.iter().any(|o| {
-                matches!(
-                    (layout.classify(folder, &o.rel), kind),
-                    (Classified::Full, FileKind::Full) | (Classified::Cdc { .. }, FileKind::Cdc)
-                )
-            })
+            && objects.iter().any(|o| layout.classify(kind.into(), &o.rel).kind() == Some(kind))
     }
 }
 

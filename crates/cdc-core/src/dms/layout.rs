@@ -15,12 +15,23 @@
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime};
 
 use super::settings::{DatePartitionDelimiter, DatePartitionSequence, DmsSettings};
+use crate::ports::FileKind;
 
 /// Which of a table's folders an object was listed under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Folder {
     FullLoad,
     Cdc,
+}
+
+impl From<FileKind> for Folder {
+    /// The folder files of a kind are written to.
+    fn from(kind: FileKind) -> Self {
+        match kind {
+            FileKind::Full => Folder::FullLoad,
+            FileKind::Cdc => Folder::Cdc,
+        }
+    }
 }
 
 /// What an object under a table's folder is.
@@ -35,6 +46,17 @@ pub enum Classified {
     Placeholder,
     /// Not explained by the layout.
     Unexplained(Unexplained),
+}
+
+impl Classified {
+    /// The kind of file it is, if it is one.
+    pub fn kind(&self) -> Option<FileKind> {
+        match self {
+            Classified::Full => Some(FileKind::Full),
+            Classified::Cdc { .. } => Some(FileKind::Cdc),
+            Classified::Placeholder | Classified::Unexplained(_) => None,
+        }
+    }
 }
 
 /// An object the layout does not explain, and whether it looks like DMS
@@ -72,6 +94,14 @@ impl<'a> Layout<'a> {
     /// The folder under which a table's CDC files are, relative to the raw zone's root.
     pub fn cdc_prefix(&self, schema: &str, table: &str) -> String {
         Self::table_folder(self.dms.cdc_folder.as_deref(), schema, table)
+    }
+
+    /// The folder a DMS task writes one kind of file into.
+    pub fn folder_prefix(&self, folder: Folder, schema: &str, table: &str) -> String {
+        match folder {
+            Folder::FullLoad => self.full_load_prefix(schema, table),
+            Folder::Cdc => self.cdc_prefix(schema, table),
+        }
     }
 
     /// Whether one task writes both kinds into one folder.

@@ -60,17 +60,37 @@ pub async fn list_table(
     raw: &dyn RawZone,
 ) -> Result<TableListing, PipelineError> {
     let layout = Layout::new(&cfg.dms);
-    let (schema, table) = (t.schema.as_str(), t.name.as_str());
-    let mut folders = vec![(Folder::FullLoad, layout.full_load_prefix(schema, table))];
+    let mut folders = vec![Folder::FullLoad];
     if !layout.shared_folder() {
-        folders.push((Folder::Cdc, layout.cdc_prefix(schema, table)));
+        folders.push(Folder::Cdc);
     }
+    list_folders(&layout, t, raw, &folders).await
+}
+
+/// Lists only the folder CDC files are in (the unload needs no more); where
+/// one task writes both kinds its full-load files are listed as well.
+pub async fn list_cdc_folder(
+    cfg: &PipelineConfig,
+    t: &TableConfig,
+    raw: &dyn RawZone,
+) -> Result<TableListing, PipelineError> {
+    list_folders(&Layout::new(&cfg.dms), t, raw, &[Folder::Cdc]).await
+}
+
+async fn list_folders(
+    layout: &Layout<'_>,
+    t: &TableConfig,
+    raw: &dyn RawZone,
+    folders: &[Folder],
+) -> Result<TableListing, PipelineError> {
+    let (schema, table) = (t.schema.as_str(), t.name.as_str());
     let mut out = TableListing::default();
-    for (folder, prefix) in folders {
+    for &folder in folders {
+        let prefix = layout.folder_prefix(folder, schema, table);
         let objects = raw.list_objects(&prefix).await?;
         out.described.push(raw.describe_prefix(&prefix));
         for o in objects {
-            explain(&layout, folder, o, &mut out);
+            explain(layout, folder, o, &mut out);
         }
     }
     out.files.sort_by(|a, b| (a.kind, &a.path).cmp(&(b.kind, &b.path)));

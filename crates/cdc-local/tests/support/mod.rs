@@ -152,19 +152,7 @@ impl World {
 
     /// Writes a full-load file `full/src/<table>/<name>.parquet`.
     pub fn full_file(&self, table: &str, name: &str, rows: &[FullRow]) -> PathBuf {
-        let path = self.raw_root().join(format!("full/src/{table}/{name}.parquet"));
-        let select: Vec<String> = rows
-            .iter()
-            .map(|r| {
-                format!(
-                    "SELECT TIMESTAMP '{}' AS changets, CAST({} AS INTEGER) AS id, CAST({} AS VARCHAR) AS v",
-                    ts_text(r.ts),
-                    r.id,
-                    lit(&r.v)
-                )
-            })
-            .collect();
-        self.write(&path, &select.join(" UNION ALL "))
+        self.full_file_at(&format!("full/src/{table}/{name}.parquet"), rows)
     }
 
     /// A file with any SELECT, for bad-input cases.

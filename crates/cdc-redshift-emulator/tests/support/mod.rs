@@ -274,11 +274,8 @@ pub async fn register_raw_tables(glue: &aws_sdk_glue::Client, cfg: &PipelineConf
                 ),
             };
             // The seed's layout (config/pipeline.toml): day folders `YYYYMMDD/`.
-            let layout = cdc_core::dms::Layout::new(&cfg.dms);
-            let prefix = match kind {
-                FileKind::Full => layout.full_load_prefix(t.schema.as_str(), t.name.as_str()),
-                FileKind::Cdc => layout.cdc_prefix(t.schema.as_str(), t.name.as_str()),
-            };
+            let prefix =
+                cdc_core::dms::Layout::new(&cfg.dms).folder_prefix(kind.into(), t.schema.as_str(), t.name.as_str());
             let location = format!("s3://{}/{prefix}", raw.bucket);
             if glue.get_table().database_name(GLUE_DATABASE).name(&name).send().await.is_err() {
                 let input = TableInput::builder()
