@@ -347,3 +347,26 @@ async fn a_duckdb_written_file_is_typed_as_the_local_adapter_types_it() {
         ])
     );
 }
+
+/// S3: "The entity tag is a hash of the object. The ETag reflects changes
+/// only to the contents of an object, not its metadata."
+/// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_Object.html). The
+/// load takes the ETag as a file's version, so a rewrite must change it.
+#[tokio::test]
+async fn a_rewritten_object_lists_with_another_etag_and_the_same_bytes_with_the_same() {
+    // GIVEN a CDC file in S3, listed once
+    let lake = lake().await;
+    let key = format!("{RAW_PREFIX}/cdc/public/pgbench_accounts/20261101/20261101-000100000.parquet");
+    lake.put(RAW_BUCKET, &key, parquet_bytes(ACCOUNTS_CDC, 3)).await;
+    let zone = lake.raw_zone();
+    let first = files(&lake, &zone, "pgbench_accounts", FileKind::Cdc).await;
+    // WHEN the same bytes are written again THEN the version stays
+    lake.put(RAW_BUCKET, &key, parquet_bytes(ACCOUNTS_CDC, 3)).await;
+    let same = files(&lake, &zone, "pgbench_accounts", FileKind::Cdc).await;
+    assert_eq!(same[0].version, first[0].version);
+    // WHEN other bytes are written under the name THEN the listing shows another version
+    lake.put(RAW_BUCKET, &key, parquet_bytes(ACCOUNTS_CDC, 4)).await;
+    let again = files(&lake, &zone, "pgbench_accounts", FileKind::Cdc).await;
+    assert_eq!(again[0].path, first[0].path);
+    assert_ne!(again[0].version, first[0].version);
+}

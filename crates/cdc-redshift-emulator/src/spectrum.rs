@@ -8,8 +8,9 @@
 //!    partition keys; for a partitioned table, its partitions (`GetPartitions`),
 //!    whose locations are what Spectrum scans — files in an unregistered day
 //!    folder are not seen, as on Redshift;
-//! 2. list the objects under each location (`ListObjectsV2`), skipping folder
-//!    markers and names starting with `_` or `.` as Spectrum does, and download
+//! 2. list the objects under each location and its subfolders
+//!    (`ListObjectsV2`), skipping folder markers and the names Spectrum
+//!    ignores ([`spectrum_reads`]), and download
 //!    the ones not yet cached (cached by bucket, key and ETag in a temporary
 //!    directory);
 //! 3. replace the DuckDB view `<schema>.<table>`: the Glue columns (by name,
@@ -318,6 +319,17 @@ pub(crate) async fn list_objects(aws: &Aws, bucket: &str, prefix: &str) -> Resul
     }
 }
 
+/// Whether Spectrum reads an object listed under a table's location:
+/// "Redshift Spectrum scans the files in the specified folder and any
+/// subfolders. Redshift Spectrum ignores hidden files and files that begin
+/// with a period, underscore, or hash mark ( . , _, or #) or end with a tilde
+/// (~)." (https://docs.aws.amazon.com/redshift/latest/dg/c-spectrum-external-tables.html).
+/// Folder markers (`…/`, `…_$folder$`) are not files.
+fn spectrum_reads(key: &str) -> bool {
+    let base = key.rsplit('/').next().unwrap_or(key);
+    !(key.ends_with('/') || key.ends_with("_$folder$") || base.starts_with(['.', '_', '#']) || base.ends_with('~'))
+}
+
 /// The objects under a location, as (`s3://` URI, ETag), sorted by key.
 async fn list_location(aws: &Aws, location: &str) -> Result<Vec<(String, String)>, String> {
     let (bucket, prefix) =
@@ -329,11 +341,9 @@ async fn list_location(aws: &Aws, location: &str) -> Result<Vec<(String, String)
         .map_err(|e| format!("ERROR: Spectrum Scan Error: listing {location}: {e}"))?;
     let mut out = Vec::new();
     for (key, etag) in objects {
-        let base = key.rsplit('/').next().unwrap_or(&key);
-        if key.ends_with('/') || key.ends_with("_$folder$") || base.starts_with('_') || base.starts_with('.') {
-            continue;
+        if spectrum_reads(&key) {
+            out.push((format!("s3://{bucket}/{key}"), etag));
         }
-        out.push((format!("s3://{bucket}/{key}"), etag));
     }
     out.sort();
     Ok(out)
@@ -460,5 +470,24 @@ mod tests {
         assert_eq!(split_s3_uri("s3://b/p/q/"), Some(("b", "p/q/")));
         assert_eq!(split_s3_uri("s3://b"), Some(("b", "")));
         assert_eq!(split_s3_uri("s3:///x"), None);
+    }
+
+    #[test]
+    fn spectrum_reads_subfolders_and_skips_hidden_and_marked_files() {
+        // GIVEN objects under a partition's location (a day folder holding hour folders)
+        for read in ["t/2024/01/05/13/20240105-130000000.parquet", "t/2024/01/05/x.parquet", "t/a~b.parquet"] {
+            assert!(spectrum_reads(read), "{read}");
+        }
+        // THEN hidden, `_`/`#`-prefixed and `~`-suffixed files and folder markers are skipped
+        for skipped in [
+            "t/2024/01/05/.tmp.parquet",
+            "t/2024/01/05/_SUCCESS",
+            "t/2024/01/05/#draft.parquet",
+            "t/2024/01/05/x.parquet~",
+            "t/2024/01/05/",
+            "t/2024/01/05_$folder$",
+        ] {
+            assert!(!spectrum_reads(skipped), "{skipped}");
+        }
     }
 }
