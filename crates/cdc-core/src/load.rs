@@ -8,7 +8,7 @@ use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ColumnType, PipelineConfig, TableConfig};
-use crate::dms::list_table;
+use crate::dms::{DmsSettings, list_table};
 use crate::error::PipelineError;
 use crate::load_plan;
 use crate::ports::{
@@ -76,7 +76,7 @@ pub async fn submit_load(
     new.truncate(cfg.max_files_per_load);
     let schemas = raw.file_schemas(&new).await.map_err(at)?;
     for (f, columns) in new.iter().zip(&schemas) {
-        check_file_schema(t, f, columns)?;
+        check_file_schema(&cfg.dms, t, f, columns)?;
     }
     let batch = merge::load_batch(cfg, t, warehouse.dialect(), &new);
     let statement_id = warehouse.submit(batch).await.map_err(at)?;
@@ -166,7 +166,12 @@ pub fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
 /// A new file must carry exactly the configured columns (plus what DMS adds),
 /// with types the target can hold. Checked before any SQL runs, so the error
 /// names the file and the column instead of an engine's cast failure.
-pub fn check_file_schema(t: &TableConfig, file: &RawFile, columns: &[FileColumn]) -> Result<(), PipelineError> {
+pub fn check_file_schema(
+    dms: &DmsSettings,
+    t: &TableConfig,
+    file: &RawFile,
+    columns: &[FileColumn],
+) -> Result<(), PipelineError> {
     let err = |what: String| PipelineError::data(format!("table {}: file {}: {what}", t.qualified(), file.path));
     let find = |name: &str| columns.iter().find(|c| c.name.eq_ignore_ascii_case(name));
     for c in &t.columns {
@@ -193,10 +198,7 @@ pub fn check_file_schema(t: &TableConfig, file: &RawFile, columns: &[FileColumn]
         known.push(seq.as_str());
     }
     if file.kind == FileKind::Cdc {
-        let op = find(crate::config::OP_COLUMN).ok_or_else(|| err("column `Op` is missing from a CDC file".into()))?;
-        if op.ty != FileColumnType::String {
-            return Err(err(format!("column `Op` is {:?}, not text", op.ty)));
-        }
+        check_op(dms, t, file, find(crate::config::OP_COLUMN))?;
         if let Some(seq) = &t.sequence_column {
             let s = find(seq.as_str()).ok_or_else(|| err(format!("sequence column `{seq}` is missing")))?;
             if s.ty != FileColumnType::String {
@@ -211,6 +213,33 @@ pub fn check_file_schema(t: &TableConfig, file: &RawFile, columns: &[FileColumn]
         )));
     }
     Ok(())
+}
+
+/// A CDC file carries `Op` exactly when the `[dms]` settings say DMS writes
+/// it (docs/dms.md); a file that disagrees means the settings do not match
+/// the endpoint's, a ConfigError naming them.
+fn check_op(dms: &DmsSettings, t: &TableConfig, file: &RawFile, op: Option<&FileColumn>) -> Result<(), PipelineError> {
+    let mismatch = |what: &str| {
+        PipelineError::config(format!(
+            "table {}: file {}: {what}; DMS leaves `Op` out of CDC files exactly when dms.cdc_inserts_only is \
+             true and dms.include_op_for_full_load is false (now {} and {}): set them as the endpoint has them",
+            t.qualified(),
+            file.path,
+            dms.cdc_inserts_only,
+            dms.include_op_for_full_load
+        ))
+    };
+    match (op, dms.cdc_files_carry_op()) {
+        (None, true) => Err(mismatch("column `Op` is missing from a CDC file")),
+        (Some(_), false) => Err(mismatch("a CDC file carries column `Op`")),
+        (Some(op), true) if op.ty != FileColumnType::String => Err(PipelineError::data(format!(
+            "table {}: file {}: column `Op` is {:?}, not text",
+            t.qualified(),
+            file.path,
+            op.ty
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Whether a file column of type `f` loads into a target column of type `ty`
@@ -274,7 +303,7 @@ mod tests {
 
     #[test]
     fn a_dms_cdc_file_passes() {
-        check_file_schema(&accounts(), &file(FileKind::Cdc), &cdc_columns()).unwrap();
+        check_file_schema(&DmsSettings::default(), &accounts(), &file(FileKind::Cdc), &cdc_columns()).unwrap();
     }
 
     #[test]
@@ -283,19 +312,41 @@ mod tests {
         let f = file(FileKind::Cdc);
         let mut missing = cdc_columns();
         missing.retain(|c| c.name != "abalance");
-        let e = check_file_schema(&t, &f, &missing).unwrap_err();
+        let e = check_file_schema(&DmsSettings::default(), &t, &f, &missing).unwrap_err();
         assert!(e.message.contains("`abalance` is missing") && e.message.contains("x.parquet"), "{e}");
 
         let mut wrong = cdc_columns();
         wrong[5].ty = FileColumnType::String;
-        let e = check_file_schema(&t, &f, &wrong).unwrap_err();
+        let e = check_file_schema(&DmsSettings::default(), &t, &f, &wrong).unwrap_err();
         assert!(e.message.contains("`abalance`") && e.message.contains("integer"), "{e}");
 
         let mut extra = cdc_columns();
         extra.push(FileColumn { name: "email".into(), ty: FileColumnType::String });
-        let e = check_file_schema(&t, &f, &extra).unwrap_err();
+        let e = check_file_schema(&DmsSettings::default(), &t, &f, &extra).unwrap_err();
         assert!(e.message.contains("`email` is not in the target table"), "{e}");
         assert_eq!(e.kind, crate::ErrorKind::DataError);
+    }
+
+    #[test]
+    fn op_is_in_cdc_files_exactly_as_the_dms_settings_say() {
+        let inserts_only = DmsSettings { cdc_inserts_only: true, ..DmsSettings::default() };
+        let mut without_op = cdc_columns();
+        without_op.remove(0);
+        // GIVEN inserts-only CDC without IncludeOpForFullLoad: files without `Op` pass
+        check_file_schema(&inserts_only, &accounts(), &file(FileKind::Cdc), &without_op).unwrap();
+        // AND a file with `Op` is refused as a settings mismatch naming both keys
+        let e = check_file_schema(&inserts_only, &accounts(), &file(FileKind::Cdc), &cdc_columns()).unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::ConfigError);
+        assert!(
+            e.message.contains("dms.cdc_inserts_only") && e.message.contains("dms.include_op_for_full_load"),
+            "{e}"
+        );
+        // GIVEN DMS's defaults: a CDC file without `Op` is refused the same way
+        let e = check_file_schema(&DmsSettings::default(), &accounts(), &file(FileKind::Cdc), &without_op).unwrap_err();
+        assert!(e.message.contains("`Op` is missing") && e.message.contains("x.parquet"), "{e}");
+        // AND a full-load file passes with `Op` (IncludeOpForFullLoad) or without
+        check_file_schema(&DmsSettings::default(), &accounts(), &file(FileKind::Full), &without_op).unwrap();
+        check_file_schema(&DmsSettings::default(), &accounts(), &file(FileKind::Full), &cdc_columns()).unwrap();
     }
 
     #[test]
@@ -304,10 +355,10 @@ mod tests {
         let mut text = cdc_columns();
         text[1].ty = FileColumnType::String;
         // THEN it passes (the load casts it), and an integer timestamp is refused naming the column
-        check_file_schema(&accounts(), &file(FileKind::Cdc), &text).unwrap();
+        check_file_schema(&DmsSettings::default(), &accounts(), &file(FileKind::Cdc), &text).unwrap();
         let mut number = cdc_columns();
         number[1].ty = FileColumnType::Int64;
-        let e = check_file_schema(&accounts(), &file(FileKind::Cdc), &number).unwrap_err();
+        let e = check_file_schema(&DmsSettings::default(), &accounts(), &file(FileKind::Cdc), &number).unwrap_err();
         assert!(e.message.contains("`changets`") && e.message.contains("Int64"), "{e}");
     }
 

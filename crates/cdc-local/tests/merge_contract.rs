@@ -129,6 +129,55 @@ async fn tombstones_expire_after_the_lateness_window() {
     assert_eq!(w.count("SELECT count(*) FROM cdc_control.items__tombstones"), 0);
 }
 
+/// Three days of items: id 1 deleted at t=10, id 2 updated at t=20, then a
+/// change two days later that expires the delete's tombstone (window: 1 day).
+async fn past_the_horizon() -> (World, Vec<Change>) {
+    let w = World::new();
+    w.setup().await;
+    let early = [ch("I", 1, "a", 5, 1), ch("D", 1, "a", 10, 2), ch("I", 2, "b", 6, 3), ch("U", 2, "b2", 20, 4)];
+    w.cdc_file("items", "20261101", "20261101-000100000", &early);
+    w.load("items").await.unwrap();
+    let later = [ch("I", 3, "c", 2 * 86_400 + 100, 5)];
+    w.cdc_file("items", "20261103", "20261103-000100000", &later);
+    w.load("items").await.unwrap();
+    assert_eq!(w.count("SELECT count(*) FROM cdc_control.items__tombstones"), 0, "the delete's tombstone expired");
+    (w, early.iter().chain(&later).cloned().collect())
+}
+
+#[tokio::test]
+async fn a_late_change_past_the_horizon_to_a_forgotten_key_fails_the_table_naming_its_file() {
+    // GIVEN id 1's delete forgotten (its tombstone expired)
+    let (w, applied) = past_the_horizon().await;
+    let before = w.state("items");
+    // WHEN a file arrives late with an update of id 1 committed before the delete
+    let late = w.cdc_file("items", "20261101", "20261101-000050000", &[ch("U", 1, "stale", 8, 9)]);
+    let e = w.load("items").await.unwrap_err();
+    // THEN the table fails naming the file and the window, and nothing of it is applied
+    let msg = e.to_string();
+    assert_eq!(e.kind, cdc_core::ErrorKind::DataError, "{msg}");
+    assert!(msg.contains(&late.display().to_string()) && msg.contains("lateness window"), "{msg}");
+    assert_eq!(w.state("items"), before);
+    assert_eq!(w.state("items"), oracle(&[], &applied));
+    assert_eq!(w.progress_files("items"), 2);
+}
+
+#[tokio::test]
+async fn a_late_change_past_the_horizon_to_a_key_the_target_holds_is_decided_and_applied() {
+    // GIVEN id 2 last updated at t=20 and the horizon two days later
+    let (w, applied) = past_the_horizon().await;
+    // WHEN late files bring id 2's update at t=15 (older than the row) and one at t=25 (newer)
+    let older = [ch("U", 2, "older", 15, 7)];
+    let newer = [ch("U", 2, "newer", 25, 8)];
+    w.cdc_file("items", "20261101", "20261101-000050000", &older);
+    w.cdc_file("items", "20261101", "20261101-000060000", &newer);
+    w.load("items").await.unwrap();
+    // THEN the row takes the newer one, as the oracle says, and both files are applied
+    let all: Vec<Change> = applied.iter().chain(&older).chain(&newer).cloned().collect();
+    assert_eq!(w.state("items")[&2].as_deref(), Some("newer"));
+    assert_eq!(w.state("items"), oracle(&[], &all));
+    assert_eq!(w.progress_files("items"), 4);
+}
+
 #[tokio::test]
 async fn a_replay_changes_nothing() {
     // GIVEN a loaded table

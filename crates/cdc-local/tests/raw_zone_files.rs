@@ -88,13 +88,14 @@ async fn a_late_file_in_a_day_older_than_the_progress_window_is_applied() {
         (vec!["20261101".to_string(), "20261102".into(), "20261103".into()], Some("20261104".into()))
     );
     // WHEN a new file lands in the 20261101 folder: an update committed
-    // before day 5's to id 1, an update to id 2 and an insert
-    let late = [ch("U", 1, "stale", 3_600, 3), ch("U", 2, "b-late", 3_600, 4), ch("I", 3, "c-late", 3_600, 5)];
+    // before day 5's to id 1 and an update to id 2, keys the target holds
+    // (so the contract decides them though they are older than the window)
+    let late = [ch("U", 1, "stale", 3_600, 3), ch("U", 2, "b-late", 3_600, 4)];
     w.cdc_file("items", "20261101", "20261101-230000000", &late);
     delivered.extend(late);
     let stats = w.load("items").await.unwrap();
     // THEN exactly that file is applied, and the target is the fold of everything delivered
-    assert_eq!((stats.files, stats.changes), (1, 3));
+    assert_eq!((stats.files, stats.changes), (1, 2));
     assert_eq!(w.state("items"), oracle(&[], &delivered));
     assert_eq!(w.state("items")[&1].as_deref(), Some("a5"), "the late, older update to id 1 must not win");
     assert_eq!(w.state("items")[&2].as_deref(), Some("b-late"));
@@ -102,6 +103,28 @@ async fn a_late_file_in_a_day_older_than_the_progress_window_is_applied() {
     // AND the next run finds nothing new and submits nothing
     assert_nothing_new(&w, "items").await;
     assert_eq!(w.state("items"), oracle(&[], &delivered));
+}
+
+#[tokio::test]
+async fn a_late_file_the_contract_can_no_longer_decide_fails_the_table_naming_it() {
+    // GIVEN items applied from 20261101 to 20261105 (lateness_window 1d)
+    let w = World::new();
+    w.setup().await;
+    let mut delivered = Vec::new();
+    deliver_days(&w, 1..=5, &mut delivered);
+    assert_eq!(w.load("items").await.unwrap().files, 5);
+    // WHEN a file lands in the 20261101 folder with an insert of a key the
+    // target has never held, committed four days before the newest change:
+    // had the key been deleted since, its tombstone would be gone
+    let late = w.cdc_file("items", "20261101", "20261101-230000000", &[ch("I", 3, "c-late", 3_600, 5)]);
+    let e = w.load("items").await.unwrap_err();
+    // THEN the table fails naming the file, and nothing is applied
+    assert_eq!(e.kind, cdc_core::ErrorKind::DataError);
+    assert!(e.to_string().contains(&late.display().to_string()), "{e}");
+    assert_eq!(w.state("items"), oracle(&[], &delivered));
+    assert_eq!(w.progress_files("items"), 5);
+    // AND it keeps failing, naming it, rather than being skipped
+    assert!(w.load("items").await.unwrap_err().to_string().contains(&late.display().to_string()));
 }
 
 #[tokio::test]
@@ -113,7 +136,8 @@ async fn a_late_file_in_an_old_day_of_which_nothing_was_applied_is_applied() {
     deliver_days(&w, 2..=5, &mut delivered);
     assert_eq!(w.load("items").await.unwrap().files, 4);
     // WHEN a file lands in the (older than the window) 20261101 folder
-    let late = [ch("I", 2, "b", 200, 2)];
+    // (an update of id 1, which the target holds: the contract decides it)
+    let late = [ch("U", 1, "stale", 200, 2)];
     w.cdc_file("items", "20261101", "20261101-000100000", &late);
     delivered.extend(late);
     // THEN it is applied, and then nothing is new

@@ -351,7 +351,7 @@ async fn breakdown(
     let started = Instant::now();
     let schemas = raw.file_schemas(&files).await?;
     for (f, columns) in files.iter().zip(&schemas) {
-        cdc_core::load::check_file_schema(t, f, columns)?;
+        cdc_core::load::check_file_schema(&cfg.dms, t, f, columns)?;
     }
     steps.push(Step::new("plan: schema check of each file".into(), started.elapsed().as_secs_f64()));
     let batch = merge_sql::load_batch(cfg, t, Dialect::DuckDb, &files);

@@ -234,13 +234,15 @@ impl DmsSettings {
         })
     }
 
-    /// Whether CDC files may lack the `Op` column: DMS leaves it out when it
-    /// writes only inserts, or only inserts and updates, and full-load files
-    /// carry none either (the guide's prose; one of its tables disagrees for
-    /// inserts and updates, so a file with `Op` is read as well). Every such
-    /// row is then an insert or an update: an upsert.
-    pub fn cdc_op_may_be_absent(&self) -> bool {
-        (self.cdc_inserts_only || self.cdc_inserts_and_updates) && !self.include_op_for_full_load
+    /// Whether CDC files carry the `Op` column. The DMS guide's table "for
+    /// .csv and .parquet output" (S3 target, "Indicating source DB
+    /// operations in migrated S3 data"): with `CdcInsertsOnly` and without
+    /// `IncludeOpForFullLoad`, CDC records have "No added field"; in every
+    /// other combination they carry `Op` (`I`, or `I`/`U` with
+    /// `CdcInsertsAndUpdates`, whose table speaks of .csv only and is read
+    /// the same for Parquet). Without `Op` every row is an insert.
+    pub fn cdc_files_carry_op(&self) -> bool {
+        !(self.cdc_inserts_only && !self.include_op_for_full_load)
     }
 
     /// The `Op` values CDC files may carry.

@@ -132,11 +132,11 @@ fn settings_that_dms_refuses_or_the_pipeline_cannot_read_are_config_errors_namin
 }
 
 #[test]
-fn op_may_be_absent_only_when_dms_writes_no_deletes_and_no_full_load_op() {
-    assert!(!DmsSettings::default().cdc_op_may_be_absent());
-    assert!(dms("cdc_inserts_only = true").cdc_op_may_be_absent());
-    assert!(dms("cdc_inserts_and_updates = true").cdc_op_may_be_absent());
-    assert!(!dms("cdc_inserts_only = true\ninclude_op_for_full_load = true").cdc_op_may_be_absent());
+fn cdc_files_lack_op_only_with_inserts_only_and_no_full_load_op() {
+    assert!(DmsSettings::default().cdc_files_carry_op());
+    assert!(!dms("cdc_inserts_only = true").cdc_files_carry_op());
+    assert!(dms("cdc_inserts_and_updates = true").cdc_files_carry_op());
+    assert!(dms("cdc_inserts_only = true\ninclude_op_for_full_load = true").cdc_files_carry_op());
     assert_eq!(dms("cdc_inserts_and_updates = true").cdc_ops(), ["I", "U"]);
 }
 

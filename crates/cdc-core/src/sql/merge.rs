@@ -12,14 +12,18 @@
 //!    the file: unknown `Op`, null key, null commit timestamp, a commit
 //!    timestamp beyond `future_timestamp_bound` past the warehouse's clock, a
 //!    sequence that is not a number, a text value too long.
-//! 4. Progress rows for the files, in the same transaction as the data (3.4).
-//! 5. Upsert: the latest change per key by (rank, commit ts, sequence, file
-//!    path) (3.2), kept only if newer than the key's tombstone and than the
-//!    target row (3.3); delete + insert; tombstones for deletes, expired after
-//!    the lateness window. Append: every row, as a multiset; inside the
+//! 4. Upsert: the latest change per key by (rank, commit ts, sequence, file
+//!    path) (3.2). An upsert older than the tombstone horizon (the applied files'
+//!    newest commit timestamp minus the lateness window) for a key with
+//!    neither a target row nor a tombstone fails the load naming its file:
+//!    the key's delete may have been forgotten (3.3).
+//! 5. Progress rows for the files, in the same transaction as the data (3.4).
+//! 6. Upsert: each latest change kept only if newer than the key's tombstone
+//!    and than the target row (3.3); delete + insert; tombstones for deletes,
+//!    expired after the lateness window. Append: every row, as a multiset; inside the
 //!    full-load window each CDC insert cancels at most one identical
 //!    full-load row, the cancelled copies kept in `<table>__paired` (3.6).
-//! 6. A last SELECT with the load's figures.
+//! 7. A last SELECT with the load's figures.
 //!
 //! Temporary tables live for the session of one batch; each batch runs in its
 //! own session on both engines, so parallel loads of other tables never clash.
@@ -65,10 +69,18 @@ pub fn load_batch(cfg: &PipelineConfig, t: &TableConfig, d: Dialect, files: &[Ra
     ));
     s.push(format!("CREATE TEMP TABLE cdc_batch AS {}", p.batch_select(files)));
     s.push(p.checks());
-    s.push(p.record_progress());
     match t.mode {
-        TableMode::Upsert => s.extend(p.upsert()),
-        TableMode::Append => s.extend(p.append()),
+        TableMode::Upsert => {
+            // Before the progress rows: the horizon is the applied files'.
+            s.push(p.latest_changes());
+            s.extend(p.beyond_tombstones_check());
+            s.push(p.record_progress());
+            s.extend(p.upsert());
+        }
+        TableMode::Append => {
+            s.push(p.record_progress());
+            s.extend(p.append());
+        }
     }
     s.push(p.stats());
     StatementBatch { label: format!("load {}", t.qualified()), statements: s }
@@ -244,6 +256,8 @@ impl Plan<'_> {
         };
         sel.push(format!("{seq} AS _cdc_seq"));
         let (delete, rank) = match kind {
+            // Inserts-only CDC without `Op`: every row an insert (docs/dms.md).
+            FileKind::Cdc if !self.cfg.dms.cdc_files_carry_op() => ("FALSE".to_string(), 1),
             FileKind::Cdc => (self.delete_flag("r.\"op\""), 1),
             FileKind::Full => ("FALSE".to_string(), 0),
         };
@@ -501,6 +515,79 @@ impl Plan<'_> {
         })
     }
 
+    /// `cdc_latest`: the latest change per key. `_cdc_rival_ts`: a target
+    /// row can only beat a CDC change if its timestamp is at least the
+    /// change's, so the target's join condition on it lets the engine skip
+    /// the target's blocks of older rows (DuckDB's and Redshift's zone maps
+    /// keep each block's timestamp range). A full-load change can lose to
+    /// any CDC row, so its bound is the lowest timestamp.
+    fn latest_changes(&self) -> String {
+        let latest_cols: Vec<String> = self
+            .cols()
+            .iter()
+            .chain(&["_cdc_ts", "_cdc_seq", "_cdc_delete", "_cdc_rank", "_cdc_file_no"].map(String::from))
+            .map(|c| format!("x.{c}"))
+            .collect();
+        format!(
+            "CREATE TEMP TABLE cdc_latest AS SELECT {}, CASE WHEN x._cdc_rank = 1 THEN x._cdc_ts \
+             ELSE CAST('0001-01-01 00:00:00' AS TIMESTAMP) END AS _cdc_rival_ts FROM ({}) x",
+            latest_cols.join(", "),
+            self.latest_per_key(),
+        )
+    }
+
+    /// Fails the load on a change the contract can no longer decide (rule 3):
+    /// an insert or update committed (or a full-load row transferred) before
+    /// the tombstone horizon (the newest commit timestamp among the applied
+    /// CDC files, minus the lateness window; every load has expired the
+    /// tombstones older than that) for a key that has neither a target row
+    /// nor a tombstone. Its key may have been deleted after it, and that
+    /// delete forgotten; applying it could bring a deleted row back. A key with a target row
+    /// or a tombstone is decided by comparing with them, and a change at or
+    /// after the horizon would still find its key's tombstone. Only the
+    /// (normally no) changes before the horizon are joined.
+    fn beyond_tombstones_check(&self) -> Vec<String> {
+        let d = self.d;
+        let t = self.t;
+        let horizon = format!(
+            "(SELECT {} FROM {} WHERE kind = 'C')",
+            d.minus_seconds("MAX(max_commit_ts)", t.lateness_window.as_secs()),
+            names::progress(self.cfg, t)
+        );
+        let keys: Vec<String> = self.key_columns().map(|(k, _)| k).collect();
+        vec![
+            // Materialized first: the horizon is computed once, and the
+            // joins below start from this (normally empty) table, so the
+            // target is neither hashed nor scanned for nothing.
+            format!(
+                "CREATE TEMP TABLE cdc_old AS SELECT {}, _cdc_ts, _cdc_file_no FROM cdc_latest \
+                 WHERE NOT _cdc_delete AND _cdc_ts < {horizon}",
+                keys.join(", ")
+            ),
+            d.assert_empty(
+                &self.cfg.control_schema.quoted(),
+                &format!(
+                    "SELECT {} || CAST(l._cdc_ts AS {}) || {} || f.file FROM cdc_old l \
+                     JOIN cdc_files f ON f.file_no = l._cdc_file_no \
+                     WHERE NOT EXISTS (SELECT 1 FROM {} t WHERE {}) AND NOT EXISTS (SELECT 1 FROM {} d WHERE {})",
+                    d.literal("a change committed at "),
+                    d.text_type(64),
+                    d.literal(&format!(
+                        ", more than the lateness window ({} s) before the newest applied change, to a key with \
+                         no row and no tombstone (its delete may have expired; see docs/cdc-contract.md, rule 3), \
+                         in file ",
+                        t.lateness_window.as_secs()
+                    )),
+                    self.target(),
+                    self.key_match("t", "l"),
+                    self.tombstones(),
+                    self.key_match("d", "l"),
+                ),
+                &format!("table {}: ", t.qualified()),
+            ),
+        ]
+    }
+
     fn upsert(&self) -> Vec<String> {
         let t = self.t;
         let keys = self.keys().join(", ");
@@ -508,30 +595,11 @@ impl Plan<'_> {
         let seq_target = t.sequence_column.as_ref().map(|s| s.quoted());
         let tomb = self.tombstones();
         let target = self.target();
-        let latest_cols: Vec<String> = self
-            .cols()
-            .iter()
-            .chain(&["_cdc_ts", "_cdc_seq", "_cdc_delete", "_cdc_rank"].map(String::from))
-            .map(|c| format!("x.{c}"))
-            .collect();
         let target_rank = format!("(CASE WHEN t.{FULL_LOAD_FLAG_COLUMN} THEN 0 ELSE 1 END)");
         let target_seq = seq_target.as_ref().map_or("NULL".to_string(), |s| format!("t.{s}"));
         let (insert_cols, insert_vals) = self.target_insert_lists();
         let window = t.lateness_window.as_secs();
         vec![
-            // The latest change per key. `_cdc_rival_ts`: a target row can
-            // only beat a CDC change if its timestamp is at least the
-            // change's, so the target's join condition on it lets the engine
-            // skip the target's blocks of older rows (DuckDB's and Redshift's
-            // zone maps keep each block's timestamp range). A full-load
-            // change can lose to any CDC row, so its bound is the lowest
-            // timestamp.
-            format!(
-                "CREATE TEMP TABLE cdc_latest AS SELECT {}, CASE WHEN x._cdc_rank = 1 THEN x._cdc_ts \
-                 ELSE CAST('0001-01-01 00:00:00' AS TIMESTAMP) END AS _cdc_rival_ts FROM ({}) x",
-                latest_cols.join(", "),
-                self.latest_per_key(),
-            ),
             // Drop the changes a key's tombstone is newer than (or the same
             // as). A DELETE rather than a join while picking the latest: the
             // few tombstones form the hash table and the changes need not

@@ -25,11 +25,16 @@ pub struct DayExport<'a> {
 
 /// The raw day's columns in a fixed order: the change's operation, its commit
 /// time and sequence, then the table's columns.
-fn columns(t: &TableConfig) -> Vec<String> {
+fn columns(cfg: &PipelineConfig, t: &TableConfig) -> Vec<String> {
     // A timestamp whatever the raw file holds: DMS's TimestampColumnName
     // writes text (docs/dms.md); the optimized zone keeps a TIMESTAMP.
     let ts = format!("CAST({0} AS TIMESTAMP) AS {0}", t.commit_ts_column.quoted());
-    let mut cols = vec![format!("\"{OP_COLUMN}\""), ts];
+    // Inserts-only CDC files carry no `Op`; the optimized zone keeps one schema.
+    let op = match cfg.dms.cdc_files_carry_op() {
+        true => format!("\"{OP_COLUMN}\""),
+        false => format!("'I' AS \"{OP_COLUMN}\""),
+    };
+    let mut cols = vec![op, ts];
     if let Some(seq) = &t.sequence_column {
         cols.push(seq.quoted());
     }
@@ -65,7 +70,7 @@ fn day_filter(cfg: &PipelineConfig, e: &DayExport<'_>, d: Dialect) -> String {
 fn day_select(cfg: &PipelineConfig, e: &DayExport<'_>, d: Dialect) -> String {
     format!(
         "SELECT {} FROM {} WHERE {} ORDER BY {}",
-        columns(e.table).join(", "),
+        columns(cfg, e.table).join(", "),
         names::raw_cdc(cfg, e.table),
         day_filter(cfg, e, d),
         order_by(e.table)
