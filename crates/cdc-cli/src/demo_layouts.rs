@@ -15,7 +15,10 @@ const LAYOUTS: [(&str, &str); 8] = [
     ),
     ("dms-defaults", ""),
     ("slash-yyyymmdd", "bucket_folder = \"dms\"\ndate_partition_enabled = true"),
-    ("dash-yyyymmdd", "date_partition_enabled = true\ndate_partition_delimiter = \"DASH\""),
+    (
+        "dash-yyyymmdd",
+        "date_partition_enabled = true\ndate_partition_delimiter = \"DASH\"\ninclude_op_for_full_load = true",
+    ),
     (
         "slash-yyyymmddhh",
         "bucket_folder = \"dms\"\ndate_partition_enabled = true\ndate_partition_sequence = \"YYYYMMDDHH\"",
@@ -23,13 +26,18 @@ const LAYOUTS: [(&str, &str); 8] = [
     ("yyyymm", "date_partition_enabled = true\ndate_partition_sequence = \"YYYYMM\""),
     (
         "underscore-mmyyyydd",
-        "date_partition_enabled = true\ndate_partition_sequence = \"MMYYYYDD\"\ndate_partition_delimiter = \"UNDERSCORE\"",
+        "date_partition_enabled = true\ndate_partition_sequence = \"MMYYYYDD\"\ndate_partition_delimiter = \"UNDERSCORE\"\n\
+         include_op_for_full_load = true",
     ),
     (
         "none-ddmmyyyy",
         "date_partition_enabled = true\ndate_partition_sequence = \"DDMMYYYY\"\ndate_partition_delimiter = \"NONE\"",
     ),
 ];
+
+/// Layouts run only when named: DMS then leaves changes out by design, so
+/// the target follows the oracle but not the source database.
+const EXTRA_LAYOUTS: [(&str, &str); 1] = [("inserts-only", "cdc_inserts_only = true")];
 
 /// Every layout's name, in the order the demo runs them.
 pub fn names() -> Vec<&'static str> {
@@ -38,8 +46,9 @@ pub fn names() -> Vec<&'static str> {
 
 /// The config with the named layout's `[dms]` (DMS's timestamp column kept).
 pub fn with_layout(cfg: &PipelineConfig, name: &str) -> anyhow::Result<PipelineConfig> {
-    let Some((_, keys)) = LAYOUTS.iter().find(|(n, _)| *n == name) else {
-        bail!("unknown layout {name:?}; the layouts are {}", names().join(", "));
+    let Some((_, keys)) = LAYOUTS.iter().chain(&EXTRA_LAYOUTS).find(|(n, _)| *n == name) else {
+        let extra: Vec<&str> = EXTRA_LAYOUTS.iter().map(|(n, _)| *n).collect();
+        bail!("unknown layout {name:?}; the layouts are {}, and {}", names().join(", "), extra.join(", "));
     };
     let mut text = keys.to_string();
     if let Some(ts) = &cfg.dms.timestamp_column_name {

@@ -106,6 +106,7 @@ fn compare(conn: &Connection, name: &str, actual: &str, expected: &str, cols: &[
 pub fn verify_unloaded_day(
     conn: &Connection,
     t: &cdc_core::TableConfig,
+    op_in_files: bool,
     raw_day_files: &[String],
     optimized_day_dir: &std::path::Path,
 ) -> anyhow::Result<u64> {
@@ -119,7 +120,9 @@ pub fn verify_unloaded_day(
         bail!("{}: no raw CDC file of the day exported to {}", t.name, optimized_day_dir.display());
     }
     let list: Vec<String> = raw_day_files.iter().map(|f| lit(f)).collect();
-    let raw = format!("SELECT \"Op\" AS op, {cols} FROM read_parquet([{}], union_by_name = true)", list.join(", "));
+    // Inserts-only CDC files carry no `Op`; the export writes `I` (docs/dms.md).
+    let op = if op_in_files { "\"Op\"" } else { "'I'" };
+    let raw = format!("SELECT {op} AS op, {cols} FROM read_parquet([{}], union_by_name = true)", list.join(", "));
     let opt =
         format!("SELECT op, {cols} FROM read_parquet({})", lit(&format!("{}/*.parquet", optimized_day_dir.display())));
     let count = |sql: String| -> anyhow::Result<u64> {

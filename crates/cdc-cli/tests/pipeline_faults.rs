@@ -175,6 +175,30 @@ async fn a_data_error_in_one_table_fails_the_run_after_the_others_loaded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cdc_file_the_generator_writes_again_fails_its_table_naming_it_and_the_others_load() {
+    // GIVEN a loaded raw zone
+    let mut f = Fixture::new(23);
+    let run = f.pipeline().run("first").await.unwrap();
+    assert_eq!(run.execution.status, ExecutionStatus::Succeeded, "{:?}", run.execution.cause);
+    // WHEN DMS (the generator) writes an applied accounts file again, one
+    // change shorter, and a new cycle of files arrives
+    let rewritten = f.generator.rewrite_cdc_file("pgbench_accounts").unwrap();
+    f.generator.cdc_cycle(200).unwrap();
+    let run = f.pipeline().run("rewritten").await.unwrap();
+    // THEN the run fails with DataError naming the file, accounts keeps the
+    // first version (the oracle's), and every other table loads the new cycle
+    assert_eq!(run.execution.status, ExecutionStatus::Failed);
+    assert_eq!(run.execution.error.as_deref(), Some("DataError"));
+    let notices = f.notices();
+    let Some(Notice::Failure(n)) = notices.last() else { panic!("a failure notice expected: {notices:#?}") };
+    assert_eq!(n.failed_tables, vec!["pgbench_accounts".to_string()]);
+    let name = rewritten.file_name().unwrap().to_str().unwrap();
+    assert!(n.error_message.contains(name) && n.error_message.contains("written again"), "{}", n.error_message);
+    // (accounts lacks only the new cycle's changes, which the oracle has)
+    assert_eq!(f.mismatched(), vec!["pgbench_accounts".to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_job_is_skipped_and_nothing_is_loaded() {
     // GIVEN another execution holds the job
     let f = Fixture::new(23);

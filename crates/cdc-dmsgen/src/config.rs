@@ -75,6 +75,11 @@ pub struct GeneratorConfig {
     pub account_insert_pct: f64,
     /// Percent of transactions that delete an existing account.
     pub account_delete_pct: f64,
+    /// Hold one `pgbench_history` and one `pgbench_tellers` file of the
+    /// first CDC cycle back until [`crate::Generator::finish`]: with a
+    /// [`crate::Generator::pause`] before, they land in a day older than the
+    /// load's listing window.
+    pub hold_past_window: bool,
 }
 
 impl Default for GeneratorConfig {
@@ -91,6 +96,7 @@ impl Default for GeneratorConfig {
             txns_during_full_load: 200,
             account_insert_pct: 2.0,
             account_delete_pct: 2.0,
+            hold_past_window: false,
         }
     }
 }

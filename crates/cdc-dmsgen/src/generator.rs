@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -14,7 +14,7 @@ use crate::capture::{Capture, PendingFile};
 use crate::config::{DmsLayout, GeneratorConfig};
 use crate::error::GenError;
 use crate::late;
-use crate::model::{Change, FullRow, Key, Micros, Row, Table};
+use crate::model::{Change, FullRow, Key, Micros, Op, Row, Table};
 use crate::oracle::{self, ChangeLog};
 use crate::report::{
     CallStats, CycleReport, LATE_FILES_DELIVERED, LATE_FILES_HELD_BACK, LATE_UPDATE_OLDER_THAN_DELETE,
@@ -70,6 +70,12 @@ pub struct Generator {
     full_loaded: bool,
     /// CDC files closed but not yet written: delivered late by the next call.
     held: Vec<PendingFile>,
+    /// Files held until `finish` (`GeneratorConfig::hold_past_window`).
+    held_long: Vec<PendingFile>,
+    /// Whether the first CDC cycle has run (it picks the long-held files).
+    cycled: bool,
+    /// The CDC files the last call wrote on time, for `rewrite_cdc_file`.
+    last_written: Vec<PendingFile>,
 }
 
 impl Generator {
@@ -100,6 +106,9 @@ impl Generator {
             next_seq: 0,
             full_loaded: false,
             held: Vec::new(),
+            held_long: Vec::new(),
+            cycled: false,
+            last_written: Vec::new(),
         })
     }
 
@@ -108,9 +117,35 @@ impl Generator {
         self.clock.to_datetime()
     }
 
-    /// True when no CDC file is held back.
+    /// True when every committed change is in a delivered file: nothing is
+    /// held back, and DMS writes every operation (not `cdc_inserts_only` or
+    /// `cdc_inserts_and_updates`, which leave changes out for good).
     pub fn all_delivered(&self) -> bool {
-        self.held.is_empty()
+        self.held.is_empty() && self.held_long.is_empty() && self.captures(Op::Delete) && self.captures(Op::Update)
+    }
+
+    /// Whether DMS writes changes of this operation (S3Settings
+    /// `CdcInsertsOnly`, `CdcInsertsAndUpdates`).
+    fn captures(&self, op: Op) -> bool {
+        let dms = &self.layout.dms;
+        match op {
+            Op::Insert => true,
+            Op::Update => !dms.cdc_inserts_only,
+            Op::Delete => !dms.cdc_inserts_only && !dms.cdc_inserts_and_updates,
+        }
+    }
+
+    /// The source is quiet for `span`: no transaction, so DMS writes no file
+    /// (a weekend, say). The next cycle's files then sit days after the
+    /// earlier ones.
+    pub fn pause(&mut self, span: Duration) -> Result<(), GenError> {
+        let us = span
+            .num_microseconds()
+            .filter(|us| *us >= 0)
+            .ok_or_else(|| GenError::Config(format!("pause of {span} is negative or too long")))?;
+        self.clock = Micros(self.clock.0 + us);
+        self.capture.advance_to(self.clock);
+        Ok(())
     }
 
     /// Runs the full load over simulated time [T0, T1] with pgbench transactions
@@ -342,7 +377,17 @@ impl Generator {
                 on_time.push(f);
             }
         }
+        if self.cfg.hold_past_window && !self.cycled {
+            for table in [Table::History, Table::Tellers] {
+                if let Some(i) = on_time.iter().position(|f| f.table == table) {
+                    self.held_long.push(on_time.remove(i));
+                    stats.add(LATE_FILES_HELD_BACK, 1);
+                }
+            }
+        }
+        self.cycled = true;
         self.write_cdc_files(&on_time, None, &mut stats)?;
+        self.last_written = on_time;
         self.deliver_held(&mut stats)?;
         self.held.extend(held);
         tracing::info!(
@@ -358,8 +403,29 @@ impl Generator {
     /// Delivers every held-back file; commits nothing and writes nothing else.
     pub fn finish(&mut self) -> Result<CycleReport, GenError> {
         let mut stats = CallStats::new();
+        self.held.append(&mut self.held_long);
         self.deliver_held(&mut stats)?;
         Ok(stats.report)
+    }
+
+    /// Writes the last cycle's newest on-time CDC file of `table` again under
+    /// its name, without its last change and with a newer mtime: what DMS
+    /// never does, and the load must refuse (docs/dms.md). The oracle keeps
+    /// the file's first version, which the target holds. Returns its path.
+    pub fn rewrite_cdc_file(&mut self, table: &str) -> Result<PathBuf, GenError> {
+        let file = self
+            .last_written
+            .iter()
+            .rev()
+            .find(|f| f.table.name() == table && f.changes.len() > 1)
+            .cloned()
+            .ok_or_else(|| GenError::State(format!("no CDC file of {table} with two changes to rewrite")))?;
+        let rel = file.rel_path(&self.layout);
+        let changes: Vec<&Change> =
+            file.changes[..file.changes.len() - 1].iter().map(|&i| &self.log.changes[i]).collect();
+        let mtime = Micros(self.clock.0 + LATE_MTIME_STEP_US);
+        let mut written = self.writer.write_cdc(file.table, &[(Target { rel, mtime }, changes)])?;
+        written.pop().ok_or_else(|| GenError::State("the rewrite wrote no file".into()))
     }
 
     /// The state a correct pipeline target holds given only the files
@@ -440,7 +506,10 @@ impl Generator {
         let mut per_table: [Vec<usize>; Table::COUNT] = Default::default();
         for (op, row) in stmts {
             self.next_seq += 1;
-            per_table[row.table().index()].push(self.log.changes.len());
+            // A change DMS does not write stays in the log, never delivered.
+            if self.captures(op) {
+                per_table[row.table().index()].push(self.log.changes.len());
+            }
             self.log.changes.push(Change { seq: self.next_seq, ts: t, op, row, delivered: false });
         }
         stats.observe_txn(&self.log.changes[first..]);

@@ -27,6 +27,23 @@ pub struct CycleReport {
     pub days: BTreeSet<String>,
 }
 
+impl CycleReport {
+    /// Adds what a later call of the same cycle did (`finish` after the last
+    /// `cdc_cycle`).
+    pub fn absorb(&mut self, other: CycleReport) {
+        self.files_written += other.files_written;
+        self.late_files.extend(other.late_files);
+        self.transactions += other.transactions;
+        for (k, v) in other.changes_by_table {
+            *self.changes_by_table.entry(k).or_default() += v;
+        }
+        for (k, v) in other.hard_cases {
+            *self.hard_cases.entry(k).or_default() += v;
+        }
+        self.days.extend(other.days);
+    }
+}
+
 pub(crate) const TXN_MULTIPLE_CHANGES_SAME_TS: &str = "txn_multiple_changes_same_ts";
 pub(crate) const TXN_ACCOUNT_UPDATED_TWICE: &str = "txn_same_account_updated_twice";
 pub(crate) const TXN_DELETE_THEN_REINSERT: &str = "txn_delete_then_reinsert_same_aid";

@@ -94,6 +94,10 @@ pub(crate) struct ParquetWriter {
     order: [[String; 2]; Table::COUNT],
     /// Timestamps written as DMS's `yyyy-MM-dd HH:mm:ss.SSSSSS` strings.
     ts_as_text: bool,
+    /// CDC files carry `Op` (all but inserts-only CDC without IncludeOpForFullLoad).
+    cdc_op: bool,
+    /// Full-load files carry `Op` = `I` (IncludeOpForFullLoad).
+    full_op: bool,
 }
 
 impl ParquetWriter {
@@ -110,10 +114,15 @@ impl ParquetWriter {
         let ts = (layout.ts_column.as_str(), if layout.ts_as_text { "VARCHAR" } else { "TIMESTAMP" });
         let seq = (layout.seq_column.as_str(), "VARCHAR");
         let part = (PART_COLUMN, "INTEGER");
+        let op = ("Op", "VARCHAR");
+        // Where DMS puts `Op` (docs/dms.md): first, when it writes one.
+        let (cdc_op, full_op) = (layout.dms.cdc_files_carry_op(), layout.dms.include_op_for_full_load);
+        let cdc_cols: Vec<(&str, &str)> = if cdc_op { vec![part, op, ts, seq] } else { vec![part, ts, seq] };
+        let full_cols: Vec<(&str, &str)> = if full_op { vec![part, op, ts] } else { vec![part, ts] };
         let create = Table::ALL.map(|table| {
             [
-                (stage_name("cdc", table), column_defs(&[part, ("Op", "VARCHAR"), ts, seq], table, &[])),
-                (stage_name("full", table), column_defs(&[part, ts], table, &[])),
+                (stage_name("cdc", table), column_defs(&cdc_cols, table, &[])),
+                (stage_name("full", table), column_defs(&full_cols, table, &[])),
             ]
             .map(|(name, cols)| format!("CREATE OR REPLACE TABLE {} ({cols})", quote_ident(&name)))
         });
@@ -121,7 +130,15 @@ impl ParquetWriter {
             let full: Vec<String> = table.scan_order().iter().map(|c| quote_ident(c)).collect();
             [quote_ident(&layout.seq_column), full.join(", ")].map(|cols| sql_string(&cols))
         });
-        Ok(ParquetWriter { conn, root: root.to_path_buf(), create, order, ts_as_text: layout.ts_as_text })
+        Ok(ParquetWriter {
+            conn,
+            root: root.to_path_buf(),
+            create,
+            order,
+            ts_as_text: layout.ts_as_text,
+            cdc_op,
+            full_op,
+        })
     }
 
     /// A timestamp as the files carry it: a TIMESTAMP, or DMS's text (kept in `text`).
@@ -143,7 +160,10 @@ impl ParquetWriter {
                         let seq = crate::model::seq_string(c.ts, c.seq);
                         let mut text = None;
                         let ts = self.ts_cell(&c.ts, &mut text);
-                        append_row(app, &[&part, &c.op.code(), ts, &seq], &c.row, &[])?;
+                        let op = c.op.code();
+                        let head: &[&dyn ToSql] =
+                            if self.cdc_op { &[&part, &op, ts, &seq] } else { &[&part, ts, &seq] };
+                        append_row(app, head, &c.row, &[])?;
                     }
                 }
                 Ok(())
@@ -164,7 +184,8 @@ impl ParquetWriter {
                     for r in rows.iter() {
                         let mut text = None;
                         let ts = self.ts_cell(&r.ts, &mut text);
-                        append_row(app, &[&part, ts], &r.row, &[])?;
+                        let head: &[&dyn ToSql] = if self.full_op { &[&part, &"I", ts] } else { &[&part, ts] };
+                        append_row(app, head, &r.row, &[])?;
                     }
                 }
                 Ok(())
