@@ -119,6 +119,7 @@ async fn demo_layout(
         branches: args.scale,
         accounts_per_branch: args.accounts_per_branch,
         hold_past_window: true,
+        history_full_load_after_cdc: true,
         ..GeneratorConfig::default()
     };
     let mut generator = Generator::new(&raw_root, layout, gen_cfg)?;

@@ -80,6 +80,11 @@ pub struct GeneratorConfig {
     /// [`crate::Generator::pause`] before, they land in a day older than the
     /// load's listing window.
     pub hold_past_window: bool,
+    /// Deliver `pgbench_history`'s full-load files with the first CDC cycle,
+    /// after the CDC files of the full load's own time: the full load then
+    /// widens the append table's full-load window over CDC rows already
+    /// loaded (docs/cdc-contract.md, rule 6).
+    pub history_full_load_after_cdc: bool,
 }
 
 impl Default for GeneratorConfig {
@@ -97,6 +102,7 @@ impl Default for GeneratorConfig {
             account_insert_pct: 2.0,
             account_delete_pct: 2.0,
             hold_past_window: false,
+            history_full_load_after_cdc: false,
         }
     }
 }

@@ -74,6 +74,10 @@ pub struct Generator {
     held_long: Vec<PendingFile>,
     /// Whether the first CDC cycle has run (it picks the long-held files).
     cycled: bool,
+    /// Full-load rows whose files wait for the first CDC cycle
+    /// (`GeneratorConfig::history_full_load_after_cdc`); the oracle sees
+    /// them once written.
+    held_full: Vec<FullRow>,
     /// The CDC files the last call wrote on time, for `rewrite_cdc_file`.
     last_written: Vec<PendingFile>,
 }
@@ -108,6 +112,7 @@ impl Generator {
             held: Vec::new(),
             held_long: Vec::new(),
             cycled: false,
+            held_full: Vec::new(),
             last_written: Vec::new(),
         })
     }
@@ -121,7 +126,8 @@ impl Generator {
     /// held back, and DMS writes every operation (not `cdc_inserts_only` or
     /// `cdc_inserts_and_updates`, which leave changes out for good).
     pub fn all_delivered(&self) -> bool {
-        self.held.is_empty() && self.held_long.is_empty() && self.captures(Op::Delete) && self.captures(Op::Update)
+        let held = !self.held.is_empty() || !self.held_long.is_empty() || !self.held_full.is_empty();
+        !held && self.captures(Op::Delete) && self.captures(Op::Update)
     }
 
     /// Whether DMS writes changes of this operation (S3Settings
@@ -274,10 +280,15 @@ impl Generator {
         self.capture.advance_to(t1);
         self.clock = self.clock.max(self.capture.flush_all_at_next_tick());
 
+        stats.observe_full_load(&self.log);
+        if self.cfg.history_full_load_after_cdc {
+            let (held, kept) =
+                std::mem::take(&mut self.log.full_rows).into_iter().partition(|r| r.row.table() == Table::History);
+            (self.held_full, self.log.full_rows) = (held, kept);
+        }
         self.write_full_files(&scan_end, &mut stats)?;
         let files = self.capture.take_done();
         self.write_cdc_files(&files, None, &mut stats)?;
-        stats.observe_full_load(&self.log);
         self.full_loaded = true;
         tracing::info!(
             transactions = stats.report.transactions,
@@ -387,6 +398,13 @@ impl Generator {
         }
         self.cycled = true;
         self.write_cdc_files(&on_time, None, &mut stats)?;
+        if !self.held_full.is_empty() {
+            // Written after the CDC files, as a full load that arrives late.
+            let rows = std::mem::take(&mut self.held_full);
+            self.log.full_rows.extend(rows);
+            let at = [Micros(self.clock.0 + LATE_MTIME_STEP_US); Table::COUNT];
+            self.write_full_files_of(&[Table::History], &at, &mut stats)?;
+        }
         self.last_written = on_time;
         self.deliver_held(&mut stats)?;
         self.held.extend(held);
@@ -519,7 +537,17 @@ impl Generator {
     /// Full-load files, `LOAD00000001.parquet`, ... per table in scan order,
     /// each with the time its table's scan ended as mtime.
     fn write_full_files(&mut self, scan_end: &[Micros; Table::COUNT], stats: &mut CallStats) -> Result<(), GenError> {
-        for table in Table::ALL {
+        self.write_full_files_of(&Table::ALL, scan_end, stats)
+    }
+
+    /// The full-load files of `tables` (their rows in the log).
+    fn write_full_files_of(
+        &mut self,
+        tables: &[Table],
+        scan_end: &[Micros; Table::COUNT],
+        stats: &mut CallStats,
+    ) -> Result<(), GenError> {
+        for &table in tables {
             let rows: Vec<&FullRow> = self.log.full_rows.iter().filter(|r| r.row.table() == table).collect();
             let files: Vec<(Target, &[&FullRow])> = rows
                 .chunks(self.cfg.full_file_rows)
