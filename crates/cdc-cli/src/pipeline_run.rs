@@ -263,6 +263,10 @@ impl Warehouse for LazyWarehouse {
     fn dialect(&self) -> Dialect {
         Dialect::DuckDb
     }
+    /// The embedded DuckDB's, known without opening it.
+    fn poll_schedule(&self) -> cdc_core::ports::PollSchedule {
+        cdc_core::ports::PollSchedule::IN_PROCESS
+    }
     async fn submit(&self, batch: StatementBatch) -> Result<StatementId, PipelineError> {
         self.get()?.0.submit(batch).await
     }

@@ -4,8 +4,6 @@
 //! the types tables value for value, read through the warehouse port and
 //! compared with the generator's own Rust values.
 
-use std::time::Duration;
-
 use anyhow::{Context, bail};
 use chrono::{NaiveDate, NaiveDateTime};
 use duckdb::Connection;
@@ -163,7 +161,6 @@ impl TypedCheck {
 
 /// Most difference lines one table reports (the count of the rest follows).
 const MAX_DIFFERENCES: usize = 40;
-const POLL: Duration = Duration::from_millis(20);
 
 /// Reads every types table of the config ([`cdc_dmsgen::TYPES_TABLES`])
 /// through `warehouse` (the same SQL on DuckDB and Redshift, no cast) and
@@ -196,7 +193,7 @@ pub async fn verify_typed_values(
         }
         let sql = format!("SELECT {} FROM {}", cols.join(", "), names::target(cfg, t));
         let batch = StatementBatch { label: format!("check {} value for value", t.qualified()), statements: vec![sql] };
-        let result = run_to_completion(warehouse, batch, POLL).await.with_context(|| format!("reading {name}"))?;
+        let result = run_to_completion(warehouse, batch).await.with_context(|| format!("reading {name}"))?;
         let mut expected = generator.expected_typed_rows(name)?;
         if t.sequence_column.is_none() {
             for row in &mut expected {

@@ -69,9 +69,25 @@ async fn from_an_empty_warehouse_through_cdc_cycles_and_unload_the_targets_match
     for cycle in 0..2 {
         stack.generator.cdc_cycle(150).unwrap();
         stack.deliver().await;
+        stack.emulator.reset_calls();
         let run = stack.run(&format!("cdc-{cycle}")).await;
         // THEN each run's new day partitions were registered and the targets match the oracle
         succeeded(&run, "cdc run");
+        // AND it asked for each statement's status a few times, not every few
+        // milliseconds (steps wait 250 ms, then double; docs/redshift.md)
+        // (the state machine's Poll states ask once per entry, after a Wait
+        // that the virtual clock skips here; the rest is the steps' own waits)
+        let calls = stack.emulator.calls();
+        let statements = calls.get("BatchExecuteStatement") + calls.get("ExecuteStatement");
+        let polls = run
+            .execution
+            .history
+            .iter()
+            .filter(|e| matches!(&e.kind, EventKind::StateEntered { name, .. } if name.contains("Poll")))
+            .count() as u64;
+        let in_steps = calls.get("DescribeStatement").saturating_sub(polls);
+        eprintln!("cdc-{cycle}: {statements} statements, {polls} poll states, {in_steps} DescribeStatement in steps");
+        assert!(in_steps <= 3 * statements, "{in_steps} in-step polls for {statements} statements: {calls:?}");
         assert!(!run.claim.as_ref().unwrap().setup_needed, "setup runs once");
         stack.assert_matches_oracle(&format!("after CDC cycle {cycle}")).await;
     }
@@ -220,6 +236,9 @@ struct LosesFirstAnswer {
 impl Warehouse for LosesFirstAnswer {
     fn dialect(&self) -> Dialect {
         self.inner.dialect()
+    }
+    fn poll_schedule(&self) -> cdc_core::ports::PollSchedule {
+        self.inner.poll_schedule()
     }
     async fn submit(&self, batch: StatementBatch) -> Result<StatementId, PipelineError> {
         self.inner.submit(batch).await

@@ -4,16 +4,12 @@
 
 mod aws_support;
 
-use std::time::Duration;
-
 use cdc_aws::RedshiftTarget;
 use cdc_core::PipelineConfig;
 use cdc_core::ports::{Cell, Warehouse, run_to_completion};
 use cdc_core::sql::{StatementBatch, merge};
 use cdc_local::DuckDbWarehouse;
 use cdc_redshift_emulator::{Emulator, EmulatorConfig};
-
-const POLL: Duration = Duration::from_millis(20);
 
 /// What the pipeline makes of a sequence value.
 #[derive(Debug, PartialEq)]
@@ -37,7 +33,7 @@ async fn verdicts(wh: &dyn Warehouse, inputs: &[Option<&str>]) -> Vec<Verdict> {
         let value = merge::sequence_value(t, d, &raw, &merge::sequence_parse(&raw));
         let sql = format!("SELECT CAST({value} AS VARCHAR(64)) AS v");
         let batch = StatementBatch { label: "sequence verdict".into(), statements: vec![sql] };
-        let rs = run_to_completion(wh, batch, POLL).await.unwrap_or_else(|e| panic!("{input:?} on {d:?}: {e}"));
+        let rs = run_to_completion(wh, batch).await.unwrap_or_else(|e| panic!("{input:?} on {d:?}: {e}"));
         out.push(match &rs.rows[0][0] {
             Cell::Null => Verdict::Null,
             Cell::Text(v) if v == "-1" => Verdict::Refused,

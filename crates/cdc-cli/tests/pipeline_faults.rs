@@ -246,6 +246,10 @@ impl Warehouse for SlowWarehouse {
     fn dialect(&self) -> Dialect {
         Dialect::DuckDb
     }
+    /// The wrapped warehouse's: "slow" here counts polls, not time.
+    fn poll_schedule(&self) -> cdc_core::ports::PollSchedule {
+        self.inner.poll_schedule()
+    }
     async fn submit(&self, batch: StatementBatch) -> Result<StatementId, cdc_core::PipelineError> {
         self.inner.submit(batch).await
     }

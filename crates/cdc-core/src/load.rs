@@ -16,9 +16,6 @@ use crate::ports::{
 };
 use crate::sql::merge;
 
-/// How often a step that must wait for a short read polls the warehouse.
-pub const READ_POLL: Duration = Duration::from_millis(20);
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum SubmitOutcome {

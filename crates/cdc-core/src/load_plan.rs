@@ -17,7 +17,7 @@ use chrono::{NaiveDateTime, Timelike};
 use crate::config::{PipelineConfig, TableConfig};
 use crate::dms::TableListing;
 use crate::error::PipelineError;
-use crate::load::{READ_POLL, parse_timestamp};
+use crate::load::parse_timestamp;
 use crate::ports::{Cell, FileKind, RawFile, ResultSet, Warehouse, run_to_completion};
 use crate::sql::setup;
 
@@ -91,7 +91,7 @@ pub async fn new_files(
 ) -> Result<Vec<RawFile>, PipelineError> {
     let d = warehouse.dialect();
     let mut applied = Applied::default();
-    applied.add_rows(&run_to_completion(warehouse, setup::applied_files_query(cfg, t, d), READ_POLL).await?);
+    applied.add_rows(&run_to_completion(warehouse, setup::applied_files_query(cfg, t, d)).await?);
     if listing.files.is_empty() && applied.is_empty() {
         return Err(PipelineError::data(format!(
             "neither full-load nor CDC files under {}",
@@ -101,8 +101,7 @@ pub async fn new_files(
     let (unsettled, settled) = old_days(&applied, listing);
     if !unsettled.is_empty() {
         let days: Vec<&str> = unsettled.iter().map(String::as_str).collect();
-        applied
-            .add_rows(&run_to_completion(warehouse, setup::applied_in_days_query(cfg, t, d, &days), READ_POLL).await?);
+        applied.add_rows(&run_to_completion(warehouse, setup::applied_in_days_query(cfg, t, d, &days)).await?);
     }
     let mut new = Vec::new();
     let (mut rewritten, mut reloaded) = (Vec::new(), Vec::new());

@@ -14,5 +14,6 @@ pub use optimized_zone::{DayFiles, ExportTarget, OptimizedCatalog, OptimizedPart
 pub use raw_catalog::{RawCatalog, RawCatalogSync, RawListing, RawTableProblem, raw_table_name};
 pub use raw_zone::{FileColumn, FileColumnType, FileKind, RawFile, RawObject, RawZone};
 pub use warehouse::{
-    Cell, IdempotentSubmits, ResultSet, SingleStatement, StatementId, StatementState, Warehouse, run_to_completion,
+    Cell, IdempotentSubmits, PollSchedule, ResultSet, SingleStatement, StatementId, StatementState, Warehouse,
+    run_to_completion, wait_for,
 };

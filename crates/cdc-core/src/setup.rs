@@ -2,7 +2,6 @@
 
 use crate::config::PipelineConfig;
 use crate::error::PipelineError;
-use crate::load::READ_POLL;
 use crate::ports::{Warehouse, run_to_completion};
 use crate::sql::setup::{self, ExternalSchema};
 
@@ -14,7 +13,7 @@ pub async fn run_setup(
     external: Option<&ExternalSchema>,
 ) -> Result<(), PipelineError> {
     for batch in setup::setup_batches(cfg, warehouse.dialect(), external) {
-        run_to_completion(warehouse, batch, READ_POLL).await?;
+        run_to_completion(warehouse, batch).await?;
     }
     Ok(())
 }
@@ -25,7 +24,7 @@ pub async fn refresh_derived(cfg: &PipelineConfig, warehouse: &dyn Warehouse) ->
     let mut failed = Vec::new();
     for dt in &cfg.derived {
         let batch = setup::refresh_derived(cfg, dt, warehouse.dialect());
-        if let Err(e) = run_to_completion(warehouse, batch, READ_POLL).await {
+        if let Err(e) = run_to_completion(warehouse, batch).await {
             failed.push((dt.name.to_string(), e.context(format!("derived table {}", dt.name))));
         }
     }

@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{PipelineConfig, TableConfig};
 use crate::error::PipelineError;
-use crate::load::READ_POLL;
 use crate::ports::{
     ExportTarget, FileKind, OptimizedCatalog, OptimizedPartition, OptimizedZone, RawFile, RawZone, ResultSet,
     StatementId, Warehouse, run_to_completion,
@@ -136,7 +135,7 @@ pub fn plan_table(
 
 /// Every exported day, from the warehouse's record.
 pub async fn recorded_days(cfg: &PipelineConfig, warehouse: &dyn Warehouse) -> Result<Vec<UnloadedDay>, PipelineError> {
-    let rs = run_to_completion(warehouse, unloaded_days_query(cfg, warehouse.dialect()), READ_POLL).await?;
+    let rs = run_to_completion(warehouse, unloaded_days_query(cfg, warehouse.dialect())).await?;
     rs.rows.iter().map(|row| recorded_row(&rs, row)).collect()
 }
 
@@ -238,7 +237,7 @@ pub async fn complete_day(
         source_bytes: day.source.bytes,
         source_newest_modified: &day.source.newest_modified,
     };
-    run_to_completion(warehouse, record_day(cfg, &record, warehouse.dialect()), READ_POLL).await?;
+    run_to_completion(warehouse, record_day(cfg, &record, warehouse.dialect())).await?;
     catalog.register_table(t, &zone.table_location(t)).await?;
     let partition = OptimizedPartition {
         day: day.day.clone(),
@@ -284,15 +283,8 @@ pub async fn unload_day(
 }
 
 async fn wait_rows(warehouse: &dyn Warehouse, id: &StatementId) -> Result<u64, PipelineError> {
-    use crate::ports::StatementState;
-    loop {
-        match warehouse.status(id).await? {
-            StatementState::Finished => return exported_rows(&warehouse.result(id).await?),
-            StatementState::Failed(e) => return Err(e),
-            StatementState::Aborted(why) => return Err(PipelineError::retryable(format!("aborted: {why}"))),
-            StatementState::Submitted | StatementState::Running => tokio::time::sleep(READ_POLL).await,
-        }
-    }
+    crate::ports::wait_for(warehouse, id).await?;
+    exported_rows(&warehouse.result(id).await?)
 }
 
 /// What an unload step did.

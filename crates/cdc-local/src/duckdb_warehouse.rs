@@ -154,6 +154,9 @@ impl Warehouse for DuckDbWarehouse {
     fn dialect(&self) -> Dialect {
         Dialect::DuckDb
     }
+    fn poll_schedule(&self) -> cdc_core::ports::PollSchedule {
+        cdc_core::ports::PollSchedule::IN_PROCESS
+    }
 
     async fn submit(&self, batch: StatementBatch) -> Result<StatementId, PipelineError> {
         self.spawn(move |conn| run_batch(conn, &batch))

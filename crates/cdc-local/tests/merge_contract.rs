@@ -201,7 +201,7 @@ async fn a_replay_changes_nothing() {
         version: String::new(),
     };
     let batch = cdc_core::sql::merge::load_batch(&w.cfg, t, cdc_core::sql::Dialect::DuckDb, &[file]);
-    cdc_core::ports::run_to_completion(&w.warehouse, batch, std::time::Duration::from_millis(2)).await.unwrap();
+    cdc_core::ports::run_to_completion(&w.warehouse, batch).await.unwrap();
     // THEN the target and the progress are unchanged
     assert_eq!(w.rows("items"), before);
     assert_eq!(w.progress_files("items"), 1);
@@ -544,7 +544,7 @@ async fn a_replayed_append_load_changes_nothing() {
         .collect();
     let t = w.cfg.table("events").unwrap();
     let batch = cdc_core::sql::merge::load_batch(&w.cfg, t, cdc_core::sql::Dialect::DuckDb, &raw);
-    cdc_core::ports::run_to_completion(&w.warehouse, batch, std::time::Duration::from_millis(2)).await.unwrap();
+    cdc_core::ports::run_to_completion(&w.warehouse, batch).await.unwrap();
     // THEN the target, the paired copies and the progress are unchanged
     assert_eq!(w.sorted_rows("events"), rows);
     assert_eq!(w.count("SELECT count(*) FROM cdc_control.events__paired"), paired);

@@ -460,7 +460,7 @@ mod wide {
                         .collect();
                     let t = w.cfg.table(table).unwrap();
                     let batch = cdc_core::sql::merge::load_batch(&w.cfg, t, cdc_core::sql::Dialect::DuckDb, &files);
-                    cdc_core::ports::run_to_completion(&w.warehouse, batch, std::time::Duration::from_millis(2))
+                    cdc_core::ports::run_to_completion(&w.warehouse, batch)
                         .await
                         .map_err(|e| TestCaseError::fail(format!("replay: {e}")))?;
                     prop_assert_eq!(&w.sorted_rows(table), &expected, "replay after run {}: {}", run, table);

@@ -343,7 +343,7 @@ async fn breakdown(
 ) -> anyhow::Result<Vec<Step>> {
     let mut steps = Vec::new();
     let started = Instant::now();
-    run_to_completion(warehouse, setup_sql::applied_files_query(cfg, t, Dialect::DuckDb), POLL).await?;
+    run_to_completion(warehouse, setup_sql::applied_files_query(cfg, t, Dialect::DuckDb)).await?;
     steps.push(Step::new("plan: progress lookup".into(), started.elapsed().as_secs_f64()));
     let started = Instant::now();
     let files = cdc_core::unload::cdc_files(cfg, t, raw).await?;

@@ -75,6 +75,12 @@ impl ResultSet {
 pub trait Warehouse: Send + Sync {
     fn dialect(&self) -> Dialect;
 
+    /// How a step waits for this warehouse's statements within one
+    /// invocation; the Data API's unless the backend says otherwise.
+    fn poll_schedule(&self) -> PollSchedule {
+        PollSchedule::DATA_API
+    }
+
     async fn submit(&self, batch: StatementBatch) -> Result<StatementId, PipelineError>;
 
     /// Submits `batch` so that a second submit of the same batch with the
@@ -132,6 +138,9 @@ impl Warehouse for IdempotentSubmits<'_> {
     fn dialect(&self) -> Dialect {
         self.inner.dialect()
     }
+    fn poll_schedule(&self) -> PollSchedule {
+        self.inner.poll_schedule()
+    }
     async fn submit(&self, batch: StatementBatch) -> Result<StatementId, PipelineError> {
         match &self.key {
             Some(key) => self.inner.submit_idempotent(batch, key).await,
@@ -152,23 +161,107 @@ impl Warehouse for IdempotentSubmits<'_> {
     }
 }
 
-/// Submits a short batch and waits for it: for the small reads a step needs
-/// before it can plan (progress lookups), not for loads.
-pub async fn run_to_completion(
-    warehouse: &dyn Warehouse,
-    batch: StatementBatch,
-    poll_every: Duration,
-) -> Result<ResultSet, PipelineError> {
+/// How a step waits for a statement within one invocation: asks once at
+/// once, then after `first`, and doubles the wait after every answer that
+/// the statement still runs, up to `max`.
+///
+/// Each DescribeStatement is a Data API call, and the Data API throttles
+/// calls per account (docs/redshift.md); a statement that takes seconds is
+/// asked a handful of times, not every few milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollSchedule {
+    pub first: Duration,
+    pub max: Duration,
+}
+
+impl PollSchedule {
+    /// The Redshift Data API: 250 ms, doubling to 2 s.
+    pub const DATA_API: PollSchedule = PollSchedule { first: Duration::from_millis(250), max: Duration::from_secs(2) };
+    /// An engine in the same process: no API, no quota, only latency.
+    pub const IN_PROCESS: PollSchedule =
+        PollSchedule { first: Duration::from_millis(1), max: Duration::from_millis(20) };
+
+    /// The waits between one status call and the next.
+    pub fn waits(self) -> impl Iterator<Item = Duration> {
+        std::iter::successors(Some(self.first), move |d| Some((*d * 2).min(self.max)))
+    }
+}
+
+/// Submits a short batch and waits for it on the warehouse's
+/// [`PollSchedule`]: for the small reads a step needs before it can plan
+/// (progress lookups), not for loads.
+pub async fn run_to_completion(warehouse: &dyn Warehouse, batch: StatementBatch) -> Result<ResultSet, PipelineError> {
     let label = batch.label.clone();
     let id = warehouse.submit(batch).await?;
+    wait_for(warehouse, &id).await.map_err(|e| e.context(format!("{label} (statement {id})")))?;
+    warehouse.result(&id).await
+}
+
+/// Waits until the statement has finished, on the warehouse's
+/// [`PollSchedule`]; a failed or aborted statement is the error.
+pub async fn wait_for(warehouse: &dyn Warehouse, id: &StatementId) -> Result<(), PipelineError> {
+    let mut waits = warehouse.poll_schedule().waits();
     loop {
-        match warehouse.status(&id).await? {
-            StatementState::Finished => return warehouse.result(&id).await,
-            StatementState::Failed(e) => return Err(e.context(format!("{label} (statement {id})"))),
-            StatementState::Aborted(why) => {
-                return Err(PipelineError::retryable(format!("{label} (statement {id}) was aborted: {why}")));
+        match warehouse.status(id).await? {
+            StatementState::Finished => return Ok(()),
+            StatementState::Failed(e) => return Err(e),
+            StatementState::Aborted(why) => return Err(PipelineError::retryable(format!("aborted: {why}"))),
+            StatementState::Submitted | StatementState::Running => {
+                tokio::time::sleep(waits.next().unwrap_or(Duration::from_secs(2))).await
             }
-            StatementState::Submitted | StatementState::Running => tokio::time::sleep(poll_every).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
+
+    use super::*;
+
+    /// A Data API-like warehouse whose every statement runs for `runs_for`,
+    /// counting DescribeStatement-like status calls.
+    struct Slow {
+        started: Instant,
+        runs_for: Duration,
+        status_calls: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Warehouse for Slow {
+        fn dialect(&self) -> Dialect {
+            Dialect::Redshift
+        }
+        async fn submit(&self, _: StatementBatch) -> Result<StatementId, PipelineError> {
+            Ok(StatementId("s1".into()))
+        }
+        async fn submit_single(&self, _: SingleStatement) -> Result<StatementId, PipelineError> {
+            Ok(StatementId("s1".into()))
+        }
+        async fn status(&self, _: &StatementId) -> Result<StatementState, PipelineError> {
+            self.status_calls.fetch_add(1, Ordering::SeqCst);
+            Ok(if self.started.elapsed() < self.runs_for { StatementState::Running } else { StatementState::Finished })
+        }
+        async fn result(&self, _: &StatementId) -> Result<ResultSet, PipelineError> {
+            Ok(ResultSet::default())
+        }
+    }
+
+    #[test]
+    fn the_data_api_schedule_starts_at_250_ms_and_doubles_to_2_s() {
+        let waits: Vec<u64> = PollSchedule::DATA_API.waits().take(6).map(|d| d.as_millis() as u64).collect();
+        assert_eq!(waits, [250, 500, 1000, 2000, 2000, 2000]);
+    }
+
+    #[tokio::test]
+    async fn a_read_of_1_6_s_asks_for_its_status_four_times_not_every_20_ms() {
+        // GIVEN a statement that runs for 1.6 s on a Data API warehouse
+        let w =
+            Slow { started: Instant::now(), runs_for: Duration::from_millis(1600), status_calls: AtomicUsize::new(0) };
+        // WHEN a step waits for it
+        run_to_completion(&w, StatementBatch { label: "read".into(), statements: vec![] }).await.unwrap();
+        // THEN it asked at 0, 0.25, 0.75 and 1.75 s (a 20 ms poll asked 81 times)
+        assert_eq!(w.status_calls.load(Ordering::SeqCst), 4);
     }
 }

@@ -105,7 +105,7 @@ pub async fn wait(wh: &dyn Warehouse, id: &StatementId) -> Vec<StatementState> {
 
 /// Submits, waits, and returns the rows of the last statement.
 pub async fn run(wh: &dyn Warehouse, batch: StatementBatch) -> Result<ResultSet, PipelineError> {
-    tokio::time::timeout(STATEMENT_DEADLINE, cdc_core::ports::run_to_completion(wh, batch, Duration::from_millis(10)))
+    tokio::time::timeout(STATEMENT_DEADLINE, cdc_core::ports::run_to_completion(wh, batch))
         .await
         .expect("the batch ends in time")
 }
