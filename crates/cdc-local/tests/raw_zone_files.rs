@@ -368,6 +368,35 @@ async fn dms_defaults_keep_full_load_and_cdc_files_apart_in_one_folder() {
 }
 
 #[tokio::test]
+async fn a_backlog_in_ddmmyyyy_folders_loads_in_time_order_not_path_order() {
+    // GIVEN DDMMYYYY day folders (whose paths do not sort by time), one
+    // batch of two files per load, and a month of items whose inserts each
+    // come in their own day, none ever touched again
+    let text = CONFIG
+        .replace("max_files_per_load = 500", "max_files_per_load = 2")
+        .replace("[dms]", "[dms]\ndate_partition_sequence = \"DDMMYYYY\"");
+    let w = World::with_config(&text);
+    w.setup().await;
+    let mut delivered = Vec::new();
+    for day in [(2026, 10, 15), (2026, 10, 28), (2026, 11, 1), (2026, 11, 2), (2026, 11, 20)] {
+        let (y, m, d) = day;
+        let since_nov_1 = (chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap()
+            - chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap())
+        .num_seconds();
+        let id = delivered.len() as i32 + 1;
+        let change = ch("I", id, &format!("v{id}"), since_nov_1 + 60, id as u64);
+        let name = format!("{y}{m:02}{d:02}-000100000");
+        w.cdc_file_at("items", &format!("cdc/src/items/{d:02}{m:02}{y}/{name}.parquet"), &[change.clone()]);
+        delivered.push(change);
+    }
+    // WHEN the backlog loads, two files per transaction
+    let stats = w.load("items").await.unwrap();
+    // THEN every file is applied, oldest day first, none refused as late
+    assert_eq!(stats.files, 5);
+    assert_eq!(w.state("items"), oracle(&[], &delivered));
+}
+
+#[tokio::test]
 async fn a_full_load_of_eleven_files_counts_them_in_hexadecimal_and_loads_all() {
     // GIVEN a full load of 11 files, LOAD00000001 to LOAD00000009, LOAD0000000A, LOAD0000000B
     let w = World::new();

@@ -19,8 +19,8 @@ pub struct UnexplainedObject {
     pub setting: Option<String>,
 }
 
-/// A table's files, full-load files first, each kind sorted by path, and
-/// the objects that are neither.
+/// A table's files, full-load files first, each kind in time order (see
+/// `time_order`), and the objects that are neither.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TableListing {
     pub files: Vec<RawFile>,
@@ -93,8 +93,20 @@ async fn list_folders(
             explain(layout, folder, o, &mut out);
         }
     }
-    out.files.sort_by(|a, b| (a.kind, &a.path).cmp(&(b.kind, &b.path)));
+    // In time order, whatever the layout's folders: a backlog is loaded in
+    // batches from the front, and a batch's newest change moves the
+    // tombstone horizon (docs/cdc-contract.md, rule 3). Paths alone are not
+    // in time order where the folder is `DDMMYYYY` or `MMYYYYDD`; the day
+    // and then DMS's time-stamped name are.
+    out.files.sort_by(|a, b| time_order(a).cmp(&time_order(b)));
     Ok(out)
+}
+
+/// Full-load files first (their hexadecimal counters sort as text), then
+/// CDC files by day, name (`YYYYMMDD-HHMMSS…`) and path.
+fn time_order(f: &RawFile) -> (FileKind, Option<&str>, &str, &str) {
+    let name = f.path.rsplit('/').next().unwrap_or(&f.path);
+    (f.kind, f.partition.as_deref(), name, &f.path)
 }
 
 fn explain(layout: &Layout<'_>, folder: Folder, o: RawObject, out: &mut TableListing) {
