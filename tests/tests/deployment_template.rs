@@ -362,3 +362,14 @@ fn the_documents_and_comments_cite_the_projects_own_documents() {
         assert!(root.join(doc).exists(), "{doc} is missing");
     }
 }
+
+#[test]
+fn the_freshness_alarm_watches_the_stalest_table() {
+    // GIVEN the template's freshness alarm on the job's FreshnessSeconds
+    let t = template();
+    let alarm = &t["Resources"]["FreshnessAlarm"]["Properties"];
+    assert_eq!(alarm["MetricName"].as_str(), Some("FreshnessSeconds"));
+    // THEN it takes the Maximum over the tables' records, so one stale table
+    // alarms even while the others are fresh (Minimum hid it: issue 20)
+    assert_eq!(alarm["Statistic"].as_str(), Some("Maximum"));
+}
