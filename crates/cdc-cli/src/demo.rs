@@ -287,9 +287,8 @@ fn late_files_applied(
             )
             .ok();
         let (day, newest) = found.with_context(|| format!("late file {rel} was not applied to {}", t.name))?;
-        let window_days = t.lateness_window.as_secs().div_ceil(86_400);
         let newest = chrono::NaiveDate::parse_from_str(&newest, "%Y%m%d")?;
-        let oldest_listed = (newest - chrono::Days::new(window_days)).format("%Y%m%d").to_string();
+        let oldest_listed = (newest - chrono::Days::new(t.listing_window_days())).format("%Y%m%d").to_string();
         if day < oldest_listed {
             beyond.push(format!("{} day {day} (listed file by file from {oldest_listed})", t.name));
         }

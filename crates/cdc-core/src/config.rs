@@ -221,6 +221,13 @@ impl SequenceType {
 }
 
 impl TableConfig {
+    /// Days before the newest applied day whose applied files the load looks
+    /// up one by one (older days come as summaries): the lateness window,
+    /// rounded up to whole days.
+    pub fn listing_window_days(&self) -> u64 {
+        self.lateness_window.as_secs().div_ceil(86_400)
+    }
+
     pub fn column(&self, name: &Ident) -> Option<&Column> {
         self.columns.iter().find(|c| &c.name == name)
     }

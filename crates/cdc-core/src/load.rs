@@ -169,7 +169,8 @@ pub fn check_file_schema(
     file: &RawFile,
     columns: &[FileColumn],
 ) -> Result<(), PipelineError> {
-    let err = |what: String| PipelineError::data(format!("table {}: file {}: {what}", t.qualified(), file.path));
+    let at = format!("table {}: file {}", t.qualified(), file.path);
+    let err = |what: String| PipelineError::data(format!("{at}: {what}"));
     let find = |name: &str| columns.iter().find(|c| c.name.eq_ignore_ascii_case(name));
     for c in &t.columns {
         let found = find(c.name.as_str()).ok_or_else(|| err(format!("column `{}` is missing", c.name)))?;
@@ -195,7 +196,7 @@ pub fn check_file_schema(
         known.push(seq.as_str());
     }
     if file.kind == FileKind::Cdc {
-        check_op(dms, t, file, find(crate::config::OP_COLUMN))?;
+        check_op(dms, &at, find(crate::config::OP_COLUMN))?;
         if let Some(seq) = &t.sequence_column {
             let s = find(seq.as_str()).ok_or_else(|| err(format!("sequence column `{seq}` is missing")))?;
             if s.ty != FileColumnType::String {
@@ -215,26 +216,21 @@ pub fn check_file_schema(
 /// A CDC file carries `Op` exactly when the `[dms]` settings say DMS writes
 /// it (docs/dms.md); a file that disagrees means the settings do not match
 /// the endpoint's, a ConfigError naming them.
-fn check_op(dms: &DmsSettings, t: &TableConfig, file: &RawFile, op: Option<&FileColumn>) -> Result<(), PipelineError> {
+/// `at` names the table and the file, as [`check_file_schema`]'s errors do.
+fn check_op(dms: &DmsSettings, at: &str, op: Option<&FileColumn>) -> Result<(), PipelineError> {
     let mismatch = |what: &str| {
         PipelineError::config(format!(
-            "table {}: file {}: {what}; DMS leaves `Op` out of CDC files exactly when dms.cdc_inserts_only is \
-             true and dms.include_op_for_full_load is false (now {} and {}): set them as the endpoint has them",
-            t.qualified(),
-            file.path,
-            dms.cdc_inserts_only,
-            dms.include_op_for_full_load
+            "{at}: {what}; DMS leaves `Op` out of CDC files exactly when dms.cdc_inserts_only is true and \
+             dms.include_op_for_full_load is false (now {} and {}): set them as the endpoint has them",
+            dms.cdc_inserts_only, dms.include_op_for_full_load
         ))
     };
     match (op, dms.cdc_files_carry_op()) {
         (None, true) => Err(mismatch("column `Op` is missing from a CDC file")),
         (Some(_), false) => Err(mismatch("a CDC file carries column `Op`")),
-        (Some(op), true) if op.ty != FileColumnType::String => Err(PipelineError::data(format!(
-            "table {}: file {}: column `Op` is {:?}, not text",
-            t.qualified(),
-            file.path,
-            op.ty
-        ))),
+        (Some(op), true) if op.ty != FileColumnType::String => {
+            Err(PipelineError::data(format!("{at}: column `Op` is {:?}, not text", op.ty)))
+        }
         _ => Ok(()),
     }
 }

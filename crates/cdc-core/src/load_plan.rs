@@ -10,7 +10,7 @@
 //! and only a day whose listing disagrees with its summary is read file by
 //! file (a file written since is newer than every file the day had).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{NaiveDateTime, Timelike};
 
@@ -81,8 +81,8 @@ impl Applied {
     }
 }
 
-/// The listed files the table has not applied, full-load files first, each
-/// kind by path; an error naming the files when one was rewritten.
+/// The listed files the table has not applied, in the listing's time order
+/// (full-load files first); an error naming the files when one was rewritten.
 pub async fn new_files(
     cfg: &PipelineConfig,
     t: &TableConfig,
@@ -140,8 +140,8 @@ pub async fn new_files(
 /// Days older than those read file by file: the ones whose listing differs
 /// from their summary (to read file by file), and the ones that match it
 /// (every file applied).
-fn old_days(applied: &Applied, listing: &TableListing) -> (Vec<String>, Vec<String>) {
-    let Some(oldest) = &applied.oldest else { return (Vec::new(), Vec::new()) };
+fn old_days(applied: &Applied, listing: &TableListing) -> (Vec<String>, BTreeSet<String>) {
+    let Some(oldest) = &applied.oldest else { return (Vec::new(), BTreeSet::new()) };
     let mut listed: BTreeMap<&str, (u64, u64, Option<NaiveDateTime>)> = BTreeMap::new();
     for f in listing.of_kind(FileKind::Cdc) {
         if let Some(day) = f.partition.as_deref().filter(|d| *d < oldest.as_str()) {
@@ -151,7 +151,8 @@ fn old_days(applied: &Applied, listing: &TableListing) -> (Vec<String>, Vec<Stri
             e.2 = e.2.max(Some(microseconds(f.modified)));
         }
     }
-    let (mut unsettled, mut settled) = (Vec::new(), Vec::new());
+    // A set: every listed file is looked up in it, a year of files in a year of days.
+    let (mut unsettled, mut settled) = (Vec::new(), BTreeSet::new());
     for (day, (files, bytes, newest)) in listed {
         match applied.summaries.get(day) {
             // Nothing of the day applied: every file of it is new.
@@ -163,7 +164,7 @@ fn old_days(applied: &Applied, listing: &TableListing) -> (Vec<String>, Vec<Stri
                     && s.bytes.is_none_or(|b| b == bytes)
                     && s.newest_modified.is_none_or(|m| Some(m) == newest) =>
             {
-                settled.push(day.to_string())
+                settled.insert(day.to_string());
             }
             Some(_) => unsettled.push(day.to_string()),
         }
@@ -229,7 +230,7 @@ mod tests {
         let (unsettled, settled) = old_days(&applied, &listing);
         // THEN only 1102 is read file by file, 1101 is applied whole, 1103 and 1111 are left to the file check
         assert_eq!(unsettled, vec!["20261102".to_string()]);
-        assert_eq!(settled, vec!["20261101".to_string()]);
+        assert_eq!(settled, BTreeSet::from(["20261101".to_string()]));
     }
 
     #[test]

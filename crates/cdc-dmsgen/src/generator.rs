@@ -286,7 +286,7 @@ impl Generator {
                 std::mem::take(&mut self.log.full_rows).into_iter().partition(|r| r.row.table() == Table::History);
             (self.held_full, self.log.full_rows) = (held, kept);
         }
-        self.write_full_files(&scan_end, &mut stats)?;
+        self.write_full_files(&Table::ALL, &scan_end, &mut stats)?;
         let files = self.capture.take_done();
         self.write_cdc_files(&files, None, &mut stats)?;
         self.full_loaded = true;
@@ -403,7 +403,7 @@ impl Generator {
             let rows = std::mem::take(&mut self.held_full);
             self.log.full_rows.extend(rows);
             let at = [Micros(self.clock.0 + LATE_MTIME_STEP_US); Table::COUNT];
-            self.write_full_files_of(&[Table::History], &at, &mut stats)?;
+            self.write_full_files(&[Table::History], &at, &mut stats)?;
         }
         self.last_written = on_time;
         self.deliver_held(&mut stats)?;
@@ -534,17 +534,13 @@ impl Generator {
         self.capture.capture(t, &per_table);
     }
 
-    /// Full-load files, `LOAD00000001.parquet`, ... per table in scan order,
-    /// each with the time its table's scan ended as mtime.
-    fn write_full_files(&mut self, scan_end: &[Micros; Table::COUNT], stats: &mut CallStats) -> Result<(), GenError> {
-        self.write_full_files_of(&Table::ALL, scan_end, stats)
-    }
-
-    /// The full-load files of `tables` (their rows in the log).
-    fn write_full_files_of(
+    /// Full-load files of `tables` (their rows in the log),
+    /// `LOAD00000001.parquet`, ... per table in scan order, each with its
+    /// table's `mtime` (when its scan ended).
+    fn write_full_files(
         &mut self,
         tables: &[Table],
-        scan_end: &[Micros; Table::COUNT],
+        mtime: &[Micros; Table::COUNT],
         stats: &mut CallStats,
     ) -> Result<(), GenError> {
         for &table in tables {
@@ -559,7 +555,7 @@ impl Generator {
                         table.name(),
                         n as u32 + 1,
                     ));
-                    (Target { rel, mtime: scan_end[table.index()] }, chunk)
+                    (Target { rel, mtime: mtime[table.index()] }, chunk)
                 })
                 .collect();
             stats.report.files_written += self.writer.write_full(table, &files)?.len();

@@ -58,6 +58,17 @@ fn deliver_days(w: &World, days: std::ops::RangeInclusive<i64>, delivered: &mut 
     }
 }
 
+/// A fresh world with items applied from 20261101 to 20261105, one
+/// [`deliver_days`] file each, in one load; and the changes delivered.
+async fn five_days_applied() -> (World, Vec<Change>) {
+    let w = World::new();
+    w.setup().await;
+    let mut delivered = Vec::new();
+    deliver_days(&w, 1..=5, &mut delivered);
+    assert_eq!(w.load("items").await.unwrap().files, 5);
+    (w, delivered)
+}
+
 /// The days the load's progress query returns as summaries (count and
 /// bytes) instead of file by file, and the first day it reads file by file.
 fn summarized_days(w: &World, table: &str) -> (Vec<String>, Option<String>) {
@@ -108,11 +119,7 @@ async fn a_late_file_in_a_day_older_than_the_progress_window_is_applied() {
 #[tokio::test]
 async fn a_late_file_the_contract_can_no_longer_decide_fails_the_table_naming_it() {
     // GIVEN items applied from 20261101 to 20261105 (lateness_window 1d)
-    let w = World::new();
-    w.setup().await;
-    let mut delivered = Vec::new();
-    deliver_days(&w, 1..=5, &mut delivered);
-    assert_eq!(w.load("items").await.unwrap().files, 5);
+    let (w, delivered) = five_days_applied().await;
     // WHEN a file lands in the 20261101 folder with an insert of a key the
     // target has never held, committed four days before the newest change:
     // had the key been deleted since, its tombstone would be gone
@@ -196,11 +203,7 @@ async fn a_cdc_file_written_again_under_its_name_fails_the_table_until_restored(
 #[tokio::test]
 async fn a_cdc_file_written_again_with_another_size_in_a_day_older_than_the_window_fails_the_table() {
     // GIVEN items applied from 20261101 to 20261105 (1d window: 20261101 is summarized)
-    let w = World::new();
-    w.setup().await;
-    let mut delivered = Vec::new();
-    deliver_days(&w, 1..=5, &mut delivered);
-    assert_eq!(w.load("items").await.unwrap().files, 5);
+    let (w, _) = five_days_applied().await;
     let (rows_before, progress_before) = (w.rows("items"), w.progress("items"));
     // WHEN 20261101's file is written again with more rows
     let path = w.cdc_file(
@@ -220,11 +223,7 @@ async fn a_cdc_file_written_again_with_another_size_in_a_day_older_than_the_wind
 #[tokio::test]
 async fn a_cdc_file_written_again_with_the_same_size_in_a_day_older_than_the_window_fails_the_table() {
     // GIVEN items applied from 20261101 to 20261105 (1d window: 20261101 is summarized)
-    let w = World::new();
-    w.setup().await;
-    let mut delivered = Vec::new();
-    deliver_days(&w, 1..=5, &mut delivered);
-    assert_eq!(w.load("items").await.unwrap().files, 5);
+    let (w, _) = five_days_applied().await;
     let path = w.raw_root().join("cdc/src/items/20261101/20261101-000100000.parquet");
     let (size, before) = (std::fs::metadata(&path).unwrap().len(), mtime(&path));
     // WHEN 20261101's file is written again with other values of the same size
@@ -425,11 +424,7 @@ async fn a_full_load_of_eleven_files_counts_them_in_hexadecimal_and_loads_all() 
 #[tokio::test]
 async fn a_late_file_replacing_a_removed_file_of_the_same_size_in_an_old_day_is_applied() {
     // GIVEN items applied from 20261101 to 20261105 (1d window: 20261101 is summarized)
-    let w = World::new();
-    w.setup().await;
-    let mut delivered = Vec::new();
-    deliver_days(&w, 1..=5, &mut delivered);
-    assert_eq!(w.load("items").await.unwrap().files, 5);
+    let (w, _) = five_days_applied().await;
     // WHEN 20261101's applied file is removed and a late file of the same size lands there
     let gone = w.raw_root().join("cdc/src/items/20261101/20261101-000100000.parquet");
     let size = std::fs::metadata(&gone).unwrap().len();

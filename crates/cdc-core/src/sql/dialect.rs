@@ -113,6 +113,14 @@ impl Dialect {
         }
     }
 
+    /// `expr` (a timestamp) moved forward by `secs` seconds.
+    pub fn plus_seconds(self, expr: &str, secs: u64) -> String {
+        match self {
+            Dialect::DuckDb => format!("({expr} + INTERVAL '{secs} seconds')"),
+            Dialect::Redshift => format!("DATEADD(second, {secs}, {expr})"),
+        }
+    }
+
     /// `expr` (a `YYYYMMDD` partition string) moved back by `days` days.
     pub fn partition_minus_days(self, expr: &str, days: u64) -> String {
         match self {

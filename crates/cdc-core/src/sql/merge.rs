@@ -405,11 +405,7 @@ impl Plan<'_> {
     /// The latest commit timestamp a load accepts: the warehouse's clock
     /// plus `pipeline.future_timestamp_bound`, evaluated once per statement.
     fn future_bound(&self) -> String {
-        let secs = self.cfg.future_timestamp_bound.as_secs();
-        match self.d {
-            Dialect::DuckDb => format!("({} + INTERVAL '{secs} seconds')", self.d.now()),
-            Dialect::Redshift => format!("DATEADD(second, {secs}, {})", self.d.now()),
-        }
+        self.d.plus_seconds(self.d.now(), self.cfg.future_timestamp_bound.as_secs())
     }
 
     /// A text value longer than its column's declared characters (or, for

@@ -287,8 +287,7 @@ pub fn refresh_derived(cfg: &PipelineConfig, dt: &DerivedTable, d: Dialect) -> S
 /// a late file in an old day is found without reading every day's files.
 pub fn applied_files_query(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) -> StatementBatch {
     let progress = names::progress(cfg, t);
-    let days = t.lateness_window.as_secs().div_ceil(86_400);
-    let oldest = d.partition_minus_days("MAX(partition_0)", days);
+    let oldest = d.partition_minus_days("MAX(partition_0)", t.listing_window_days());
     let window = format!("(SELECT {oldest} AS oldest_partition FROM {progress} WHERE kind = 'C') w");
     let statement = format!(
         "SELECT p.file, p.kind, p.partition_0, p.size, p.version, CAST(NULL AS BIGINT) AS files, \
