@@ -228,6 +228,7 @@ fn parses(action: &str, event: &Json) -> Result<(), String> {
         "setup_poll" | "load_poll" | "refresh_poll" => parse_input::<load::PollInput>(action, event).map(|_| ()),
         "unload_poll" => parse_input::<unload::UnloadPollInput>(action, event).map(|_| ()),
         "notify" => parse_input::<notify::NotifyInput>(action, event).map(|_| ()),
+        "execution_ended" => parse_input::<notify::ExecutionEndedInput>(action, event).map(|_| ()),
         other => return Err(format!("no input type known for action {other}")),
     };
     r.map_err(|e| e.to_string())
@@ -364,12 +365,110 @@ fn the_documents_and_comments_cite_the_projects_own_documents() {
 }
 
 #[test]
-fn the_freshness_alarm_watches_the_stalest_table() {
+fn the_freshness_alarm_watches_the_stalest_table_and_leaves_missing_data_alone() {
     // GIVEN the template's freshness alarm on the job's FreshnessSeconds
-    let t = template();
-    let alarm = &t["Resources"]["FreshnessAlarm"]["Properties"];
-    assert_eq!(alarm["MetricName"].as_str(), Some("FreshnessSeconds"));
     // THEN it takes the Maximum over the tables' records, so one stale table
-    // alarms even while the others are fresh (Minimum hid it: issue 20)
-    assert_eq!(alarm["Statistic"].as_str(), Some("Maximum"));
+    // alarms even while the others are fresh, and missing data (no execution
+    // ran: every claim reports the metric) does not count as stale
+    assert_eq!(freshness_alarm_faults(&template()), Vec::<String>::new());
+    // AND the template before issue 20 is caught on both counts
+    let text = std::fs::read_to_string(repo().join("tests/fixtures/template-before-issue-20.yaml")).unwrap();
+    let old: Value = serde_yaml_ng::from_str(&text).unwrap();
+    let faults = freshness_alarm_faults(&old);
+    assert!(faults.iter().any(|f| f.contains("Minimum")), "{faults:?}");
+    assert!(faults.iter().any(|f| f.contains("breaching")), "{faults:?}");
+}
+
+/// What the freshness alarm gets wrong, one line per fault.
+fn freshness_alarm_faults(t: &Value) -> Vec<String> {
+    let alarm = &t["Resources"]["FreshnessAlarm"]["Properties"];
+    let mut faults = Vec::new();
+    if alarm["MetricName"].as_str() != Some("FreshnessSeconds") {
+        faults.push(format!("watches {:?}, not FreshnessSeconds", alarm["MetricName"]));
+    }
+    if alarm["Statistic"].as_str() != Some("Maximum") {
+        faults.push(format!("statistic {:?}: one stale table hides behind fresh ones", alarm["Statistic"]));
+    }
+    if alarm["TreatMissingData"].as_str() == Some("breaching") {
+        faults.push("missing data breaching: an idle pipeline alarms whatever FreshnessAlarmSeconds says".into());
+    }
+    faults
+}
+
+#[test]
+fn executions_that_end_badly_go_to_the_notify_function_not_to_the_topic() {
+    // GIVEN the status-change rule of the template
+    // THEN it targets the notify function with an input that function
+    // parses, under a permission for that rule only
+    assert_eq!(status_rule_faults(&template()), Vec::<String>::new());
+    // AND the template before issue 20 is caught: the rule published to the
+    // topic directly, which can neither throttle nor tell a handled failure
+    let text = std::fs::read_to_string(repo().join("tests/fixtures/template-before-issue-20.yaml")).unwrap();
+    let old: Value = serde_yaml_ng::from_str(&text).unwrap();
+    let faults = status_rule_faults(&old);
+    assert!(faults.iter().any(|f| f.contains("AlertTopic")), "{faults:?}");
+}
+
+/// What the rule on FAILED, TIMED_OUT and ABORTED executions gets wrong.
+fn status_rule_faults(t: &Value) -> Vec<String> {
+    let mut faults = Vec::new();
+    let rule = &t["Resources"]["ExecutionEndedBadly"]["Properties"];
+    let statuses: Vec<&str> = rule["EventPattern"]["detail"]["status"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if statuses != ["FAILED", "TIMED_OUT", "ABORTED"] {
+        faults.push(format!("the rule matches {statuses:?}"));
+    }
+    let targets = rule["Targets"].as_sequence().cloned().unwrap_or_default();
+    for target in &targets {
+        let arn = serde_yaml_ng::to_string(&target["Arn"]).unwrap();
+        if !arn.contains("NotifyFunction") {
+            faults.push(format!("a target is not the notify function: {}", arn.trim()));
+        }
+    }
+    let Some(target) = targets.first() else {
+        faults.push("the rule has no target".into());
+        return faults;
+    };
+    // The input EventBridge makes from an event: the detail object put in for <detail>.
+    let template = match &target["InputTransformer"]["InputTemplate"] {
+        Value::Tagged(sub) if sub.tag == "Sub" => sub.value.as_str().unwrap_or_default().to_string(),
+        other => other.as_str().unwrap_or_default().to_string(),
+    };
+    let event: Json =
+        serde_json::from_str(&std::fs::read_to_string(repo().join("events/notify-execution-ended.json")).unwrap())
+            .unwrap();
+    let input = template.replace("${JobId}", "101").replace("<detail>", &event["detail"].to_string());
+    match serde_json::from_str::<Json>(&input) {
+        Ok(v) if v == event => {}
+        Ok(v) => faults.push(format!("the rule's input {v} is not events/notify-execution-ended.json")),
+        Err(e) => faults.push(format!("the rule's input template {template:?} is not JSON: {e}")),
+    }
+    let permitted = resources(t).iter().any(|(_, r)| {
+        r["Type"] == "AWS::Lambda::Permission"
+            && r["Properties"]["Principal"] == "events.amazonaws.com"
+            && serde_yaml_ng::to_string(&r["Properties"]["SourceArn"]).unwrap().contains("ExecutionEndedBadly")
+    });
+    if !permitted {
+        faults.push("no permission lets the rule invoke the notify function".into());
+    }
+    faults
+}
+
+#[test]
+fn the_longest_work_window_leaves_the_state_machine_ten_minutes_to_release() {
+    // GIVEN the state machine's TimeoutSeconds and the config's bounds
+    let asl: Json =
+        serde_json::from_str(&std::fs::read_to_string(repo().join("statemachine/pipeline.asl.json")).unwrap()).unwrap();
+    let timeout = asl["TimeoutSeconds"].as_u64().unwrap();
+    // THEN even the longest work window stops new work 10 minutes before the timeout
+    assert!(cdc_core::config::MAX_WORK_WINDOW.as_secs() + 600 <= timeout, "timeout {timeout} s");
+    assert!(cdc_core::config::DEFAULT_WORK_WINDOW <= cdc_core::config::MAX_WORK_WINDOW);
+    // AND every loop's submit gets the execution's start and its count, so it can stop in time
+    let text = serde_json::to_string(&asl).unwrap();
+    assert_eq!(text.matches("\"execution_start.$\":\"$$.Execution.StartTime\"").count(), 3, "the three loops' Maps");
+    assert_eq!(text.matches("\"batches_done.$\"").count(), 3);
 }

@@ -2,11 +2,12 @@
 //! local `FileJobStore`: same semantics, checked by the same conformance
 //! suite.
 //!
-//! # One table, two kinds of items
+//! # One table, three kinds of items
 //!
 //! The table of template.yaml (`JobId` HASH, `RecordKey` RANGE, TTL on
 //! `ExpiresAt`) holds, per job, the job item (`RecordKey = JOB`) and its run
-//! history (`RecordKey = RUN#<end, fixed-width UTC>#<execution>`). One table
+//! history (`RecordKey = RUN#<end, fixed-width UTC>#<execution>`), and the
+//! incident records of failed executions (`INCIDENT#<execution>`). One table
 //! rather than a job table and a history table because:
 //! - `finish` must change the job and add its run record atomically; both
 //!   items share a partition key, so one `TransactWriteItems` on one table
@@ -42,6 +43,7 @@
 
 mod conditional_write;
 mod expression;
+mod incident;
 mod item;
 mod table;
 
@@ -62,6 +64,7 @@ use self::expression::Expression;
 use self::item::{Item, decode_job, decode_run, encode_hints, job_key, n, s, ts};
 use crate::sdk_error::to_pipeline_error;
 
+pub use self::incident::INCIDENT_PREFIX;
 pub use self::item::{EXPIRES_AT, JOB_ID, JOB_RECORD, RECORD_KEY, RUN_PREFIX};
 
 /// A claim whose conditional write keeps failing because the item keeps
@@ -336,10 +339,14 @@ impl JobStateStore for DynamoDbJobStore {
             job.last_notified = None;
             update.push_str(", #LastSuccess = :end REMOVE #LeaseExpires, #LastNotified");
         }
+        if record.full_listing {
+            job.last_full_listing = Some(record.start);
+            update = update.replacen(" REMOVE ", ", #LastFullListing = :listed REMOVE ", 1);
+        }
         // Only the owner writes hints, and the condition keeps us the owner,
         // so merging into what was read loses nothing.
         job.progress_hints.extend(hints);
-        let expr = Expression::new(OWNER_CONDITION)
+        let mut expr = Expression::new(OWNER_CONDITION)
             .update(update)
             .value(":running", s(JobState::Running.as_str()))
             .value(":exec", s(&record.execution_id))
@@ -347,6 +354,9 @@ impl JobStateStore for DynamoDbJobStore {
             .value(":end", ts(record.end)?)
             .value(":failures", n(job.consecutive_failures))
             .value(":hints", encode_hints(&job.progress_hints)?);
+        if record.full_listing {
+            expr = expr.value(":listed", ts(record.start)?);
+        }
         match self.update_with_record(job_id, &expr, &record).await? {
             Written::Done => Ok(job),
             Written::ConditionFailed(item) => Err(self.lost_ownership(job_id, &record.execution_id, item).await),
@@ -380,6 +390,19 @@ impl JobStateStore for DynamoDbJobStore {
             Written::Done => Ok(()),
             Written::ConditionFailed(_) => Err(JobStateError::UnknownJob(job_id.to_string())),
         }
+    }
+
+    async fn record_incident(
+        &self,
+        job_id: &str,
+        execution_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, JobStateError> {
+        self.put_incident(job_id, execution_id, now).await
+    }
+
+    async fn incident_recorded(&self, job_id: &str, execution_id: &str) -> Result<bool, JobStateError> {
+        self.get_incident(job_id, execution_id).await
     }
 
     async fn get(&self, job_id: &str) -> Result<Option<Job>, JobStateError> {

@@ -61,11 +61,22 @@ impl S3RawZone {
         table_location(&self.location, cfg, t, kind)
     }
 
-    async fn list(&self, rel_prefix: &str) -> Result<Vec<RawObject>, PipelineError> {
+    async fn list(&self, rel_prefix: &str, start_after: Option<&str>) -> Result<Vec<RawObject>, PipelineError> {
         let prefix = self.location.key(rel_prefix);
-        let context = format!("S3 ListObjectsV2 on bucket {} prefix {prefix}", self.location.bucket());
-        let mut pages =
-            self.client.list_objects_v2().bucket(self.location.bucket()).prefix(&prefix).into_paginator().send();
+        let start_after = start_after.map(|s| format!("{prefix}{s}"));
+        let context = format!(
+            "S3 ListObjectsV2 on bucket {} prefix {prefix}{}",
+            self.location.bucket(),
+            start_after.as_deref().map(|s| format!(" after {s}")).unwrap_or_default()
+        );
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(self.location.bucket())
+            .prefix(&prefix)
+            .set_start_after(start_after)
+            .into_paginator()
+            .send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| to_pipeline_error(&e, &context))?;
@@ -178,8 +189,8 @@ fn split_uri(uri: &str) -> Result<(&str, &str), PipelineError> {
 
 #[async_trait]
 impl RawZone for S3RawZone {
-    async fn list_objects(&self, prefix: &str) -> Result<Vec<RawObject>, PipelineError> {
-        self.list(prefix).await
+    async fn list_objects(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<RawObject>, PipelineError> {
+        self.list(prefix, start_after).await
     }
 
     async fn file_schemas(&self, files: &[RawFile]) -> Result<Vec<Vec<FileColumn>>, PipelineError> {

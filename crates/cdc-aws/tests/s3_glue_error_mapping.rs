@@ -61,7 +61,7 @@ async fn s3_slow_down_is_retried_then_retryable() {
         .then_http_response(|| s3_error(503, "SlowDown", "Please reduce your request rate."));
     let zone = raw_zone(client!(aws_sdk_s3, RuleMode::MatchAny, [&slow]));
     // WHEN the raw zone lists THEN the SDK tried MAX_ATTEMPTS times, and the error is Retryable naming the bucket
-    let e = zone.list_objects("cdc/public/pgbench_accounts/").await.unwrap_err();
+    let e = zone.list_objects("cdc/public/pgbench_accounts/", None).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Retryable, "{e}");
     assert!(e.message.contains("cdc-raw") && e.message.contains("SlowDown"), "{e}");
     assert_eq!(slow.num_calls(), MAX_ATTEMPTS as usize);
@@ -72,7 +72,7 @@ async fn s3_no_such_bucket_is_a_config_error_naming_it() {
     let missing = mock!(aws_sdk_s3::Client::list_objects_v2)
         .then_http_response(|| s3_error(404, "NoSuchBucket", "The specified bucket does not exist"));
     let zone = raw_zone(client!(aws_sdk_s3, RuleMode::MatchAny, [&missing]));
-    let e = zone.list_objects("full/public/pgbench_accounts/").await.unwrap_err();
+    let e = zone.list_objects("full/public/pgbench_accounts/", None).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::ConfigError, "{e}");
     assert!(e.message.contains("bucket cdc-raw") && e.message.contains("NoSuchBucket"), "{e}");
     assert_eq!(missing.num_calls(), 1, "not retried");
@@ -121,7 +121,7 @@ struct NoFiles;
 
 #[async_trait]
 impl RawZone for NoFiles {
-    async fn list_objects(&self, _: &str) -> Result<Vec<cdc_core::ports::RawObject>, PipelineError> {
+    async fn list_objects(&self, _: &str, _: Option<&str>) -> Result<Vec<cdc_core::ports::RawObject>, PipelineError> {
         Ok(Vec::new())
     }
     async fn file_schemas(&self, files: &[RawFile]) -> Result<Vec<Vec<FileColumn>>, PipelineError> {

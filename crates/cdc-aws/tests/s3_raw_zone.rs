@@ -5,9 +5,11 @@
 
 mod lake;
 
+use cdc_aws::iam_record::{ArnScope, CallRecorder};
 use cdc_core::ErrorKind;
-use cdc_core::dms::{TableListing, list_table};
+use cdc_core::dms::{ListingScope, TableListing, list_table, list_table_within};
 use cdc_core::ports::{FileColumn, FileColumnType, FileKind, RawFile, RawZone};
+use cdc_core::steps::dispatch::{Function, in_function};
 use futures::StreamExt;
 use lake::{ACCOUNTS_CDC, ACCOUNTS_FULL, NOISE, RAW_BUCKET, RAW_PREFIX, Written, lake, parquet_bytes, write_raw_zone};
 
@@ -121,6 +123,47 @@ async fn more_than_one_page_of_objects_is_listed_whole() {
     want.sort();
     assert_eq!(paths, want);
     assert_eq!(files.iter().filter(|f| f.partition.as_deref() == Some("20261102")).count(), 505);
+}
+
+#[tokio::test]
+async fn a_bounded_listing_costs_the_days_it_covers_not_the_history() {
+    // GIVEN ten days of CDC files, 300 a day (3 pages of 1,000 keys whole), and the full load
+    let lake = lake().await;
+    let body = parquet_bytes(ACCOUNTS_CDC, 1);
+    let day = |d: u32| format!("202611{d:02}");
+    let mut keys: Vec<String> = (0..3000)
+        .map(|i| {
+            let d = day(1 + i / 300);
+            let s = i % 300;
+            format!("{RAW_PREFIX}/cdc/public/pgbench_accounts/{d}/{d}-{:02}{:02}00000.parquet", s / 60, s % 60)
+        })
+        .collect();
+    keys.push(format!("{RAW_PREFIX}/full/public/pgbench_accounts/LOAD00000001.parquet"));
+    let puts: Vec<_> = keys.iter().map(|k| lake.put(RAW_BUCKET, k, body.clone())).collect();
+    futures::stream::iter(puts).buffer_unordered(32).collect::<Vec<()>>().await;
+    let recorder = CallRecorder::new(ArnScope::new("aws", cdc_moto::REGION, cdc_moto::ACCOUNT_ID));
+    let s3 = cdc_aws::deployment::s3_client_with(&lake.moto.sdk_config().await, &[recorder.shared()]);
+    let zone = cdc_aws::S3RawZone::new(s3, lake.raw_location());
+    let t = lake.cfg.table("pgbench_accounts").unwrap();
+    let lists = || recorder.rows().iter().filter(|r| r.operation == "s3.ListObjectsV2").count();
+
+    // WHEN listed from day 8 on (StartAfter), then whole
+    let from = chrono::NaiveDate::from_ymd_opt(2026, 11, 8).unwrap();
+    let scope = ListingScope::Since { from, until: from + chrono::Days::new(3) };
+    let bounded = in_function(Function::JobState, list_table_within(&lake.cfg, t, &zone, scope)).await.unwrap();
+    let bounded_calls = lists();
+    let whole = in_function(Function::JobState, list_table(&lake.cfg, t, &zone)).await.unwrap();
+    let whole_calls = lists() - bounded_calls;
+
+    // THEN the bounded listing has the full load and every file of days 8 to 10, none before
+    let days: std::collections::BTreeSet<&str> =
+        bounded.of_kind(FileKind::Cdc).filter_map(|f| f.partition.as_deref()).collect();
+    assert_eq!(days.into_iter().collect::<Vec<_>>(), vec!["20261108", "20261109", "20261110"]);
+    assert_eq!((bounded.of_kind(FileKind::Cdc).count(), bounded.of_kind(FileKind::Full).count()), (900, 1));
+    // AND it took one call per folder, where the whole listing (every claim's before issue 20) took 2 pages more
+    assert_eq!(bounded_calls, 2);
+    assert_eq!(whole.of_kind(FileKind::Cdc).count(), 3000);
+    assert_eq!(whole_calls, 3 + 1, "{:?}", recorder.rows());
 }
 
 fn columns(cols: &[(&str, FileColumnType)]) -> Vec<FileColumn> {

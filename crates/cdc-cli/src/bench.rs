@@ -4,6 +4,7 @@
 
 mod data;
 mod lambda_init;
+mod listing;
 mod merge;
 mod postgres;
 mod report;
@@ -23,6 +24,10 @@ pub enum BenchCommand {
     /// The Lambda functions' cold start (init time, peak RSS) against the
     /// seed's Python unload function.
     LambdaInit(lambda_init::LambdaInitArgs),
+    /// The claim's raw-zone listing over a year of one table's DMS files in
+    /// moto's S3: list calls and time of an idle claim, a claim with new
+    /// files, and a whole listing.
+    Listing(listing::ListingArgs),
 }
 
 pub async fn bench(cmd: BenchCommand) -> anyhow::Result<()> {
@@ -30,5 +35,6 @@ pub async fn bench(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Merge(args) => merge::run(args).await,
         BenchCommand::Unload(args) => unload::run(args).await,
         BenchCommand::LambdaInit(args) => lambda_init::run(args).await,
+        BenchCommand::Listing(args) => listing::run(args).await,
     }
 }

@@ -2,7 +2,9 @@
 //! machine file (`statemachine/pipeline.asl.json`) executed by the local
 //! interpreter, its five functions dispatched to the same step functions the
 //! Lambdas wrap, with the embedded default's ports (DuckDB, folders, a locked
-//! job-state file, a JSON-lines notifier). Waits run on a virtual clock.
+//! job-state file, a JSON-lines notifier). Waits run on a virtual clock. An
+//! execution that ends badly then goes to the notify function as
+//! template.yaml's status-change rule sends it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,7 @@ use cdc_core::ports::{
 use cdc_core::sql::{Dialect, StatementBatch};
 use cdc_core::steps::dispatch::{Function, Now, StepContext, dispatch};
 use cdc_core::steps::job::{ClaimOutput, ReleaseInput, ReleaseOutput};
+use cdc_core::steps::notify::ExecutionEndedOutput;
 use cdc_core::{PipelineConfig, PipelineError, TableConfig};
 use cdc_local::{DuckDbWarehouse, FolderOptimizedZone, FolderRawZone, LocalCatalog, LocalRawCatalog};
 
@@ -66,6 +69,9 @@ pub struct PipelineRun {
     pub execution: Execution,
     pub claim: Option<ClaimOutput>,
     pub release: Option<(ReleaseInput, ReleaseOutput)>,
+    /// What the status-change rule's notify call did, for an execution that
+    /// ended FAILED, TIMED_OUT or ABORTED.
+    pub status_change: Option<ExecutionEndedOutput>,
 }
 
 impl PipelineRun {
@@ -164,7 +170,41 @@ impl StateMachineRun<'_> {
         anyhow::ensure!(missing.is_empty(), "the state machine calls functions with no local handler: {missing:?}");
         let execution = executor.start(name, json!({ "JobId": self.ctx.cfg.job_id })).await;
         let observed = std::mem::take(&mut *observed.lock().expect("observed lock"));
-        Ok(PipelineRun { execution, claim: observed.claim, release: observed.release })
+        let status_change = status_change_rule(&self.ctx, &execution).await;
+        Ok(PipelineRun { execution, claim: observed.claim, release: observed.release, status_change })
+    }
+}
+
+/// The local twin of template.yaml's `ExecutionEndedBadly` rule: an
+/// execution that ended FAILED, TIMED_OUT or ABORTED goes to the notify
+/// function, with the input the rule's transformer makes from the event.
+/// A failed call is logged, as EventBridge would retry it, not the run's.
+async fn status_change_rule(ctx: &StepContext, execution: &Execution) -> Option<ExecutionEndedOutput> {
+    let status = match execution.status {
+        ExecutionStatus::Succeeded => return None,
+        ExecutionStatus::Failed => "FAILED",
+        ExecutionStatus::TimedOut => "TIMED_OUT",
+        ExecutionStatus::Aborted => "ABORTED",
+    };
+    let payload = json!({
+        "action": "execution_ended",
+        "job_id": ctx.cfg.job_id,
+        "detail": {
+            "executionArn": execution.execution_arn,
+            "name": execution.name,
+            "status": status,
+            "startDate": execution.start_time.timestamp_millis(),
+            "stopDate": execution.stop_time.timestamp_millis(),
+            "error": execution.error,
+            "cause": execution.cause,
+        },
+    });
+    match dispatch(ctx, Function::Notify, &payload).await {
+        Ok(out) => serde_json::from_value(out).ok(),
+        Err(e) => {
+            tracing::warn!(error = %e, "the status-change rule's notify call failed");
+            None
+        }
     }
 }
 

@@ -89,7 +89,7 @@ pub async fn set_up(ctx: &StepContext, execution_id: &str, poll_every: Duration)
     let ids = RunIds { job_id: ctx.cfg.job_id.clone(), execution_id: execution_id.to_string() };
     let now = (ctx.now)();
     let ports = ClaimPorts { store: &*ctx.store, raw: &*ctx.raw, raw_catalog: &*ctx.raw_catalog };
-    let claim = job::claim(&ctx.cfg, ports, &ids, ctx.lease, now, (ctx.unload_now)()).await?;
+    let claim = job::claim_always(&ctx.cfg, ports, &ids, ctx.lease, now, (ctx.unload_now)()).await?;
     if claim.outcome == ClaimOutcome::Held {
         bail!(
             "job {} is held by {} since {}: a run is in progress; set up after it ends",
@@ -100,7 +100,13 @@ pub async fn set_up(ctx: &StepContext, execution_id: &str, poll_every: Duration)
     }
     match run_setup(ctx, &ids, poll_every).await {
         Ok(()) => {
-            let input = ReleaseInput { ids, started_at: now, hints: Default::default(), results: Default::default() };
+            let input = ReleaseInput {
+                ids,
+                started_at: now,
+                hints: Default::default(),
+                results: Default::default(),
+                full_listing: false,
+            };
             job::release(&*ctx.store, ctx.policy, &input, (ctx.now)()).await.context("releasing the job")?;
             Ok(())
         }
@@ -120,7 +126,14 @@ pub async fn set_up(ctx: &StepContext, execution_id: &str, poll_every: Duration)
 
 async fn run_setup(ctx: &StepContext, ids: &RunIds, poll_every: Duration) -> Result<(), cdc_core::PipelineError> {
     let now = (ctx.now)();
-    let input = TableInput { ids: ids.clone(), table: String::new(), entered_time: Some(now.to_rfc3339()) };
+    let input = TableInput {
+        ids: ids.clone(),
+        table: String::new(),
+        entered_time: Some(now.to_rfc3339()),
+        execution_start: None,
+        batches_done: 0,
+        full_listing: true,
+    };
     let external = ctx.raw_catalog.external_schema();
     let submitted = load::setup_submit(&ctx.cfg, &*ctx.warehouse, external.as_ref(), &input, now).await?;
     let mut poll = PollInput {
@@ -129,6 +142,7 @@ async fn run_setup(ctx: &StepContext, ids: &RunIds, poll_every: Duration) -> Res
         statement_id: submitted.statement_id.expect("a submitted setup has a statement"),
         submitted_at: now,
         part: 0,
+        newest_change: None,
     };
     loop {
         let (wh, store) = (&*ctx.warehouse, &*ctx.store);

@@ -32,6 +32,7 @@ use support::first_history_cdc_file;
 
 const STATE_MACHINE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../statemachine/pipeline.asl.json");
 const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/pipeline.toml");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -61,6 +62,11 @@ impl Fixture {
 
     fn job_args(&self) -> JobArgs {
         JobArgs { state_machine: STATE_MACHINE.into(), ..JobArgs::defaults(Some(self.dir.path().join("job-state"))) }
+    }
+
+    /// The local pipeline on another state machine file.
+    fn pipeline_with(&self, state_machine: String) -> LocalPipeline {
+        LocalPipeline { state_machine: state_machine.into(), ..self.pipeline() }
     }
 
     fn store(&self) -> FileJobStore {
@@ -102,6 +108,18 @@ fn retries_of(run: &PipelineRun, state: &str) -> usize {
         .iter()
         .filter(|e| matches!(&e.kind, EventKind::RetryScheduled { name, .. } if name == state))
         .count()
+}
+
+/// The top-level states the execution entered, in order.
+fn states_entered(run: &PipelineRun) -> Vec<String> {
+    run.execution
+        .history
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::StateEntered { name, .. } if e.depth == 0 => Some(name.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn entered(run: &PipelineRun, state: &str) -> usize {
@@ -157,6 +175,9 @@ async fn a_data_error_in_one_table_fails_the_run_after_the_others_loaded() {
     let [Notice::Failure(n)] = notices.as_slice() else { panic!("one failure notice expected: {notices:#?}") };
     assert_eq!((n.failed_step.as_str(), n.failed_tables.clone()), ("LoadFacts", vec!["pgbench_history".to_string()]));
     assert!(n.error_message.contains(bad.file_name().unwrap().to_str().unwrap()), "{}", n.error_message);
+    // AND the status-change rule finds the failure already handled: still one notice
+    let handled = run.status_change.as_ref().expect("the rule's notify call");
+    assert!(handled.already_handled && !handled.sent, "{handled:?}");
 
     // WHEN the file is fixed and the next run starts
     std::fs::write(&bad, good).unwrap();
@@ -218,20 +239,32 @@ async fn a_held_job_is_skipped_and_nothing_is_loaded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idle_run_makes_no_warehouse_call() {
+async fn an_idle_run_enters_three_states_writes_nothing_and_makes_no_warehouse_call() {
     // GIVEN a run that loaded everything
     let f = Fixture::new(24);
     let first = f.pipeline().run("first").await.unwrap();
     assert_eq!(first.execution.status, ExecutionStatus::Succeeded, "{:?}", first.execution.cause);
     let opened = f.opened.load(Ordering::SeqCst);
+    let (job, history) = (f.store().get("101").await.unwrap(), f.store().history("101", 100).await.unwrap());
     // WHEN the next run finds no new file
     let run = f.pipeline().run("idle").await.unwrap();
-    // THEN it releases the job without opening the warehouse
+    // THEN it ends after the claim and a Choice, at most 4 states (issue 20's goal)
     assert_eq!(run.execution.status, ExecutionStatus::Succeeded);
     assert!(run.was_idle(), "{:#?}\n{:#?}", run.claim, f.store().get("101").await.unwrap());
+    assert_eq!(states_entered(&run), vec!["Claim", "What next?", "Idle"]);
+    // AND the job item and its history are as they were: no write
+    assert_eq!(f.store().get("101").await.unwrap(), job);
+    assert_eq!(f.store().history("101", 100).await.unwrap(), history);
+    // AND the warehouse was never opened
     assert_eq!(f.opened.load(Ordering::SeqCst), opened);
-    assert_eq!(entered(&run, "Release"), 1);
-    assert_eq!(entered(&run, "Load dimensions"), 0);
+    // AND the claim still reports each table's newest applied change (the freshness metric)
+    let claim = run.claim.as_ref().unwrap();
+    assert_eq!(claim.newest_changes.len(), f.cfg.tables.len(), "{:?}", claim.newest_changes);
+
+    // WHEN the state machine before issue 20 runs the same idle case
+    let old = f.pipeline_with(FIXTURES.to_string() + "/pipeline-before-issue-20.asl.json").run("old").await.unwrap();
+    // THEN the count finds its fault: it went on past the claim (10 states when it worked)
+    assert!(states_entered(&old).len() > 4, "{:?}", states_entered(&old));
 }
 
 /// A warehouse whose statements say "running" for a number of polls first.
@@ -321,6 +354,12 @@ impl JobStateStore for LeaseWatch {
     async fn set_last_notified(&self, job_id: &str, at: DateTime<Utc>) -> Result<(), JobStateError> {
         self.inner.set_last_notified(job_id, at).await
     }
+    async fn record_incident(&self, job_id: &str, exec: &str, now: DateTime<Utc>) -> Result<bool, JobStateError> {
+        self.inner.record_incident(job_id, exec, now).await
+    }
+    async fn incident_recorded(&self, job_id: &str, exec: &str) -> Result<bool, JobStateError> {
+        self.inner.incident_recorded(job_id, exec).await
+    }
     async fn get(&self, job_id: &str) -> Result<Option<Job>, JobStateError> {
         self.inner.get(job_id).await
     }
@@ -367,5 +406,198 @@ async fn a_poll_loop_longer_than_the_lease_keeps_extending_it() {
         eprintln!("{}", cdc_asl::render_history(&run.execution.history, 100));
     }
     assert!(lapses.is_empty(), "{lapses:#?}");
+    assert!(f.mismatched().is_empty(), "{:?}", f.mismatched());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_execution_frees_the_job_and_is_notified_once_through_the_rule() {
+    // GIVEN statements that never finish, on the executor's virtual clock
+    let f = Fixture::new(26);
+    let clock = Arc::new(VirtualClock::new(Utc::now()));
+    let mut p = f.pipeline();
+    let steps_clock = Arc::clone(&clock);
+    p.now = Some(Arc::new(move || cdc_asl::Clock::now(&*steps_clock)));
+    p.clock = Some(clock);
+    let raw = Arc::new(FolderRawZone::new(&f.raw_root()).unwrap());
+    let w = Arc::clone(&f.warehouse);
+    let lazy = Arc::new(LazyWarehouse::new(&f.cfg, raw, &f.dir.path().join("optimized"), move || Ok(Arc::clone(&w))));
+    p.warehouse = Arc::new(SlowWarehouse { inner: lazy.clone(), polls: usize::MAX, seen: Mutex::default() });
+    p.catalog = lazy;
+    // WHEN the execution runs past the state machine's TimeoutSeconds
+    let run = p.run("stuck").await.unwrap();
+    assert_eq!(run.execution.status, ExecutionStatus::TimedOut, "{:?}", run.execution.cause);
+    // THEN the status-change rule's call frees the job it still held, and notifies once
+    let ended = run.status_change.as_ref().expect("the rule's notify call");
+    assert!(ended.released && ended.sent && !ended.already_handled, "{ended:?}");
+    let job = f.store().get("101").await.unwrap().unwrap();
+    assert_eq!((job.state.as_str(), job.lease_expires), ("Failed", None));
+    let notices = f.notices();
+    let [Notice::Failure(n)] = notices.as_slice() else { panic!("one failure notice expected: {notices:#?}") };
+    assert_eq!(n.error_type, "States.Timeout");
+    // AND the rule delivering the same event again sends nothing more
+    let again = f.pipeline().context().unwrap();
+    let event = serde_json::json!({"action": "execution_ended", "job_id": "101", "detail": {
+        "executionArn": run.execution.execution_arn, "status": "TIMED_OUT"}});
+    let out = cdc_core::steps::dispatch::dispatch(&again, Function::Notify, &event).await.unwrap();
+    assert_eq!(out["already_handled"], true);
+    assert_eq!(f.notices().len(), 1);
+
+    // WHEN the next scheduled run starts, an hour before the old lease would have expired
+    let next = f.pipeline().run("next").await.unwrap();
+    // THEN it is not skipped: it loads everything, and the targets equal the oracle
+    assert_eq!(next.execution.status, ExecutionStatus::Succeeded, "{:?}", next.execution.cause);
+    assert_eq!(next.skipped_by(), None);
+    assert!(f.mismatched().is_empty(), "{:?}", f.mismatched());
+}
+
+/// What a run did, in a line: the claim's outcome, and per step the tables
+/// that loaded files, were deferred or failed.
+fn run_summary(run: &PipelineRun) -> String {
+    let claim = run.claim.as_ref().map(|c| format!("{:?} full={}", c.outcome, c.full_listing)).unwrap_or_default();
+    let Some((input, _)) = &run.release else { return format!("{}: {claim}", run.execution.name) };
+    let r = &input.results;
+    let steps = [("dim", &r.dimensions), ("fact", &r.facts), ("unload", &r.unload)];
+    let tables: Vec<String> = steps
+        .iter()
+        .flat_map(|(step, results)| {
+            results.iter().filter(|t| t.files > 0 || t.deferred || !t.ok).map(move |t| {
+                format!(
+                    "{step}:{}:{}{}{}",
+                    t.table,
+                    t.files,
+                    if t.deferred { ":deferred" } else { "" },
+                    if t.ok { "" } else { ":FAILED" }
+                )
+            })
+        })
+        .collect();
+    format!("{}: {claim} {}", run.execution.name, tables.join(" "))
+}
+
+/// The load batches of each table in a run (`Count batch` per Map iteration).
+fn batches_per_table(run: &PipelineRun) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for e in &run.execution.history {
+        if let EventKind::StateEntered { name, .. } = &e.kind
+            && name.ends_with(": Count batch")
+        {
+            *out.entry(e.scope.clone()).or_default() += 1;
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_backlog_proceeds_over_several_executions_each_reaching_release() {
+    // GIVEN a backlog of dozens of files per table, 8 files per load batch,
+    // and at most 2 batches per table and execution
+    let mut f = Fixture::new(27);
+    for _ in 0..5 {
+        f.generator.cdc_cycle(150).unwrap();
+    }
+    f.generator.finish().unwrap();
+    f.cfg.max_files_per_load = 8;
+    f.cfg.max_batches_per_run = 2;
+    // WHEN executions run until one finds nothing new
+    let mut runs = Vec::new();
+    loop {
+        let run = f.pipeline().run(&format!("run-{}", runs.len())).await.unwrap();
+        let idle = run.was_idle();
+        runs.push(run);
+        if idle || runs.len() == 40 {
+            break;
+        }
+    }
+    // THEN it took several executions, each succeeding through Release within its share of batches
+    let summary: Vec<String> = runs.iter().map(run_summary).collect();
+    assert!(runs.len() >= 4 && runs.last().unwrap().was_idle(), "{} executions:\n{}", runs.len(), summary.join("\n"));
+    for run in &runs[..runs.len() - 1] {
+        assert_eq!(
+            run.execution.status,
+            ExecutionStatus::Succeeded,
+            "{}: {:?}",
+            run.execution.name,
+            run.execution.cause
+        );
+        assert_eq!(entered(run, "Release"), 1, "{}", run.execution.name);
+        let batches = batches_per_table(run);
+        assert!(batches.values().all(|n| *n <= 2), "{}: {batches:?}", run.execution.name);
+    }
+    // AND the runs before the last left work, recorded in the hints
+    let (input, _) = runs[0].release.as_ref().unwrap();
+    assert!(input.results.facts.iter().chain(&input.results.dimensions).any(|t| t.deferred), "{:?}", input.results);
+    // AND the targets equal the oracle
+    assert!(f.mismatched().is_empty(), "{:?}", f.mismatched());
+
+    // WHEN the state machine before issue 20 runs the same backlog from scratch
+    let mut old = Fixture::new(27);
+    for _ in 0..5 {
+        old.generator.cdc_cycle(150).unwrap();
+    }
+    old.generator.finish().unwrap();
+    old.cfg.max_files_per_load = 8;
+    old.cfg.max_batches_per_run = 2;
+    let run = old.pipeline_with(FIXTURES.to_string() + "/pipeline-before-issue-20.asl.json").run("old").await.unwrap();
+    // THEN its loops knew no bound: one execution took every batch
+    let batches = batches_per_table(&run);
+    assert!(batches.values().any(|n| *n > 2), "{batches:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loops_stop_taking_work_when_the_work_window_is_over_and_the_run_still_releases() {
+    // GIVEN statements that take 6 polls (a minute of the executor's virtual
+    // clock, which the steps share), one file per batch, and a 2-minute work window
+    let mut f = Fixture::new(28);
+    for _ in 0..3 {
+        f.generator.cdc_cycle(150).unwrap();
+    }
+    f.cfg.tables.retain(|t| !cdc_dmsgen::TYPES_TABLES.contains(&t.name.as_str()));
+    f.cfg.max_files_per_load = 1;
+    f.cfg.work_window = Duration::from_secs(120);
+    let clock = Arc::new(VirtualClock::new(Utc::now()));
+    let mut p = f.pipeline();
+    let steps_clock = Arc::clone(&clock);
+    p.now = Some(Arc::new(move || cdc_asl::Clock::now(&*steps_clock)));
+    p.clock = Some(clock);
+    let raw = Arc::new(FolderRawZone::new(&f.raw_root()).unwrap());
+    let w = Arc::clone(&f.warehouse);
+    let lazy = Arc::new(LazyWarehouse::new(&f.cfg, raw, &f.dir.path().join("optimized"), move || Ok(Arc::clone(&w))));
+    p.warehouse = Arc::new(SlowWarehouse { inner: lazy.clone(), polls: 6, seen: Mutex::default() });
+    p.catalog = lazy;
+    // WHEN the pipeline runs
+    let run = p.run("windowed").await.unwrap();
+    // THEN it releases and succeeds well inside the timeout, with loads deferred to the next execution
+    assert_eq!(run.execution.status, ExecutionStatus::Succeeded, "{:?}", run.execution.cause);
+    assert_eq!(entered(&run, "Release"), 1);
+    let span = (run.execution.stop_time - run.execution.start_time).num_seconds();
+    assert!(span < 1200, "virtual run took {span} s");
+    let (input, _) = run.release.as_ref().unwrap();
+    let deferred: Vec<&str> = input
+        .results
+        .dimensions
+        .iter()
+        .chain(&input.results.facts)
+        .filter(|t| t.deferred)
+        .map(|t| t.table.as_str())
+        .collect();
+    assert!(!deferred.is_empty(), "{:?}", input.results);
+    // AND the hints say so, so the next execution is not idle and finishes the work
+    let job = f.store().get("101").await.unwrap().unwrap();
+    assert!(
+        deferred.iter().all(|t| job.progress_hints.get(*t).is_some_and(|h| h.work_left)),
+        "{:?}",
+        job.progress_hints
+    );
+    // (one file per batch and 20 batches per run: a few more executions)
+    for i in 0.. {
+        let mut next = f.pipeline();
+        next.cfg.work_window = Duration::from_secs(40 * 60);
+        let finished = next.run(&format!("next-{i}")).await.unwrap();
+        assert_eq!(finished.execution.status, ExecutionStatus::Succeeded, "{:?}", finished.execution.cause);
+        assert!(i > 0 || !finished.was_idle(), "the run after the deferred one was idle");
+        if finished.was_idle() || i == 10 {
+            break;
+        }
+    }
     assert!(f.mismatched().is_empty(), "{:?}", f.mismatched());
 }

@@ -263,6 +263,25 @@ pub struct PipelineConfig {
     /// so one value in year 2999 would otherwise expire every tombstone.
     #[serde(with = "duration_secs")]
     pub future_timestamp_bound: Duration,
+    /// How long after an execution started its loops still take new work
+    /// (a load batch, a day to unload); the rest waits for the next
+    /// execution, so each one reaches Release well inside the state
+    /// machine's `TimeoutSeconds` (docs/architecture.md, bounded runs).
+    // How a run paces itself, not what setup creates: left out of the
+    // fingerprint (as the next two), so changing it runs no setup.
+    #[serde(skip)]
+    pub work_window: Duration,
+    /// At most this many load batches, and days unloaded, per table and
+    /// execution: keeps an execution's history well under Step Functions'
+    /// 25,000 events whatever the backlog.
+    #[serde(skip)]
+    pub max_batches_per_run: u32,
+    /// How often a claim lists the raw zone whole, finding files that
+    /// arrived later than the lateness window; between, each table's
+    /// listing starts at its newest applied day minus that window
+    /// (docs/dms.md, bounded listings).
+    #[serde(skip)]
+    pub full_listing_every: Duration,
     pub tables: Vec<TableConfig>,
     pub derived: Vec<DerivedTable>,
     pub unload: UnloadConfig,
@@ -428,7 +447,24 @@ struct RawPipeline {
     #[serde(default = "default_max_files")]
     max_files_per_load: usize,
     future_timestamp_bound: Option<String>,
+    work_window: Option<String>,
+    #[serde(default = "default_max_batches")]
+    max_batches_per_run: u32,
+    full_listing_every: Option<String>,
 }
+
+/// The default `pipeline.full_listing_every`.
+pub const DEFAULT_FULL_LISTING_EVERY: Duration = Duration::from_secs(6 * 3600);
+
+fn default_max_batches() -> u32 {
+    20
+}
+/// The default `pipeline.work_window`: 35 of the state machine's 50
+/// minutes (`TimeoutSeconds` 3000), leaving 15 for the statements started
+/// last, the derived tables and the release.
+pub const DEFAULT_WORK_WINDOW: Duration = Duration::from_secs(35 * 60);
+/// The longest `pipeline.work_window`: 10 minutes short of the timeout.
+pub const MAX_WORK_WINDOW: Duration = Duration::from_secs(40 * 60);
 
 fn default_control_schema() -> Ident {
     Ident::new("cdc_control").expect("valid")
@@ -490,6 +526,26 @@ fn validate(raw: RawConfig, text: &str) -> Result<PipelineConfig, String> {
         None => DEFAULT_FUTURE_TIMESTAMP_BOUND,
         Some(text) => parse_duration(text).map_err(|e| format!("field `pipeline.future_timestamp_bound`: {e}"))?,
     };
+    let work_window = match &raw.pipeline.work_window {
+        None => DEFAULT_WORK_WINDOW,
+        Some(text) => parse_duration(text).map_err(|e| format!("field `pipeline.work_window`: {e}"))?,
+    };
+    if !(Duration::from_secs(60)..=MAX_WORK_WINDOW).contains(&work_window) {
+        return Err(format!(
+            "field `pipeline.work_window` must be between 1 minute and {} minutes (the state machine times out at 50)",
+            MAX_WORK_WINDOW.as_secs() / 60
+        ));
+    }
+    if !(1..=100).contains(&raw.pipeline.max_batches_per_run) {
+        return Err("field `pipeline.max_batches_per_run` must be between 1 and 100".into());
+    }
+    let full_listing_every = match &raw.pipeline.full_listing_every {
+        None => DEFAULT_FULL_LISTING_EVERY,
+        Some(text) => parse_duration(text).map_err(|e| format!("field `pipeline.full_listing_every`: {e}"))?,
+    };
+    if !(Duration::from_secs(3600)..=Duration::from_secs(7 * 86_400)).contains(&full_listing_every) {
+        return Err("field `pipeline.full_listing_every` must be between 1 hour and 7 days".into());
+    }
     let dms = DmsSettings::from_raw(raw.dms.unwrap_or_default())?;
     let mut seen = BTreeSet::new();
     let mut tables = Vec::with_capacity(raw.tables.len());
@@ -530,6 +586,9 @@ fn validate(raw: RawConfig, text: &str) -> Result<PipelineConfig, String> {
         control_schema: raw.pipeline.control_schema,
         max_files_per_load: raw.pipeline.max_files_per_load,
         future_timestamp_bound,
+        work_window,
+        max_batches_per_run: raw.pipeline.max_batches_per_run,
+        full_listing_every,
         tables,
         derived,
         unload: validate_unload(raw.unload)?,

@@ -12,8 +12,8 @@ pub mod layout;
 mod listing;
 mod settings;
 
-pub use layout::{Classified, Layout, Unexplained};
-pub use listing::{TableListing, UnexplainedObject, list_cdc_folder, list_table};
+pub use layout::{Classified, Layout, Unexplained, cdc_file_day};
+pub use listing::{ListingScope, TableListing, UnexplainedObject, list_cdc_folder, list_table, list_table_within};
 pub use settings::{DataFormat, DatePartitionDelimiter, DatePartitionSequence, DmsSettings, RawDmsSettings};
 
 #[cfg(test)]

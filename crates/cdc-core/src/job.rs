@@ -46,7 +46,8 @@ impl JobState {
 pub struct ProgressHint {
     /// The newest applied file's path.
     pub last_file: String,
-    /// Files applied so far.
+    /// Files in the listing the hint was made from (bounded listings count
+    /// the days they cover).
     pub files: u64,
     /// The newest modification time among applied files.
     pub newest_modified: DateTime<Utc>,
@@ -57,6 +58,30 @@ pub struct ProgressHint {
     /// One of them, with why, for the run record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unexplained_example: Option<String>,
+    /// The newest commit time applied to the table so far (its freshness,
+    /// reported by every run's claim, idle ones too). Not part of the
+    /// listing: [`ProgressHint::same_listing`] ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_change: Option<DateTime<Utc>>,
+    /// The run that stored the hint left work for the table (a load or an
+    /// unload deferred past its work window): the next run is not idle.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub work_left: bool,
+}
+
+impl ProgressHint {
+    /// Whether two hints describe the same raw-zone listing (nothing new):
+    /// the newest file, and the newest modification time, which any object
+    /// written since moves (S3 sets LastModified on every write). Not the
+    /// file count: two bounded listings that start at different days count
+    /// different files of the same raw zone.
+    pub fn same_listing(&self, other: &ProgressHint) -> bool {
+        !self.work_left
+            && !other.work_left
+            && self.last_file == other.last_file
+            && self.newest_modified == other.newest_modified
+            && self.unexplained == other.unexplained
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -79,6 +104,9 @@ pub struct Job {
     pub last_success: Option<DateTime<Utc>>,
     /// When a failure notification was last sent, for throttling.
     pub last_notified: Option<DateTime<Utc>>,
+    /// When a run last listed the raw zone whole (`RunRecord::full_listing`).
+    #[serde(default)]
+    pub last_full_listing: Option<DateTime<Utc>>,
 }
 
 impl Job {
@@ -95,6 +123,7 @@ impl Job {
             consecutive_failures: 0,
             last_success: None,
             last_notified: None,
+            last_full_listing: None,
         }
     }
 
@@ -185,6 +214,10 @@ pub struct RunRecord {
     /// DMS layout does not explain, per table.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The run's claim listed the raw zone whole (the periodic full
+    /// listing), not from each table's newest applied day on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub full_listing: bool,
 }
 
 impl RunRecord {
@@ -206,6 +239,7 @@ impl RunRecord {
             failed_tables: Vec::new(),
             error: Some(note),
             warnings: Vec::new(),
+            full_listing: false,
         }
     }
 }
@@ -270,6 +304,21 @@ pub trait JobStateStore: Send + Sync {
     ) -> Result<(), JobStateError>;
 
     async fn set_last_notified(&self, job_id: &str, at: DateTime<Utc>) -> Result<(), JobStateError>;
+
+    /// Records that a failed execution's incident was taken care of (its
+    /// notice sent, or deliberately throttled), once per execution: true
+    /// when this call recorded it, false when it already was. The job item
+    /// need not exist (a claim that failed never made one). The records
+    /// expire with the run history.
+    async fn record_incident(
+        &self,
+        job_id: &str,
+        execution_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, JobStateError>;
+
+    /// Whether [`JobStateStore::record_incident`] recorded this execution.
+    async fn incident_recorded(&self, job_id: &str, execution_id: &str) -> Result<bool, JobStateError>;
 
     async fn get(&self, job_id: &str) -> Result<Option<Job>, JobStateError>;
 

@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ColumnType, PipelineConfig, TableConfig};
-use crate::dms::{DmsSettings, list_table};
+use crate::dms::{DmsSettings, ListingScope, list_table_within};
 use crate::error::PipelineError;
-use crate::load_plan;
+use crate::load_plan::{self, Applied};
 use crate::ports::{
     Cell, FileColumn, FileColumnType, FileKind, RawFile, RawZone, StatementId, StatementState, Warehouse,
 };
@@ -59,13 +59,18 @@ pub async fn submit_load(
     t: &TableConfig,
     warehouse: &dyn Warehouse,
     raw: &dyn RawZone,
+    bounded_on: Option<NaiveDate>,
 ) -> Result<SubmitOutcome, PipelineError> {
     let at = |e: PipelineError| e.context(format!("table {}", t.qualified()));
-    let listing = list_table(cfg, t, raw).await.map_err(at)?;
+    // The progress first: it says from which day on the listing must go.
+    let applied = Applied::read(cfg, t, warehouse).await.map_err(at)?;
+    // `bounded_on` is today for a bounded listing, `None` for a whole one.
+    let scope = bounded_on.map_or(ListingScope::Full, |today| applied.listing_scope(today));
+    let listing = list_table_within(cfg, t, raw, scope).await.map_err(at)?;
     if let Some(e) = listing.layout_error(t) {
         return Err(e);
     }
-    let mut new = load_plan::new_files(cfg, t, warehouse, &listing).await.map_err(at)?;
+    let mut new = load_plan::new_files(cfg, t, warehouse, &listing, applied).await.map_err(at)?;
     if new.is_empty() {
         return Ok(SubmitOutcome::NothingNew);
     }
@@ -110,7 +115,7 @@ pub async fn load_table(
     raw: &dyn RawZone,
     poll_every: Duration,
 ) -> Result<LoadStats, PipelineError> {
-    let (id, backlog) = match submit_load(cfg, t, warehouse, raw).await? {
+    let (id, backlog) = match submit_load(cfg, t, warehouse, raw, None).await? {
         SubmitOutcome::NothingNew => return Ok(LoadStats::default()),
         SubmitOutcome::Submitted { statement_id, backlog, .. } => (statement_id, backlog),
     };

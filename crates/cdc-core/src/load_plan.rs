@@ -12,10 +12,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::{NaiveDateTime, Timelike};
+use chrono::{NaiveDate, NaiveDateTime, Timelike};
 
 use crate::config::{PipelineConfig, TableConfig};
-use crate::dms::TableListing;
+use crate::dms::{ListingScope, TableListing};
 use crate::error::PipelineError;
 use crate::load::parse_timestamp;
 use crate::ports::{Cell, FileKind, RawFile, ResultSet, Warehouse, run_to_completion};
@@ -41,7 +41,7 @@ struct DaySummary {
 
 /// What the table has applied, as read for one plan.
 #[derive(Debug, Default)]
-struct Applied {
+pub struct Applied {
     files: HashMap<String, AppliedFile>,
     /// The first day read file by file; older days are in `summaries`.
     oldest: Option<String>,
@@ -49,6 +49,21 @@ struct Applied {
 }
 
 impl Applied {
+    /// The table's progress, recent days file by file, older ones summed.
+    pub async fn read(cfg: &PipelineConfig, t: &TableConfig, warehouse: &dyn Warehouse) -> Result<Self, PipelineError> {
+        let mut applied = Applied::default();
+        let query = setup::applied_files_query(cfg, t, warehouse.dialect());
+        applied.add_rows(&run_to_completion(warehouse, query).await?);
+        Ok(applied)
+    }
+
+    /// The listing a load needs: from the first day read file by file (the
+    /// newest applied day minus the lateness window) on; whole before any
+    /// CDC file was applied.
+    pub fn listing_scope(&self, today: NaiveDate) -> ListingScope {
+        ListingScope::from_day(self.oldest.as_deref(), today)
+    }
+
     fn is_empty(&self) -> bool {
         self.files.is_empty() && self.summaries.is_empty()
     }
@@ -88,10 +103,9 @@ pub async fn new_files(
     t: &TableConfig,
     warehouse: &dyn Warehouse,
     listing: &TableListing,
+    mut applied: Applied,
 ) -> Result<Vec<RawFile>, PipelineError> {
     let d = warehouse.dialect();
-    let mut applied = Applied::default();
-    applied.add_rows(&run_to_completion(warehouse, setup::applied_files_query(cfg, t, d)).await?);
     if listing.files.is_empty() && applied.is_empty() {
         return Err(PipelineError::data(format!(
             "neither full-load nor CDC files under {}",

@@ -13,6 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{PipelineConfig, TableConfig};
+use crate::dms::ListingScope;
 use crate::error::PipelineError;
 use crate::ports::{
     ExportTarget, FileKind, OptimizedCatalog, OptimizedPartition, OptimizedZone, RawFile, RawZone, ResultSet,
@@ -167,13 +168,28 @@ fn recorded_row(rs: &ResultSet, row: &[crate::ports::Cell]) -> Result<UnloadedDa
     })
 }
 
-/// The table's CDC files as the layout reads them.
+/// The table's CDC files as the layout reads them, within `scope`.
 pub async fn cdc_files(
     cfg: &PipelineConfig,
     t: &TableConfig,
     raw: &dyn RawZone,
+    scope: ListingScope,
 ) -> Result<Vec<RawFile>, PipelineError> {
-    Ok(crate::dms::list_cdc_folder(cfg, t, raw).await?.of_kind(FileKind::Cdc).cloned().collect())
+    Ok(crate::dms::list_cdc_folder(cfg, t, raw, scope).await?.of_kind(FileKind::Cdc).cloned().collect())
+}
+
+/// The listing an unload needs: days are exported oldest first, so every
+/// day before the newest exported one was exported, and only files arriving
+/// within the unload's lateness can still change one; whole before any day
+/// was exported.
+pub fn unload_scope(cfg: &PipelineConfig, t: &TableConfig, recorded: &[UnloadedDay], today: NaiveDate) -> ListingScope {
+    let newest = recorded.iter().filter(|d| d.table == t.name.as_str()).map(|d| d.day.as_str()).max();
+    let lateness_days = cfg.unload.lateness.as_secs().div_ceil(86_400);
+    let first = newest
+        .and_then(|d| NaiveDate::parse_from_str(d, "%Y%m%d").ok())
+        .and_then(|d| d.checked_sub_days(chrono::Days::new(lateness_days)))
+        .map(|d| d.format("%Y%m%d").to_string());
+    ListingScope::from_day(first.as_deref(), today)
 }
 
 /// Plans every table's export.
@@ -186,7 +202,8 @@ pub async fn plan_unload(
     let recorded = recorded_days(cfg, warehouse).await?;
     let mut out = Vec::new();
     for t in &cfg.tables {
-        let files = cdc_files(cfg, t, raw).await.map_err(|e| e.context(format!("table {}", t.name)))?;
+        let files =
+            cdc_files(cfg, t, raw, ListingScope::Full).await.map_err(|e| e.context(format!("table {}", t.name)))?;
         out.extend(plan_table(cfg, t, &day_sources(&files), &recorded, now)?);
     }
     Ok(out)

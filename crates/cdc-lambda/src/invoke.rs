@@ -11,7 +11,7 @@ use cdc_core::PipelineError;
 use cdc_core::steps::dispatch::{Function, dispatch, in_function};
 
 use crate::Deployment;
-use crate::freshness::freshness_record;
+use crate::freshness::freshness_records;
 
 /// The Runtime API's error body: `errorType` is the error class
 /// (`Retryable`, `DataError`, `ConfigError`), `errorMessage` names the
@@ -33,7 +33,7 @@ pub async fn handle(
         function = function.name(),
         action = %field("action"),
         job_id = %field("job_id"),
-        execution_id = %field("execution_id"),
+        execution_id = %execution_id(&payload),
         table = %field("table"),
         request_id = %event.context.request_id,
     );
@@ -43,7 +43,7 @@ pub async fn handle(
             Ok(out) => {
                 let status = out.get("status").and_then(Value::as_str).unwrap_or("");
                 tracing::info!(status, "step done");
-                if let Some(record) = freshness_record(function, &payload, out, Utc::now()) {
+                for record in freshness_records(function, &payload, out, Utc::now()) {
                     // The embedded metric format: one JSON line on stdout.
                     println!("{record}");
                 }
@@ -54,6 +54,16 @@ pub async fn handle(
     }
     .instrument(span)
     .await
+}
+
+/// The execution a payload is for; the status-change rule's event names it
+/// in its detail.
+fn execution_id(payload: &Value) -> &str {
+    payload
+        .get("execution_id")
+        .or_else(|| payload.get("detail").and_then(|d| d.get("executionArn")))
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 async fn run(deployment: &Deployment, function: Function, payload: &Value) -> Result<Value, PipelineError> {

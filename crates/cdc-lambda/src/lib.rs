@@ -6,8 +6,8 @@
 //!
 //! Logs are `tracing` lines, JSON when the template's `LoggingConfig` sets
 //! `AWS_LAMBDA_LOG_FORMAT=JSON`, each inside a span carrying the job and
-//! execution ids. Finished loads also print the table's freshness in
-//! CloudWatch's embedded metric format.
+//! execution ids. Claims and finished loads also print each table's
+//! freshness in CloudWatch's embedded metric format.
 
 mod deployment;
 mod freshness;
@@ -15,7 +15,7 @@ mod invoke;
 
 pub use cdc_core::steps::dispatch::Function;
 pub use deployment::Deployment;
-pub use freshness::{FRESHNESS_METRIC, METRIC_NAMESPACE, freshness_record};
+pub use freshness::{FRESHNESS_METRIC, METRIC_NAMESPACE, freshness_records};
 pub use invoke::{diagnostic, handle};
 pub use lambda_runtime::Error;
 

@@ -56,6 +56,42 @@ impl FileJobStore {
         Ok((self.dir.join(format!("job-{job_id}.json")), self.dir.join(format!("job-{job_id}.lock"))))
     }
 
+    /// The incident records, beside the job's file (they exist without it).
+    fn incidents_path(&self, job_id: &str) -> Result<PathBuf, JobStateError> {
+        let (data, _) = self.paths(job_id)?;
+        Ok(data.with_extension("incidents.json"))
+    }
+
+    /// Runs `change` on the job's incident records under the job's lock.
+    fn incidents_locked<T>(
+        &self,
+        job_id: &str,
+        change: impl FnOnce(&mut BTreeMap<String, DateTime<Utc>>) -> (T, bool),
+    ) -> Result<T, JobStateError> {
+        let path = self.incidents_path(job_id)?;
+        self.locked(job_id, |_| {
+            let mut incidents: BTreeMap<String, DateTime<Utc>> = match std::fs::read_to_string(&path) {
+                Ok(text) => serde_json::from_str(&text).map_err(|e| JobStateError::Corrupt {
+                    job_id: job_id.to_string(),
+                    detail: format!("{}: {e}", path.display()),
+                })?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+                Err(e) => return Err(store_err(format!("{}: {e}", path.display()))),
+            };
+            let (out, changed) = change(&mut incidents);
+            if changed {
+                let cutoff = Utc::now() - self.retention;
+                incidents.retain(|_, at| *at >= cutoff);
+                let text = serde_json::to_vec_pretty(&incidents).map_err(|e| store_err(e.to_string()))?;
+                let tmp = path.with_extension("tmp");
+                std::fs::write(&tmp, text).map_err(|e| store_err(format!("{}: {e}", tmp.display())))?;
+                std::fs::rename(&tmp, &path).map_err(|e| store_err(format!("{}: {e}", path.display())))?;
+            }
+            // The job's own file is not written by this change.
+            Ok((out, false))
+        })
+    }
+
     /// Runs `change` on the job's stored state under the exclusive lock and
     /// writes the result back (atomically, by rename) when it returns `true`.
     fn locked<T>(
@@ -202,6 +238,9 @@ impl JobStateStore for FileJobStore {
                 // The incident is over; the next failure is a new one.
                 s.job.last_notified = None;
             }
+            if record.full_listing {
+                s.job.last_full_listing = Some(record.start);
+            }
             s.job.progress_hints.extend(hints);
             s.history.insert(0, record);
             Ok((s.job.clone(), true))
@@ -226,6 +265,25 @@ impl JobStateStore for FileJobStore {
             s.job.last_notified = Some(at);
             Ok(((), true))
         })
+    }
+
+    async fn record_incident(
+        &self,
+        job_id: &str,
+        execution_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, JobStateError> {
+        self.incidents_locked(job_id, |incidents| {
+            let first = !incidents.contains_key(execution_id);
+            if first {
+                incidents.insert(execution_id.to_string(), now);
+            }
+            (first, first)
+        })
+    }
+
+    async fn incident_recorded(&self, job_id: &str, execution_id: &str) -> Result<bool, JobStateError> {
+        self.incidents_locked(job_id, |incidents| (incidents.contains_key(execution_id), false))
     }
 
     async fn get(&self, job_id: &str) -> Result<Option<Job>, JobStateError> {

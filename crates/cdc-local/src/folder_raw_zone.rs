@@ -102,10 +102,14 @@ fn walk(base: &Path, dir: &Path, out: &mut Vec<RawObject>) -> Result<(), Pipelin
 
 #[async_trait]
 impl RawZone for FolderRawZone {
-    async fn list_objects(&self, prefix: &str) -> Result<Vec<RawObject>, PipelineError> {
+    async fn list_objects(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<RawObject>, PipelineError> {
         let base = self.root.join(prefix);
         let mut out = Vec::new();
         walk(&base, &base, &mut out)?;
+        // S3's StartAfter: keys sorting after it, byte by byte.
+        if let Some(after) = start_after {
+            out.retain(|o| o.rel.as_str() > after);
+        }
         out.sort_by(|a, b| a.rel.cmp(&b.rel));
         Ok(out)
     }

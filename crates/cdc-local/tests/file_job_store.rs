@@ -31,6 +31,7 @@ async fn history_older_than_the_retention_is_dropped() {
         failed_tables: vec![],
         error: None,
         warnings: vec![],
+        full_listing: false,
     };
     store.finish("j", record, Default::default()).await.unwrap();
     // THEN it is not in the history

@@ -24,7 +24,7 @@ const DAY: i64 = 86_400;
 /// The submit step of the table's next load, which must start nothing.
 async fn assert_nothing_new(w: &World, table: &str) {
     let t = w.cfg.table(table).unwrap();
-    let outcome = submit_load(&w.cfg, t, &w.warehouse, &w.raw).await.unwrap();
+    let outcome = submit_load(&w.cfg, t, &w.warehouse, &w.raw, None).await.unwrap();
     assert_eq!(outcome, SubmitOutcome::NothingNew);
     assert_eq!(w.load(table).await.unwrap().files, 0);
 }

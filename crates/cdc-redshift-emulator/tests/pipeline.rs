@@ -157,7 +157,7 @@ async fn full_cycle(fixed_procedure: bool) {
     // WHEN nothing new arrived THEN a load's only call is its progress lookup
     stack.emulator.reset_calls();
     for t in &cfg.tables {
-        assert_eq!(submit_load(&cfg, t, &wh, &raw).await.unwrap(), SubmitOutcome::NothingNew, "{}", t.name);
+        assert_eq!(submit_load(&cfg, t, &wh, &raw, None).await.unwrap(), SubmitOutcome::NothingNew, "{}", t.name);
     }
     assert_eq!(stack.emulator.calls().get("BatchExecuteStatement"), cfg.tables.len() as u64);
 

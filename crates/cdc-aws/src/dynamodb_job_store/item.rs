@@ -38,6 +38,7 @@ pub(crate) const PROGRESS_HINTS: &str = "ProgressHints";
 pub(crate) const CONSECUTIVE_FAILURES: &str = "ConsecutiveFailures";
 pub(crate) const LAST_SUCCESS: &str = "LastSuccess";
 pub(crate) const LAST_NOTIFIED: &str = "LastNotified";
+pub(crate) const LAST_FULL_LISTING: &str = "LastFullListing";
 
 // A run-history item.
 pub(crate) const EXECUTION_ID: &str = "ExecutionId";
@@ -55,8 +56,11 @@ const LAST_FILE: &str = "LastFile";
 const UNEXPLAINED: &str = "Unexplained";
 const UNEXPLAINED_EXAMPLE: &str = "UnexplainedExample";
 pub(crate) const WARNINGS: &str = "Warnings";
+const FULL_LISTING: &str = "FullListing";
 const FILES: &str = "Files";
 const NEWEST_MODIFIED: &str = "NewestModified";
+const NEWEST_CHANGE: &str = "NewestChange";
+const WORK_LEFT: &str = "WorkLeft";
 const TABLE: &str = "Table";
 const CHANGES: &str = "Changes";
 const ROWS: &str = "Rows";
@@ -115,6 +119,12 @@ pub(crate) fn encode_hints(hints: &BTreeMap<String, ProgressHint>) -> Result<Att
         if let Some(e) = &h.unexplained_example {
             hint.insert(UNEXPLAINED_EXAMPLE.to_string(), s(e));
         }
+        if let Some(t) = h.newest_change {
+            hint.insert(NEWEST_CHANGE.to_string(), ts(t)?);
+        }
+        if h.work_left {
+            hint.insert(WORK_LEFT.to_string(), AttributeValue::Bool(true));
+        }
         map.insert(table.clone(), AttributeValue::M(hint));
     }
     Ok(AttributeValue::M(map))
@@ -160,6 +170,9 @@ pub(crate) fn encode_run(job_id: &str, r: &RunRecord, retention: chrono::Duratio
     }
     if !r.warnings.is_empty() {
         item.insert(WARNINGS.to_string(), AttributeValue::L(r.warnings.iter().map(s).collect()));
+    }
+    if r.full_listing {
+        item.insert(FULL_LISTING.to_string(), AttributeValue::Bool(true));
     }
     Ok(item)
 }
@@ -219,6 +232,7 @@ pub(crate) fn decode_job(job_id: &str, item: &Item) -> Result<Job, JobStateError
         consecutive_failures,
         last_success: f.optional_ts(LAST_SUCCESS)?,
         last_notified: f.optional_ts(LAST_NOTIFIED)?,
+        last_full_listing: f.optional_ts(LAST_FULL_LISTING)?,
     })
 }
 
@@ -242,6 +256,8 @@ fn decode_hints(f: &Fields<'_>) -> Result<BTreeMap<String, ProgressHint>, JobSta
                     Some(_) => h.required_u64(UNEXPLAINED)?,
                 },
                 unexplained_example: h.optional_s(UNEXPLAINED_EXAMPLE)?.map(str::to_string),
+                newest_change: h.optional_ts(NEWEST_CHANGE)?,
+                work_left: h.optional_bool(WORK_LEFT)?.unwrap_or(false),
             },
         );
     }
@@ -299,6 +315,7 @@ pub(crate) fn decode_run(job_id: &str, item: &Item) -> Result<(RunRecord, i64), 
         failed_tables,
         error: f.optional_s(ERROR)?.map(str::to_string),
         warnings: decode_warnings(&f)?,
+        full_listing: f.optional_bool(FULL_LISTING)?.unwrap_or(false),
     };
     Ok((record, expires_at))
 }
@@ -356,6 +373,14 @@ impl<'a> Fields<'a> {
 
     fn optional_n(&self, name: &str) -> Result<Option<&str>, JobStateError> {
         self.get(name, "a number (N)", |v| v.as_n().ok().map(String::as_str))
+    }
+
+    fn optional_bool(&self, name: &str) -> Result<Option<bool>, JobStateError> {
+        match self.item.get(name) {
+            None | Some(AttributeValue::Null(true)) => Ok(None),
+            Some(AttributeValue::Bool(b)) => Ok(Some(*b)),
+            Some(v) => Err(self.corrupt(name, format!("expected a boolean (BOOL), found {}", type_name(v)))),
+        }
     }
 
     fn required_s(&self, name: &str) -> Result<&str, JobStateError> {
@@ -464,6 +489,7 @@ mod tests {
             failed_tables: vec!["orders".into()],
             error: Some("DataError: bad row".into()),
             warnings: vec!["table orders: 2 object(s) the DMS layout does not explain".into()],
+            full_listing: true,
         };
         let item = encode_run("101", &r, chrono::Duration::days(30)).unwrap();
         let (back, expires) = decode_run("101", &item).unwrap();

@@ -346,7 +346,7 @@ async fn breakdown(
     run_to_completion(warehouse, setup_sql::applied_files_query(cfg, t, Dialect::DuckDb)).await?;
     steps.push(Step::new("plan: progress lookup".into(), started.elapsed().as_secs_f64()));
     let started = Instant::now();
-    let files = cdc_core::unload::cdc_files(cfg, t, raw).await?;
+    let files = cdc_core::unload::cdc_files(cfg, t, raw, cdc_core::dms::ListingScope::Full).await?;
     steps.push(Step::new(format!("plan: list {} files", files.len()), started.elapsed().as_secs_f64()));
     let started = Instant::now();
     let schemas = raw.file_schemas(&files).await?;

@@ -244,3 +244,37 @@ fn the_future_timestamp_bound_defaults_to_a_day_and_parses_like_a_window() {
         assert!(e.contains("pipeline.future_timestamp_bound"), "{e}");
     }
 }
+
+#[test]
+fn the_work_window_and_batch_cap_default_inside_the_state_machine_s_timeout_and_are_bounded() {
+    // GIVEN the demo config without the keys THEN 35 minutes and 20 batches
+    let cfg = PipelineConfig::parse(DEMO, "t").unwrap();
+    assert_eq!((cfg.work_window, cfg.max_batches_per_run), (Duration::from_secs(35 * 60), 20));
+    // GIVEN values inside the bounds THEN they are taken
+    let set = "max_files_per_load = 500\nwork_window = \"2m\"\nmax_batches_per_run = 3";
+    let cfg = PipelineConfig::parse(&demo_with("max_files_per_load = 500", set), "t").unwrap();
+    assert_eq!((cfg.work_window, cfg.max_batches_per_run), (Duration::from_secs(120), 3));
+    // GIVEN a window past 40 minutes, under a minute, or not a duration; a cap of 0 or 101 THEN errors naming the field
+    for (bad, field) in [
+        ("work_window = \"45m\"", "pipeline.work_window"),
+        ("work_window = \"30s\"", "pipeline.work_window"),
+        ("work_window = \"soon\"", "pipeline.work_window"),
+        ("max_batches_per_run = 0", "pipeline.max_batches_per_run"),
+        ("max_batches_per_run = 101", "pipeline.max_batches_per_run"),
+    ] {
+        let e = err(&demo_with("max_files_per_load = 500", &format!("max_files_per_load = 500\n{bad}")));
+        assert!(e.contains(field), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn the_full_listing_comes_every_six_hours_unless_set_between_an_hour_and_a_week() {
+    assert_eq!(PipelineConfig::parse(DEMO, "t").unwrap().full_listing_every, Duration::from_secs(6 * 3600));
+    let set = demo_with("max_files_per_load = 500", "max_files_per_load = 500\nfull_listing_every = \"1d\"");
+    assert_eq!(PipelineConfig::parse(&set, "t").unwrap().full_listing_every, Duration::from_secs(86_400));
+    for bad in ["\"30m\"", "\"8d\"", "\"often\""] {
+        let text =
+            demo_with("max_files_per_load = 500", &format!("max_files_per_load = 500\nfull_listing_every = {bad}"));
+        assert!(err(&text).contains("pipeline.full_listing_every"), "{bad}");
+    }
+}

@@ -136,6 +136,43 @@ impl<'a> Layout<'a> {
         Some(format!("{}/", date_folder(seq, self.dms.date_partition_delimiter, day.and_time(NaiveTime::MIN))))
     }
 
+    /// The list calls that find every CDC file of `from` and later days in
+    /// a table's CDC folder, and few others: `(sub-prefix, start-after)`,
+    /// both relative to the folder. Where the folder names sort by time
+    /// (no date folders: names start `YYYYMMDD`; `YYYY…` folders) one call
+    /// starting after `from`'s key does; `MMYYYYDD` and `DDMMYYYY` folders
+    /// do not sort by time, so each day up to `until` is its own call.
+    /// `None` when no bounded listing finds them all: day folders in a
+    /// folder that also holds the full load, whose files are then not
+    /// under any day's prefix.
+    pub fn cdc_listing_calls(&self, from: NaiveDate, until: NaiveDate) -> Option<Vec<(String, Option<String>)>> {
+        let delimiter = self.dms.date_partition_delimiter;
+        let day = |seq| date_folder(seq, delimiter, from.and_time(NaiveTime::MIN));
+        if !self.dms.date_partition_enabled {
+            return Some(vec![(String::new(), Some(day_text(from)))]);
+        }
+        match self.dms.date_partition_sequence {
+            // A day's hour folders sort after the day's own prefix.
+            DatePartitionSequence::YearMonthDay | DatePartitionSequence::YearMonthDayHour => {
+                Some(vec![(String::new(), Some(day(DatePartitionSequence::YearMonthDay)))])
+            }
+            DatePartitionSequence::YearMonth => Some(vec![(
+                String::new(),
+                Some(format!("{}/{}", day(DatePartitionSequence::YearMonth), day_text(from))),
+            )]),
+            seq @ (DatePartitionSequence::MonthYearDay | DatePartitionSequence::DayMonthYear) => {
+                if self.shared_folder() {
+                    return None;
+                }
+                let days = from.iter_days().take_while(|d| *d <= until);
+                Some(
+                    days.map(|d| (format!("{}/", date_folder(seq, delimiter, d.and_time(NaiveTime::MIN))), None))
+                        .collect(),
+                )
+            }
+        }
+    }
+
     /// The key of a full-load file relative to the raw zone's root, for the
     /// `n`th file (from 1) of a load: an 8-digit hexadecimal counter.
     pub fn full_load_key(&self, schema: &str, table: &str, n: u32) -> String {
@@ -223,6 +260,12 @@ fn unexplained(reason: &str, mismatched_setting: Option<&'static str>) -> Classi
 
 fn day_text(d: NaiveDate) -> String {
     d.format("%Y%m%d").to_string()
+}
+
+/// The day (`YYYYMMDD`) of a CDC file, from the name at the end of its path.
+pub fn cdc_file_day(path: &str) -> Option<String> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    cdc_name_time(name).map(|t| day_text(t.date()))
 }
 
 /// `LOAD<8 hex>.parquet`, or `SEGMENT<n>_LOAD<8 hex>.parquet` from a parallel load.

@@ -3,6 +3,8 @@
 //! placeholder, or reported. Nothing under a table's folders is dropped
 //! without a word.
 
+use chrono::NaiveDate;
+
 use super::layout::{Classified, Folder, Layout};
 use crate::config::{PipelineConfig, TableConfig};
 use crate::error::PipelineError;
@@ -52,6 +54,49 @@ impl TableListing {
     }
 }
 
+/// How much of a table's CDC folder a listing reads (docs/dms.md, bounded
+/// listings): all of it, or the days from one on, so its cost follows the
+/// new files rather than the history. The full-load folder is small and
+/// always listed whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ListingScope {
+    Full,
+    /// CDC files of `from` and later days; `until` (today) bounds the
+    /// layouts whose folders are listed day by day.
+    Since {
+        from: NaiveDate,
+        until: NaiveDate,
+    },
+}
+
+impl ListingScope {
+    /// The days from `newest` (the newest applied day) minus the table's
+    /// lateness window in whole days, as the load reads its progress file
+    /// by file (`TableConfig::listing_window_days`), and one day more: a
+    /// file older than that arrived later than the contract decides
+    /// (docs/cdc-contract.md, rule 3), and the periodic full listing finds
+    /// it. `Full` without a day.
+    pub fn since_newest(t: &TableConfig, newest: Option<&str>, today: NaiveDate) -> Self {
+        let first = newest
+            .and_then(parse_day)
+            .and_then(|d| d.checked_sub_days(chrono::Days::new(t.listing_window_days())))
+            .map(|d| d.format("%Y%m%d").to_string());
+        Self::from_day(first.as_deref(), today)
+    }
+
+    /// From the day before `first` (`YYYYMMDD`) on; `Full` without one.
+    pub fn from_day(first: Option<&str>, today: NaiveDate) -> Self {
+        match first.and_then(parse_day).and_then(|d| d.pred_opt()) {
+            Some(from) => Self::Since { from, until: today.max(from) + chrono::Days::new(1) },
+            None => Self::Full,
+        }
+    }
+}
+
+fn parse_day(day: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(day, "%Y%m%d").ok()
+}
+
 /// Lists the table's folders (one when one task writes both kinds) and
 /// explains each object.
 pub async fn list_table(
@@ -59,12 +104,22 @@ pub async fn list_table(
     t: &TableConfig,
     raw: &dyn RawZone,
 ) -> Result<TableListing, PipelineError> {
+    list_table_within(cfg, t, raw, ListingScope::Full).await
+}
+
+/// [`list_table`] within a scope.
+pub async fn list_table_within(
+    cfg: &PipelineConfig,
+    t: &TableConfig,
+    raw: &dyn RawZone,
+    scope: ListingScope,
+) -> Result<TableListing, PipelineError> {
     let layout = Layout::new(&cfg.dms);
     let mut folders = vec![Folder::FullLoad];
     if !layout.shared_folder() {
         folders.push(Folder::Cdc);
     }
-    list_folders(&layout, t, raw, &folders).await
+    list_folders(&layout, t, raw, &folders, scope).await
 }
 
 /// Lists only the folder CDC files are in (the unload needs no more); where
@@ -73,8 +128,9 @@ pub async fn list_cdc_folder(
     cfg: &PipelineConfig,
     t: &TableConfig,
     raw: &dyn RawZone,
+    scope: ListingScope,
 ) -> Result<TableListing, PipelineError> {
-    list_folders(&Layout::new(&cfg.dms), t, raw, &[Folder::Cdc]).await
+    list_folders(&Layout::new(&cfg.dms), t, raw, &[Folder::Cdc], scope).await
 }
 
 async fn list_folders(
@@ -82,16 +138,32 @@ async fn list_folders(
     t: &TableConfig,
     raw: &dyn RawZone,
     folders: &[Folder],
+    scope: ListingScope,
 ) -> Result<TableListing, PipelineError> {
     let (schema, table) = (t.schema.as_str(), t.name.as_str());
     let mut out = TableListing::default();
     for &folder in folders {
         let prefix = layout.folder_prefix(folder, schema, table);
-        let objects = raw.list_objects(&prefix).await?;
-        out.described.push(raw.describe_prefix(&prefix));
-        for o in objects {
-            explain(layout, folder, o, &mut out);
+        // The folder the CDC files are in (also the full load's, when shared).
+        let holds_cdc = folder == Folder::Cdc || layout.shared_folder();
+        let calls = match scope {
+            ListingScope::Since { from, until } if holds_cdc => layout.cdc_listing_calls(from, until),
+            _ => None,
+        };
+        let calls = calls.unwrap_or_else(|| vec![(String::new(), None)]);
+        for (sub, after) in &calls {
+            let objects = raw.list_objects(&format!("{prefix}{sub}"), after.as_deref()).await?;
+            for o in objects {
+                let o = RawObject { rel: format!("{sub}{}", o.rel), ..o };
+                explain(layout, folder, o, &mut out);
+            }
         }
+        let described = raw.describe_prefix(&prefix);
+        out.described.push(match calls.first() {
+            Some((sub, Some(after))) if calls.len() == 1 => format!("{described} after {sub}{after}"),
+            _ if calls.len() > 1 => format!("{described} ({} day folders)", calls.len()),
+            _ => described,
+        });
     }
     // In time order, whatever the layout's folders: a backlog is loaded in
     // batches from the front, and a batch's newest change moves the

@@ -194,3 +194,49 @@ proptest! {
         prop_assert_eq!(l.classify(Folder::FullLoad, rel), Classified::Full);
     }
 }
+
+/// Whether the key (relative to the CDC folder) is found by the calls, as
+/// S3 answers `Prefix` and `StartAfter`.
+fn found_by(calls: &[(String, Option<String>)], rel: &str) -> bool {
+    calls.iter().any(|(prefix, after)| rel.starts_with(prefix.as_str()) && after.as_deref().is_none_or(|a| rel > a))
+}
+
+proptest! {
+    /// A listing bounded to `from` and later days finds every CDC file of
+    /// those days and none of the days before, in every layout; the full
+    /// load shares the folder only where one call lists it too.
+    #[test]
+    fn a_bounded_listing_finds_every_cdc_file_from_its_day_on_and_none_before(
+        enabled in any::<bool>(),
+        seq in sequences(),
+        delimiter in delimiters(),
+        folder in folders(),
+        from_days in 0i64..20_000,
+        offset_minutes in -(5 * 1440i64)..(5 * 1440),
+        n in 1u32..0x1_0000,
+    ) {
+        let d = dms(&format!(
+            "{folder}date_partition_enabled = {enabled}\ndate_partition_sequence = \"{seq}\"\ndate_partition_delimiter = \"{delimiter}\""
+        ));
+        let l = Layout::new(&d);
+        let from = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Duration::days(from_days);
+        let until = from + chrono::Duration::days(5);
+        let Some(calls) = l.cdc_listing_calls(from, until) else {
+            // Only day folders that do not sort by time, in a folder shared with the full load.
+            prop_assert!(l.shared_folder() && enabled && matches!(seq, "MMYYYYDD" | "DDMMYYYY"));
+            return Ok(());
+        };
+        prop_assert!(calls.len() <= 6);
+        let at = from.and_hms_opt(0, 0, 0).unwrap() + chrono::Duration::minutes(offset_minutes);
+        let key = l.cdc_key("s", "t", at);
+        let rel = key.strip_prefix(&l.cdc_prefix("s", "t")).unwrap();
+        // Files of days past `until` are found wherever the names sort by time.
+        let listed_day = at.date() >= from && (at.date() <= until || calls.len() == 1);
+        prop_assert_eq!(found_by(&calls, rel), listed_day, "{} with {:?}", rel, calls);
+        if l.shared_folder() {
+            let full = l.full_load_key("s", "t", n);
+            let rel = full.strip_prefix(&l.cdc_prefix("s", "t")).unwrap();
+            prop_assert!(found_by(&calls, rel), "{} with {:?}", rel, calls);
+        }
+    }
+}

@@ -24,6 +24,7 @@ fn record(execution: &str, start: DateTime<Utc>, outcome: RunOutcome) -> RunReco
         failed_tables: if outcome == RunOutcome::Failed { vec!["t".into()] } else { vec![] },
         error: (outcome == RunOutcome::Failed).then(|| "DataError: bad file".to_string()),
         warnings: vec!["table t: 1 object(s) the DMS layout does not explain".into()],
+        full_listing: outcome == RunOutcome::Succeeded,
     }
 }
 
@@ -42,6 +43,41 @@ pub async fn run_all(store: Arc<dyn JobStateStore>, prefix: &str) {
     lease_extension_keeps_the_job(&*store, &format!("{prefix}-extend")).await;
     history_is_newest_first_with_contents(&*store, &format!("{prefix}-history")).await;
     reset_needs_a_known_job_and_a_reason(&*store, &format!("{prefix}-reset")).await;
+    an_incident_is_recorded_once_per_execution(&*store, &format!("{prefix}-incident")).await;
+    a_run_that_listed_whole_is_remembered(&*store, &format!("{prefix}-listing")).await;
+}
+
+pub async fn a_run_that_listed_whole_is_remembered(store: &dyn JobStateStore, job: &str) {
+    // GIVEN a run that listed the raw zone whole, then one that did not
+    let t0 = Utc::now() - chrono::Duration::minutes(10);
+    store.claim(job, "exec-1", lease(), t0).await.unwrap();
+    store.finish(job, record("exec-1", t0, RunOutcome::Succeeded), BTreeMap::new()).await.unwrap();
+    let t1 = t0 + chrono::Duration::minutes(5);
+    store.claim(job, "exec-2", lease(), t1).await.unwrap();
+    let bounded = RunRecord { full_listing: false, ..record("exec-2", t1, RunOutcome::Succeeded) };
+    store.finish(job, bounded, BTreeMap::new()).await.unwrap();
+    // THEN the job keeps when the whole listing started, and each record says which it was
+    assert_eq!(store.get(job).await.unwrap().unwrap().last_full_listing, Some(t0));
+    let history = store.history(job, 10).await.unwrap();
+    let listed: Vec<(&str, bool)> = history.iter().map(|r| (r.execution_id.as_str(), r.full_listing)).collect();
+    assert_eq!(listed, vec![("exec-2", false), ("exec-1", true)]);
+}
+
+pub async fn an_incident_is_recorded_once_per_execution(store: &dyn JobStateStore, job: &str) {
+    // GIVEN no job item at all (a claim that failed never made one)
+    let now = Utc::now();
+    assert!(!store.incident_recorded(job, "exec-1").await.unwrap());
+    // WHEN an execution's incident is recorded twice, and another's once
+    let first = store.record_incident(job, "exec-1", now).await.unwrap();
+    let again = store.record_incident(job, "exec-1", now).await.unwrap();
+    let other = store.record_incident(job, "exec-2", now).await.unwrap();
+    // THEN only the first call of each execution records it
+    assert_eq!((first, again, other), (true, false, true));
+    assert!(store.incident_recorded(job, "exec-1").await.unwrap());
+    assert!(!store.incident_recorded(job, "exec-3").await.unwrap());
+    // AND incidents are neither a job item nor run records
+    assert!(store.get(job).await.unwrap().is_none());
+    assert!(store.history(job, 10).await.unwrap().is_empty());
 }
 
 pub async fn first_claim_creates_the_item(store: &dyn JobStateStore, job: &str) {

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 
 use super::raw_zone::{FileKind, RawFile, RawZone};
 use crate::config::{PipelineConfig, TableConfig};
-use crate::dms::{Layout, UnexplainedObject, list_table};
+use crate::dms::{Layout, ListingScope, UnexplainedObject, list_table_within};
 use crate::error::PipelineError;
 use crate::sql::setup::ExternalSchema;
 
@@ -37,10 +37,20 @@ pub struct RawListing {
 impl RawListing {
     /// Lists every configured table's files, both kinds.
     pub async fn list(cfg: &PipelineConfig, raw: &dyn RawZone) -> Result<Self, PipelineError> {
+        Self::list_within(cfg, raw, &BTreeMap::new()).await
+    }
+
+    /// [`RawListing::list`], each table within its scope (whole without one).
+    pub async fn list_within(
+        cfg: &PipelineConfig,
+        raw: &dyn RawZone,
+        scopes: &BTreeMap<String, ListingScope>,
+    ) -> Result<Self, PipelineError> {
         let mut out = Self::default();
         for t in &cfg.tables {
             let at = |e: PipelineError| e.context(format!("table {}", t.qualified()));
-            let listing = list_table(cfg, t, raw).await.map_err(at)?;
+            let scope = scopes.get(t.name.as_str()).copied().unwrap_or(ListingScope::Full);
+            let listing = list_table_within(cfg, t, raw, scope).await.map_err(at)?;
             out.tables.insert(t.name.to_string(), listing.files);
             if !listing.unexplained.is_empty() {
                 out.unexplained.insert(t.name.to_string(), listing.unexplained);
@@ -247,7 +257,7 @@ mod tests {
 
     #[async_trait]
     impl RawZone for NoZone {
-        async fn list_objects(&self, _: &str) -> Result<Vec<super::super::RawObject>, PipelineError> {
+        async fn list_objects(&self, _: &str, _: Option<&str>) -> Result<Vec<super::super::RawObject>, PipelineError> {
             Ok(Vec::new())
         }
         async fn file_schemas(&self, _: &[RawFile]) -> Result<Vec<Vec<super::super::FileColumn>>, PipelineError> {

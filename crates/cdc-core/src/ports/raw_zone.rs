@@ -120,8 +120,11 @@ pub struct FileColumn {
 #[async_trait]
 pub trait RawZone: Send + Sync {
     /// Every object under `prefix` (relative to the zone's root, ending in
-    /// `/`), subfolders included, sorted by key.
-    async fn list_objects(&self, prefix: &str) -> Result<Vec<RawObject>, PipelineError>;
+    /// `/`), subfolders included, sorted by key; with `start_after` (a key
+    /// relative to `prefix`), only those whose relative key sorts after it,
+    /// so a listing costs what is past it, not the folder's whole history
+    /// (S3's `StartAfter`).
+    async fn list_objects(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<RawObject>, PipelineError>;
 
     /// The Parquet schema of each file, in the order given; one call for many
     /// files, since reading footers one by one dominates a small load. A file

@@ -157,6 +157,10 @@ async fn dispatch_step(ctx: &StepContext, function: Function, payload: &Value) -
         (Function::Notify, "notify") => {
             to_output(&notify::notify(store, &*ctx.notifier, &parse_input(action, payload)?, now).await?)
         }
+        (Function::Notify, "execution_ended") => {
+            let input = parse_input(action, payload)?;
+            to_output(&notify::execution_ended(store, &*ctx.notifier, ctx.policy, &input, now).await?)
+        }
         (f, a) => return Err(unknown(f, a)),
     };
     Ok(out)

@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use super::RunIds;
 use crate::config::{PipelineConfig, TableKind};
-use crate::dms::UnexplainedObject;
+use crate::dms::{ListingScope, UnexplainedObject, cdc_file_day};
 use crate::error::PipelineError;
-use crate::job::{Claim, Job, JobStateError, JobStateStore, Lease, ProgressHint, RunOutcome, RunRecord, TableRunStats};
+use crate::job::{
+    Claim, Job, JobState, JobStateError, JobStateStore, Lease, ProgressHint, RunOutcome, RunRecord, TableRunStats,
+};
 use crate::notify::{FailureNotice, Notice, NotifyDecision, NotifyPolicy, RecoveryNotice, console_link};
 use crate::ports::{RawCatalog, RawFile, RawListing, RawZone, raw_table_name};
 use crate::unload::a_day_finished_between;
@@ -21,6 +23,9 @@ use crate::unload::a_day_finished_between;
 pub enum ClaimOutcome {
     Claimed,
     Held,
+    /// Nothing new since the last successful run: the execution ends here,
+    /// having written nothing and called no warehouse.
+    Idle,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,7 +37,10 @@ pub struct ClaimOutput {
     /// The config's fingerprint differs from the one recorded: run setup.
     pub setup_needed: bool,
     /// No raw file newer than the hints, no day finished since the last run,
-    /// the last run succeeded: release without calling the warehouse.
+    /// the last run succeeded: nothing to load. With [`ClaimOutcome::Idle`]
+    /// the run ends at once; after a claim's write (the job was running or
+    /// failed, or changed between the read and the write), it releases
+    /// without calling the warehouse.
     pub nothing_new: bool,
     pub dimensions: Vec<String>,
     pub facts: Vec<String>,
@@ -44,6 +52,16 @@ pub struct ClaimOutput {
     /// it as it is; that table's load fails naming the same cause.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub catalog_problems: BTreeMap<String, String>,
+    /// Per table, the newest change applied so far, as the job item holds
+    /// it: the Lambda reports each as the table's freshness on every run,
+    /// idle and held ones too.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub newest_changes: BTreeMap<String, DateTime<Utc>>,
+    /// This run lists the raw zone whole (due every `full_listing_every`),
+    /// its loads and unloads too; else each table from its newest applied
+    /// day minus the lateness window (docs/dms.md, bounded listings).
+    #[serde(default)]
+    pub full_listing: bool,
     pub started_at: DateTime<Utc>,
 }
 
@@ -55,10 +73,12 @@ pub struct ClaimPorts<'a> {
     pub raw_catalog: &'a dyn RawCatalog,
 }
 
-/// `claim`: one atomic conditional write, then what this run must do. When
-/// there is something to do, the raw catalog is synced with the listing (new
-/// tables and day partitions registered), so every file listed is one the
-/// warehouse can read; an idle run writes nothing to the catalog.
+/// `claim`: reads the job and lists the raw zone first; with nothing new
+/// (docs/architecture.md, idle runs) it ends there, writing nothing. Else
+/// one atomic conditional write with a lease, then what this run must do.
+/// When there is something to do, the raw catalog is synced with the
+/// listing (new tables and day partitions registered), so every file
+/// listed is one the warehouse can read.
 pub async fn claim(
     cfg: &PipelineConfig,
     ports: ClaimPorts<'_>,
@@ -66,6 +86,35 @@ pub async fn claim(
     lease: Lease,
     now: DateTime<Utc>,
     unload_now: DateTime<Utc>,
+) -> Result<ClaimOutput, PipelineError> {
+    claim_when(cfg, ports, ids, (lease, now, unload_now), WhenIdle::End).await
+}
+
+/// The claim of a command that has work whatever the raw zone holds
+/// (`cdc setup`): it takes the job even when nothing is new.
+pub async fn claim_always(
+    cfg: &PipelineConfig,
+    ports: ClaimPorts<'_>,
+    ids: &RunIds,
+    lease: Lease,
+    now: DateTime<Utc>,
+    unload_now: DateTime<Utc>,
+) -> Result<ClaimOutput, PipelineError> {
+    claim_when(cfg, ports, ids, (lease, now, unload_now), WhenIdle::Claim).await
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WhenIdle {
+    End,
+    Claim,
+}
+
+async fn claim_when(
+    cfg: &PipelineConfig,
+    ports: ClaimPorts<'_>,
+    ids: &RunIds,
+    (lease, now, unload_now): (Lease, DateTime<Utc>, DateTime<Utc>),
+    when_idle: WhenIdle,
 ) -> Result<ClaimOutput, PipelineError> {
     check_job_id(cfg, ids)?;
     let names = |kind| cfg.tables_of_kind(kind).map(|t| t.name.to_string()).collect::<Vec<_>>();
@@ -82,8 +131,37 @@ pub async fn claim(
         tables: cfg.tables.iter().map(|t| t.name.to_string()).collect(),
         hints: BTreeMap::new(),
         catalog_problems: BTreeMap::new(),
+        newest_changes: BTreeMap::new(),
+        full_listing: false,
         started_at: now,
     };
+    let before = ports.store.get(&ids.job_id).await?;
+    if let Some(job) = &before {
+        out.newest_changes = newest_changes(cfg, job);
+        if let Some(owner) = job.owner.as_deref().filter(|o| *o != ids.execution_id && !job.claimable_at(now)) {
+            out.held_by = Some(owner.to_string());
+            out.held_since = job.job_start;
+            return Ok(out);
+        }
+    }
+    out.full_listing = full_listing_due(cfg, before.as_ref(), now);
+    let scopes = match &before {
+        Some(job) if !out.full_listing => listing_scopes(cfg, job, now),
+        _ => BTreeMap::new(),
+    };
+    let listing = RawListing::list_within(cfg, ports.raw, &scopes).await?;
+    out.hints = hints_of(cfg, &listing);
+    // A due full listing is work: the run records it, so it is not idle.
+    let idle = when_idle == WhenIdle::End
+        && !out.full_listing
+        && before.as_ref().is_some_and(|job| {
+            job.state != JobState::Running && nothing_new(cfg, job, &listing, &out.hints, unload_now)
+        });
+    if idle {
+        out.outcome = ClaimOutcome::Idle;
+        out.nothing_new = true;
+        return Ok(out);
+    }
     let job = match ports.store.claim(&ids.job_id, &ids.execution_id, lease, now).await? {
         // The state machine retried this claim (its answer was lost, or the
         // listing after the write failed): the job is already ours.
@@ -92,6 +170,7 @@ pub async fn claim(
             .get(&ids.job_id)
             .await?
             .ok_or_else(|| PipelineError::retryable(format!("job {} vanished after its claim", ids.job_id)))?,
+        // Taken between the read and the write.
         Claim::Held { owner, since, .. } => {
             out.held_by = Some(owner);
             out.held_since = since;
@@ -103,24 +182,75 @@ pub async fn claim(
         }
     };
     out.outcome = ClaimOutcome::Claimed;
-    let listing = RawListing::list(cfg, ports.raw).await?;
-    let hints = hints_of(cfg, &listing);
-    out.setup_needed = job.config_fingerprint.as_deref() != Some(cfg.fingerprint().as_str());
-    // The claim clears JobEnd; with no failure since, the last success is
+    out.setup_needed = setup_needed(cfg, &job);
+    out.nothing_new = nothing_new(cfg, &job, &listing, &out.hints, unload_now);
+    if !out.nothing_new {
+        out.catalog_problems = sync_raw_catalog(cfg, ports, &listing).await?;
+    }
+    Ok(out)
+}
+
+/// Whether this run lists the raw zone whole: none did yet, or the last
+/// one is `full_listing_every` old.
+fn full_listing_due(cfg: &PipelineConfig, job: Option<&Job>, now: DateTime<Utc>) -> bool {
+    let every = chrono::Duration::from_std(cfg.full_listing_every).unwrap_or(chrono::Duration::MAX);
+    job.and_then(|j| j.last_full_listing).is_none_or(|at| now - at >= every)
+}
+
+/// Each table's listing from its hint: from the newest listed day (every
+/// file of which was applied) minus the lateness window; whole for a table
+/// without a hint, or whose last run left it work (its hint's files are
+/// not all applied).
+fn listing_scopes(cfg: &PipelineConfig, job: &Job, now: DateTime<Utc>) -> BTreeMap<String, ListingScope> {
+    cfg.tables
+        .iter()
+        .map(|t| {
+            let newest = job
+                .progress_hints
+                .get(t.name.as_str())
+                .filter(|h| !h.work_left)
+                .and_then(|h| cdc_file_day(&h.last_file));
+            (t.name.to_string(), ListingScope::since_newest(t, newest.as_deref(), now.date_naive()))
+        })
+        .collect()
+}
+
+fn setup_needed(cfg: &PipelineConfig, job: &Job) -> bool {
+    job.config_fingerprint.as_deref() != Some(cfg.fingerprint().as_str())
+}
+
+/// Nothing for a run to do: the config is set up, the last run succeeded,
+/// no day finished since, and every table's listing is the one its hint
+/// recorded when it last loaded.
+fn nothing_new(
+    cfg: &PipelineConfig,
+    job: &Job,
+    listing: &RawListing,
+    hints: &BTreeMap<String, ProgressHint>,
+    unload_now: DateTime<Utc>,
+) -> bool {
+    // A claim clears JobEnd; with no failure since, the last success is
     // when the previous run ended.
     let days: BTreeSet<String> = cfg.tables.iter().flat_map(|t| listing.days(t.name.as_str())).collect();
     let day_finished = job.last_success.is_none_or(|end| {
         a_day_finished_between(days.iter().map(String::as_str), cfg.unload.lateness, end, unload_now)
     });
-    out.nothing_new = !out.setup_needed
+    let same = |t: &str| match (job.progress_hints.get(t), hints.get(t)) {
+        (Some(a), Some(b)) => a.same_listing(b),
+        (a, b) => a.is_none() && b.is_none(),
+    };
+    !setup_needed(cfg, job)
         && job.consecutive_failures == 0
         && !day_finished
-        && cfg.tables.iter().all(|t| job.progress_hints.get(t.name.as_str()) == hints.get(t.name.as_str()));
-    out.hints = hints;
-    if !out.nothing_new {
-        out.catalog_problems = sync_raw_catalog(cfg, ports, &listing).await?;
-    }
-    Ok(out)
+        && cfg.tables.iter().all(|t| same(t.name.as_str()))
+}
+
+/// The job's newest applied change per configured table.
+fn newest_changes(cfg: &PipelineConfig, job: &Job) -> BTreeMap<String, DateTime<Utc>> {
+    cfg.tables
+        .iter()
+        .filter_map(|t| Some((t.name.to_string(), job.progress_hints.get(t.name.as_str())?.newest_change?)))
+        .collect()
 }
 
 /// Registers what the run is about to read; returns the per-table findings.
@@ -170,8 +300,8 @@ fn hints_of(cfg: &PipelineConfig, listing: &RawListing) -> BTreeMap<String, Prog
 }
 
 fn hint_of(files: &[RawFile], unexplained: &[UnexplainedObject]) -> Option<ProgressHint> {
-    // The newest CDC file by name (DMS names them by time), else the full load's last.
-    let last = files.iter().max_by(|a, b| (a.kind, &a.path).cmp(&(b.kind, &b.path)))?;
+    // The listing is in time order: the newest CDC file, else the full load's last.
+    let last = files.last()?;
     let newest = files.iter().map(|f| f.modified).max()?;
     Some(ProgressHint {
         last_file: last.path.clone(),
@@ -179,6 +309,8 @@ fn hint_of(files: &[RawFile], unexplained: &[UnexplainedObject]) -> Option<Progr
         newest_modified: newest,
         unexplained: unexplained.len() as u64,
         unexplained_example: unexplained.first().map(|u| format!("{} ({})", u.path, u.reason)),
+        newest_change: None,
+        work_left: false,
     })
 }
 
@@ -212,6 +344,14 @@ pub struct TableResult {
     pub rows: u64,
     #[serde(default)]
     pub seconds: f64,
+    /// The newest commit time the table's loads applied, this run or
+    /// before (the load poll carries it from batch to batch).
+    #[serde(default)]
+    pub newest_change: Option<DateTime<Utc>>,
+    /// The loop stopped with work left (its work window was over, or it
+    /// did its share of batches): the next execution goes on.
+    #[serde(default)]
+    pub deferred: bool,
     /// The caught error's name (`DataError`…) and cause.
     #[serde(default)]
     pub error: Option<String>,
@@ -240,6 +380,9 @@ pub struct ReleaseInput {
     pub hints: BTreeMap<String, ProgressHint>,
     #[serde(default)]
     pub results: RunResults,
+    /// The claim listed the raw zone whole (recorded with the run).
+    #[serde(default)]
+    pub full_listing: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -286,15 +429,8 @@ pub async fn release(
             }
         }
     }
-    let loaded: BTreeSet<&str> = input
-        .results
-        .dimensions
-        .iter()
-        .chain(&input.results.facts)
-        .filter(|r| r.ok)
-        .map(|r| r.table.as_str())
-        .collect();
-    let hints = input.hints.iter().filter(|(t, _)| loaded.contains(t.as_str())).map(|(t, h)| (t.clone(), h.clone()));
+    let before = owned_job(store, &input.ids).await?;
+    let hints = loaded_hints(input, &before);
     let error_type = first.map(|(_, r)| r.error.clone().unwrap_or_else(|| "DataError".into()));
     let error_message = (!failed_tables.is_empty()).then(|| failure_summary(&input.results));
     let record = RunRecord {
@@ -306,9 +442,9 @@ pub async fn release(
         failed_tables: failed_tables.clone(),
         error: error_type.as_ref().zip(error_message.as_ref()).map(|(t, m)| format!("{t}: {m}")),
         warnings: warnings_of(&input.hints),
+        full_listing: input.full_listing,
     };
-    let before = owned_job(store, &input.ids).await?;
-    store.finish(&input.ids.job_id, record, hints.collect()).await?;
+    store.finish(&input.ids.job_id, record, hints).await?;
     let failure = first.map(|(step, _)| Failure {
         failed_step: step.to_string(),
         failed_tables: failed_tables.clone(),
@@ -316,6 +452,9 @@ pub async fn release(
         error_message: error_message.clone().unwrap_or_default(),
     });
     let notice = notice_for(policy, &before, &input.ids, failure.as_ref(), now);
+    if failure.is_some() {
+        throttled_incident(store, &input.ids, notice.as_ref(), now).await?;
+    }
     Ok(ReleaseOutput {
         failed: failure.is_some(),
         failed_step: first.map(|(s, _)| s.to_string()),
@@ -324,6 +463,25 @@ pub async fn release(
         error_message,
         notice,
     })
+}
+
+/// The listing's hints of the tables that loaded, each with the newest
+/// change applied to it so far, and whether this run left it work.
+fn loaded_hints(input: &ReleaseInput, before: &Job) -> BTreeMap<String, ProgressHint> {
+    let r = &input.results;
+    let unload_deferred: BTreeSet<&str> = r.unload.iter().filter(|u| u.deferred).map(|u| u.table.as_str()).collect();
+    r.dimensions
+        .iter()
+        .chain(&r.facts)
+        .filter(|t| t.ok)
+        .filter_map(|t| {
+            let mut hint = input.hints.get(&t.table)?.clone();
+            let earlier = before.progress_hints.get(&t.table).and_then(|h| h.newest_change);
+            hint.newest_change = t.newest_change.max(earlier);
+            hint.work_left = t.deferred || unload_deferred.contains(t.table.as_str());
+            Some((t.table.clone(), hint))
+        })
+        .collect()
 }
 
 fn failure_summary(results: &RunResults) -> String {
@@ -455,6 +613,7 @@ pub async fn fail(
             let job = store.get(&input.ids.job_id).await.ok().flatten().unwrap_or_else(|| Job::new(&input.ids.job_id));
             // Nobody's incident counter moved: notify unless one went out recently.
             let notice = notice_for(policy, &job, &input.ids, Some(&failure), now);
+            throttled_incident(store, &input.ids, notice.as_ref(), now).await?;
             return Ok(FailOutput { marked_failed: false, notice });
         }
     };
@@ -467,9 +626,27 @@ pub async fn fail(
         failed_tables: Vec::new(),
         error: Some(format!("{} in {}: {message}", input.error.error, input.failed_step)),
         warnings: Vec::new(),
+        full_listing: false,
     };
     store.finish(&input.ids.job_id, record, BTreeMap::new()).await?;
-    Ok(FailOutput { marked_failed: true, notice: notice_for(policy, &before, &input.ids, Some(&failure), now) })
+    let notice = notice_for(policy, &before, &input.ids, Some(&failure), now);
+    throttled_incident(store, &input.ids, notice.as_ref(), now).await?;
+    Ok(FailOutput { marked_failed: true, notice })
+}
+
+/// A failure the policy keeps quiet is taken care of now; one with a notice
+/// is once the notify step sent it (a notice lost on the way is then still
+/// sent by the status-change handling: [`super::notify::execution_ended`]).
+async fn throttled_incident(
+    store: &dyn JobStateStore,
+    ids: &RunIds,
+    notice: Option<&Notice>,
+    now: DateTime<Utc>,
+) -> Result<(), PipelineError> {
+    if notice.is_none() {
+        store.record_incident(&ids.job_id, &ids.execution_id, now).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -26,9 +26,39 @@ pub struct TableInput {
     /// for every retry of the Task, new each time the state is entered again.
     #[serde(default)]
     pub entered_time: Option<String>,
+    /// Loops only: when the execution started (`$$.Execution.StartTime`)
+    /// and how many batches (or days) this loop has done, so it stops
+    /// taking new work in time ([`TableInput::deferral`]).
+    #[serde(default)]
+    pub execution_start: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub batches_done: u32,
+    /// Whether this run lists the raw zone whole (the claim's periodic full
+    /// listing) or from the newest applied day minus the lateness window.
+    /// Whole when absent, so an input without it misses nothing.
+    #[serde(default = "whole")]
+    pub full_listing: bool,
+}
+
+fn whole() -> bool {
+    true
 }
 
 impl TableInput {
+    /// Why this loop takes no new work now, if it should not: the
+    /// execution's work window passed, or the loop did its share of
+    /// batches. The work left waits for the next execution.
+    pub fn deferral(&self, cfg: &PipelineConfig, now: DateTime<Utc>) -> Option<String> {
+        if self.batches_done >= cfg.max_batches_per_run {
+            return Some(format!("{} batches done, the most per run", self.batches_done));
+        }
+        let start = self.execution_start?;
+        let window = chrono::Duration::from_std(cfg.work_window).ok()?;
+        (now >= start + window).then(|| {
+            format!("the execution started at {start}, {} s ago: its work window is over", (now - start).num_seconds())
+        })
+    }
+
     /// The warehouse as this attempt submits to it: with the execution id
     /// and entry time as idempotency key, a retried submit whose first
     /// answer was lost gets the first statement back instead of running twice.
@@ -50,6 +80,10 @@ pub struct PollInput {
     /// Setup only: which of its batches the statement is (from 0).
     #[serde(default)]
     pub part: usize,
+    /// Loads only: the newest change the earlier batches of this run
+    /// applied, carried so the last poll reports the table's newest.
+    #[serde(default)]
+    pub newest_change: Option<DateTime<Utc>>,
 }
 
 /// Every field always present, so the state machine's paths never miss.
@@ -69,8 +103,9 @@ pub struct StepOutput {
     pub cause: Option<String>,
     /// Setup only: which of its batches the statement is (from 0).
     pub part: usize,
-    /// A finished load: the newest commit time it applied (the table's
-    /// freshness, which the Lambda reports as a metric).
+    /// A load: the newest commit time applied by it or by the batches
+    /// before it in this run (the table's freshness, which the Lambda
+    /// reports as a metric).
     pub newest_change: Option<DateTime<Utc>>,
 }
 
@@ -172,7 +207,16 @@ pub async fn load_submit(
     now: DateTime<Utc>,
 ) -> Result<StepOutput, PipelineError> {
     let t = table(cfg, &input.table)?;
-    match submit_load(cfg, t, &input.submitter(warehouse), raw).await? {
+    if let Some(why) = input.deferral(cfg, now) {
+        tracing::info!(table = %input.table, why, "load deferred to the next execution");
+        return Ok(StepOutput {
+            table: input.table.clone(),
+            status: Some(StepStatus::Deferred),
+            ..StepOutput::default()
+        });
+    }
+    let bounded_on = (!input.full_listing).then(|| now.date_naive());
+    match submit_load(cfg, t, &input.submitter(warehouse), raw, bounded_on).await? {
         SubmitOutcome::NothingNew => {
             Ok(StepOutput { table: input.table.clone(), status: Some(StepStatus::NothingNew), ..StepOutput::default() })
         }
@@ -195,10 +239,11 @@ pub async fn load_poll(
     extend_lease(store, &input.ids, lease, now).await?;
     let t = table(cfg, &input.table)?;
     match poll_load(t, warehouse, &input.statement_id).await? {
-        PollOutcome::Running => Ok(StepOutput::polled(input, StepStatus::Running, now)),
+        PollOutcome::Running => Ok(carried(StepOutput::polled(input, StepStatus::Running, now), input)),
         PollOutcome::Retry(e) => {
             tracing::warn!(table = %input.table, error = %e, "load ended without effect; the state machine submits it again");
-            Ok(StepOutput { cause: Some(e.to_string()), ..StepOutput::polled(input, StepStatus::Retry, now) })
+            let out = StepOutput { cause: Some(e.to_string()), ..StepOutput::polled(input, StepStatus::Retry, now) };
+            Ok(carried(out, input))
         }
         PollOutcome::Done(stats) => {
             let mut out = StepOutput::polled(input, StepStatus::Done, now);
@@ -206,9 +251,15 @@ pub async fn load_poll(
             out.changes = stats.changes;
             out.rows = stats.upserts + stats.deletes;
             out.newest_change = stats.max_commit_ts.map(|ts| ts.and_utc());
-            Ok(out)
+            Ok(carried(out, input))
         }
     }
+}
+
+/// The newest change of this batch or of the ones before it.
+fn carried(mut out: StepOutput, input: &PollInput) -> StepOutput {
+    out.newest_change = out.newest_change.max(input.newest_change);
+    out
 }
 
 pub async fn refresh_submit(

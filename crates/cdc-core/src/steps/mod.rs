@@ -43,6 +43,9 @@ pub enum StepStatus {
     /// The statement ended without effect for a passing reason (a
     /// serialization conflict, an abort): the state machine submits again.
     Retry,
+    /// Work is left but this execution takes no more (its work window is
+    /// over, or the loop did its share): the next execution goes on.
+    Deferred,
 }
 
 /// Reads a step's input, naming the action when it does not fit.

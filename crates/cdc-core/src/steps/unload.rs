@@ -8,12 +8,14 @@ use serde::{Deserialize, Serialize};
 use super::load::{TableInput, extend_lease};
 use super::{RunIds, StepStatus};
 use crate::config::PipelineConfig;
+use crate::dms::ListingScope;
 use crate::error::PipelineError;
 use crate::job::{JobStateStore, Lease};
 use crate::load::table;
 use crate::ports::{ExportTarget, OptimizedCatalog, OptimizedZone, RawZone, StatementId, StatementState, Warehouse};
 use crate::unload::{
     PlannedDay, cdc_files, complete_day, day_sources, exported_rows, plan_table, recorded_days, submit_day,
+    unload_scope,
 };
 
 /// Every field always present, so the state machine's paths never miss.
@@ -55,8 +57,9 @@ pub async fn unload_submit(
     let t = table(cfg, &input.table)?;
     let warehouse = &input.submitter(warehouse);
     zone.check().await?;
-    let files = cdc_files(cfg, t, raw).await?;
     let recorded = recorded_days(cfg, warehouse).await?;
+    let scope = if input.full_listing { ListingScope::Full } else { unload_scope(cfg, t, &recorded, now.date_naive()) };
+    let files = cdc_files(cfg, t, raw, scope).await?;
     let due = plan_table(cfg, t, &day_sources(&files), &recorded, unload_now)?;
     let Some(day) = due.into_iter().next() else {
         return Ok(UnloadStepOutput {
@@ -65,6 +68,11 @@ pub async fn unload_submit(
             ..UnloadStepOutput::default()
         });
     };
+    if let Some(why) = input.deferral(cfg, now) {
+        tracing::info!(table = %input.table, day = %day.day, why, "unload deferred to the next execution");
+        let status = Some(StepStatus::Deferred);
+        return Ok(UnloadStepOutput { table: input.table.clone(), status, ..UnloadStepOutput::default() });
+    }
     let (id, target) = submit_day(cfg, warehouse, zone, &day).await?;
     Ok(UnloadStepOutput {
         table: input.table.clone(),

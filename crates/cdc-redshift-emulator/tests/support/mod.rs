@@ -169,7 +169,7 @@ impl MotoRawZone {
 
 #[async_trait]
 impl RawZone for MotoRawZone {
-    async fn list_objects(&self, prefix: &str) -> Result<Vec<RawObject>, PipelineError> {
+    async fn list_objects(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<RawObject>, PipelineError> {
         let mut out = Vec::new();
         let mut next = None;
         loop {
@@ -178,6 +178,7 @@ impl RawZone for MotoRawZone {
                 .list_objects_v2()
                 .bucket(&self.bucket)
                 .prefix(prefix)
+                .set_start_after(start_after.map(|s| format!("{prefix}{s}")))
                 .set_continuation_token(next.take())
                 .send()
                 .await
