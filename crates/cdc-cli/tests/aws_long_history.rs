@@ -5,6 +5,7 @@
 //! free between them, the targets equal to the oracle at the end.
 
 mod aws_support;
+mod support;
 
 use std::sync::Arc;
 
@@ -13,34 +14,7 @@ use cdc_cli::pipeline_run::Intercept;
 use aws_support::stack_with_config;
 use cdc_asl::ExecutionStatus;
 use cdc_core::job::{JobState, JobStateStore};
-
-/// A run in a line: per step, the tables that did something, deferred or failed.
-fn summary(run: &cdc_cli::pipeline_run::PipelineRun) -> String {
-    let Some((input, _)) = &run.release else { return format!("{}: {:?}", run.execution.name, run.execution.status) };
-    let r = &input.results;
-    let steps =
-        [("load", r.dimensions.iter().chain(&r.facts).collect::<Vec<_>>()), ("unload", r.unload.iter().collect())];
-    let parts: Vec<String> = steps
-        .iter()
-        .flat_map(|(step, results)| {
-            results.iter().filter(|t| t.files > 0 || t.deferred || !t.ok).map(move |t| {
-                format!(
-                    "{step}:{}:{}{}",
-                    t.table,
-                    t.files,
-                    if t.deferred {
-                        "+"
-                    } else if t.ok {
-                        ""
-                    } else {
-                        "!"
-                    }
-                )
-            })
-        })
-        .collect();
-    format!("{}: {}", run.execution.name, parts.join(" "))
-}
+use support::run_summary;
 
 /// Step Functions' history limit of a Standard execution.
 const HISTORY_LIMIT: usize = 25_000;
@@ -85,7 +59,7 @@ async fn a_first_run_over_days_of_history_proceeds_over_several_executions_to_th
         }
     }
     // THEN it took several executions, each succeeding through Release
-    let summary: Vec<String> = runs.iter().map(summary).collect();
+    let summary: Vec<String> = runs.iter().map(run_summary).collect();
     assert!(runs.last().unwrap().was_idle(), "still working after {} executions:\n{}", runs.len(), summary.join("\n"));
     let working = &runs[..runs.len() - 1];
     assert!(working.len() >= 4, "{} executions", working.len());

@@ -28,7 +28,7 @@ use cdc_core::sql::{Dialect, StatementBatch};
 use cdc_core::steps::dispatch::Function;
 use cdc_dmsgen::{DmsLayout, Generator, GeneratorConfig};
 use cdc_local::{DuckDbWarehouse, FileJobStore, FolderRawZone};
-use support::first_history_cdc_file;
+use support::{first_history_cdc_file, run_summary};
 
 const STATE_MACHINE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../statemachine/pipeline.asl.json");
 const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/pipeline.toml");
@@ -62,6 +62,23 @@ impl Fixture {
 
     fn job_args(&self) -> JobArgs {
         JobArgs { state_machine: STATE_MACHINE.into(), ..JobArgs::defaults(Some(self.dir.path().join("job-state"))) }
+    }
+
+    /// The local pipeline on the executor's virtual clock (the steps share
+    /// it), its warehouse's statements running for `polls` polls first.
+    fn slow_pipeline(&self, polls: usize) -> LocalPipeline {
+        let clock = Arc::new(VirtualClock::new(Utc::now()));
+        let mut p = self.pipeline();
+        let steps_clock = Arc::clone(&clock);
+        p.now = Some(Arc::new(move || cdc_asl::Clock::now(&*steps_clock)));
+        p.clock = Some(clock);
+        let raw = Arc::new(FolderRawZone::new(&self.raw_root()).unwrap());
+        let w = Arc::clone(&self.warehouse);
+        let optimized = self.dir.path().join("optimized");
+        let lazy = Arc::new(LazyWarehouse::new(&self.cfg, raw, &optimized, move || Ok(Arc::clone(&w))));
+        p.warehouse = Arc::new(SlowWarehouse { inner: lazy.clone(), polls, seen: Mutex::default() });
+        p.catalog = lazy;
+        p
     }
 
     /// The local pipeline on another state machine file.
@@ -381,19 +398,10 @@ async fn a_poll_loop_longer_than_the_lease_keeps_extending_it() {
     // two rounds), which is not what this test is about
     let mut f = Fixture::new(25);
     f.cfg.tables.retain(|t| !cdc_dmsgen::TYPES_TABLES.contains(&t.name.as_str()));
-    let clock = Arc::new(VirtualClock::new(Utc::now()));
     let watch = Arc::new(LeaseWatch { inner: f.store(), lapses: Mutex::default() });
-    let mut p = f.pipeline();
-    let steps_clock = Arc::clone(&clock);
-    p.now = Some(Arc::new(move || cdc_asl::Clock::now(&*steps_clock)));
-    p.clock = Some(clock);
+    let mut p = f.slow_pipeline(20);
     p.lease = Lease::new(Duration::from_secs(60)).unwrap();
     p.store = watch.clone() as Arc<dyn JobStateStore>;
-    let raw = Arc::new(FolderRawZone::new(&f.raw_root()).unwrap());
-    let w = Arc::clone(&f.warehouse);
-    let lazy = Arc::new(LazyWarehouse::new(&f.cfg, raw, &f.dir.path().join("optimized"), move || Ok(Arc::clone(&w))));
-    p.warehouse = Arc::new(SlowWarehouse { inner: lazy.clone(), polls: 20, seen: Mutex::default() });
-    p.catalog = lazy;
     // WHEN the pipeline runs
     let run = p.run("slow").await.unwrap();
     // THEN it succeeds, polled for longer than the lease, and the lease never lapsed
@@ -413,16 +421,7 @@ async fn a_poll_loop_longer_than_the_lease_keeps_extending_it() {
 async fn a_timed_out_execution_frees_the_job_and_is_notified_once_through_the_rule() {
     // GIVEN statements that never finish, on the executor's virtual clock
     let f = Fixture::new(26);
-    let clock = Arc::new(VirtualClock::new(Utc::now()));
-    let mut p = f.pipeline();
-    let steps_clock = Arc::clone(&clock);
-    p.now = Some(Arc::new(move || cdc_asl::Clock::now(&*steps_clock)));
-    p.clock = Some(clock);
-    let raw = Arc::new(FolderRawZone::new(&f.raw_root()).unwrap());
-    let w = Arc::clone(&f.warehouse);
-    let lazy = Arc::new(LazyWarehouse::new(&f.cfg, raw, &f.dir.path().join("optimized"), move || Ok(Arc::clone(&w))));
-    p.warehouse = Arc::new(SlowWarehouse { inner: lazy.clone(), polls: usize::MAX, seen: Mutex::default() });
-    p.catalog = lazy;
+    let p = f.slow_pipeline(usize::MAX);
     // WHEN the execution runs past the state machine's TimeoutSeconds
     let run = p.run("stuck").await.unwrap();
     assert_eq!(run.execution.status, ExecutionStatus::TimedOut, "{:?}", run.execution.cause);
@@ -448,30 +447,6 @@ async fn a_timed_out_execution_frees_the_job_and_is_notified_once_through_the_ru
     assert_eq!(next.execution.status, ExecutionStatus::Succeeded, "{:?}", next.execution.cause);
     assert_eq!(next.skipped_by(), None);
     assert!(f.mismatched().is_empty(), "{:?}", f.mismatched());
-}
-
-/// What a run did, in a line: the claim's outcome, and per step the tables
-/// that loaded files, were deferred or failed.
-fn run_summary(run: &PipelineRun) -> String {
-    let claim = run.claim.as_ref().map(|c| format!("{:?} full={}", c.outcome, c.full_listing)).unwrap_or_default();
-    let Some((input, _)) = &run.release else { return format!("{}: {claim}", run.execution.name) };
-    let r = &input.results;
-    let steps = [("dim", &r.dimensions), ("fact", &r.facts), ("unload", &r.unload)];
-    let tables: Vec<String> = steps
-        .iter()
-        .flat_map(|(step, results)| {
-            results.iter().filter(|t| t.files > 0 || t.deferred || !t.ok).map(move |t| {
-                format!(
-                    "{step}:{}:{}{}{}",
-                    t.table,
-                    t.files,
-                    if t.deferred { ":deferred" } else { "" },
-                    if t.ok { "" } else { ":FAILED" }
-                )
-            })
-        })
-        .collect();
-    format!("{}: {claim} {}", run.execution.name, tables.join(" "))
 }
 
 /// The load batches of each table in a run (`Count batch` per Map iteration).
@@ -554,16 +529,7 @@ async fn loops_stop_taking_work_when_the_work_window_is_over_and_the_run_still_r
     f.cfg.tables.retain(|t| !cdc_dmsgen::TYPES_TABLES.contains(&t.name.as_str()));
     f.cfg.max_files_per_load = 1;
     f.cfg.work_window = Duration::from_secs(120);
-    let clock = Arc::new(VirtualClock::new(Utc::now()));
-    let mut p = f.pipeline();
-    let steps_clock = Arc::clone(&clock);
-    p.now = Some(Arc::new(move || cdc_asl::Clock::now(&*steps_clock)));
-    p.clock = Some(clock);
-    let raw = Arc::new(FolderRawZone::new(&f.raw_root()).unwrap());
-    let w = Arc::clone(&f.warehouse);
-    let lazy = Arc::new(LazyWarehouse::new(&f.cfg, raw, &f.dir.path().join("optimized"), move || Ok(Arc::clone(&w))));
-    p.warehouse = Arc::new(SlowWarehouse { inner: lazy.clone(), polls: 6, seen: Mutex::default() });
-    p.catalog = lazy;
+    let p = f.slow_pipeline(6);
     // WHEN the pipeline runs
     let run = p.run("windowed").await.unwrap();
     // THEN it releases and succeeds well inside the timeout, with loads deferred to the next execution
