@@ -126,8 +126,27 @@ pub fn plan_table(
         let before = recorded.iter().find(|r| r.table == t.name.as_str() && &r.day == day);
         let reason = match before {
             None => UnloadReason::Finished,
-            Some(r) if &r.source != source => UnloadReason::LateFiles,
-            Some(_) => continue,
+            Some(r) if &r.source == source => continue,
+            // Fewer files than exported: raw files were removed (an S3
+            // lifecycle rule, a hand). Exporting the day again from what is
+            // left would drop their rows from the optimized zone.
+            Some(r) if source.files < r.source.files => {
+                if source.newest_modified > r.source.newest_modified {
+                    return Err(PipelineError::data(format!(
+                        "table {} day {day}: late files arrived, but the day lists {} raw files where its export \
+                         read {}: some are gone, and exporting the day again would lose their rows; its export is \
+                         kept as it is (restore the files to export the day again)",
+                        t.qualified(),
+                        source.files,
+                        r.source.files
+                    )));
+                }
+                tracing::warn!(table = %t.qualified(), day, exported = r.source.files, listed = source.files,
+                    "raw files of an exported day are gone; the export keeps their rows");
+                continue;
+            }
+            // Written since the export (late files): the day again, whole.
+            Some(_) => UnloadReason::LateFiles,
         };
         out.push(PlannedDay { table: t.name.to_string(), day: day.clone(), reason, source: source.clone() });
     }

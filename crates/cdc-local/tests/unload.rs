@@ -18,11 +18,13 @@ fn zone(w: &World) -> FolderOptimizedZone {
     FolderOptimizedZone::new(&w.dir.path().join("optimized"), &w.raw_root()).unwrap()
 }
 
+fn catalog(w: &World) -> LocalCatalog {
+    LocalCatalog::new(zone(w).root(), &w.cfg, w.warehouse.connection().unwrap())
+}
+
 async fn unload(w: &World, now: &str) -> UnloadRun {
     w.warehouse.expose_raw_zone(&w.cfg, &w.raw).unwrap();
-    let zone = zone(w);
-    let catalog = LocalCatalog::new(zone.root(), &w.cfg, w.warehouse.connection().unwrap());
-    let run = run_unload(&w.cfg, &w.warehouse, &w.raw, &zone, &catalog, at(now)).await.unwrap();
+    let run = run_unload(&w.cfg, &w.warehouse, &w.raw, &zone(w), &catalog(w), at(now)).await.unwrap();
     assert!(run.failures.is_empty(), "{:?}", run.failures);
     run
 }
@@ -129,6 +131,43 @@ async fn a_late_file_re_exports_its_day_whole() {
     assert_eq!(w.count("SELECT row_count FROM cdc_control.unloaded_days"), 3);
     // AND the catalog's view shows the day once
     assert_eq!(w.count("SELECT count(*) FROM raw.optimized_items WHERE changedate = '20261101'"), 3);
+}
+
+#[tokio::test]
+async fn raw_files_removed_after_their_day_s_export_leave_the_export_whole() {
+    // GIVEN day 1 of items exported from three files
+    let w = World::new();
+    w.setup().await;
+    let first = w.cdc_file("items", "20261101", "20261101-010000000", &[ch("I", 1, "a", 3600, 1)]);
+    let second = w.cdc_file("items", "20261101", "20261101-020000000", &[ch("I", 2, "b", 7200, 2)]);
+    w.cdc_file("items", "20261101", "20261101-030000000", &[ch("I", 3, "c", 10_800, 3)]);
+    assert_eq!(unload(&w, "2026-11-02T02:00:00Z").await.days.len(), 1);
+    let part = w.dir.path().join("optimized/items/changedate=20261101/part_0.parquet");
+    let before = std::fs::metadata(&part).unwrap().modified().unwrap();
+
+    // WHEN two raw files of the day are removed (an S3 lifecycle rule, say) and the unload runs again
+    std::fs::remove_file(&first).unwrap();
+    std::fs::remove_file(&second).unwrap();
+    let run = unload(&w, "2026-11-02T04:00:00Z").await;
+
+    // THEN the day is not exported again: the export keeps all three rows
+    assert_eq!(exported(&run), vec![]);
+    assert_eq!(std::fs::metadata(&part).unwrap().modified().unwrap(), before);
+    assert_eq!(w.count("SELECT count(*) FROM raw.optimized_items WHERE changedate = '20261101'"), 3);
+
+    // WHEN a late file also lands in that day
+    w.cdc_file("items", "20261101", "20261101-230000000", &[ch("U", 3, "c2", 82_800, 4)]);
+    w.warehouse.expose_raw_zone(&w.cfg, &w.raw).unwrap();
+    let e = run_unload(&w.cfg, &w.warehouse, &w.raw, &zone(&w), &catalog(&w), at("2026-11-02T05:00:00Z"))
+        .await
+        .unwrap_err();
+    // THEN the unload fails naming the day and both counts, and the export is still the one before
+    assert_eq!(e.kind, ErrorKind::DataError);
+    assert!(
+        e.message.contains("day 20261101") && e.message.contains("lists 2 raw files where its export read 3"),
+        "{e}"
+    );
+    assert_eq!(std::fs::metadata(&part).unwrap().modified().unwrap(), before);
 }
 
 #[tokio::test]
