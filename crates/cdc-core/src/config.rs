@@ -522,14 +522,10 @@ fn validate(raw: RawConfig, text: &str) -> Result<PipelineConfig, String> {
     if raw.tables.is_empty() {
         return Err("no [[tables]]: the pipeline needs at least one table".into());
     }
-    let future_timestamp_bound = match &raw.pipeline.future_timestamp_bound {
-        None => DEFAULT_FUTURE_TIMESTAMP_BOUND,
-        Some(text) => parse_duration(text).map_err(|e| format!("field `pipeline.future_timestamp_bound`: {e}"))?,
-    };
-    let work_window = match &raw.pipeline.work_window {
-        None => DEFAULT_WORK_WINDOW,
-        Some(text) => parse_duration(text).map_err(|e| format!("field `pipeline.work_window`: {e}"))?,
-    };
+    let p = &raw.pipeline;
+    let future_timestamp_bound =
+        optional_duration(&p.future_timestamp_bound, "future_timestamp_bound", DEFAULT_FUTURE_TIMESTAMP_BOUND)?;
+    let work_window = optional_duration(&p.work_window, "work_window", DEFAULT_WORK_WINDOW)?;
     if !(Duration::from_secs(60)..=MAX_WORK_WINDOW).contains(&work_window) {
         return Err(format!(
             "field `pipeline.work_window` must be between 1 minute and {} minutes (the state machine times out at 50)",
@@ -539,10 +535,8 @@ fn validate(raw: RawConfig, text: &str) -> Result<PipelineConfig, String> {
     if !(1..=100).contains(&raw.pipeline.max_batches_per_run) {
         return Err("field `pipeline.max_batches_per_run` must be between 1 and 100".into());
     }
-    let full_listing_every = match &raw.pipeline.full_listing_every {
-        None => DEFAULT_FULL_LISTING_EVERY,
-        Some(text) => parse_duration(text).map_err(|e| format!("field `pipeline.full_listing_every`: {e}"))?,
-    };
+    let full_listing_every =
+        optional_duration(&p.full_listing_every, "full_listing_every", DEFAULT_FULL_LISTING_EVERY)?;
     if !(Duration::from_secs(3600)..=Duration::from_secs(7 * 86_400)).contains(&full_listing_every) {
         return Err("field `pipeline.full_listing_every` must be between 1 hour and 7 days".into());
     }
@@ -594,6 +588,14 @@ fn validate(raw: RawConfig, text: &str) -> Result<PipelineConfig, String> {
         unload: validate_unload(raw.unload)?,
         dms,
     })
+}
+
+/// A `[pipeline]` duration key (`30s`, `15m`, `36h`, `2d`), its default when absent.
+fn optional_duration(text: &Option<String>, key: &str, default: Duration) -> Result<Duration, String> {
+    match text {
+        None => Ok(default),
+        Some(text) => parse_duration(text).map_err(|e| format!("field `pipeline.{key}`: {e}")),
+    }
 }
 
 fn validate_table(t: RawTable, at: &str, dms: &DmsSettings) -> Result<TableConfig, String> {

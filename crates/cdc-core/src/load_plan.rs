@@ -61,7 +61,7 @@ impl Applied {
     /// newest applied day minus the lateness window) on; whole before any
     /// CDC file was applied.
     pub fn listing_scope(&self, today: NaiveDate) -> ListingScope {
-        ListingScope::from_day(self.oldest.as_deref(), today)
+        ListingScope::days_before(self.oldest.as_deref(), 0, today)
     }
 
     fn is_empty(&self) -> bool {

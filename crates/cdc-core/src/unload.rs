@@ -203,12 +203,7 @@ pub async fn cdc_files(
 /// was exported.
 pub fn unload_scope(cfg: &PipelineConfig, t: &TableConfig, recorded: &[UnloadedDay], today: NaiveDate) -> ListingScope {
     let newest = recorded.iter().filter(|d| d.table == t.name.as_str()).map(|d| d.day.as_str()).max();
-    let lateness_days = cfg.unload.lateness.as_secs().div_ceil(86_400);
-    let first = newest
-        .and_then(|d| NaiveDate::parse_from_str(d, "%Y%m%d").ok())
-        .and_then(|d| d.checked_sub_days(chrono::Days::new(lateness_days)))
-        .map(|d| d.format("%Y%m%d").to_string());
-    ListingScope::from_day(first.as_deref(), today)
+    ListingScope::days_before(newest, cfg.unload.lateness.as_secs().div_ceil(86_400), today)
 }
 
 /// Plans every table's export.

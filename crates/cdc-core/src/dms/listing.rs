@@ -70,23 +70,16 @@ pub enum ListingScope {
 }
 
 impl ListingScope {
-    /// The days from `newest` (the newest applied day) minus the table's
-    /// lateness window in whole days, as the load reads its progress file
-    /// by file (`TableConfig::listing_window_days`), and one day more: a
-    /// file older than that arrived later than the contract decides
-    /// (docs/cdc-contract.md, rule 3), and the periodic full listing finds
-    /// it. `Full` without a day.
-    pub fn since_newest(t: &TableConfig, newest: Option<&str>, today: NaiveDate) -> Self {
-        let first = newest
-            .and_then(parse_day)
-            .and_then(|d| d.checked_sub_days(chrono::Days::new(t.listing_window_days())))
-            .map(|d| d.format("%Y%m%d").to_string());
-        Self::from_day(first.as_deref(), today)
-    }
-
-    /// From the day before `first` (`YYYYMMDD`) on; `Full` without one.
-    pub fn from_day(first: Option<&str>, today: NaiveDate) -> Self {
-        match first.and_then(parse_day).and_then(|d| d.pred_opt()) {
+    /// From `day` (`YYYYMMDD`: the newest applied or exported day) minus
+    /// `days_back` whole days, and one day more, on; `Full` without a day.
+    /// The load and the claim go back the lateness window
+    /// (`TableConfig::listing_window_days`, the days whose progress the load
+    /// reads file by file); a file older than that arrived later than the
+    /// contract decides (docs/cdc-contract.md, rule 3), and the periodic
+    /// full listing finds it. The unload goes back `unload.lateness`.
+    pub fn days_before(day: Option<&str>, days_back: u64, today: NaiveDate) -> Self {
+        let from = day.and_then(parse_day).and_then(|d| d.checked_sub_days(chrono::Days::new(days_back + 1)));
+        match from {
             Some(from) => Self::Since { from, until: today.max(from) + chrono::Days::new(1) },
             None => Self::Full,
         }

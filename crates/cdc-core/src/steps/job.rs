@@ -210,7 +210,10 @@ fn listing_scopes(cfg: &PipelineConfig, job: &Job, now: DateTime<Utc>) -> BTreeM
                 .get(t.name.as_str())
                 .filter(|h| !h.work_left)
                 .and_then(|h| cdc_file_day(&h.last_file));
-            (t.name.to_string(), ListingScope::since_newest(t, newest.as_deref(), now.date_naive()))
+            (
+                t.name.to_string(),
+                ListingScope::days_before(newest.as_deref(), t.listing_window_days(), now.date_naive()),
+            )
         })
         .collect()
 }
