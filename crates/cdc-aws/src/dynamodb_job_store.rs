@@ -46,6 +46,7 @@ mod expression;
 mod incident;
 mod item;
 mod table;
+mod table_state;
 
 use std::collections::BTreeMap;
 
@@ -57,7 +58,10 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, Utc};
 
 use cdc_core::PipelineError;
-use cdc_core::job::{Claim, Job, JobState, JobStateError, JobStateStore, Lease, ProgressHint, RunOutcome, RunRecord};
+use cdc_core::job::{
+    Claim, Job, JobState, JobStateError, JobStateStore, Lease, ProgressHint, RunOutcome, RunRecord, TableState,
+    TableUpdate,
+};
 
 use self::conditional_write::Written;
 use self::expression::Expression;
@@ -403,6 +407,14 @@ impl JobStateStore for DynamoDbJobStore {
 
     async fn incident_recorded(&self, job_id: &str, execution_id: &str) -> Result<bool, JobStateError> {
         self.get_incident(job_id, execution_id).await
+    }
+
+    async fn table_states(&self, job_id: &str) -> Result<BTreeMap<String, TableState>, JobStateError> {
+        self.query_table_states(job_id).await
+    }
+
+    async fn update_table(&self, job_id: &str, table: &str, update: TableUpdate) -> Result<(), JobStateError> {
+        self.write_table_update(job_id, table, &update).await
     }
 
     async fn get(&self, job_id: &str) -> Result<Option<Job>, JobStateError> {

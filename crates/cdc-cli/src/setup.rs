@@ -133,6 +133,7 @@ async fn run_setup(ctx: &StepContext, ids: &RunIds, poll_every: Duration) -> Res
         execution_start: None,
         batches_done: 0,
         full_listing: true,
+        resync: Vec::new(),
     };
     let external = ctx.raw_catalog.external_schema();
     let submitted = load::setup_submit(&ctx.cfg, &*ctx.warehouse, external.as_ref(), &input, now).await?;

@@ -377,6 +377,17 @@ impl JobStateStore for LeaseWatch {
     async fn incident_recorded(&self, job_id: &str, exec: &str) -> Result<bool, JobStateError> {
         self.inner.incident_recorded(job_id, exec).await
     }
+    async fn table_states(&self, job_id: &str) -> Result<BTreeMap<String, cdc_core::job::TableState>, JobStateError> {
+        self.inner.table_states(job_id).await
+    }
+    async fn update_table(
+        &self,
+        job_id: &str,
+        table: &str,
+        update: cdc_core::job::TableUpdate,
+    ) -> Result<(), JobStateError> {
+        self.inner.update_table(job_id, table, update).await
+    }
     async fn get(&self, job_id: &str) -> Result<Option<Job>, JobStateError> {
         self.inner.get(job_id).await
     }

@@ -282,6 +282,12 @@ pub struct PipelineConfig {
     /// (docs/dms.md, bounded listings).
     #[serde(skip)]
     pub full_listing_every: Duration,
+    /// A DMS reload is rebuilt once no full-load file of the table was
+    /// written for this long: DMS writes a reload's files one after the
+    /// other, and a rebuild from part of them would lose the rest's rows
+    /// (docs/table-lifecycle.md).
+    #[serde(skip)]
+    pub reload_settle: Duration,
     pub tables: Vec<TableConfig>,
     pub derived: Vec<DerivedTable>,
     pub unload: UnloadConfig,
@@ -451,7 +457,11 @@ struct RawPipeline {
     #[serde(default = "default_max_batches")]
     max_batches_per_run: u32,
     full_listing_every: Option<String>,
+    reload_settle: Option<String>,
 }
+
+/// The default `pipeline.reload_settle`.
+pub const DEFAULT_RELOAD_SETTLE: Duration = Duration::from_secs(10 * 60);
 
 /// The default `pipeline.full_listing_every`.
 pub const DEFAULT_FULL_LISTING_EVERY: Duration = Duration::from_secs(6 * 3600);
@@ -540,6 +550,10 @@ fn validate(raw: RawConfig, text: &str) -> Result<PipelineConfig, String> {
     if !(Duration::from_secs(3600)..=Duration::from_secs(7 * 86_400)).contains(&full_listing_every) {
         return Err("field `pipeline.full_listing_every` must be between 1 hour and 7 days".into());
     }
+    let reload_settle = optional_duration(&p.reload_settle, "reload_settle", DEFAULT_RELOAD_SETTLE)?;
+    if reload_settle > Duration::from_secs(86_400) {
+        return Err("field `pipeline.reload_settle` must be at most 1 day".into());
+    }
     let dms = DmsSettings::from_raw(raw.dms.unwrap_or_default())?;
     let mut seen = BTreeSet::new();
     let mut tables = Vec::with_capacity(raw.tables.len());
@@ -583,6 +597,7 @@ fn validate(raw: RawConfig, text: &str) -> Result<PipelineConfig, String> {
         work_window,
         max_batches_per_run: raw.pipeline.max_batches_per_run,
         full_listing_every,
+        reload_settle,
         tables,
         derived,
         unload: validate_unload(raw.unload)?,

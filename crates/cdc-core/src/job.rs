@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::PipelineError;
 
+mod table_state;
+pub use table_state::{TableLife, TableState, TableUpdate, apply as apply_table_update};
+
 /// `JobState` values, spelled as the seed's users know them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JobState {
@@ -321,6 +324,15 @@ pub trait JobStateStore: Send + Sync {
     async fn incident_recorded(&self, job_id: &str, execution_id: &str) -> Result<bool, JobStateError>;
 
     async fn get(&self, job_id: &str) -> Result<Option<Job>, JobStateError>;
+
+    /// Every table's state (docs/table-lifecycle.md); a table never
+    /// recorded is absent (Active). Needs no job item.
+    async fn table_states(&self, job_id: &str) -> Result<BTreeMap<String, TableState>, JobStateError>;
+
+    /// Applies one change to a table's state as [`apply_table_update`]
+    /// does, atomically for that table, whoever holds the job: a resync
+    /// request is recorded even while another execution runs.
+    async fn update_table(&self, job_id: &str, table: &str, update: TableUpdate) -> Result<(), JobStateError>;
 
     /// Newest first.
     async fn history(&self, job_id: &str, limit: usize) -> Result<Vec<RunRecord>, JobStateError>;

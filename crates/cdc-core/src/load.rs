@@ -4,16 +4,17 @@
 
 use std::time::Duration;
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ColumnType, PipelineConfig, TableConfig};
 use crate::dms::{DmsSettings, ListingScope, list_table_within};
 use crate::error::PipelineError;
-use crate::load_plan::{self, Applied};
+use crate::load_plan::{self, Applied, Planned};
 use crate::ports::{
     Cell, FileColumn, FileColumnType, FileKind, RawFile, RawZone, StatementId, StatementState, Warehouse,
 };
+use crate::rebuild;
 use crate::sql::merge;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,7 +27,31 @@ pub enum SubmitOutcome {
         files: usize,
         /// New files left for the next run (over `max_files_per_load`).
         backlog: usize,
+        /// Set when the statement rebuilds the table: why (a DMS reload, a
+        /// resync).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rebuild: Option<String>,
     },
+    /// A DMS reload is still being written: the table waits, loading
+    /// nothing, until it is rebuilt from the whole reload.
+    Waiting { why: String },
+}
+
+/// How this run loads a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadRun {
+    pub now: DateTime<Utc>,
+    /// List from the newest applied day minus the lateness window, not whole.
+    pub bounded: bool,
+    /// Rebuild the table from its full load and the CDC after it.
+    pub resync: bool,
+}
+
+impl LoadRun {
+    /// A whole listing, no resync: what a local run does.
+    pub fn whole(now: DateTime<Utc>) -> Self {
+        Self { now, bounded: false, resync: false }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -53,24 +78,37 @@ pub fn table<'a>(cfg: &'a PipelineConfig, name: &str) -> Result<&'a TableConfig,
     cfg.table(name).ok_or_else(|| PipelineError::config(format!("table {name:?} is not in the pipeline config")))
 }
 
-/// Plans and submits the table's next load.
+/// Plans and submits the table's next load: its new files, or its rebuild
+/// after a DMS reload or on request.
 pub async fn submit_load(
     cfg: &PipelineConfig,
     t: &TableConfig,
     warehouse: &dyn Warehouse,
     raw: &dyn RawZone,
-    bounded_on: Option<NaiveDate>,
+    run: LoadRun,
 ) -> Result<SubmitOutcome, PipelineError> {
     let at = |e: PipelineError| e.context(format!("table {}", t.qualified()));
     // The progress first: it says from which day on the listing must go.
     let applied = Applied::read(cfg, t, warehouse).await.map_err(at)?;
-    // `bounded_on` is today for a bounded listing, `None` for a whole one.
-    let scope = bounded_on.map_or(ListingScope::Full, |today| applied.listing_scope(today));
+    let scope = if run.bounded { applied.listing_scope(run.now.date_naive()) } else { ListingScope::Full };
     let listing = list_table_within(cfg, t, raw, scope).await.map_err(at)?;
     if let Some(e) = listing.layout_error(t) {
         return Err(e);
     }
-    let mut new = load_plan::new_files(cfg, t, warehouse, &listing, applied).await.map_err(at)?;
+    if run.resync {
+        let set = load_plan::current_full_load(&listing, &applied).ok_or_else(|| {
+            PipelineError::data(format!(
+                "table {}: a resync rebuilds from the latest full load, and there is no full-load file under {}",
+                t.qualified(),
+                listing.described.join(" or ")
+            ))
+        })?;
+        return rebuild::submit_rebuild(cfg, t, warehouse, raw, set, run.now).await;
+    }
+    let mut new = match load_plan::plan_files(cfg, t, warehouse, &listing, applied).await.map_err(at)? {
+        Planned::Load(new) => new,
+        Planned::Reload(set) => return rebuild::submit_rebuild(cfg, t, warehouse, raw, set, run.now).await,
+    };
     if new.is_empty() {
         return Ok(SubmitOutcome::NothingNew);
     }
@@ -83,7 +121,7 @@ pub async fn submit_load(
     let batch = merge::load_batch(cfg, t, warehouse.dialect(), &new);
     let statement_id = warehouse.submit(batch).await.map_err(at)?;
     tracing::info!(table = %t.qualified(), files = new.len(), backlog, statement = %statement_id, "load submitted");
-    Ok(SubmitOutcome::Submitted { statement_id, files: new.len(), backlog })
+    Ok(SubmitOutcome::Submitted { statement_id, files: new.len(), backlog, rebuild: None })
 }
 
 /// The state of a submitted load; its figures once finished.
@@ -115,8 +153,8 @@ pub async fn load_table(
     raw: &dyn RawZone,
     poll_every: Duration,
 ) -> Result<LoadStats, PipelineError> {
-    let (id, backlog) = match submit_load(cfg, t, warehouse, raw, None).await? {
-        SubmitOutcome::NothingNew => return Ok(LoadStats::default()),
+    let (id, backlog) = match submit_load(cfg, t, warehouse, raw, LoadRun::whole(Utc::now())).await? {
+        SubmitOutcome::NothingNew | SubmitOutcome::Waiting { .. } => return Ok(LoadStats::default()),
         SubmitOutcome::Submitted { statement_id, backlog, .. } => (statement_id, backlog),
     };
     loop {

@@ -3,7 +3,8 @@
 //! - a file never applied is new, however old its day (a late file);
 //! - an applied CDC file whose size or version (ETag, or modification time
 //!   locally) changed was rewritten, which DMS never does to a CDC file;
-//! - an applied full-load file that changed is a DMS reload.
+//! - an applied full-load file that changed is a DMS reload: the table is
+//!   rebuilt from the new full load (docs/table-lifecycle.md).
 //!
 //! The progress table is read file by file for recent days only; older days
 //! come as a count, a byte total and the newest modification time per day,
@@ -19,6 +20,7 @@ use crate::dms::{ListingScope, TableListing};
 use crate::error::PipelineError;
 use crate::load::parse_timestamp;
 use crate::ports::{Cell, FileKind, RawFile, ResultSet, Warehouse, run_to_completion};
+use crate::sql::rebuild::SUPERSEDED_KIND;
 use crate::sql::setup;
 
 /// A file as the progress table recorded it.
@@ -27,6 +29,9 @@ struct AppliedFile {
     /// `None` when recorded by a release that did not keep it.
     size: Option<u64>,
     version: Option<String>,
+    /// A full-load file a rebuild left out: an older reload's file that the
+    /// newer one did not write again.
+    superseded: bool,
 }
 
 /// One old day's applied files, summed.
@@ -72,6 +77,7 @@ impl Applied {
         let col = |name: &str| rs.column(name);
         let (file, day, size, version, count, oldest) =
             (col("file"), col("partition_0"), col("size"), col("version"), col("files"), col("oldest_partition"));
+        let kind = col("kind");
         let modified = col("newest_modified");
         let text =
             |row: &[Cell], i: Option<usize>| i.and_then(|i| row.get(i)).and_then(Cell::as_text).map(str::to_string);
@@ -84,7 +90,9 @@ impl Applied {
             }
             match (text(row, file), text(row, day), number(row, count)) {
                 (Some(f), _, _) => {
-                    self.files.insert(f, AppliedFile { size: number(row, size), version: text(row, version) });
+                    let superseded = text(row, kind).as_deref() == Some(SUPERSEDED_KIND);
+                    self.files
+                        .insert(f, AppliedFile { size: number(row, size), version: text(row, version), superseded });
                 }
                 (None, Some(d), Some(files)) => {
                     let newest_modified = text(row, modified).as_deref().and_then(parse_timestamp);
@@ -96,15 +104,62 @@ impl Applied {
     }
 }
 
-/// The listed files the table has not applied, in the listing's time order
-/// (full-load files first); an error naming the files when one was rewritten.
-pub async fn new_files(
+/// What a load finds to do.
+#[derive(Debug)]
+pub enum Planned {
+    /// The listed files the table has not applied, in the listing's time
+    /// order (full-load files first).
+    Load(Vec<RawFile>),
+    /// DMS wrote the table's full load again: the table is rebuilt from it.
+    Reload(FullLoadSet),
+}
+
+/// A full load to rebuild a table from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FullLoadSet {
+    pub full: Vec<RawFile>,
+    /// Listed full-load files of an older load that this one did not write
+    /// again: recorded, never applied.
+    pub superseded: Vec<RawFile>,
+    /// What made it a reload, for the log and the run record.
+    pub why: String,
+    /// Listed CDC files never applied, whatever their day: the rebuild
+    /// records them too (their changes from before it are in the full
+    /// load), so no listed file is left waiting.
+    pub unapplied_cdc: Vec<RawFile>,
+}
+
+impl FullLoadSet {
+    /// When DMS wrote the set's newest file.
+    pub fn newest_written(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.full.iter().map(|f| f.modified).max()
+    }
+}
+
+/// The table's current full load, for a resync: the listed full-load files
+/// no rebuild superseded. `None` when the table has none.
+pub fn current_full_load(listing: &TableListing, applied: &Applied) -> Option<FullLoadSet> {
+    let (superseded, full): (Vec<RawFile>, Vec<RawFile>) = listing
+        .of_kind(FileKind::Full)
+        .cloned()
+        .partition(|f| applied.files.get(&f.path).is_some_and(|a| a.superseded && !changed(a, f)));
+    (!full.is_empty()).then(|| FullLoadSet {
+        full,
+        superseded,
+        why: "resync requested".into(),
+        unapplied_cdc: Vec::new(),
+    })
+}
+
+/// What the load does next: the new files, or a rebuild from a reload;
+/// an error naming the files when a CDC file was rewritten.
+pub async fn plan_files(
     cfg: &PipelineConfig,
     t: &TableConfig,
     warehouse: &dyn Warehouse,
     listing: &TableListing,
     mut applied: Applied,
-) -> Result<Vec<RawFile>, PipelineError> {
+) -> Result<Planned, PipelineError> {
     let d = warehouse.dialect();
     if listing.files.is_empty() && applied.is_empty() {
         return Err(PipelineError::data(format!(
@@ -127,28 +182,38 @@ pub async fn new_files(
             None => new.push(f.clone()),
             Some(a) if changed(a, f) => match f.kind {
                 FileKind::Cdc => rewritten.push(describe_change(a, f)),
-                FileKind::Full => reloaded.push(describe_change(a, f)),
+                FileKind::Full => reloaded.push((f, describe_change(a, f))),
             },
             Some(_) => {}
         }
     }
-    if !reloaded.is_empty() {
-        return Err(PipelineError::data(format!(
-            "reload detected: full-load files applied before were written again ({}); DMS writes a table's \
-             full load again when it is reloaded, and applying it over the changes since would lose deletes. \
-             Rebuild the table from the new full load (docs/dms.md, section Reloads)",
-            reloaded.join("; ")
-        )));
-    }
     if !rewritten.is_empty() {
         return Err(PipelineError::data(format!(
             "CDC files applied before were written again under the same name ({}); DMS never rewrites a \
-             CDC file, so the raw zone was changed by something else. Restore the files as applied, or rebuild the \
-             table",
+             CDC file, so the raw zone was changed by something else. Restore the files as applied, or resync the \
+             table (cdc resync)",
             rewritten.join("; ")
         )));
     }
-    Ok(new)
+    if reloaded.is_empty() {
+        return Ok(Planned::Load(new));
+    }
+    Ok(Planned::Reload(reload_set(listing, &new, &reloaded)))
+}
+
+/// A reload's files are the full-load files DMS wrote from the first one
+/// it wrote again (or newly) on; older listed ones belong to an earlier
+/// load (DMS numbers every load from LOAD00000001, so a smaller reload
+/// leaves the old load's higher numbers behind).
+fn reload_set(listing: &TableListing, new: &[RawFile], reloaded: &[(&RawFile, String)]) -> FullLoadSet {
+    let written = reloaded.iter().map(|(f, _)| *f).chain(new.iter().filter(|f| f.kind == FileKind::Full));
+    let start = written.map(|f| f.modified).min().unwrap_or_default();
+    let (full, superseded): (Vec<RawFile>, Vec<RawFile>) =
+        listing.of_kind(FileKind::Full).cloned().partition(|f| f.modified >= start);
+    let changes: Vec<&str> = reloaded.iter().map(|(_, why)| why.as_str()).collect();
+    let why = format!("reload detected: full-load files applied before were written again ({})", changes.join("; "));
+    let unapplied_cdc = new.iter().filter(|f| f.kind == FileKind::Cdc).cloned().collect();
+    FullLoadSet { full, superseded, why, unapplied_cdc }
 }
 
 /// Days older than those read file by file: the ones whose listing differs
@@ -250,11 +315,11 @@ mod tests {
     #[test]
     fn a_size_or_version_change_is_a_rewrite_and_unknowns_are_not() {
         let f = file("20261101", "a", 10);
-        let same = AppliedFile { size: Some(10), version: Some("v1".into()) };
+        let same = AppliedFile { size: Some(10), version: Some("v1".into()), superseded: false };
         assert!(!changed(&same, &f));
         assert!(changed(&AppliedFile { size: Some(11), ..same.clone() }, &f));
         assert!(changed(&AppliedFile { version: Some("v0".into()), ..same.clone() }, &f));
         // AND a row recorded before sizes and versions were kept is not suspected
-        assert!(!changed(&AppliedFile { size: None, version: None }, &f));
+        assert!(!changed(&AppliedFile { size: None, version: None, superseded: false }, &f));
     }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use cdc_core::PipelineConfig;
 use cdc_core::ports::{FileKind, RawFile};
 use cdc_core::sql::unload::{DayExport, DayRecord, export_day, record_day, unloaded_days_query};
-use cdc_core::sql::{Dialect, StatementBatch, merge, setup};
+use cdc_core::sql::{Dialect, StatementBatch, merge, rebuild, setup};
 use chrono::{TimeZone, Utc};
 use sqlparser::dialect::RedshiftSqlDialect;
 use sqlparser::parser::Parser;
@@ -40,6 +40,29 @@ fn files(table: &str) -> Vec<RawFile> {
     out
 }
 
+/// Each table's rebuild from LOAD00000001 (LOAD00000002 superseded) and the
+/// CDC files, and the query for the full load's first row.
+fn rebuild_batches(d: Dialect) -> Vec<(String, StatementBatch)> {
+    let cfg = demo();
+    let mut out = Vec::new();
+    for t in &cfg.tables {
+        let files = files(t.name.as_str());
+        let mut superseded = files[0].clone();
+        superseded.path = superseded.path.replace("LOAD00000001", "LOAD00000002");
+        let since = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap().and_hms_opt(23, 55, 0).unwrap();
+        let r = rebuild::Rebuild {
+            id: rebuild::rebuild_id(&files[..1], since),
+            full: &files[..1],
+            superseded: std::slice::from_ref(&superseded),
+            cdc: &files[1..],
+            since,
+        };
+        out.push((format!("rebuild_{}", t.name), rebuild::rebuild_batch(&cfg, t, d, &r)));
+        out.push((format!("first_row_{}", t.name), rebuild::first_row_query(&cfg, t, d, &files[..1])));
+    }
+    out
+}
+
 fn batches() -> Vec<(String, StatementBatch)> {
     let cfg = demo();
     let d = Dialect::Redshift;
@@ -48,6 +71,7 @@ fn batches() -> Vec<(String, StatementBatch)> {
         out.push((format!("load_{}", t.name), merge::load_batch(&cfg, t, d, &files(t.name.as_str()))));
         out.push((format!("applied_files_{}", t.name), setup::applied_files_query(&cfg, t, d)));
     }
+    out.extend(rebuild_batches(d));
     for dt in &cfg.derived {
         out.push((format!("refresh_{}", dt.name), setup::refresh_derived(&cfg, dt, d)));
     }
@@ -86,10 +110,21 @@ fn render(batch: &StatementBatch) -> String {
 
 #[test]
 fn redshift_sql_matches_the_golden_files() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/redshift");
+    compare_with_golden("redshift", batches());
+}
+
+/// DuckDB's rebuild runs in the tests (cdc-local's table_lifecycle.rs); its
+/// golden files show the two dialects' rebuilds side by side for review.
+#[test]
+fn duckdb_rebuild_sql_matches_the_golden_files() {
+    compare_with_golden("duckdb", rebuild_batches(Dialect::DuckDb));
+}
+
+fn compare_with_golden(dialect: &str, batches: Vec<(String, StatementBatch)>) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(dialect);
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut mismatched = Vec::new();
-    for (name, batch) in batches() {
+    for (name, batch) in batches {
         let path = dir.join(format!("{name}.sql"));
         let text = render(&batch);
         if update {

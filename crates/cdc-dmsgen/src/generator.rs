@@ -25,6 +25,9 @@ use crate::types_workload;
 use crate::workload::{self, Planned, Stmts};
 use crate::writer::{ParquetWriter, Target};
 
+mod reload;
+pub use reload::ReloadNaming;
+
 /// Simulated time DMS needs to transfer one full-load row.
 const ROW_TRANSFER_US: i64 = 200;
 /// Pause between two tables of the full load.
@@ -80,6 +83,9 @@ pub struct Generator {
     held_full: Vec<FullRow>,
     /// The CDC files the last call wrote on time, for `rewrite_cdc_file`.
     last_written: Vec<PendingFile>,
+    /// Full-load files of each table's last load (a reload in place writes
+    /// as many).
+    full_files: [usize; Table::COUNT],
 }
 
 impl Generator {
@@ -114,6 +120,7 @@ impl Generator {
             cycled: false,
             held_full: Vec::new(),
             last_written: Vec::new(),
+            full_files: [0; Table::COUNT],
         })
     }
 
@@ -558,6 +565,7 @@ impl Generator {
                     (Target { rel, mtime: mtime[table.index()] }, chunk)
                 })
                 .collect();
+            self.full_files[table.index()] = files.len();
             stats.report.files_written += self.writer.write_full(table, &files)?.len();
         }
         Ok(())

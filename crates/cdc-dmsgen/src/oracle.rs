@@ -21,6 +21,10 @@ use crate::writer::{append_row, column_defs, quote_ident};
 pub(crate) struct ChangeLog {
     pub changes: Vec<Change>,
     pub full_rows: Vec<FullRow>,
+    /// Per table, set by a reload (whose rows replaced the table's full
+    /// rows): changes committed before this are in the reload, and the
+    /// rebuild drops them (docs/table-lifecycle.md).
+    pub rebuilt_since: [Option<Micros>; Table::COUNT],
 }
 
 /// One row the target must hold, with the ts and sequence it must carry.
@@ -81,7 +85,8 @@ pub(crate) fn expected(log: &ChangeLog) -> [Vec<ExpectedRow<'_>>; Table::COUNT] 
     let mut appended_cdc: [Vec<ExpectedRow<'_>>; Table::COUNT] = Default::default();
     // Append-only CDC inserts inside the full-load window, per value.
     let mut in_window: [HashMap<&Row, Vec<&Change>>; Table::COUNT] = Default::default();
-    for c in log.changes.iter().filter(|c| c.delivered) {
+    let superseded = |c: &Change| log.rebuilt_since[c.row.table().index()].is_some_and(|since| c.ts < since);
+    for c in log.changes.iter().filter(|c| c.delivered && !superseded(c)) {
         let i = c.row.table().index();
         match c.row.key() {
             None => {
@@ -267,6 +272,7 @@ mod tests {
         let log = ChangeLog {
             changes: vec![change(1, 10, Op::Update, account(1, 7), true)],
             full_rows: vec![full(account(1, 7), 20), full(account(2, 0), 20)],
+            ..ChangeLog::default()
         };
         // WHEN the expected state is folded
         let exp = expected(&log);
@@ -286,6 +292,7 @@ mod tests {
                 change(2, 20, Op::Delete, account(1, 3), true),
             ],
             full_rows: vec![full(account(1, 0), 5)],
+            ..ChangeLog::default()
         };
         // WHEN folded
         let exp = expected(&log);
@@ -303,6 +310,7 @@ mod tests {
                 change(3, 30, Op::Update, account(1, 3), false),
             ],
             full_rows: vec![],
+            ..ChangeLog::default()
         };
         // WHEN folded
         let exp = expected(&log);
@@ -319,6 +327,7 @@ mod tests {
         let log = ChangeLog {
             changes: vec![change(1, 10, Op::Insert, history(10), true), change(2, 30, Op::Insert, history(30), true)],
             full_rows: vec![full(history(10), 20)],
+            ..ChangeLog::default()
         };
         // WHEN folded
         let exp = expected(&log);
@@ -345,6 +354,7 @@ mod tests {
                 change(7, 41, Op::Insert, history(50), true),
             ],
             full_rows: vec![full(history(10), 20), full(history(10), 20), full(history(30), 20)],
+            ..ChangeLog::default()
         };
         // WHEN folded
         let exp = expected(&log);
@@ -366,8 +376,32 @@ mod tests {
         let log = ChangeLog {
             changes: vec![change(1, 5, Op::Insert, history(10), true), change(2, 5, Op::Insert, history(10), true)],
             full_rows: vec![],
+            ..ChangeLog::default()
         };
         // WHEN folded THEN both are rows
         assert_eq!(expected(&log)[Table::History.index()].len(), 2);
+    }
+
+    #[test]
+    fn a_reload_replaces_the_full_rows_and_drops_the_changes_before_it() {
+        // GIVEN account 1 updated at 10, account 2 at 50, then a reload from 40 on holding only account 2
+        let log = ChangeLog {
+            changes: vec![
+                change(1, 10, Op::Update, account(1, 3), true),
+                change(2, 50, Op::Update, account(2, 9), true),
+            ],
+            full_rows: vec![full(account(2, 8), 45)],
+            rebuilt_since: {
+                let mut since = [None; Table::COUNT];
+                since[Table::Accounts.index()] = Some(Micros(40));
+                since
+            },
+        };
+        // WHEN folded
+        let exp = expected(&log);
+        // THEN account 1 is gone (its change predates the reload, which lacks it) and account 2 is the later change
+        let acc = &exp[Table::Accounts.index()];
+        assert_eq!(acc.len(), 1);
+        assert_eq!((acc[0].row, acc[0].ts), (&account(2, 9), Micros(50)));
     }
 }

@@ -15,7 +15,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use cdc_core::PipelineError;
-use cdc_core::job::{Claim, Job, JobState, JobStateError, JobStateStore, Lease, ProgressHint, RunOutcome, RunRecord};
+use cdc_core::job::{
+    Claim, Job, JobState, JobStateError, JobStateStore, Lease, ProgressHint, RunOutcome, RunRecord, TableState,
+    TableUpdate, apply_table_update,
+};
 
 pub struct FileJobStore {
     dir: PathBuf,
@@ -88,6 +91,35 @@ impl FileJobStore {
                 std::fs::rename(&tmp, &path).map_err(|e| store_err(format!("{}: {e}", path.display())))?;
             }
             // The job's own file is not written by this change.
+            Ok((out, false))
+        })
+    }
+
+    /// Runs `change` on the job's table states under the job's lock (a file
+    /// beside the job's: they exist without it).
+    fn tables_locked<T>(
+        &self,
+        job_id: &str,
+        change: impl FnOnce(&mut BTreeMap<String, TableState>) -> (T, bool),
+    ) -> Result<T, JobStateError> {
+        let (data, _) = self.paths(job_id)?;
+        let path = data.with_extension("tables.json");
+        self.locked(job_id, |_| {
+            let mut tables: BTreeMap<String, TableState> = match std::fs::read_to_string(&path) {
+                Ok(text) => serde_json::from_str(&text).map_err(|e| JobStateError::Corrupt {
+                    job_id: job_id.to_string(),
+                    detail: format!("{}: {e}", path.display()),
+                })?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+                Err(e) => return Err(store_err(format!("{}: {e}", path.display()))),
+            };
+            let (out, changed) = change(&mut tables);
+            if changed {
+                let text = serde_json::to_vec_pretty(&tables).map_err(|e| store_err(e.to_string()))?;
+                let tmp = path.with_extension("tmp");
+                std::fs::write(&tmp, text).map_err(|e| store_err(format!("{}: {e}", tmp.display())))?;
+                std::fs::rename(&tmp, &path).map_err(|e| store_err(format!("{}: {e}", path.display())))?;
+            }
             Ok((out, false))
         })
     }
@@ -284,6 +316,18 @@ impl JobStateStore for FileJobStore {
 
     async fn incident_recorded(&self, job_id: &str, execution_id: &str) -> Result<bool, JobStateError> {
         self.incidents_locked(job_id, |incidents| (incidents.contains_key(execution_id), false))
+    }
+
+    async fn table_states(&self, job_id: &str) -> Result<BTreeMap<String, TableState>, JobStateError> {
+        self.tables_locked(job_id, |tables| (tables.clone(), false))
+    }
+
+    async fn update_table(&self, job_id: &str, table: &str, update: TableUpdate) -> Result<(), JobStateError> {
+        self.tables_locked(job_id, |tables| {
+            let next = apply_table_update(tables.remove(table), &update);
+            tables.insert(table.to_string(), next);
+            ((), true)
+        })
     }
 
     async fn get(&self, job_id: &str) -> Result<Option<Job>, JobStateError> {

@@ -1,8 +1,8 @@
 //! The raw zone's objects and the load (docs/dms.md, docs/cdc-contract.md
 //! rule 1), on the local DuckDB path: every object under a table's folders
 //! is applied, already applied, or reported. A late file in a day older than
-//! the progress window is applied; a CDC file written again under its name,
-//! or a full-load file written again (a reload), fails the table naming it;
+//! the progress window is applied; a CDC file written again under its name
+//! fails the table naming it (a reload: table_lifecycle.rs);
 //! objects the layout does not explain are reported and left alone; DMS
 //! output laid out otherwise than `[dms]` says fails the table naming the
 //! setting; DMS's default layout (no `[dms]`) keeps full-load and CDC files
@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use cdc_core::ErrorKind;
-use cdc_core::load::{SubmitOutcome, submit_load};
+use cdc_core::load::{LoadRun, SubmitOutcome, submit_load};
 use cdc_core::ports::FileKind;
 use support::*;
 
@@ -24,7 +24,7 @@ const DAY: i64 = 86_400;
 /// The submit step of the table's next load, which must start nothing.
 async fn assert_nothing_new(w: &World, table: &str) {
     let t = w.cfg.table(table).unwrap();
-    let outcome = submit_load(&w.cfg, t, &w.warehouse, &w.raw, None).await.unwrap();
+    let outcome = submit_load(&w.cfg, t, &w.warehouse, &w.raw, LoadRun::whole(chrono::Utc::now())).await.unwrap();
     assert_eq!(outcome, SubmitOutcome::NothingNew);
     assert_eq!(w.load(table).await.unwrap().files, 0);
 }
@@ -233,30 +233,6 @@ async fn a_cdc_file_written_again_with_the_same_size_in_a_day_older_than_the_win
     // THEN the load fails naming it, as it does within the window
     let err = w.load("items").await.unwrap_err();
     assert!(err.message.contains("written again") && err.message.contains(&path.display().to_string()), "{err}");
-}
-
-#[tokio::test]
-async fn a_full_load_file_written_again_after_it_was_applied_is_a_reload() {
-    // GIVEN items' full load and a change applied
-    let w = World::new();
-    w.setup().await;
-    let full = [fr(1, "a", 100), fr(2, "b", 100)];
-    w.full_file("items", "LOAD00000001", &full);
-    w.full_file("items", "LOAD00000002", &[fr(3, "c", 100)]);
-    w.cdc_file("items", "20261101", "20261101-000100000", &[ch("U", 1, "a2", 200, 1)]);
-    assert_eq!(w.load("items").await.unwrap().files, 3);
-    let (rows_before, progress_before) = (w.rows("items"), w.progress("items"));
-    // WHEN DMS writes LOAD00000001 again (a reload)
-    let path = w.full_file("items", "LOAD00000001", &[fr(1, "a", 900), fr(2, "b", 900), fr(4, "d", 900)]);
-    let err = w.load("items").await.unwrap_err();
-    // THEN the table fails as a data error saying so and naming the file
-    assert_eq!(err.kind, ErrorKind::DataError, "{err}");
-    assert!(err.message.contains("reload detected"), "{err}");
-    assert!(err.message.contains(&path.display().to_string()), "{err}");
-    assert!(!err.message.contains("LOAD00000002"), "only the file written again is named: {err}");
-    // AND nothing changed
-    assert_eq!(w.rows("items"), rows_before);
-    assert_eq!(w.progress("items"), progress_before);
 }
 
 #[tokio::test]

@@ -331,6 +331,37 @@ fn decode_warnings(f: &Fields<'_>) -> Result<Vec<String>, JobStateError> {
         .collect()
 }
 
+/// A table's state item (`RecordKey = TABLE#<table>`, [`cdc_core::job::TableState`]).
+pub(crate) const TABLE_PREFIX: &str = "TABLE#";
+pub(crate) const LIFE: &str = "Life";
+pub(crate) const REASON: &str = "Reason";
+pub(crate) const STATEMENT_ID: &str = "StatementId";
+pub(crate) const RESYNC_REQUESTED: &str = "ResyncRequested";
+pub(crate) const UPDATED: &str = "Updated";
+
+pub(crate) fn decode_table_state(
+    job_id: &str,
+    item: &Item,
+) -> Result<(String, cdc_core::job::TableState), JobStateError> {
+    use cdc_core::job::{TableLife, TableState};
+    let key = item.get(RECORD_KEY).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    let f = Fields { job_id, prefix: format!("table item {key}: "), path: String::new(), item };
+    let table = key.strip_prefix(TABLE_PREFIX).unwrap_or(&key).to_string();
+    // An item holding only a request has no life yet: the table is active.
+    let life = match f.optional_s(LIFE)? {
+        None => TableLife::Active,
+        Some(text) => TableLife::parse(text).ok_or_else(|| f.corrupt(LIFE, format!("unknown state {text:?}")))?,
+    };
+    let state = TableState {
+        life,
+        reason: f.optional_s(REASON)?.map(str::to_string),
+        statement_id: f.optional_s(STATEMENT_ID)?.map(|id| cdc_core::ports::StatementId(id.to_string())),
+        resync_requested: f.optional_ts(RESYNC_REQUESTED)?,
+        updated: f.required_ts(UPDATED)?,
+    };
+    Ok((table, state))
+}
+
 /// Typed, attribute-naming access to one (possibly nested) map.
 struct Fields<'a> {
     job_id: &'a str,

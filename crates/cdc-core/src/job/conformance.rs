@@ -45,6 +45,49 @@ pub async fn run_all(store: Arc<dyn JobStateStore>, prefix: &str) {
     reset_needs_a_known_job_and_a_reason(&*store, &format!("{prefix}-reset")).await;
     an_incident_is_recorded_once_per_execution(&*store, &format!("{prefix}-incident")).await;
     a_run_that_listed_whole_is_remembered(&*store, &format!("{prefix}-listing")).await;
+    table_states_keep_requests_apart_from_runs(&*store, &format!("{prefix}-tables")).await;
+}
+
+pub async fn table_states_keep_requests_apart_from_runs(store: &dyn JobStateStore, job: &str) {
+    use super::{TableLife, TableUpdate};
+    let t0 = Utc::now() - chrono::Duration::minutes(10);
+    let at = |m: i64| t0 + chrono::Duration::minutes(m);
+    // GIVEN no job item yet: a resync request is recorded all the same
+    assert!(store.table_states(job).await.unwrap().is_empty());
+    store.update_table(job, "orders", TableUpdate::RequestResync { at: at(0) }).await.unwrap();
+    let states = store.table_states(job).await.unwrap();
+    assert_eq!(states["orders"].resync_requested, Some(at(0)));
+    assert_eq!(states["orders"].shown(), TableLife::ResyncRequired);
+    // WHEN an execution claims the job and starts the rebuild
+    store.claim(job, "exec-1", lease(), at(1)).await.unwrap();
+    let id = crate::ports::StatementId("stmt-1".into());
+    let resyncing =
+        TableUpdate::Set { life: TableLife::Resyncing, reason: None, statement_id: Some(id.clone()), at: at(2) };
+    store.update_table(job, "orders", resyncing).await.unwrap();
+    // AND a second request comes while it runs
+    store.update_table(job, "orders", TableUpdate::RequestResync { at: at(3) }).await.unwrap();
+    let s = &store.table_states(job).await.unwrap()["orders"];
+    assert_eq!((s.shown(), s.statement_id.clone(), s.resync_requested), (TableLife::Resyncing, Some(id), Some(at(3))));
+    // THEN the rebuild submitted at 2 leaves the newer request, and clears it once rebuilt after it
+    store.update_table(job, "orders", TableUpdate::Rebuilt { submitted_at: at(2), at: at(4) }).await.unwrap();
+    let s = &store.table_states(job).await.unwrap()["orders"];
+    assert_eq!((s.life, s.statement_id.clone(), s.resync_requested), (TableLife::Active, None, Some(at(3))));
+    store.update_table(job, "orders", TableUpdate::Rebuilt { submitted_at: at(5), at: at(6) }).await.unwrap();
+    let s = &store.table_states(job).await.unwrap()["orders"];
+    assert_eq!((s.shown(), s.resync_requested), (TableLife::Active, None));
+    // AND a failure is kept with its reason, a table apart from the others
+    let failed = TableUpdate::Set {
+        life: TableLife::Failed,
+        reason: Some("DataError: x".into()),
+        statement_id: None,
+        at: at(7),
+    };
+    store.update_table(job, "items", failed).await.unwrap();
+    let states = store.table_states(job).await.unwrap();
+    assert_eq!((states["items"].life, states["items"].reason.as_deref()), (TableLife::Failed, Some("DataError: x")));
+    assert_eq!(states["orders"].life, TableLife::Active);
+    // AND the job item is untouched by all of it
+    assert_eq!(store.get(job).await.unwrap().unwrap().owner.as_deref(), Some("exec-1"));
 }
 
 pub async fn a_run_that_listed_whole_is_remembered(store: &dyn JobStateStore, job: &str) {

@@ -12,6 +12,8 @@
 //!    the file: unknown `Op`, null key, null commit timestamp, a commit
 //!    timestamp beyond `future_timestamp_bound` past the warehouse's clock, a
 //!    sequence that is not a number, a text value too long.
+//!    Then the CDC changes older than the table's last rebuild are dropped:
+//!    its full load holds their effect (docs/table-lifecycle.md).
 //! 4. Upsert: the latest change per key by (rank, commit ts, sequence, file
 //!    path) (3.2). An upsert older than the tombstone horizon (the applied files'
 //!    newest commit timestamp minus the lateness window) for a key with
@@ -59,7 +61,7 @@ pub fn load_batch(cfg: &PipelineConfig, t: &TableConfig, d: Dialect, files: &[Ra
         d.text_type(8),
         d.text_type(VERSION_CHARS)
     ));
-    s.extend(p.insert_files(files));
+    s.extend(p.insert_files(files.iter().map(|f| (f, f.kind.code()))));
     // Paths as text that tells trailing spaces apart (S3 keys may end in one).
     let path = ColumnType::Varchar(None);
     s.push(format!(
@@ -69,6 +71,7 @@ pub fn load_batch(cfg: &PipelineConfig, t: &TableConfig, d: Dialect, files: &[Ra
     ));
     s.push(format!("CREATE TEMP TABLE cdc_batch AS {}", p.batch_select(files)));
     s.push(p.checks());
+    s.push(p.superseded_by_rebuild());
     match t.mode {
         TableMode::Upsert => {
             // Before the progress rows: the horizon is the applied files'.
@@ -127,19 +130,19 @@ pub fn sequence_parse(raw: &str) -> String {
     format!("TRY_CAST({raw} AS HUGEINT)")
 }
 
-struct Plan<'a> {
-    cfg: &'a PipelineConfig,
-    t: &'a TableConfig,
-    d: Dialect,
+pub(super) struct Plan<'a> {
+    pub(super) cfg: &'a PipelineConfig,
+    pub(super) t: &'a TableConfig,
+    pub(super) d: Dialect,
 }
 
 impl Plan<'_> {
-    fn cols(&self) -> Vec<String> {
+    pub(super) fn cols(&self) -> Vec<String> {
         self.t.columns.iter().map(|c| c.name.quoted()).collect()
     }
 
     /// The target's columns and, from a change row (`_cdc_*`), their values.
-    fn target_insert_lists(&self) -> (Vec<String>, Vec<String>) {
+    pub(super) fn target_insert_lists(&self) -> (Vec<String>, Vec<String>) {
         let mut cols = self.cols();
         let mut vals = self.cols();
         cols.push(self.t.commit_ts_column.quoted());
@@ -153,57 +156,57 @@ impl Plan<'_> {
         (cols, vals)
     }
 
-    fn keys(&self) -> Vec<String> {
+    pub(super) fn keys(&self) -> Vec<String> {
         self.t.key.iter().map(|k| k.quoted()).collect()
     }
 
-    fn target(&self) -> String {
+    pub(super) fn target(&self) -> String {
         names::target(self.cfg, self.t)
     }
 
     /// The target table's own name, which is how a DELETE's WHERE refers to it.
-    fn target_ref(&self) -> String {
+    pub(super) fn target_ref(&self) -> String {
         self.t.name.quoted()
     }
 
     /// The tombstone table's own name, for a DELETE's WHERE.
-    fn tombstones_ref(&self) -> String {
+    pub(super) fn tombstones_ref(&self) -> String {
         format!("\"{}__tombstones\"", self.t.name)
     }
 
-    fn tombstones(&self) -> String {
+    pub(super) fn tombstones(&self) -> String {
         names::tombstones(self.cfg, self.t)
     }
 
     /// The key columns with their types.
-    fn key_columns(&self) -> impl Iterator<Item = (String, ColumnType)> + '_ {
+    pub(super) fn key_columns(&self) -> impl Iterator<Item = (String, ColumnType)> + '_ {
         self.t.key.iter().map(|k| (k.quoted(), self.t.column(k).expect("validated key column").ty))
     }
 
     /// Rows `a` and `b` have the same key; text keys differing only in
     /// trailing spaces stay two keys on Redshift too ([`Dialect::equal`]).
-    fn key_match(&self, a: &str, b: &str) -> String {
+    pub(super) fn key_match(&self, a: &str, b: &str) -> String {
         self.key_columns()
             .map(|(k, ty)| self.d.equal(&format!("{a}.{k}"), &format!("{b}.{k}"), ty))
             .collect::<Vec<_>>()
             .join(" AND ")
     }
 
-    /// The files, numbered in path order: the number stands for the path as
-    /// the last tie-break between changes (a later path wins).
-    fn insert_files(&self, files: &[RawFile]) -> Vec<String> {
+    /// The files with their kind codes, numbered in path order: the number
+    /// stands for the path as the last tie-break between changes (a later
+    /// path wins).
+    pub(super) fn insert_files<'f>(&self, files: impl Iterator<Item = (&'f RawFile, &'f str)>) -> Vec<String> {
         let head = "INSERT INTO cdc_files (file, kind, partition_0, file_no, size, version, modified) VALUES ";
         let mut out = Vec::new();
         let mut rows: Vec<String> = Vec::new();
         let mut size = head.len();
-        let mut sorted: Vec<&RawFile> = files.iter().collect();
-        sorted.sort_by(|a, b| a.path.cmp(&b.path));
-        for (no, f) in sorted.into_iter().enumerate() {
+        let mut sorted: Vec<(&RawFile, &str)> = files.collect();
+        sorted.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+        for (no, (f, code)) in sorted.into_iter().enumerate() {
             let partition = f.partition.as_deref().map_or("NULL".to_string(), |p| self.d.literal(p));
             let row = format!(
-                "({}, '{}', {partition}, {no}, {}, {}, CAST('{}' AS TIMESTAMP))",
+                "({}, '{code}', {partition}, {no}, {}, {}, CAST('{}' AS TIMESTAMP))",
                 self.d.literal(&f.path),
-                f.kind.code(),
                 f.size,
                 self.d.literal(&f.version),
                 f.modified.format("%Y-%m-%d %H:%M:%S%.6f")
@@ -224,7 +227,7 @@ impl Plan<'_> {
 
     /// The rows of the planned files, with the bookkeeping columns
     /// `_cdc_ts`, `_cdc_seq`, `_cdc_delete`, `_cdc_rank`, `_cdc_file_no`.
-    fn batch_select(&self, files: &[RawFile]) -> String {
+    pub(super) fn batch_select(&self, files: &[RawFile]) -> String {
         let mut parts = Vec::new();
         for kind in [FileKind::Cdc, FileKind::Full] {
             let of_kind: Vec<&RawFile> = files.iter().filter(|f| f.kind == kind).collect();
@@ -337,7 +340,7 @@ impl Plan<'_> {
 
     /// One statement for every check, so the batch is scanned once: the
     /// first offending row's problem and file fail the transaction.
-    fn checks(&self) -> String {
+    pub(super) fn checks(&self) -> String {
         let d = self.d;
         let t = self.t;
         let what = match t.mode {
@@ -440,7 +443,20 @@ impl Plan<'_> {
             .collect()
     }
 
-    fn record_progress(&self) -> String {
+    /// A table rebuilt from a full load (a DMS reload, a resync) took every
+    /// change committed before its rebuild's `since` from that full load
+    /// (docs/table-lifecycle.md): a late file's older changes would rank
+    /// above the full load's rows (rule 5) and undo it, so they are dropped.
+    /// The newest rebuild's marker row holds its `since`.
+    pub(super) fn superseded_by_rebuild(&self) -> String {
+        format!(
+            "DELETE FROM cdc_batch WHERE _cdc_rank = 1 AND _cdc_ts < (SELECT MAX(max_commit_ts) FROM {} WHERE kind = '{}')",
+            names::progress(self.cfg, self.t),
+            super::rebuild::REBUILD_KIND
+        )
+    }
+
+    pub(super) fn record_progress(&self) -> String {
         format!(
             // Counted per file number first: grouping integers is cheaper than
             // joining every row to its path.
@@ -517,7 +533,7 @@ impl Plan<'_> {
     /// the target's blocks of older rows (DuckDB's and Redshift's zone maps
     /// keep each block's timestamp range). A full-load change can lose to
     /// any CDC row, so its bound is the lowest timestamp.
-    fn latest_changes(&self) -> String {
+    pub(super) fn latest_changes(&self) -> String {
         let latest_cols: Vec<String> = self
             .cols()
             .iter()
@@ -542,7 +558,7 @@ impl Plan<'_> {
     /// or a tombstone is decided by comparing with them, and a change at or
     /// after the horizon would still find its key's tombstone. Only the
     /// (normally no) changes before the horizon are joined.
-    fn beyond_tombstones_check(&self) -> Vec<String> {
+    pub(super) fn beyond_tombstones_check(&self) -> Vec<String> {
         let d = self.d;
         let t = self.t;
         let horizon = format!(
@@ -584,7 +600,7 @@ impl Plan<'_> {
         ]
     }
 
-    fn upsert(&self) -> Vec<String> {
+    pub(super) fn upsert(&self) -> Vec<String> {
         let t = self.t;
         let keys = self.keys().join(", ");
         let ts = t.commit_ts_column.quoted();
@@ -682,7 +698,7 @@ impl Plan<'_> {
     /// whose rows are all past the window touch neither it nor the target's
     /// full-load rows. A replay never gets here with rows: the progress check
     /// removed its files, the window is unchanged, nothing is touched.
-    fn append(&self) -> Vec<String> {
+    pub(super) fn append(&self) -> Vec<String> {
         let d = self.d;
         let t = self.t;
         let cols = self.cols();
@@ -782,7 +798,7 @@ impl Plan<'_> {
         ]
     }
 
-    fn stats(&self) -> String {
+    pub(super) fn stats(&self) -> String {
         let progress = names::progress(self.cfg, self.t);
         // The applied upserts and deletes. An append counts the rows it
         // added: its rows, less the copies the full-load window newly

@@ -7,6 +7,7 @@
 mod dialect;
 pub mod merge;
 pub mod names;
+pub mod rebuild;
 pub mod setup;
 pub mod unload;
 

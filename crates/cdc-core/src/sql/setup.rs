@@ -292,7 +292,7 @@ pub fn applied_files_query(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) ->
     let statement = format!(
         "SELECT p.file, p.kind, p.partition_0, p.size, p.version, CAST(NULL AS BIGINT) AS files, \
          CAST(NULL AS TIMESTAMP) AS newest_modified, w.oldest_partition \
-         FROM {window} LEFT JOIN {progress} p ON p.kind = 'F' OR p.partition_0 >= w.oldest_partition \
+         FROM {window} LEFT JOIN {progress} p ON p.kind IN ('F', 'S') OR p.partition_0 >= w.oldest_partition \
          UNION ALL SELECT NULL, 'C', p.partition_0, SUM(p.size), NULL, COUNT(*), MAX(p.modified), w.oldest_partition \
          FROM {window} JOIN {progress} p ON p.kind = 'C' AND p.partition_0 < w.oldest_partition \
          GROUP BY p.partition_0, w.oldest_partition"

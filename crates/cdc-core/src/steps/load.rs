@@ -10,7 +10,7 @@ use super::{RunIds, StepStatus};
 use crate::config::PipelineConfig;
 use crate::error::PipelineError;
 use crate::job::{JobStateStore, Lease};
-use crate::load::{PollOutcome, SubmitOutcome, poll_load, submit_load, table};
+use crate::load::{LoadRun, PollOutcome, SubmitOutcome, poll_load, submit_load, table};
 use crate::ports::{IdempotentSubmits, RawZone, StatementId, StatementState, Warehouse};
 use crate::sql::setup;
 
@@ -38,6 +38,10 @@ pub struct TableInput {
     /// Whole when absent, so an input without it misses nothing.
     #[serde(default = "whole")]
     pub full_listing: bool,
+    /// Tables whose rebuild was requested (`cdc resync`, or `Resync` in the
+    /// execution's input): this table is rebuilt when it is one of them.
+    #[serde(default)]
+    pub resync: Vec<String>,
 }
 
 fn whole() -> bool {
@@ -215,11 +219,18 @@ pub async fn load_submit(
             ..StepOutput::default()
         });
     }
-    let bounded_on = (!input.full_listing).then(|| now.date_naive());
-    match submit_load(cfg, t, &input.submitter(warehouse), raw, bounded_on).await? {
+    let run = LoadRun { now, bounded: !input.full_listing, resync: input.resync.contains(&input.table) };
+    match submit_load(cfg, t, &input.submitter(warehouse), raw, run).await? {
         SubmitOutcome::NothingNew => {
             Ok(StepOutput { table: input.table.clone(), status: Some(StepStatus::NothingNew), ..StepOutput::default() })
         }
+        // A reload still being written: nothing loaded, the cause says why.
+        SubmitOutcome::Waiting { why } => Ok(StepOutput {
+            table: input.table.clone(),
+            status: Some(StepStatus::NothingNew),
+            cause: Some(why),
+            ..StepOutput::default()
+        }),
         SubmitOutcome::Submitted { statement_id, backlog, .. } => {
             let mut out = StepOutput::submitted(&input.table, statement_id, now);
             out.backlog = backlog as u64;

@@ -148,6 +148,28 @@ pub async fn upload_raw_zone(s3: &aws_sdk_s3::Client, bucket: &str, root: &Path)
     }
 }
 
+/// Uploads the files written since the last call (new, or with another
+/// modification time), as DMS's writes reach S3: each upload gets its own
+/// LastModified, so files left alone keep theirs.
+#[derive(Default)]
+pub struct RawUploads {
+    uploaded: std::collections::HashMap<String, std::time::SystemTime>,
+}
+
+impl RawUploads {
+    pub async fn upload_new(&mut self, s3: &aws_sdk_s3::Client, bucket: &str, root: &Path) {
+        for rel in cdc_dmsgen::raw_zone_files(root) {
+            let modified = std::fs::metadata(root.join(&rel)).unwrap().modified().unwrap();
+            if self.uploaded.get(&rel) == Some(&modified) {
+                continue;
+            }
+            let body = aws_sdk_s3::primitives::ByteStream::from_path(root.join(&rel)).await.unwrap();
+            s3.put_object().bucket(bucket).key(&rel).body(body).send().await.unwrap();
+            self.uploaded.insert(rel, modified);
+        }
+    }
+}
+
 /// A minimal raw zone on moto's S3 (a test double): listed with
 /// ListObjectsV2, Parquet schemas read from the local copy the generator wrote.
 pub struct MotoRawZone {

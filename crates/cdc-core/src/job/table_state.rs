@@ -1,0 +1,112 @@
+//! Each table's life apart from the job's (docs/table-lifecycle.md): a
+//! failed, waiting or resyncing table stands alone while the others load.
+//! The warehouse stays the authority for what was applied (a rebuild's
+//! marker row); this records requests, states and the statement of a
+//! rebuild in flight, which the next execution polls if this one ends first.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ports::StatementId;
+
+/// What a table is doing, as `cdc status` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TableLife {
+    /// Loading its changes as they come.
+    Active,
+    /// A resync was requested and has not started.
+    ResyncRequired,
+    /// A rebuild (a resync, or a DMS reload) is running.
+    Resyncing,
+    /// A DMS reload is still being written; the table loads nothing until it
+    /// is rebuilt from the whole reload.
+    Waiting,
+    /// Its last load failed; the reason says why.
+    Failed,
+}
+
+impl TableLife {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TableLife::Active => "Active",
+            TableLife::ResyncRequired => "ResyncRequired",
+            TableLife::Resyncing => "Resyncing",
+            TableLife::Waiting => "Waiting",
+            TableLife::Failed => "Failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Active, Self::ResyncRequired, Self::Resyncing, Self::Waiting, Self::Failed]
+            .into_iter()
+            .find(|l| l.as_str() == s)
+    }
+}
+
+/// A table's stored state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableState {
+    pub life: TableLife,
+    pub reason: Option<String>,
+    /// The rebuild in flight.
+    pub statement_id: Option<StatementId>,
+    /// A resync requested and not yet done (the newest request).
+    pub resync_requested: Option<DateTime<Utc>>,
+    pub updated: DateTime<Utc>,
+}
+
+impl TableState {
+    /// The state as shown: a pending request or a rebuild in flight says
+    /// more than the last recorded life.
+    pub fn shown(&self) -> TableLife {
+        match (self.life, &self.statement_id, self.resync_requested) {
+            (TableLife::Resyncing, Some(_), _) => TableLife::Resyncing,
+            (_, _, Some(_)) => TableLife::ResyncRequired,
+            (life, ..) => life,
+        }
+    }
+}
+
+/// One change to a table's state; every store applies it as [`apply`] does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TableUpdate {
+    /// A person (or an execution's `Resync` input) asks for a resync.
+    RequestResync { at: DateTime<Utc> },
+    /// A load step records what the table is doing; the request stays.
+    Set { life: TableLife, reason: Option<String>, statement_id: Option<StatementId>, at: DateTime<Utc> },
+    /// A rebuild submitted at `submitted_at` committed: the table is
+    /// active, and a request made before that submit is done (one made
+    /// since stays).
+    Rebuilt { submitted_at: DateTime<Utc>, at: DateTime<Utc> },
+}
+
+/// The state after `update`.
+pub fn apply(before: Option<TableState>, update: &TableUpdate) -> TableState {
+    let mut s = before.unwrap_or(TableState {
+        life: TableLife::Active,
+        reason: None,
+        statement_id: None,
+        resync_requested: None,
+        updated: DateTime::UNIX_EPOCH,
+    });
+    match update {
+        TableUpdate::RequestResync { at } => {
+            s.resync_requested = Some(*at);
+            s.updated = *at;
+        }
+        TableUpdate::Set { life, reason, statement_id, at } => {
+            s.life = *life;
+            s.reason = reason.clone();
+            s.statement_id = statement_id.clone();
+            s.updated = *at;
+        }
+        TableUpdate::Rebuilt { submitted_at, at } => {
+            s.life = TableLife::Active;
+            s.reason = None;
+            s.statement_id = None;
+            s.resync_requested = s.resync_requested.filter(|r| r > submitted_at);
+            s.updated = *at;
+        }
+    }
+    s
+}

@@ -1,0 +1,97 @@
+//! Rebuilding one table from a full load: after a DMS reload, or on request
+//! (a resync). Planned here, run as one transaction
+//! ([`crate::sql::rebuild`]); docs/table-lifecycle.md.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use crate::config::{PipelineConfig, TableConfig};
+use crate::dms::{ListingScope, list_table_within};
+use crate::error::PipelineError;
+use crate::load::{SubmitOutcome, check_file_schema, parse_timestamp};
+use crate::load_plan::FullLoadSet;
+use crate::ports::{Cell, RawZone, Warehouse, run_to_completion};
+use crate::sql::rebuild::{REBUILD_OVERLAP, Rebuild, first_row_query, reads_cdc_file, rebuild_batch, rebuild_id};
+
+/// Submits the table's rebuild from `set`, or says why it waits: a reload
+/// DMS may still be writing (a file written within `pipeline.reload_settle`).
+pub async fn submit_rebuild(
+    cfg: &PipelineConfig,
+    t: &TableConfig,
+    warehouse: &dyn Warehouse,
+    raw: &dyn RawZone,
+    set: FullLoadSet,
+    now: DateTime<Utc>,
+) -> Result<SubmitOutcome, PipelineError> {
+    let at = |e: PipelineError| e.context(format!("table {}", t.qualified()));
+    if let Some(why) = still_written(cfg, &set, now) {
+        tracing::info!(table = %t.qualified(), why, "rebuild waits");
+        return Ok(SubmitOutcome::Waiting { why });
+    }
+    let schemas = raw.file_schemas(&set.full).await.map_err(at)?;
+    for (f, columns) in set.full.iter().zip(&schemas) {
+        check_file_schema(&cfg.dms, t, f, columns).map_err(|e| e.context(&set.why))?;
+    }
+    let since = first_row(cfg, t, warehouse, &set).await.map_err(at)? - REBUILD_OVERLAP;
+    // The CDC files from `since`'s day on, wherever the claim's listing started.
+    let day = since.format("%Y%m%d").to_string();
+    let scope = ListingScope::days_before(Some(&day), 0, now.date_naive());
+    let listing = list_table_within(cfg, t, raw, scope).await.map_err(at)?;
+    let mut cdc: Vec<_> = listing.files.iter().filter(|f| reads_cdc_file(f, since)).cloned().collect();
+    for f in set.unapplied_cdc {
+        if !cdc.iter().any(|c| c.path == f.path) {
+            cdc.push(f);
+        }
+    }
+    let id = rebuild_id(&set.full, since);
+    let batch = rebuild_batch(
+        cfg,
+        t,
+        warehouse.dialect(),
+        &Rebuild { id: id.clone(), full: &set.full, superseded: &set.superseded, cdc: &cdc, since },
+    );
+    let statement_id = warehouse.submit(batch).await.map_err(at)?;
+    let files = set.full.len() + cdc.len();
+    tracing::info!(table = %t.qualified(), why = %set.why, full = set.full.len(), cdc = cdc.len(), %since,
+        statement = %statement_id, "rebuild submitted");
+    Ok(SubmitOutcome::Submitted { statement_id, files, backlog: 0, rebuild: Some(set.why) })
+}
+
+/// Why a reload is not rebuilt yet: DMS wrote one of its files less than
+/// `pipeline.reload_settle` ago and may write more.
+fn still_written(cfg: &PipelineConfig, set: &FullLoadSet, now: DateTime<Utc>) -> Option<String> {
+    let newest = set.newest_written()?;
+    let settle = chrono::Duration::from_std(cfg.reload_settle).ok()?;
+    (now < newest + settle).then(|| {
+        format!(
+            "{}; {} full-load files, the newest written at {newest}: the table is rebuilt once none was written for \
+             {} s (pipeline.reload_settle)",
+            set.why,
+            set.full.len(),
+            cfg.reload_settle.as_secs()
+        )
+    })
+}
+
+/// The set's first row's timestamp: a reload's rows carry their transfer time.
+async fn first_row(
+    cfg: &PipelineConfig,
+    t: &TableConfig,
+    warehouse: &dyn Warehouse,
+    set: &FullLoadSet,
+) -> Result<NaiveDateTime, PipelineError> {
+    let rs = run_to_completion(warehouse, first_row_query(cfg, t, warehouse.dialect(), &set.full)).await?;
+    rs.rows
+        .first()
+        .and_then(|row| rs.column("first_row").and_then(|i| row.get(i)))
+        .and_then(Cell::as_text)
+        .and_then(parse_timestamp)
+        .ok_or_else(|| {
+            let files: Vec<&str> = set.full.iter().map(|f| f.path.as_str()).collect();
+            PipelineError::data(format!(
+                "{}: the full-load files hold no row with a timestamp in column `{}` ({})",
+                set.why,
+                t.commit_ts_column,
+                files.join(", ")
+            ))
+        })
+}

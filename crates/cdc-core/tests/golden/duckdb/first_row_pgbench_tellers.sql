@@ -1,0 +1,1 @@
+SELECT MIN(CAST(r."changets" AS TIMESTAMP)) AS first_row FROM read_parquet(['s3://raw-bucket/full/public/pgbench_tellers/LOAD00000001.parquet']) r;

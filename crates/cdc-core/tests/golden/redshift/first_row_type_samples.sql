@@ -1,0 +1,1 @@
+SELECT MIN(CAST(r."changets" AS TIMESTAMP)) AS first_row FROM "cdc_database"."raw_full_type_samples" r WHERE (r."$path" = 's3://raw-bucket/full/public/type_samples/LOAD00000001.parquet' AND OCTET_LENGTH(r."$path") = OCTET_LENGTH('s3://raw-bucket/full/public/type_samples/LOAD00000001.parquet'));
