@@ -5,6 +5,7 @@ pub mod bench;
 pub mod demo;
 mod demo_layouts;
 pub mod pipeline_run;
+pub mod resync;
 pub mod run;
 pub mod setup;
 pub mod status;

@@ -3,7 +3,7 @@
 //! `run` runs one cycle on an existing raw zone and warehouse; `bench` prints
 //! performance figures.
 
-use cdc_cli::{bench, demo, run, setup, status};
+use cdc_cli::{bench, demo, resync, run, setup, status};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -26,6 +26,8 @@ enum Command {
     Status(status::StatusArgs),
     /// Make a stuck or failed job Ready again, with a reason for the history.
     Reset(status::ResetArgs),
+    /// Rebuild tables from their latest full load and the CDC since, the others loading on.
+    Resync(resync::ResyncArgs),
     /// Benchmarks that print figures (not tests).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -44,6 +46,7 @@ fn main() -> anyhow::Result<()> {
         Command::Setup(args) => runtime.block_on(setup::setup(args)),
         Command::Status(args) => runtime.block_on(status::status(args)),
         Command::Reset(args) => runtime.block_on(status::reset(args)),
+        Command::Resync(args) => runtime.block_on(resync::resync(args)),
         Command::Bench(cmd) => runtime.block_on(bench::bench(cmd)),
     }
 }

@@ -96,6 +96,12 @@ pub fn execution_name() -> String {
 
 impl LocalPipeline {
     pub async fn run(&self, name: &str) -> anyhow::Result<PipelineRun> {
+        self.run_with_input(name, json!({ "JobId": self.cfg.job_id })).await
+    }
+
+    /// An execution started with this input, as from the console (for
+    /// example `{"JobId": "101", "Resync": ["pgbench_accounts"]}`).
+    pub async fn run_with_input(&self, name: &str, input: Value) -> anyhow::Result<PipelineRun> {
         let clock = self.clock.clone().unwrap_or_else(|| Arc::new(VirtualClock::new(Utc::now())));
         let execution = StateMachineRun {
             state_machine: &self.state_machine,
@@ -103,7 +109,7 @@ impl LocalPipeline {
             clock,
             intercept: self.intercept.clone(),
         };
-        execution.run(name).await
+        execution.run_with_input(name, input).await
     }
 
     /// The steps' context on the embedded default's ports.
@@ -149,6 +155,10 @@ pub struct StateMachineRun<'a> {
 
 impl StateMachineRun<'_> {
     pub async fn run(&self, name: &str) -> anyhow::Result<PipelineRun> {
+        self.run_with_input(name, json!({ "JobId": self.ctx.cfg.job_id })).await
+    }
+
+    pub async fn run_with_input(&self, name: &str, input: Value) -> anyhow::Result<PipelineRun> {
         let text = std::fs::read_to_string(self.state_machine)
             .with_context(|| format!("reading the state machine {}", self.state_machine.display()))?;
         let mut substitutions: BTreeMap<String, String> =
@@ -168,7 +178,7 @@ impl StateMachineRun<'_> {
             Executor::new(machine, handlers, self.clock.clone()).with_options(ExecutorOptions { rng_seed: Some(7) });
         let missing = executor.missing_handlers();
         anyhow::ensure!(missing.is_empty(), "the state machine calls functions with no local handler: {missing:?}");
-        let execution = executor.start(name, json!({ "JobId": self.ctx.cfg.job_id })).await;
+        let execution = executor.start(name, input).await;
         let observed = std::mem::take(&mut *observed.lock().expect("observed lock"));
         let status_change = status_change_rule(&self.ctx, &execution).await;
         Ok(PipelineRun { execution, claim: observed.claim, release: observed.release, status_change })

@@ -69,8 +69,10 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
     let (job_id, store) = store(args.target, &args.config, &args.state_dir).await?;
     let job = store.get(&job_id).await?.with_context(|| format!("job {job_id} has never run here"))?;
     let history = store.history(&job_id, args.runs).await?;
+    let lives = store.table_states(&job_id).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "job": job, "history": history }))?);
+        let all = serde_json::json!({ "job": job, "tables": lives, "history": history });
+        println!("{}", serde_json::to_string_pretty(&all)?);
         return Ok(());
     }
     let at =
@@ -86,11 +88,12 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
     );
     println!("consecutive failures: {}, last success: {}", job.consecutive_failures, at(job.last_success));
     let mut tables = Table::new();
-    tables.set_header(["table", "files applied", "unexplained objects", "newest file", "newest file age"]);
+    tables.set_header(["table", "state", "files applied", "unexplained objects", "newest file", "newest file age"]);
     for (name, hint) in &job.progress_hints {
         let age = (Utc::now() - hint.newest_modified).num_seconds();
         tables.add_row([
             name.clone(),
+            lives.get(name).map_or("Active", |s| s.shown().as_str()).to_string(),
             hint.files.to_string(),
             hint.unexplained.to_string(),
             hint.last_file.clone(),
@@ -98,6 +101,19 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
         ]);
     }
     println!("{tables}");
+    // Why a table is not simply Active: its failure, its wait, its rebuild.
+    for (name, s) in lives.iter().filter(|(_, s)| s.shown() != cdc_core::job::TableLife::Active) {
+        let requested = s.resync_requested.map(|t| format!(", resync requested at {}", t.format("%Y-%m-%d %H:%M:%S")));
+        let statement = s.statement_id.as_ref().map(|id| format!(", statement {id}"));
+        println!(
+            "table {name}: {} since {}{}{}: {}",
+            s.shown().as_str(),
+            s.updated.format("%Y-%m-%d %H:%M:%S"),
+            requested.unwrap_or_default(),
+            statement.unwrap_or_default(),
+            s.reason.as_deref().unwrap_or("-")
+        );
+    }
     let mut runs = Table::new();
     runs.set_header(["execution", "start", "seconds", "outcome", "files", "changes", "rows", "failed tables / note"]);
     for r in &history {

@@ -62,6 +62,8 @@ pub struct LoadStats {
     pub deletes: u64,
     /// Newest commit timestamp applied by this load (UTC, no zone).
     pub max_commit_ts: Option<NaiveDateTime>,
+    /// The statement rebuilt the table (its rebuild's id).
+    pub rebuild: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -179,6 +181,7 @@ impl LoadStats {
         self.upserts += other.upserts;
         self.deletes += other.deletes;
         self.max_commit_ts = self.max_commit_ts.max(other.max_commit_ts);
+        self.rebuild = self.rebuild.take().or_else(|| other.rebuild.clone());
     }
 }
 
@@ -189,7 +192,9 @@ fn stats_from(rs: &crate::ports::ResultSet) -> Result<LoadStats, PipelineError> 
     };
     let max_commit_ts =
         rs.column("max_commit_ts").and_then(|i| row.get(i)).and_then(Cell::as_text).and_then(parse_timestamp);
+    let rebuild = rs.column("rebuild").and_then(|i| row.get(i)).and_then(Cell::as_text).map(str::to_string);
     Ok(LoadStats {
+        rebuild,
         files: get("files"),
         changes: get("changes"),
         upserts: get("upserts"),

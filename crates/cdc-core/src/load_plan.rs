@@ -123,6 +123,9 @@ pub struct FullLoadSet {
     pub superseded: Vec<RawFile>,
     /// What made it a reload, for the log and the run record.
     pub why: String,
+    /// Asked for (a resync), not found (a reload): nothing waits for DMS
+    /// to finish writing it.
+    pub resync: bool,
     /// Listed CDC files never applied, whatever their day: the rebuild
     /// records them too (their changes from before it are in the full
     /// load), so no listed file is left waiting.
@@ -147,6 +150,7 @@ pub fn current_full_load(listing: &TableListing, applied: &Applied) -> Option<Fu
         full,
         superseded,
         why: "resync requested".into(),
+        resync: true,
         unapplied_cdc: Vec::new(),
     })
 }
@@ -213,7 +217,7 @@ fn reload_set(listing: &TableListing, new: &[RawFile], reloaded: &[(&RawFile, St
     let changes: Vec<&str> = reloaded.iter().map(|(_, why)| why.as_str()).collect();
     let why = format!("reload detected: full-load files applied before were written again ({})", changes.join("; "));
     let unapplied_cdc = new.iter().filter(|f| f.kind == FileKind::Cdc).cloned().collect();
-    FullLoadSet { full, superseded, why, unapplied_cdc }
+    FullLoadSet { full, superseded, why, resync: false, unapplied_cdc }
 }
 
 /// Days older than those read file by file: the ones whose listing differs

@@ -59,6 +59,9 @@ pub async fn submit_rebuild(
 /// Why a reload is not rebuilt yet: DMS wrote one of its files less than
 /// `pipeline.reload_settle` ago and may write more.
 fn still_written(cfg: &PipelineConfig, set: &FullLoadSet, now: DateTime<Utc>) -> Option<String> {
+    if set.resync {
+        return None;
+    }
     let newest = set.newest_written()?;
     let settle = chrono::Duration::from_std(cfg.reload_settle).ok()?;
     (now < newest + settle).then(|| {

@@ -8,6 +8,12 @@ use cdc_cli::pipeline_run::PipelineRun;
 
 /// The first (by name) CDC file of `pgbench_history` in a DMS raw zone.
 pub fn first_history_cdc_file(raw: &Path) -> PathBuf {
+    history_cdc_files(raw).into_iter().next().expect("a history CDC file")
+}
+
+/// The `pgbench_history` CDC files of a DMS raw zone with day folders, in
+/// time order (day folder, then DMS's time-stamped name).
+pub fn history_cdc_files(raw: &Path) -> Vec<PathBuf> {
     let root = raw.join("cdc/public/pgbench_history");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
         .unwrap()
@@ -15,7 +21,7 @@ pub fn first_history_cdc_file(raw: &Path) -> PathBuf {
         .map(|f| f.unwrap().path())
         .collect();
     files.sort();
-    files.into_iter().next().expect("a history CDC file")
+    files
 }
 
 /// What a run did, in a line: the claim's outcome, and per step the tables

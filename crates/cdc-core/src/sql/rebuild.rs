@@ -99,7 +99,8 @@ pub fn rebuild_batch(cfg: &PipelineConfig, t: &TableConfig, d: Dialect, r: &Rebu
         d.literal(&r.id),
         d.now()
     ));
-    s.push(p.stats());
+    // The load's figures, and the rebuild's id so the poll knows it rebuilt.
+    s.push(format!("SELECT x.*, {} AS rebuild FROM ({}) x", d.literal(&r.id), p.stats()));
     StatementBatch { label: format!("rebuild {}", t.qualified()), statements: s }
 }
 

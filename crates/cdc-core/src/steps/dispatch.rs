@@ -114,7 +114,9 @@ async fn dispatch_step(ctx: &StepContext, function: Function, payload: &Value) -
     let (cfg, wh, store, lease) = (&ctx.cfg, &*ctx.warehouse, &*ctx.store, ctx.lease);
     let out = match (function, action) {
         (Function::JobState, "claim") => {
-            let ids = parse_input(action, payload)?;
+            let request: job::ClaimRequest = parse_input(action, payload)?;
+            job::record_resync_requests(cfg, store, &request, now).await?;
+            let ids = request.ids;
             let ports = job::ClaimPorts { store, raw: &*ctx.raw, raw_catalog: &*ctx.raw_catalog };
             to_output(&job::claim(cfg, ports, &ids, lease, now, (ctx.unload_now)()).await?)
         }
@@ -134,7 +136,7 @@ async fn dispatch_step(ctx: &StepContext, function: Function, payload: &Value) -
             to_output(&load::setup_poll(cfg, wh, external.as_ref(), store, lease, &input, now).await?)
         }
         (Function::DimensionLoad | Function::FactLoad, "load_submit") => {
-            to_output(&load::load_submit(cfg, wh, &*ctx.raw, &parse_input(action, payload)?, now).await?)
+            to_output(&load::load_submit(cfg, wh, &*ctx.raw, store, &parse_input(action, payload)?, now).await?)
         }
         (Function::DimensionLoad | Function::FactLoad, "load_poll") => {
             to_output(&load::load_poll(cfg, wh, store, lease, &parse_input(action, payload)?, now).await?)

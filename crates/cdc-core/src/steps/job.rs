@@ -12,7 +12,8 @@ use crate::config::{PipelineConfig, TableKind};
 use crate::dms::{ListingScope, UnexplainedObject, cdc_file_day};
 use crate::error::PipelineError;
 use crate::job::{
-    Claim, Job, JobState, JobStateError, JobStateStore, Lease, ProgressHint, RunOutcome, RunRecord, TableRunStats,
+    Claim, Job, JobState, JobStateError, JobStateStore, Lease, ProgressHint, RunOutcome, RunRecord, TableLife,
+    TableRunStats, TableState, TableUpdate,
 };
 use crate::notify::{FailureNotice, Notice, NotifyDecision, NotifyPolicy, RecoveryNotice, console_link};
 use crate::ports::{RawCatalog, RawFile, RawListing, RawZone, raw_table_name};
@@ -152,8 +153,10 @@ async fn claim_when(
     let listing = RawListing::list_within(cfg, ports.raw, &scopes).await?;
     out.hints = hints_of(cfg, &listing);
     // A due full listing is work: the run records it, so it is not idle.
+    let tables_pending = pending_table_work(&ports.store.table_states(&ids.job_id).await?);
     let idle = when_idle == WhenIdle::End
         && !out.full_listing
+        && tables_pending.is_empty()
         && before.as_ref().is_some_and(|job| {
             job.state != JobState::Running && nothing_new(cfg, job, &listing, &out.hints, unload_now)
         });
@@ -183,11 +186,56 @@ async fn claim_when(
     };
     out.outcome = ClaimOutcome::Claimed;
     out.setup_needed = setup_needed(cfg, &job);
-    out.nothing_new = nothing_new(cfg, &job, &listing, &out.hints, unload_now);
+    out.nothing_new = tables_pending.is_empty() && nothing_new(cfg, &job, &listing, &out.hints, unload_now);
     if !out.nothing_new {
         out.catalog_problems = sync_raw_catalog(cfg, ports, &listing).await?;
     }
     Ok(out)
+}
+
+/// Tables with work the raw zone's listing does not show: a resync
+/// requested, a rebuild in flight, a reload waiting to settle.
+fn pending_table_work(states: &BTreeMap<String, TableState>) -> Vec<String> {
+    states
+        .iter()
+        .filter(|(_, s)| s.resync_requested.is_some() || matches!(s.life, TableLife::Resyncing | TableLife::Waiting))
+        .map(|(t, _)| t.clone())
+        .collect()
+}
+
+/// A claim's input as the state machine passes it: the execution's own
+/// input (`$`) beside the ids, so `{"JobId": "101", "Resync": ["t"]}`
+/// started from the console asks for a resync.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimRequest {
+    #[serde(flatten)]
+    pub ids: RunIds,
+    #[serde(default)]
+    pub input: Option<serde_json::Value>,
+}
+
+/// Records the resyncs an execution's input asks for, before its claim, so
+/// an execution that finds the job held does not lose them. An unknown
+/// table or a malformed list is a ConfigError naming it, and nothing is
+/// recorded.
+pub async fn record_resync_requests(
+    cfg: &PipelineConfig,
+    store: &dyn JobStateStore,
+    request: &ClaimRequest,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, PipelineError> {
+    let Some(asked) = request.input.as_ref().and_then(|i| i.get("Resync")) else { return Ok(Vec::new()) };
+    let tables: Vec<String> = serde_json::from_value(asked.clone()).map_err(|_| {
+        PipelineError::config(format!("input field Resync must be a list of table names, found {asked}"))
+    })?;
+    for t in &tables {
+        crate::load::table(cfg, t).map_err(|e| e.context("input field Resync"))?;
+    }
+    for t in &tables {
+        store.update_table(&request.ids.job_id, t, TableUpdate::RequestResync { at: now }).await?;
+        tracing::info!(table = %t, "resync requested");
+    }
+    Ok(tables)
 }
 
 /// Whether this run lists the raw zone whole: none did yet, or the last
@@ -448,6 +496,7 @@ pub async fn release(
         full_listing: input.full_listing,
     };
     store.finish(&input.ids.job_id, record, hints).await?;
+    record_table_lives(store, input, now).await?;
     let failure = first.map(|(step, _)| Failure {
         failed_step: step.to_string(),
         failed_tables: failed_tables.clone(),
@@ -513,6 +562,35 @@ fn table_stats(r: &TableResult) -> TableRunStats {
             )
         }),
     }
+}
+
+/// Each loaded table's life after the run: a failed load marks its table
+/// Failed with the error; a table whose loop ended (not deferred) and was
+/// Failed, or Waiting since before this run, is Active again. States this run's steps wrote
+/// (a reload waiting, a rebuild started) stay.
+async fn record_table_lives(
+    store: &dyn JobStateStore,
+    input: &ReleaseInput,
+    now: DateTime<Utc>,
+) -> Result<(), PipelineError> {
+    let states = store.table_states(&input.ids.job_id).await?;
+    for r in input.results.dimensions.iter().chain(&input.results.facts) {
+        let stored = states.get(&r.table);
+        let update = if !r.ok {
+            let reason = table_stats(r).error;
+            TableUpdate::Set { life: TableLife::Failed, reason, statement_id: None, at: now }
+        } else if !r.deferred
+            && stored.is_some_and(|s| {
+                matches!(s.life, TableLife::Failed | TableLife::Waiting) && s.updated < input.started_at
+            })
+        {
+            TableUpdate::Set { life: TableLife::Active, reason: None, statement_id: None, at: now }
+        } else {
+            continue;
+        };
+        store.update_table(&input.ids.job_id, &r.table, update).await?;
+    }
+    Ok(())
 }
 
 /// The job as this execution holds it; another owner is an error naming it.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{RunIds, StepStatus};
 use crate::config::PipelineConfig;
 use crate::error::PipelineError;
-use crate::job::{JobStateStore, Lease};
+use crate::job::{JobStateStore, Lease, TableLife, TableState, TableUpdate};
 use crate::load::{LoadRun, PollOutcome, SubmitOutcome, poll_load, submit_load, table};
 use crate::ports::{IdempotentSubmits, RawZone, StatementId, StatementState, Warehouse};
 use crate::sql::setup;
@@ -207,6 +207,7 @@ pub async fn load_submit(
     cfg: &PipelineConfig,
     warehouse: &dyn Warehouse,
     raw: &dyn RawZone,
+    store: &dyn JobStateStore,
     input: &TableInput,
     now: DateTime<Utc>,
 ) -> Result<StepOutput, PipelineError> {
@@ -219,23 +220,74 @@ pub async fn load_submit(
             ..StepOutput::default()
         });
     }
-    let run = LoadRun { now, bounded: !input.full_listing, resync: input.resync.contains(&input.table) };
+    let job = input.ids.job_id.as_str();
+    let mut state = store.table_states(job).await?.remove(&input.table);
+    if let Some(running) = rebuild_in_flight(warehouse, store, job, &input.table, &mut state, now).await? {
+        // An earlier execution's rebuild: this loop polls it.
+        return Ok(StepOutput::submitted(&input.table, running, now));
+    }
+    let requested = state.as_ref().is_some_and(|s| s.resync_requested.is_some());
+    let resync = requested || input.resync.contains(&input.table);
+    let run = LoadRun { now, bounded: !input.full_listing, resync };
     match submit_load(cfg, t, &input.submitter(warehouse), raw, run).await? {
         SubmitOutcome::NothingNew => {
             Ok(StepOutput { table: input.table.clone(), status: Some(StepStatus::NothingNew), ..StepOutput::default() })
         }
         // A reload still being written: nothing loaded, the cause says why.
-        SubmitOutcome::Waiting { why } => Ok(StepOutput {
-            table: input.table.clone(),
-            status: Some(StepStatus::NothingNew),
-            cause: Some(why),
-            ..StepOutput::default()
-        }),
-        SubmitOutcome::Submitted { statement_id, backlog, .. } => {
+        SubmitOutcome::Waiting { why } => {
+            let update =
+                TableUpdate::Set { life: TableLife::Waiting, reason: Some(why.clone()), statement_id: None, at: now };
+            store.update_table(job, &input.table, update).await?;
+            Ok(StepOutput {
+                table: input.table.clone(),
+                status: Some(StepStatus::NothingNew),
+                cause: Some(why),
+                ..StepOutput::default()
+            })
+        }
+        SubmitOutcome::Submitted { statement_id, backlog, rebuild, .. } => {
+            if let Some(why) = rebuild {
+                // Kept before the poll starts: an execution that ends while
+                // the rebuild runs leaves its statement to the next one.
+                let update = TableUpdate::Set {
+                    life: TableLife::Resyncing,
+                    reason: Some(why),
+                    statement_id: Some(statement_id.clone()),
+                    at: now,
+                };
+                store.update_table(job, &input.table, update).await?;
+            }
             let mut out = StepOutput::submitted(&input.table, statement_id, now);
             out.backlog = backlog as u64;
             Ok(out)
         }
+    }
+}
+
+/// The statement of a rebuild an earlier execution submitted and did not
+/// see end, when it is still running. One that finished committed (its
+/// marker row is in the warehouse): the table is recorded rebuilt. One that
+/// failed, or that the Data API no longer knows, is submitted again; the
+/// marker makes a rebuild that did commit a no-op.
+async fn rebuild_in_flight(
+    warehouse: &dyn Warehouse,
+    store: &dyn JobStateStore,
+    job: &str,
+    table: &str,
+    state: &mut Option<TableState>,
+    now: DateTime<Utc>,
+) -> Result<Option<StatementId>, PipelineError> {
+    let Some(s) = state.as_ref().filter(|s| s.life == TableLife::Resyncing) else { return Ok(None) };
+    let Some(id) = s.statement_id.clone() else { return Ok(None) };
+    match warehouse.status(&id).await {
+        Ok(StatementState::Submitted | StatementState::Running) => Ok(Some(id)),
+        Ok(StatementState::Finished) => {
+            let update = TableUpdate::Rebuilt { submitted_at: s.updated, at: now };
+            store.update_table(job, table, update.clone()).await?;
+            *state = Some(crate::job::apply_table_update(state.take(), &update));
+            Ok(None)
+        }
+        Ok(_) | Err(_) => Ok(None),
     }
 }
 
@@ -257,6 +309,10 @@ pub async fn load_poll(
             Ok(carried(out, input))
         }
         PollOutcome::Done(stats) => {
+            if stats.rebuild.is_some() {
+                let update = TableUpdate::Rebuilt { submitted_at: input.submitted_at, at: now };
+                store.update_table(&input.ids.job_id, &input.table, update).await?;
+            }
             let mut out = StepOutput::polled(input, StepStatus::Done, now);
             out.files = stats.files;
             out.changes = stats.changes;
