@@ -224,6 +224,34 @@ impl DynamoDbJobStore {
         }
     }
 
+    /// One page of the job's items whose `RecordKey` starts with `prefix`
+    /// (run records, table states), consistently read, in key order or
+    /// newest first.
+    async fn query_page(
+        &self,
+        job_id: &str,
+        prefix: &str,
+        forward: bool,
+        limit: Option<i32>,
+        start: Option<Item>,
+    ) -> Result<aws_sdk_dynamodb::operation::query::QueryOutput, JobStateError> {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#JobId = :job AND begins_with(#RecordKey, :prefix)")
+            .expression_attribute_names("#JobId", JOB_ID)
+            .expression_attribute_names("#RecordKey", RECORD_KEY)
+            .expression_attribute_values(":job", s(job_id))
+            .expression_attribute_values(":prefix", s(prefix))
+            .scan_index_forward(forward)
+            .consistent_read(true)
+            .set_limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| self.store_error(&e, "Query"))
+    }
+
     /// Creates the table as template.yaml declares it, if it is missing (for
     /// local use and tests; on AWS the stack owns the table).
     pub async fn ensure_table(&self) -> Result<(), PipelineError> {
@@ -432,22 +460,7 @@ impl JobStateStore for DynamoDbJobStore {
         let page_size = i32::try_from(limit.clamp(1, 100)).unwrap_or(100);
         let mut start = None;
         loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#JobId = :job AND begins_with(#RecordKey, :run)")
-                .expression_attribute_names("#JobId", JOB_ID)
-                .expression_attribute_names("#RecordKey", RECORD_KEY)
-                .expression_attribute_values(":job", s(job_id))
-                .expression_attribute_values(":run", s(RUN_PREFIX))
-                .scan_index_forward(false)
-                .consistent_read(true)
-                .limit(page_size)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| self.store_error(&e, "Query"))?;
+            let page = self.query_page(job_id, RUN_PREFIX, false, Some(page_size), start).await?;
             for item in page.items() {
                 let (record, expires_at) = decode_run(job_id, item)?;
                 if expires_at >= now {

@@ -9,8 +9,6 @@ mod support;
 
 use std::sync::Arc;
 
-use cdc_cli::pipeline_run::Intercept;
-
 use aws_support::stack_with_config;
 use cdc_asl::ExecutionStatus;
 use cdc_core::job::{JobState, JobStateStore};
@@ -37,18 +35,9 @@ async fn a_first_run_over_days_of_history_proceeds_over_several_executions_to_th
     }
     stack.generator.finish().unwrap();
     stack.deliver().await;
-    // Each poll takes 300 ms of real time, as the Wait before it would: the
-    // Data API emulator runs statements in real time, and the executor's
-    // Waits are virtual, so polls would otherwise spin, each adding 10
-    // virtual seconds and its events (a few real seconds of loads would read
-    // as the 50-minute timeout and thousands of events). At 100 ms, the
+    // Polls paced in real time (aws_support::paced_polls): at 100 ms, the
     // statements of a suite run on two busy cores added up to the timeout.
-    let paced: Intercept = Arc::new(|_, payload: &serde_json::Value| {
-        if payload["action"].as_str().is_some_and(|a| a.ends_with("_poll")) {
-            std::thread::sleep(std::time::Duration::from_millis(300));
-        }
-        None
-    });
+    let paced = aws_support::paced_polls();
     // WHEN scheduled executions run until one finds nothing new
     let mut runs = Vec::new();
     loop {

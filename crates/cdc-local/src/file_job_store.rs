@@ -59,63 +59,58 @@ impl FileJobStore {
         Ok((self.dir.join(format!("job-{job_id}.json")), self.dir.join(format!("job-{job_id}.lock"))))
     }
 
-    /// The incident records, beside the job's file (they exist without it).
-    fn incidents_path(&self, job_id: &str) -> Result<PathBuf, JobStateError> {
-        let (data, _) = self.paths(job_id)?;
-        Ok(data.with_extension("incidents.json"))
-    }
-
     /// Runs `change` on the job's incident records under the job's lock.
     fn incidents_locked<T>(
         &self,
         job_id: &str,
         change: impl FnOnce(&mut BTreeMap<String, DateTime<Utc>>) -> (T, bool),
     ) -> Result<T, JobStateError> {
-        let path = self.incidents_path(job_id)?;
-        self.locked(job_id, |_| {
-            let mut incidents: BTreeMap<String, DateTime<Utc>> = match std::fs::read_to_string(&path) {
-                Ok(text) => serde_json::from_str(&text).map_err(|e| JobStateError::Corrupt {
-                    job_id: job_id.to_string(),
-                    detail: format!("{}: {e}", path.display()),
-                })?,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-                Err(e) => return Err(store_err(format!("{}: {e}", path.display()))),
-            };
-            let (out, changed) = change(&mut incidents);
+        let cutoff = Utc::now() - self.retention;
+        self.sidecar_locked(job_id, "incidents.json", |incidents: &mut BTreeMap<String, DateTime<Utc>>| {
+            let (out, changed) = change(incidents);
             if changed {
-                let cutoff = Utc::now() - self.retention;
                 incidents.retain(|_, at| *at >= cutoff);
-                let text = serde_json::to_vec_pretty(&incidents).map_err(|e| store_err(e.to_string()))?;
-                let tmp = path.with_extension("tmp");
-                std::fs::write(&tmp, text).map_err(|e| store_err(format!("{}: {e}", tmp.display())))?;
-                std::fs::rename(&tmp, &path).map_err(|e| store_err(format!("{}: {e}", path.display())))?;
             }
-            // The job's own file is not written by this change.
-            Ok((out, false))
+            (out, changed)
         })
     }
 
-    /// Runs `change` on the job's table states under the job's lock (a file
-    /// beside the job's: they exist without it).
+    /// Runs `change` on the job's table states under the job's lock.
     fn tables_locked<T>(
         &self,
         job_id: &str,
         change: impl FnOnce(&mut BTreeMap<String, TableState>) -> (T, bool),
     ) -> Result<T, JobStateError> {
+        self.sidecar_locked(job_id, "tables.json", change)
+    }
+
+    /// Runs `change` on a JSON file beside the job's (`job-<id>.<extension>`:
+    /// records that exist without the job item) under the job's lock, and
+    /// writes it back (atomically, by rename) when `change` says so. The
+    /// job's own file is not written.
+    fn sidecar_locked<M, T>(
+        &self,
+        job_id: &str,
+        extension: &str,
+        change: impl FnOnce(&mut M) -> (T, bool),
+    ) -> Result<T, JobStateError>
+    where
+        M: Serialize + serde::de::DeserializeOwned + Default,
+    {
         let (data, _) = self.paths(job_id)?;
-        let path = data.with_extension("tables.json");
+        let path = data.with_extension(extension);
         self.locked(job_id, |_| {
-            let mut tables: BTreeMap<String, TableState> = match std::fs::read_to_string(&path) {
+            let mut records: M = match std::fs::read_to_string(&path) {
                 Ok(text) => serde_json::from_str(&text).map_err(|e| JobStateError::Corrupt {
                     job_id: job_id.to_string(),
                     detail: format!("{}: {e}", path.display()),
                 })?,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => M::default(),
                 Err(e) => return Err(store_err(format!("{}: {e}", path.display()))),
             };
-            let (out, changed) = change(&mut tables);
+            let (out, changed) = change(&mut records);
             if changed {
-                let text = serde_json::to_vec_pretty(&tables).map_err(|e| store_err(e.to_string()))?;
+                let text = serde_json::to_vec_pretty(&records).map_err(|e| store_err(e.to_string()))?;
                 let tmp = path.with_extension("tmp");
                 std::fs::write(&tmp, text).map_err(|e| store_err(format!("{}: {e}", tmp.display())))?;
                 std::fs::rename(&tmp, &path).map_err(|e| store_err(format!("{}: {e}", path.display())))?;

@@ -26,20 +26,7 @@ impl DynamoDbJobStore {
         let mut out = BTreeMap::new();
         let mut start = None;
         loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#JobId = :job AND begins_with(#RecordKey, :table)")
-                .expression_attribute_names("#JobId", JOB_ID)
-                .expression_attribute_names("#RecordKey", RECORD_KEY)
-                .expression_attribute_values(":job", s(job_id))
-                .expression_attribute_values(":table", s(TABLE_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| self.store_error(&e, "Query"))?;
+            let page = self.query_page(job_id, TABLE_PREFIX, true, None, start).await?;
             for item in page.items() {
                 let (table, state) = decode_table_state(job_id, item)?;
                 out.insert(table, state);

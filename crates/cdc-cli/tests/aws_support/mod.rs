@@ -244,6 +244,37 @@ impl AwsStack {
         }
     }
 
+    /// Uploads again the files the generator wrote after `since` (its
+    /// clock), as DMS's writes over existing keys reach S3: a reload's files
+    /// get a new LastModified and ETag, the files it left alone keep theirs.
+    pub async fn deliver_written_since(&self, since: DateTime<Utc>) {
+        for rel in cdc_dmsgen::raw_zone_files(&self.raw_root) {
+            let modified: DateTime<Utc> =
+                std::fs::metadata(self.raw_root.join(&rel)).unwrap().modified().unwrap().into();
+            if modified > since {
+                let body = aws_sdk_s3::primitives::ByteStream::from_path(self.raw_root.join(&rel)).await.unwrap();
+                self.s3.put_object().bucket(RAW_BUCKET).key(&rel).body(body).send().await.unwrap();
+            }
+        }
+    }
+
+    /// [`AwsStack::run`] with its polls paced ([`paced_polls`]).
+    pub async fn run_paced(&self, name: &str) -> PipelineRun {
+        self.run_with(name, self.context(), Some(paced_polls())).await
+    }
+
+    /// An execution started with this input (`{"JobId": …, "Resync": […]}`),
+    /// its polls paced ([`paced_polls`]).
+    pub async fn run_with_input(&self, name: &str, input: serde_json::Value) -> PipelineRun {
+        let run = StateMachineRun {
+            state_machine: Path::new(STATE_MACHINE),
+            ctx: Arc::new(self.context()),
+            clock: self.clock.clone(),
+            intercept: Some(paced_polls()),
+        };
+        run.run_with_input(name, input).await.unwrap()
+    }
+
     /// The steps' context on the AWS ports; days count as finished by the
     /// generator's clock (its commit times are its own).
     pub fn context(&self) -> StepContext {
@@ -334,4 +365,18 @@ impl AwsStack {
     pub fn warehouse(&self) -> Arc<dyn Warehouse> {
         self.ports.warehouse.clone()
     }
+}
+
+/// Each poll takes 300 ms of real time, as the Wait before it would: the
+/// Data API emulator runs statements (an UNLOAD to moto's S3, a big load) in
+/// real time while the executor's Waits are virtual, so polls would
+/// otherwise spin, each adding 10 virtual seconds and its events, and a few
+/// real seconds of statements would read as the 50-minute timeout.
+pub fn paced_polls() -> Intercept {
+    Arc::new(|_, payload: &serde_json::Value| {
+        if payload["action"].as_str().is_some_and(|a| a.ends_with("_poll")) {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        None
+    })
 }
