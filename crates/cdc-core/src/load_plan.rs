@@ -140,8 +140,18 @@ impl FullLoadSet {
 }
 
 /// The table's current full load, for a resync: the listed full-load files
-/// no rebuild superseded. `None` when the table has none.
+/// no rebuild superseded; or, when DMS is writing a reload (a full-load file
+/// applied before changed), that reload, which waits to settle as any does.
+/// `None` when the table has no full-load file.
 pub fn current_full_load(listing: &TableListing, applied: &Applied) -> Option<FullLoadSet> {
+    let full_files = || listing.of_kind(FileKind::Full);
+    let reloaded: Vec<(&RawFile, String)> = full_files()
+        .filter_map(|f| applied.files.get(&f.path).filter(|a| changed(a, f)).map(|a| (f, describe_change(a, f))))
+        .collect();
+    if !reloaded.is_empty() {
+        let new: Vec<RawFile> = full_files().filter(|f| !applied.files.contains_key(&f.path)).cloned().collect();
+        return Some(reload_set(listing, &new, &reloaded));
+    }
     let (superseded, full): (Vec<RawFile>, Vec<RawFile>) = listing
         .of_kind(FileKind::Full)
         .cloned()

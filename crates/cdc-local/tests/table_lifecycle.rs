@@ -135,6 +135,11 @@ async fn a_reload_dms_is_still_writing_waits_and_nothing_changes() {
     assert!(why.contains("reload detected") && why.contains("pipeline.reload_settle"), "{why}");
     assert_eq!(w.state("items"), oracle(&full, &changes));
     assert_eq!(w.progress("items"), progress);
+    // AND a resync asked meanwhile waits for the reload too, rather than rebuild from half of it
+    let run = LoadRun { resync: true, ..LoadRun::whole(chrono::Utc::now()) };
+    let out = submit_load(&w.cfg, t, &w.warehouse, &w.raw, run).await.unwrap();
+    assert!(matches!(out, SubmitOutcome::Waiting { .. }), "{out:?}");
+    assert_eq!(w.progress("items"), progress);
 }
 
 #[tokio::test]
