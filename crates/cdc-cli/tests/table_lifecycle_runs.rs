@@ -164,7 +164,7 @@ async fn a_rebuild_an_earlier_execution_left_is_reconciled_from_the_warehouse() 
     let t = f.cfg.table("pgbench_branches").unwrap();
     let submitted = Utc::now();
     f.store().update_table("101", "pgbench_branches", TableUpdate::RequestResync { at: submitted }).await.unwrap();
-    let run = cdc_core::load::LoadRun { resync: true, ..cdc_core::load::LoadRun::whole(submitted) };
+    let run = cdc_core::load::LoadRun { resync: Some(submitted), ..cdc_core::load::LoadRun::whole(submitted) };
     let raw = cdc_local::FolderRawZone::new(&f.raw_root()).unwrap();
     let out = cdc_core::load::submit_load(&f.cfg, t, f.warehouse.as_ref(), &raw, run).await.unwrap();
     let cdc_core::load::SubmitOutcome::Submitted { statement_id, .. } = out else { panic!("{out:?}") };

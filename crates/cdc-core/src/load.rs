@@ -43,14 +43,16 @@ pub struct LoadRun {
     pub now: DateTime<Utc>,
     /// List from the newest applied day minus the lateness window, not whole.
     pub bounded: bool,
-    /// Rebuild the table from its full load and the CDC after it.
-    pub resync: bool,
+    /// Rebuild the table from its full load and the CDC after it, for the
+    /// resync requested at this time (the same request, the same rebuild:
+    /// a retried submit sends the same statements).
+    pub resync: Option<DateTime<Utc>>,
 }
 
 impl LoadRun {
     /// A whole listing, no resync: what a local run does.
     pub fn whole(now: DateTime<Utc>) -> Self {
-        Self { now, bounded: false, resync: false }
+        Self { now, bounded: false, resync: None }
     }
 }
 
@@ -97,14 +99,19 @@ pub async fn submit_load(
     if let Some(e) = listing.layout_error(t) {
         return Err(e);
     }
-    if run.resync {
-        let set = load_plan::current_full_load(&listing, &applied).ok_or_else(|| {
+    if let Some(requested) = run.resync {
+        let mut set = load_plan::current_full_load(&listing, &applied).ok_or_else(|| {
             PipelineError::data(format!(
                 "table {}: a resync rebuilds from the latest full load, and there is no full-load file under {}",
                 t.qualified(),
                 listing.described.join(" or ")
             ))
         })?;
+        // A reload being written is rebuilt once settled, as a reload; the
+        // current full load is rebuilt at once, as its own rebuild.
+        if set.why == load_plan::RESYNC_REQUESTED {
+            set.resync = Some(requested);
+        }
         return rebuild::submit_rebuild(cfg, t, warehouse, raw, set, run.now).await;
     }
     let mut new = match load_plan::plan_files(cfg, t, warehouse, &listing, applied).await.map_err(at)? {

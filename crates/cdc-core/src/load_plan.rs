@@ -123,9 +123,10 @@ pub struct FullLoadSet {
     pub superseded: Vec<RawFile>,
     /// What made it a reload, for the log and the run record.
     pub why: String,
-    /// Asked for (a resync), not found (a reload): nothing waits for DMS
-    /// to finish writing it.
-    pub resync: bool,
+    /// When a resync asked for it (`None`: a reload found it). A resync
+    /// waits for no settling, and each request is a rebuild of its own, even
+    /// from the same files.
+    pub resync: Option<chrono::DateTime<chrono::Utc>>,
     /// Listed CDC files never applied, whatever their day: the rebuild
     /// records them too (their changes from before it are in the full
     /// load), so no listed file is left waiting.
@@ -138,6 +139,9 @@ impl FullLoadSet {
         self.full.iter().map(|f| f.modified).max()
     }
 }
+
+/// Why a rebuild from the current full load runs.
+pub const RESYNC_REQUESTED: &str = "resync requested";
 
 /// The table's current full load, for a resync: the listed full-load files
 /// no rebuild superseded; or, when DMS is writing a reload (a full-load file
@@ -159,8 +163,8 @@ pub fn current_full_load(listing: &TableListing, applied: &Applied) -> Option<Fu
     (!full.is_empty()).then(|| FullLoadSet {
         full,
         superseded,
-        why: "resync requested".into(),
-        resync: true,
+        why: RESYNC_REQUESTED.into(),
+        resync: None,
         unapplied_cdc: Vec::new(),
     })
 }
@@ -227,7 +231,7 @@ fn reload_set(listing: &TableListing, new: &[RawFile], reloaded: &[(&RawFile, St
     let changes: Vec<&str> = reloaded.iter().map(|(_, why)| why.as_str()).collect();
     let why = format!("reload detected: full-load files applied before were written again ({})", changes.join("; "));
     let unapplied_cdc = new.iter().filter(|f| f.kind == FileKind::Cdc).cloned().collect();
-    FullLoadSet { full, superseded, why, resync: false, unapplied_cdc }
+    FullLoadSet { full, superseded, why, resync: None, unapplied_cdc }
 }
 
 /// Days older than those read file by file: the ones whose listing differs

@@ -42,7 +42,7 @@ pub async fn submit_rebuild(
             cdc.push(f);
         }
     }
-    let id = rebuild_id(&set.full, since);
+    let id = rebuild_id(&set.full, since, set.resync);
     let batch = rebuild_batch(
         cfg,
         t,
@@ -59,7 +59,7 @@ pub async fn submit_rebuild(
 /// Why a reload is not rebuilt yet: DMS wrote one of its files less than
 /// `pipeline.reload_settle` ago and may write more.
 fn still_written(cfg: &PipelineConfig, set: &FullLoadSet, now: DateTime<Utc>) -> Option<String> {
-    if set.resync {
+    if set.resync.is_some() {
         return None;
     }
     let newest = set.newest_written()?;

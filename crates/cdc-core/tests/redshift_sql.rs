@@ -51,7 +51,7 @@ fn rebuild_batches(d: Dialect) -> Vec<(String, StatementBatch)> {
         superseded.path = superseded.path.replace("LOAD00000001", "LOAD00000002");
         let since = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap().and_hms_opt(23, 55, 0).unwrap();
         let r = rebuild::Rebuild {
-            id: rebuild::rebuild_id(&files[..1], since),
+            id: rebuild::rebuild_id(&files[..1], since, None),
             full: &files[..1],
             superseded: std::slice::from_ref(&superseded),
             cdc: &files[1..],

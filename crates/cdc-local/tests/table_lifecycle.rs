@@ -136,7 +136,7 @@ async fn a_reload_dms_is_still_writing_waits_and_nothing_changes() {
     assert_eq!(w.state("items"), oracle(&full, &changes));
     assert_eq!(w.progress("items"), progress);
     // AND a resync asked meanwhile waits for the reload too, rather than rebuild from half of it
-    let run = LoadRun { resync: true, ..LoadRun::whole(chrono::Utc::now()) };
+    let run = LoadRun { resync: Some(chrono::Utc::now()), ..LoadRun::whole(chrono::Utc::now()) };
     let out = submit_load(&w.cfg, t, &w.warehouse, &w.raw, run).await.unwrap();
     assert!(matches!(out, SubmitOutcome::Waiting { .. }), "{out:?}");
     assert_eq!(w.progress("items"), progress);
@@ -160,7 +160,7 @@ async fn a_replayed_rebuild_changes_nothing() {
     let (set, stale) = full.split_at(1);
     let since = cdc_core::load::parse_timestamp(&ts_text(5000 - OVERLAP)).unwrap();
     let cdc: Vec<_> = listing.of_kind(cdc_core::ports::FileKind::Cdc).cloned().collect();
-    let id = cdc_core::sql::rebuild::rebuild_id(set, since);
+    let id = cdc_core::sql::rebuild::rebuild_id(set, since, None);
     let r = cdc_core::sql::rebuild::Rebuild { id, full: set, superseded: stale, cdc: &cdc, since };
     let batch = cdc_core::sql::rebuild::rebuild_batch(&w.cfg, t, w.warehouse.dialect(), &r);
     cdc_core::ports::run_to_completion(&w.warehouse, batch).await.unwrap();
@@ -222,11 +222,23 @@ async fn a_resync_rebuilds_a_table_whose_target_was_edited_by_hand() {
     drop(conn);
     // WHEN a resync is requested for the table
     let t = w.cfg.table("items").unwrap();
-    let run = LoadRun { resync: true, ..LoadRun::whole(chrono::Utc::now()) };
+    let run = LoadRun { resync: Some(chrono::Utc::now()), ..LoadRun::whole(chrono::Utc::now()) };
     let out = submit_load(&w.cfg, t, &w.warehouse, &w.raw, run).await.unwrap();
     let SubmitOutcome::Submitted { statement_id, rebuild: Some(why), .. } = out else { panic!("{out:?}") };
     assert!(why.contains("resync"), "{why}");
     cdc_core::ports::wait_for(&w.warehouse, &statement_id).await.unwrap();
     // THEN the target equals the oracle of the full load and every change again
+    assert_eq!(w.state("items"), oracle(&full, &changes));
+    // AND WHEN it is edited again and another resync is asked THEN that one rebuilds too
+    let conn = w.warehouse.connection().unwrap();
+    conn.execute_batch("UPDATE public.items SET v = 'again' WHERE id = 1").unwrap();
+    drop(conn);
+    let run = LoadRun {
+        resync: Some(chrono::Utc::now() + chrono::Duration::seconds(1)),
+        ..LoadRun::whole(chrono::Utc::now())
+    };
+    let out = submit_load(&w.cfg, t, &w.warehouse, &w.raw, run).await.unwrap();
+    let SubmitOutcome::Submitted { statement_id, .. } = out else { panic!("{out:?}") };
+    cdc_core::ports::wait_for(&w.warehouse, &statement_id).await.unwrap();
     assert_eq!(w.state("items"), oracle(&full, &changes));
 }

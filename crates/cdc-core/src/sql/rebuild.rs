@@ -193,14 +193,18 @@ pub fn reads_cdc_file(f: &RawFile, since: NaiveDateTime) -> bool {
     f.kind == FileKind::Cdc && f.partition.as_deref().is_none_or(|p| p >= day.as_str())
 }
 
-/// The same set and start give the same id: a replayed rebuild finds its
-/// marker and changes nothing.
-pub fn rebuild_id(full: &[RawFile], since: NaiveDateTime) -> String {
+/// The same set and start (and, for a resync, the same request) give the
+/// same id: a replayed rebuild finds its marker and changes nothing, and a
+/// new resync of the same files is a rebuild of its own.
+pub fn rebuild_id(full: &[RawFile], since: NaiveDateTime, resync: Option<chrono::DateTime<chrono::Utc>>) -> String {
     use std::hash::{Hash, Hasher};
     // FNV-1a over the files as read: stable across processes and releases.
     let mut h = Fnv(0xcbf2_9ce4_8422_2325);
     for f in full {
         (f.path.as_str(), f.size, f.version.as_str()).hash(&mut h);
+    }
+    if let Some(at) = resync {
+        at.to_rfc3339().hash(&mut h);
     }
     format!("rebuild {} from {} files {:016x}", since.format("%Y-%m-%dT%H:%M:%S%.6f"), full.len(), h.finish())
 }

@@ -226,8 +226,10 @@ pub async fn load_submit(
         // An earlier execution's rebuild: this loop polls it.
         return Ok(StepOutput::submitted(&input.table, running, now));
     }
-    let requested = state.as_ref().is_some_and(|s| s.resync_requested.is_some());
-    let resync = requested || input.resync.contains(&input.table);
+    // The request's time names the rebuild; one in the input alone (no
+    // state recorded) is named by the execution's start.
+    let listed = input.resync.contains(&input.table).then(|| input.execution_start.unwrap_or(now));
+    let resync = state.as_ref().and_then(|s| s.resync_requested).or(listed);
     let run = LoadRun { now, bounded: !input.full_listing, resync };
     match submit_load(cfg, t, &input.submitter(warehouse), raw, run).await? {
         SubmitOutcome::NothingNew => {
