@@ -142,6 +142,12 @@ async fn a_reload_dms_is_still_writing_leaves_its_table_waiting_and_the_others_l
     assert!(state.reason.as_deref().is_some_and(|r| r.contains("reload detected")), "{state:?}");
     assert_eq!(Fixture::files_loaded(&run, "pgbench_accounts"), 0);
     assert_eq!(f.mismatched(), ["pgbench_accounts"]);
+    // AND the run record says so
+    let record = &f.store().history("101", 1).await.unwrap()[0];
+    assert!(
+        record.warnings.iter().any(|w| w.starts_with("table pgbench_accounts waits: reload detected")),
+        "{record:?}"
+    );
     // WHEN the reload has settled (the steps' clock past pipeline.reload_settle) and the next run starts
     let mut later = f.pipeline();
     let clock = Arc::new(cdc_asl::VirtualClock::new(Utc::now() + chrono::Duration::hours(1)));
@@ -154,6 +160,12 @@ async fn a_reload_dms_is_still_writing_leaves_its_table_waiting_and_the_others_l
     let state = f.state("pgbench_accounts").await.unwrap();
     assert!(f.mismatched().is_empty(), "{:?} {state:?} {}", f.mismatched(), support::run_summary(&run));
     assert_eq!(state.shown(), TableLife::Active);
+    // AND the run record names the rebuild and why
+    let record = &f.store().history("101", 1).await.unwrap()[0];
+    assert!(
+        record.warnings.iter().any(|w| w.starts_with("table pgbench_accounts rebuilt: reload detected")),
+        "{record:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -85,7 +85,7 @@ impl DynamoDbJobStore {
                 self.update_table_item(
                     job_id,
                     table,
-                    "SET #Life = :life, #Updated = :at REMOVE #Reason, #StatementId",
+                    "SET #Life = :life, #Updated = :at REMOVE #StatementId",
                     &names,
                     values,
                     None,

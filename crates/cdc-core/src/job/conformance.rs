@@ -61,8 +61,12 @@ pub async fn table_states_keep_requests_apart_from_runs(store: &dyn JobStateStor
     // WHEN an execution claims the job and starts the rebuild
     store.claim(job, "exec-1", lease(), at(1)).await.unwrap();
     let id = crate::ports::StatementId("stmt-1".into());
-    let resyncing =
-        TableUpdate::Set { life: TableLife::Resyncing, reason: None, statement_id: Some(id.clone()), at: at(2) };
+    let resyncing = TableUpdate::Set {
+        life: TableLife::Resyncing,
+        reason: Some("resync".into()),
+        statement_id: Some(id.clone()),
+        at: at(2),
+    };
     store.update_table(job, "orders", resyncing).await.unwrap();
     // AND a second request comes while it runs
     store.update_table(job, "orders", TableUpdate::RequestResync { at: at(3) }).await.unwrap();
@@ -72,6 +76,7 @@ pub async fn table_states_keep_requests_apart_from_runs(store: &dyn JobStateStor
     store.update_table(job, "orders", TableUpdate::Rebuilt { submitted_at: at(2), at: at(4) }).await.unwrap();
     let s = &store.table_states(job).await.unwrap()["orders"];
     assert_eq!((s.life, s.statement_id.clone(), s.resync_requested), (TableLife::Active, None, Some(at(3))));
+    assert_eq!(s.reason.as_deref(), Some("resync"), "a rebuilt table keeps why it was rebuilt");
     store.update_table(job, "orders", TableUpdate::Rebuilt { submitted_at: at(5), at: at(6) }).await.unwrap();
     let s = &store.table_states(job).await.unwrap()["orders"];
     assert_eq!((s.shown(), s.resync_requested), (TableLife::Active, None));

@@ -75,8 +75,8 @@ pub enum TableUpdate {
     /// A load step records what the table is doing; the request stays.
     Set { life: TableLife, reason: Option<String>, statement_id: Option<StatementId>, at: DateTime<Utc> },
     /// A rebuild submitted at `submitted_at` committed: the table is
-    /// active, and a request made before that submit is done (one made
-    /// since stays).
+    /// active (its reason still says why it was rebuilt), and a request
+    /// made before that submit is done (one made since stays).
     Rebuilt { submitted_at: DateTime<Utc>, at: DateTime<Utc> },
 }
 
@@ -101,8 +101,8 @@ pub fn apply(before: Option<TableState>, update: &TableUpdate) -> TableState {
             s.updated = *at;
         }
         TableUpdate::Rebuilt { submitted_at, at } => {
+            // The reason stays: why the table was rebuilt, for the run record.
             s.life = TableLife::Active;
-            s.reason = None;
             s.statement_id = None;
             s.resync_requested = s.resync_requested.filter(|r| r > submitted_at);
             s.updated = *at;

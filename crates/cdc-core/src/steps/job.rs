@@ -482,6 +482,9 @@ pub async fn release(
     }
     let before = owned_job(store, &input.ids).await?;
     let hints = loaded_hints(input, &before);
+    let lives = store.table_states(&input.ids.job_id).await?;
+    let mut warnings = warnings_of(&input.hints);
+    warnings.extend(lifecycle_notes(&lives, input.started_at));
     let error_type = first.map(|(_, r)| r.error.clone().unwrap_or_else(|| "DataError".into()));
     let error_message = (!failed_tables.is_empty()).then(|| failure_summary(&input.results));
     let record = RunRecord {
@@ -492,11 +495,11 @@ pub async fn release(
         tables: input.results.dimensions.iter().chain(&input.results.facts).map(table_stats).collect(),
         failed_tables: failed_tables.clone(),
         error: error_type.as_ref().zip(error_message.as_ref()).map(|(t, m)| format!("{t}: {m}")),
-        warnings: warnings_of(&input.hints),
+        warnings,
         full_listing: input.full_listing,
     };
     store.finish(&input.ids.job_id, record, hints).await?;
-    record_table_lives(store, input, now).await?;
+    record_table_lives(store, input, &lives, now).await?;
     let failure = first.map(|(step, _)| Failure {
         failed_step: step.to_string(),
         failed_tables: failed_tables.clone(),
@@ -571,9 +574,9 @@ fn table_stats(r: &TableResult) -> TableRunStats {
 async fn record_table_lives(
     store: &dyn JobStateStore,
     input: &ReleaseInput,
+    states: &BTreeMap<String, TableState>,
     now: DateTime<Utc>,
 ) -> Result<(), PipelineError> {
-    let states = store.table_states(&input.ids.job_id).await?;
     for r in input.results.dimensions.iter().chain(&input.results.facts) {
         let stored = states.get(&r.table);
         let update = if !r.ok {
@@ -591,6 +594,23 @@ async fn record_table_lives(
         store.update_table(&input.ids.job_id, &r.table, update).await?;
     }
     Ok(())
+}
+
+/// What this run's load steps did to tables' lives, for the run record: a
+/// rebuild that committed (why: a reload, a resync), a reload that waits.
+fn lifecycle_notes(states: &BTreeMap<String, TableState>, started_at: DateTime<Utc>) -> Vec<String> {
+    let this_run = states.iter().filter(|(_, s)| s.updated >= started_at);
+    this_run
+        .filter_map(|(table, s)| {
+            let why = s.reason.as_deref()?;
+            match s.life {
+                TableLife::Active => Some(format!("table {table} rebuilt: {why}")),
+                TableLife::Waiting => Some(format!("table {table} waits: {why}")),
+                TableLife::Resyncing => Some(format!("table {table} rebuild still running: {why}")),
+                TableLife::ResyncRequired | TableLife::Failed => None,
+            }
+        })
+        .collect()
 }
 
 /// The job as this execution holds it; another owner is an error naming it.
