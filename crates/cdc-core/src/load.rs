@@ -100,18 +100,13 @@ pub async fn submit_load(
         return Err(e);
     }
     if let Some(requested) = run.resync {
-        let mut set = load_plan::current_full_load(&listing, &applied).ok_or_else(|| {
+        let set = load_plan::current_full_load(&listing, &applied, requested).ok_or_else(|| {
             PipelineError::data(format!(
                 "table {}: a resync rebuilds from the latest full load, and there is no full-load file under {}",
                 t.qualified(),
                 listing.described.join(" or ")
             ))
         })?;
-        // A reload being written is rebuilt once settled, as a reload; the
-        // current full load is rebuilt at once, as its own rebuild.
-        if set.why == load_plan::RESYNC_REQUESTED {
-            set.resync = Some(requested);
-        }
         return rebuild::submit_rebuild(cfg, t, warehouse, raw, set, run.now).await;
     }
     let mut new = match load_plan::plan_files(cfg, t, warehouse, &listing, applied).await.map_err(at)? {

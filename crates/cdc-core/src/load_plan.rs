@@ -140,14 +140,16 @@ impl FullLoadSet {
     }
 }
 
-/// Why a rebuild from the current full load runs.
-pub const RESYNC_REQUESTED: &str = "resync requested";
-
-/// The table's current full load, for a resync: the listed full-load files
-/// no rebuild superseded; or, when DMS is writing a reload (a full-load file
+/// The table's current full load, for the resync `requested` then: the
+/// listed full-load files no rebuild superseded, rebuilt at once as a
+/// rebuild of its own; or, when DMS is writing a reload (a full-load file
 /// applied before changed), that reload, which waits to settle as any does.
 /// `None` when the table has no full-load file.
-pub fn current_full_load(listing: &TableListing, applied: &Applied) -> Option<FullLoadSet> {
+pub fn current_full_load(
+    listing: &TableListing,
+    applied: &Applied,
+    requested: chrono::DateTime<chrono::Utc>,
+) -> Option<FullLoadSet> {
     let full_files = || listing.of_kind(FileKind::Full);
     let reloaded: Vec<(&RawFile, String)> = full_files()
         .filter_map(|f| applied.files.get(&f.path).filter(|a| changed(a, f)).map(|a| (f, describe_change(a, f))))
@@ -156,15 +158,14 @@ pub fn current_full_load(listing: &TableListing, applied: &Applied) -> Option<Fu
         let new: Vec<RawFile> = full_files().filter(|f| !applied.files.contains_key(&f.path)).cloned().collect();
         return Some(reload_set(listing, &new, &reloaded));
     }
-    let (superseded, full): (Vec<RawFile>, Vec<RawFile>) = listing
-        .of_kind(FileKind::Full)
-        .cloned()
-        .partition(|f| applied.files.get(&f.path).is_some_and(|a| a.superseded && !changed(a, f)));
+    // No file changed here, so a superseded record is a superseded file.
+    let (superseded, full): (Vec<RawFile>, Vec<RawFile>) =
+        full_files().cloned().partition(|f| applied.files.get(&f.path).is_some_and(|a| a.superseded));
     (!full.is_empty()).then(|| FullLoadSet {
         full,
         superseded,
-        why: RESYNC_REQUESTED.into(),
-        resync: None,
+        why: "resync requested".into(),
+        resync: Some(requested),
         unapplied_cdc: Vec::new(),
     })
 }
