@@ -191,6 +191,22 @@ pub struct TableConfig {
     /// bring them back; also how far back late files are looked for.
     #[serde(with = "duration_secs")]
     pub lateness_window: Duration,
+    /// What a column the files carry and the config lacks does
+    /// (docs/table-lifecycle.md, "Schema changes").
+    pub on_schema_change: SchemaChangePolicy,
+}
+
+/// `on_schema_change`: what the load does when DMS's files stop matching the
+/// configured columns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SchemaChangePolicy {
+    /// A new column is added to the target (NULL in older rows) and recorded;
+    /// a column the files no longer carry loads as NULL.
+    #[default]
+    AddColumns,
+    /// Any difference fails the table's load, naming the file and the column.
+    Fail,
 }
 
 /// How change-sequence values are stored and compared (docs/cdc-contract.md, rule 2).
@@ -500,6 +516,7 @@ struct RawTable {
     sequence_column: Option<Ident>,
     sequence_type: Option<SequenceType>,
     lateness_window: String,
+    on_schema_change: Option<SchemaChangePolicy>,
 }
 
 #[derive(Deserialize)]
@@ -693,6 +710,7 @@ fn validate_table(t: RawTable, at: &str, dms: &DmsSettings) -> Result<TableConfi
         sequence_column: t.sequence_column,
         sequence_type: t.sequence_type.unwrap_or_default(),
         lateness_window,
+        on_schema_change: t.on_schema_change.unwrap_or_default(),
     })
 }
 

@@ -15,10 +15,11 @@ pub mod load_plan;
 pub mod notify;
 pub mod ports;
 pub mod rebuild;
+pub mod schema_change;
 pub mod setup;
 pub mod sql;
 pub mod steps;
 pub mod unload;
 
-pub use config::{ColumnType, PipelineConfig, SequenceType, TableConfig, TableKind, TableMode};
+pub use config::{ColumnType, PipelineConfig, SchemaChangePolicy, SequenceType, TableConfig, TableKind, TableMode};
 pub use error::{ErrorKind, PipelineError};

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ColumnType, PipelineConfig, TableConfig};
+use crate::config::{ColumnType, PipelineConfig, SchemaChangePolicy, TableConfig};
 use crate::dms::{DmsSettings, ListingScope, list_table_within};
 use crate::error::PipelineError;
 use crate::load_plan::{self, Applied, Planned};
@@ -15,6 +15,7 @@ use crate::ports::{
     Cell, FileColumn, FileColumnType, FileKind, RawFile, RawZone, StatementId, StatementState, Warehouse,
 };
 use crate::rebuild;
+use crate::schema_change;
 use crate::sql::merge;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,6 +67,9 @@ pub struct LoadStats {
     pub max_commit_ts: Option<NaiveDateTime>,
     /// The statement rebuilt the table (its rebuild's id).
     pub rebuild: Option<String>,
+    /// The columns the statement added to the table, described.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_changes: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +98,9 @@ pub async fn submit_load(
     let at = |e: PipelineError| e.context(format!("table {}", t.qualified()));
     // The progress first: it says from which day on the listing must go.
     let applied = Applied::read(cfg, t, warehouse).await.map_err(at)?;
+    // The configured columns plus those the files added before.
+    let effective = schema_change::effective(t, &applied.added);
+    let t = &effective;
     let scope = if run.bounded { applied.listing_scope(run.now.date_naive()) } else { ListingScope::Full };
     let listing = list_table_within(cfg, t, raw, scope).await.map_err(at)?;
     if let Some(e) = listing.layout_error(t) {
@@ -118,14 +125,32 @@ pub async fn submit_load(
     }
     let backlog = new.len().saturating_sub(cfg.max_files_per_load);
     new.truncate(cfg.max_files_per_load);
-    let schemas = raw.file_schemas(&new).await.map_err(at)?;
-    for (f, columns) in new.iter().zip(&schemas) {
-        check_file_schema(&cfg.dms, t, f, columns)?;
-    }
-    let batch = merge::load_batch(cfg, t, warehouse.dialect(), &new);
+    let (t, columns) = read_columns(cfg, t, raw, &new).await?;
+    let batch = merge::load_batch_with_columns(cfg, &t, warehouse.dialect(), &new, &columns);
     let statement_id = warehouse.submit(batch).await.map_err(at)?;
-    tracing::info!(table = %t.qualified(), files = new.len(), backlog, statement = %statement_id, "load submitted");
+    tracing::info!(table = %t.qualified(), files = new.len(), backlog, statement = %statement_id,
+        added = columns.added.len(), "load submitted");
     Ok(SubmitOutcome::Submitted { statement_id, files: new.len(), backlog, rebuild: None })
+}
+
+/// Checks the files' columns against the effective table `t` and returns
+/// the table the batch loads (with the columns the files add) and how the
+/// files' columns stand ([`schema_change::BatchColumns`]).
+pub(crate) async fn read_columns(
+    cfg: &PipelineConfig,
+    t: &TableConfig,
+    raw: &dyn RawZone,
+    files: &[RawFile],
+) -> Result<(TableConfig, schema_change::BatchColumns), PipelineError> {
+    let schemas = raw.file_schemas(files).await.map_err(|e| e.context(format!("table {}", t.qualified())))?;
+    let mut extras = Vec::with_capacity(files.len());
+    for (f, columns) in files.iter().zip(&schemas) {
+        extras.push(check_file_schema(&cfg.dms, t, f, columns)?);
+    }
+    let added = schema_change::additions(t, files, &extras)?;
+    let loaded = schema_change::effective(t, &added);
+    let columns = schema_change::batch_columns(&loaded, files, &schemas, added);
+    Ok((loaded, columns))
 }
 
 /// The state of a submitted load; its figures once finished.
@@ -184,6 +209,10 @@ impl LoadStats {
         self.deletes += other.deletes;
         self.max_commit_ts = self.max_commit_ts.max(other.max_commit_ts);
         self.rebuild = self.rebuild.take().or_else(|| other.rebuild.clone());
+        self.schema_changes = match (self.schema_changes.take(), &other.schema_changes) {
+            (Some(a), Some(b)) => Some(format!("{b}; {a}")),
+            (a, b) => a.or_else(|| b.clone()),
+        };
     }
 }
 
@@ -194,9 +223,10 @@ fn stats_from(rs: &crate::ports::ResultSet) -> Result<LoadStats, PipelineError> 
     };
     let max_commit_ts =
         rs.column("max_commit_ts").and_then(|i| row.get(i)).and_then(Cell::as_text).and_then(parse_timestamp);
-    let rebuild = rs.column("rebuild").and_then(|i| row.get(i)).and_then(Cell::as_text).map(str::to_string);
+    let text = |name: &str| rs.column(name).and_then(|i| row.get(i)).and_then(Cell::as_text).map(str::to_string);
     Ok(LoadStats {
-        rebuild,
+        rebuild: text("rebuild"),
+        schema_changes: text("schema_changes"),
         files: get("files"),
         changes: get("changes"),
         upserts: get("upserts"),
@@ -210,20 +240,37 @@ pub fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
     NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M:%S%.f").ok()
 }
 
-/// A new file must carry exactly the configured columns (plus what DMS adds),
-/// with types the target can hold. Checked before any SQL runs, so the error
+/// A new file must carry the table's columns (plus what DMS adds), with
+/// types the target can hold. Checked before any SQL runs, so the error
 /// names the file and the column instead of an engine's cast failure.
+///
+/// Under `on_schema_change = "add_columns"` (the default) a file may lack a
+/// column that is not a key (it loads as NULL) and may carry new columns,
+/// returned for [`crate::schema_change::additions`]; under `"fail"` either is
+/// an error naming the file and the column.
 pub fn check_file_schema(
     dms: &DmsSettings,
     t: &TableConfig,
     file: &RawFile,
     columns: &[FileColumn],
-) -> Result<(), PipelineError> {
+) -> Result<Vec<FileColumn>, PipelineError> {
     let at = format!("table {}: file {}", t.qualified(), file.path);
     let err = |what: String| PipelineError::data(format!("{at}: {what}"));
     let find = |name: &str| columns.iter().find(|c| c.name.eq_ignore_ascii_case(name));
+    let adds = t.on_schema_change == SchemaChangePolicy::AddColumns;
     for c in &t.columns {
-        let found = find(c.name.as_str()).ok_or_else(|| err(format!("column `{}` is missing", c.name)))?;
+        let Some(found) = find(c.name.as_str()) else {
+            if t.key.contains(&c.name) {
+                return Err(err(format!("key column `{}` is missing", c.name)));
+            }
+            if adds {
+                continue;
+            }
+            return Err(err(format!(
+                "column `{}` is missing (on_schema_change = \"fail\"; \"add_columns\" loads it as NULL)",
+                c.name
+            )));
+        };
         if !accepts(c.ty, &found.ty) {
             return Err(err(format!("column `{}` is {:?} in the file, the table needs {}", c.name, found.ty, c.ty)));
         }
@@ -254,13 +301,16 @@ pub fn check_file_schema(
             }
         }
     }
-    if let Some(extra) = columns.iter().find(|c| !known.iter().any(|k| c.name.eq_ignore_ascii_case(k))) {
-        return Err(err(format!(
-            "column `{}` is not in the target table; add it to the pipeline config (and the target) first",
+    let extras: Vec<FileColumn> =
+        columns.iter().filter(|c| !known.iter().any(|k| c.name.eq_ignore_ascii_case(k))).cloned().collect();
+    match extras.first() {
+        Some(extra) if !adds => Err(err(format!(
+            "column `{}` is not in the target table (on_schema_change = \"fail\"): add it to the pipeline config, \
+             or set on_schema_change = \"add_columns\" to add it to the target",
             extra.name
-        )));
+        ))),
+        _ => Ok(extras),
     }
-    Ok(())
 }
 
 /// A CDC file carries `Op` exactly when the `[dms]` settings say DMS writes
@@ -350,8 +400,9 @@ mod tests {
     }
 
     #[test]
-    fn missing_wrong_type_and_new_columns_name_file_and_column() {
-        let t = accounts();
+    fn under_fail_missing_wrong_type_and_new_columns_name_file_and_column() {
+        let mut t = accounts();
+        t.on_schema_change = SchemaChangePolicy::Fail;
         let f = file(FileKind::Cdc);
         let mut missing = cdc_columns();
         missing.retain(|c| c.name != "abalance");
@@ -366,8 +417,37 @@ mod tests {
         let mut extra = cdc_columns();
         extra.push(FileColumn { name: "email".into(), ty: FileColumnType::String });
         let e = check_file_schema(&DmsSettings::default(), &t, &f, &extra).unwrap_err();
-        assert!(e.message.contains("`email` is not in the target table"), "{e}");
+        assert!(
+            e.message.contains("`email` is not in the target table") && e.message.contains("on_schema_change"),
+            "{e}"
+        );
         assert_eq!(e.kind, crate::ErrorKind::DataError);
+    }
+
+    #[test]
+    fn under_add_columns_new_columns_are_returned_and_only_keys_must_be_present() {
+        // GIVEN the default policy
+        let t = accounts();
+        assert_eq!(t.on_schema_change, SchemaChangePolicy::AddColumns);
+        let f = file(FileKind::Cdc);
+        // WHEN a file carries a new column THEN it is returned, not refused
+        let mut extra = cdc_columns();
+        extra.push(FileColumn { name: "email".into(), ty: FileColumnType::String });
+        let found = check_file_schema(&DmsSettings::default(), &t, &f, &extra).unwrap();
+        assert_eq!(found, vec![FileColumn { name: "email".into(), ty: FileColumnType::String }]);
+        // AND a file without a non-key column passes (it loads as NULL)
+        let mut dropped = cdc_columns();
+        dropped.retain(|c| c.name != "filler");
+        assert!(check_file_schema(&DmsSettings::default(), &t, &f, &dropped).unwrap().is_empty());
+        // BUT a file without the key column is refused naming it
+        let mut keyless = cdc_columns();
+        keyless.retain(|c| c.name != "aid");
+        let e = check_file_schema(&DmsSettings::default(), &t, &f, &keyless).unwrap_err();
+        assert!(e.message.contains("key column `aid` is missing"), "{e}");
+        // AND a changed type is still refused
+        let mut wrong = cdc_columns();
+        wrong[5].ty = FileColumnType::String;
+        assert!(check_file_schema(&DmsSettings::default(), &t, &f, &wrong).is_err());
     }
 
     #[test]

@@ -15,11 +15,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{NaiveDate, NaiveDateTime, Timelike};
 
-use crate::config::{PipelineConfig, TableConfig};
+use crate::config::{ColumnType, PipelineConfig, TableConfig};
 use crate::dms::{ListingScope, TableListing};
 use crate::error::PipelineError;
+use crate::ident::Ident;
 use crate::load::parse_timestamp;
 use crate::ports::{Cell, FileKind, RawFile, ResultSet, Warehouse, run_to_completion};
+use crate::schema_change::AddedColumn;
 use crate::sql::rebuild::SUPERSEDED_KIND;
 use crate::sql::setup;
 
@@ -51,6 +53,8 @@ pub struct Applied {
     /// The first day read file by file; older days are in `summaries`.
     oldest: Option<String>,
     summaries: BTreeMap<String, DaySummary>,
+    /// The columns the files added to the table, in order.
+    pub added: Vec<AddedColumn>,
 }
 
 impl Applied {
@@ -84,7 +88,20 @@ impl Applied {
         let number = |row: &[Cell], i: Option<usize>| {
             i.and_then(|i| row.get(i)).and_then(Cell::as_i64).and_then(|n| u64::try_from(n).ok())
         };
+        let (column, column_type, ordinal) = (col("column_name"), col("column_type"), col("ordinal"));
+        let mut added: Vec<(i64, AddedColumn)> = Vec::new();
         for row in &rs.rows {
+            if text(row, kind).as_deref() == Some(setup::ADDED_COLUMN_KIND) {
+                // Written by the load that added it, so always well formed.
+                let name = text(row, column).and_then(|n| Ident::new(&n).ok());
+                let ty = text(row, column_type).and_then(|t| ColumnType::parse(&t).ok());
+                if let (Some(name), Some(ty)) = (name, ty) {
+                    let first_file = text(row, file).unwrap_or_default();
+                    let at = ordinal.and_then(|i| row.get(i)).and_then(Cell::as_i64).unwrap_or(i64::MAX);
+                    added.push((at, AddedColumn { name, ty, first_file }));
+                }
+                continue;
+            }
             if let Some(o) = text(row, oldest) {
                 self.oldest = Some(o);
             }
@@ -101,6 +118,8 @@ impl Applied {
                 _ => {}
             }
         }
+        added.sort_by_key(|(at, _)| *at);
+        self.added.extend(added.into_iter().map(|(_, a)| a));
     }
 }
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use crate::config::{PipelineConfig, TableConfig};
 use crate::dms::{ListingScope, list_table_within};
 use crate::error::PipelineError;
-use crate::load::{SubmitOutcome, check_file_schema, parse_timestamp};
+use crate::load::{SubmitOutcome, check_file_schema, parse_timestamp, read_columns};
 use crate::load_plan::FullLoadSet;
 use crate::ports::{Cell, RawZone, Warehouse, run_to_completion};
 use crate::sql::rebuild::{REBUILD_OVERLAP, Rebuild, first_row_query, reads_cdc_file, rebuild_batch, rebuild_id};
@@ -43,11 +43,16 @@ pub async fn submit_rebuild(
         }
     }
     let id = rebuild_id(&set.full, since, set.resync);
+    // Every file's columns: a reload may bring new ones, and CDC files
+    // from before and after a column was added are read together.
+    let read: Vec<_> = set.full.iter().chain(&cdc).cloned().collect();
+    let (t, columns) = read_columns(cfg, t, raw, &read).await.map_err(|e| e.context(&set.why))?;
+    let t = &t;
     let batch = rebuild_batch(
         cfg,
         t,
         warehouse.dialect(),
-        &Rebuild { id: id.clone(), full: &set.full, superseded: &set.superseded, cdc: &cdc, since },
+        &Rebuild { id: id.clone(), full: &set.full, superseded: &set.superseded, cdc: &cdc, since, columns: &columns },
     );
     let statement_id = warehouse.submit(batch).await.map_err(at)?;
     let files = set.full.len() + cdc.len();

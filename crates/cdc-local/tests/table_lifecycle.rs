@@ -161,7 +161,8 @@ async fn a_replayed_rebuild_changes_nothing() {
     let since = cdc_core::load::parse_timestamp(&ts_text(5000 - OVERLAP)).unwrap();
     let cdc: Vec<_> = listing.of_kind(cdc_core::ports::FileKind::Cdc).cloned().collect();
     let id = cdc_core::sql::rebuild::rebuild_id(set, since, None);
-    let r = cdc_core::sql::rebuild::Rebuild { id, full: set, superseded: stale, cdc: &cdc, since };
+    let columns = cdc_core::schema_change::BatchColumns::default();
+    let r = cdc_core::sql::rebuild::Rebuild { id, full: set, superseded: stale, cdc: &cdc, since, columns: &columns };
     let batch = cdc_core::sql::rebuild::rebuild_batch(&w.cfg, t, w.warehouse.dialect(), &r);
     cdc_core::ports::run_to_completion(&w.warehouse, batch).await.unwrap();
     // THEN the table and its progress are as they were

@@ -40,6 +40,7 @@ use crate::config::{
 };
 use crate::dms::Layout;
 use crate::ports::{FileKind, RawFile};
+use crate::schema_change::{AddedColumn, BatchColumns};
 
 /// Each `INSERT ... VALUES` of file names stays well under the Data API's
 /// 100 KB statement limit.
@@ -52,8 +53,22 @@ const VALUE_SHOWN_CHARS: u32 = 60;
 pub const STATS_COLUMNS: [&str; 5] = ["files", "changes", "upserts", "deletes", "max_commit_ts"];
 
 pub fn load_batch(cfg: &PipelineConfig, t: &TableConfig, d: Dialect, files: &[RawFile]) -> StatementBatch {
-    let p = Plan { cfg, t, d };
-    let mut s = Vec::new();
+    load_batch_with_columns(cfg, t, d, files, &BatchColumns::default())
+}
+
+/// [`load_batch`] for files whose columns differ from the table's: `t` is
+/// the effective table ([`crate::schema_change::effective`], with
+/// `columns.added`), the batch first adds and records `columns.added`, and
+/// reads `columns.absent` as NULL.
+pub fn load_batch_with_columns(
+    cfg: &PipelineConfig,
+    t: &TableConfig,
+    d: Dialect,
+    files: &[RawFile],
+    columns: &BatchColumns,
+) -> StatementBatch {
+    let p = Plan { cfg, t, d, columns };
+    let mut s = p.add_columns();
     s.push(format!(
         "CREATE TEMP TABLE cdc_files (file {}, kind CHAR(1), partition_0 {}, file_no INTEGER, size BIGINT, version {}, \
          modified TIMESTAMP)",
@@ -85,7 +100,7 @@ pub fn load_batch(cfg: &PipelineConfig, t: &TableConfig, d: Dialect, files: &[Ra
             s.extend(p.append());
         }
     }
-    s.push(p.stats());
+    s.push(p.with_schema_changes(p.stats()));
     StatementBatch { label: format!("load {}", t.qualified()), statements: s }
 }
 
@@ -134,9 +149,47 @@ pub(super) struct Plan<'a> {
     pub(super) cfg: &'a PipelineConfig,
     pub(super) t: &'a TableConfig,
     pub(super) d: Dialect,
+    pub(super) columns: &'a BatchColumns,
 }
 
 impl Plan<'_> {
+    /// The added columns, one `ADD COLUMN` each (Redshift adds one column
+    /// per ALTER TABLE; docs/redshift.md), on the target and on an append
+    /// table's paired copies, then their record: in the load's transaction,
+    /// so the target, the record and the rows agree or none changed.
+    pub(super) fn add_columns(&self) -> Vec<String> {
+        let mut s = Vec::new();
+        for a in &self.columns.added {
+            let ty = self.d.type_name(a.ty);
+            s.push(format!("ALTER TABLE {} ADD COLUMN {} {ty}", self.target(), a.name.quoted()));
+            if self.t.mode == TableMode::Append {
+                s.push(format!("ALTER TABLE {} ADD COLUMN {} {ty}", names::paired(self.cfg, self.t), a.name.quoted()));
+            }
+        }
+        // One row per column; each numbered after those before it.
+        let columns = names::columns(self.cfg, self.t);
+        for a in &self.columns.added {
+            s.push(format!(
+                "INSERT INTO {columns} (column_name, column_type, ordinal, first_file, added_at) SELECT {}, {}, \
+                 CAST(COUNT(*) AS INTEGER), {}, {} FROM {columns}",
+                self.d.literal(a.name.as_str()),
+                self.d.literal(&a.ty.to_string()),
+                self.d.literal(&a.first_file),
+                self.d.now()
+            ));
+        }
+        s
+    }
+
+    /// The figures statement, naming the columns this batch added.
+    pub(super) fn with_schema_changes(&self, stats: String) -> String {
+        if self.columns.added.is_empty() {
+            return stats;
+        }
+        let changes: Vec<String> = self.columns.added.iter().map(AddedColumn::describe).collect();
+        format!("SELECT x.*, {} AS schema_changes FROM ({stats}) x", self.d.literal(&changes.join("; ")))
+    }
+
     pub(super) fn cols(&self) -> Vec<String> {
         self.t.columns.iter().map(|c| c.name.quoted()).collect()
     }
@@ -249,7 +302,11 @@ impl Plan<'_> {
             .iter()
             .map(|c| {
                 let ty = if c.ty.is_text() { d.unbounded_text() } else { d.type_name(c.ty) };
-                format!("CAST(r.{0} AS {ty}) AS {0}", c.name.quoted())
+                // A column no file of this kind carries: dropped at the
+                // source, or added after these files were written.
+                let value =
+                    if self.columns.reads(kind, &c.name) { format!("r.{}", c.name.quoted()) } else { "NULL".into() };
+                format!("CAST({value} AS {ty}) AS {}", c.name.quoted())
             })
             .collect();
         sel.push(format!("CAST(r.{} AS TIMESTAMP) AS _cdc_ts", self.t.commit_ts_column.quoted()));
@@ -290,7 +347,9 @@ impl Plan<'_> {
             // DuckDB reads exactly the listed files.
             Dialect::DuckDb => {
                 let list: Vec<String> = files.iter().map(|f| d.literal(&f.path)).collect();
-                let read = format!("read_parquet([{}], filename = true)", list.join(", "));
+                // Files of differing columns are read by name, NULL where one lacks a column.
+                let by_name = if self.columns.mixed.contains(&kind) { ", union_by_name = true" } else { "" };
+                let read = format!("read_parquet([{}], filename = true{by_name})", list.join(", "));
                 // The sequence parsed once, for seq_value's two uses of it.
                 let read = match (&self.t.sequence_column, kind, self.t.sequence_type) {
                     (Some(s), FileKind::Cdc, SequenceType::Number) => {

@@ -19,6 +19,12 @@ pub fn progress(cfg: &PipelineConfig, t: &TableConfig) -> String {
     qualify(&cfg.control_schema, &format!("{}__progress", t.name))
 }
 
+/// The columns DMS's files added to the table, in the order they were added:
+/// with the config, the table's effective schema (docs/table-lifecycle.md).
+pub fn columns(cfg: &PipelineConfig, t: &TableConfig) -> String {
+    qualify(&cfg.control_schema, &format!("{}__columns", t.name))
+}
+
 /// Deleted keys remembered for the lateness window.
 pub fn tombstones(cfg: &PipelineConfig, t: &TableConfig) -> String {
     qualify(&cfg.control_schema, &format!("{}__tombstones", t.name))

@@ -33,6 +33,7 @@ use super::merge::Plan;
 use super::{Dialect, StatementBatch, names};
 use crate::config::{ColumnType, PipelineConfig, TableConfig, TableMode};
 use crate::ports::{FileKind, RawFile};
+use crate::schema_change::BatchColumns;
 
 /// CDC changes committed this long before a full load's first row are
 /// applied over it too: a row is read before DMS stamps its transfer time,
@@ -56,20 +57,24 @@ pub struct Rebuild<'a> {
     pub cdc: &'a [RawFile],
     /// CDC changes from here on are applied over the full load.
     pub since: NaiveDateTime,
+    /// How the files' columns stand against the table (columns a reload
+    /// adds, columns some files lack).
+    pub columns: &'a BatchColumns,
 }
 
 pub fn rebuild_batch(cfg: &PipelineConfig, t: &TableConfig, d: Dialect, r: &Rebuild<'_>) -> StatementBatch {
-    let p = Plan { cfg, t, d };
+    let p = Plan { cfg, t, d, columns: r.columns };
     let progress = names::progress(cfg, t);
     let live = "EXISTS (SELECT 1 FROM cdc_rebuild WHERE done = 0)";
     let since = format!("CAST('{}' AS TIMESTAMP)", r.since.format("%Y-%m-%d %H:%M:%S%.6f"));
-    let mut s = vec![format!(
+    let mut s = p.add_columns();
+    s.push(format!(
         "CREATE TEMP TABLE cdc_files (file {}, kind CHAR(1), partition_0 {}, file_no INTEGER, size BIGINT, version {}, \
          modified TIMESTAMP)",
         d.text_type(1024),
         d.text_type(8),
         d.text_type(super::setup::VERSION_CHARS)
-    )];
+    ));
     let read = r.full.iter().chain(r.cdc).map(|f| (f, f.kind.code()));
     s.extend(p.insert_files(read.chain(r.superseded.iter().map(|f| (f, SUPERSEDED_KIND)))));
     s.push(format!(
@@ -100,7 +105,7 @@ pub fn rebuild_batch(cfg: &PipelineConfig, t: &TableConfig, d: Dialect, r: &Rebu
         d.now()
     ));
     // The load's figures, and the rebuild's id so the poll knows it rebuilt.
-    s.push(format!("SELECT x.*, {} AS rebuild FROM ({}) x", d.literal(&r.id), p.stats()));
+    s.push(p.with_schema_changes(format!("SELECT x.*, {} AS rebuild FROM ({}) x", d.literal(&r.id), p.stats())));
     StatementBatch { label: format!("rebuild {}", t.qualified()), statements: s }
 }
 

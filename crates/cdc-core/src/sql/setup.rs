@@ -89,6 +89,7 @@ fn setup_units(cfg: &PipelineConfig, d: Dialect, external: Option<&ExternalSchem
         s.push(vec![create_target(cfg, t, d)]);
         s.push(vec![create_progress(cfg, t, d)]);
         s.push(migrate_progress(cfg, t, d));
+        s.push(vec![create_columns(cfg, t, d)]);
         match t.mode {
             TableMode::Upsert => s.push(vec![create_tombstones(cfg, t, d)]),
             TableMode::Append => s.push(vec![create_paired(cfg, t, d)]),
@@ -126,6 +127,19 @@ fn create_target(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) -> String {
         (Dialect::DuckDb, _) => String::new(),
     };
     format!("CREATE TABLE IF NOT EXISTS {} ({}){layout}", names::target(cfg, t), cols.join(", "))
+}
+
+/// The columns the files added (`crate::schema_change`): name, type as the
+/// config would spell it, order of addition, the file that brought it.
+fn create_columns(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (column_name {} NOT NULL, column_type {} NOT NULL, ordinal INTEGER NOT NULL, \
+         first_file {} NOT NULL, added_at TIMESTAMP NOT NULL)",
+        names::columns(cfg, t),
+        d.text_type(127),
+        d.text_type(64),
+        d.text_type(1024)
+    )
 }
 
 /// Longest `version` the progress table keeps (an ETag, or a modification time).
@@ -289,16 +303,30 @@ pub fn applied_files_query(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) ->
     let progress = names::progress(cfg, t);
     let oldest = d.partition_minus_days("MAX(partition_0)", t.listing_window_days());
     let window = format!("(SELECT {oldest} AS oldest_partition FROM {progress} WHERE kind = 'C') w");
+    let no_column = format!(
+        "CAST(NULL AS {}) AS column_name, CAST(NULL AS {}) AS column_type, CAST(NULL AS INTEGER) AS ordinal",
+        d.text_type(127),
+        d.text_type(64)
+    );
+    // The added columns ride along (kind `A`, their first file), so the
+    // effective schema costs no round trip of its own.
     let statement = format!(
         "SELECT p.file, p.kind, p.partition_0, p.size, p.version, CAST(NULL AS BIGINT) AS files, \
-         CAST(NULL AS TIMESTAMP) AS newest_modified, w.oldest_partition \
+         CAST(NULL AS TIMESTAMP) AS newest_modified, w.oldest_partition, {no_column} \
          FROM {window} LEFT JOIN {progress} p ON p.kind IN ('F', 'S') OR p.partition_0 >= w.oldest_partition \
-         UNION ALL SELECT NULL, 'C', p.partition_0, SUM(p.size), NULL, COUNT(*), MAX(p.modified), w.oldest_partition \
+         UNION ALL SELECT NULL, 'C', p.partition_0, SUM(p.size), NULL, COUNT(*), MAX(p.modified), w.oldest_partition, \
+         NULL, NULL, NULL \
          FROM {window} JOIN {progress} p ON p.kind = 'C' AND p.partition_0 < w.oldest_partition \
-         GROUP BY p.partition_0, w.oldest_partition"
+         GROUP BY p.partition_0, w.oldest_partition \
+         UNION ALL SELECT c.first_file, '{ADDED_COLUMN_KIND}', NULL, NULL, NULL, NULL, NULL, NULL, c.column_name, \
+         c.column_type, c.ordinal FROM {} c",
+        names::columns(cfg, t)
     );
     StatementBatch { label: format!("progress of {}", t.qualified()), statements: vec![statement] }
 }
+
+/// The kind [`applied_files_query`] gives a row of an added column.
+pub const ADDED_COLUMN_KIND: &str = "A";
 
 /// The applied CDC files of some days, one row each (`file`, `kind`,
 /// `partition_0`, `size`, `version`).
@@ -380,7 +408,7 @@ mod tests {
             }
         }
         // AND a small config is one batch labelled as before
-        let small = setup_batches(&cfg(), Dialect::Redshift, None);
+        let small = setup_batches(&wide_config(2), Dialect::Redshift, None);
         assert_eq!(small.len(), 1);
         assert_eq!(small[0].label, "setup");
     }

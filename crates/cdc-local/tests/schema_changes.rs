@@ -1,0 +1,207 @@
+//! Schema changes under a running pipeline (docs/table-lifecycle.md,
+//! "Schema changes"), on the local DuckDB path: a column DMS adds in later
+//! files is added to the target (NULL in older rows) and recorded; older
+//! files without it still load; a column the files stop carrying loads as
+//! NULL; under `on_schema_change = "fail"` either fails the table naming
+//! the file and the column, and changes nothing; a resync and a reload
+//! rebuild with the effective schema.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use cdc_core::ErrorKind;
+use cdc_core::load::{LoadRun, SubmitOutcome, poll_load, submit_load};
+use support::*;
+
+/// `items` rows as `id → (v, email)`, or without the column `None`.
+type Wide = BTreeMap<i32, (Option<String>, Option<String>)>;
+
+/// One CDC row with an `email` column (`None` writes NULL).
+fn wide_change(op: &str, id: i32, v: &str, email: Option<&str>, ts: i64, seq: u64) -> String {
+    let email = email.map_or("NULL".to_string(), |e| format!("'{e}'"));
+    format!(
+        "SELECT '{op}' AS \"Op\", TIMESTAMP '{}' AS changets, lpad('{seq}', 35, '0') AS seq, CAST({id} AS INTEGER) AS id, \
+         CAST('{v}' AS VARCHAR) AS v, CAST({email} AS VARCHAR) AS email",
+        ts_text(ts)
+    )
+}
+
+fn wide_rows(w: &World) -> Wide {
+    let conn = w.warehouse.connection().unwrap();
+    let mut stmt = conn.prepare("SELECT id, v, email FROM public.items ORDER BY id").unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))).unwrap().map(Result::unwrap).collect()
+}
+
+fn has_column(w: &World, table: &str, column: &str) -> bool {
+    w.count(&format!(
+        "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = 'public' AND table_name = '{table}' \
+         AND column_name = '{column}'"
+    )) == 1
+}
+
+/// The recorded additions: (column, type, first file's name).
+fn recorded(w: &World, table: &str) -> Vec<(String, String, String)> {
+    let conn = w.warehouse.connection().unwrap();
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT column_name, column_type, first_file FROM cdc_control.{table}__columns ORDER BY ordinal"
+        ))
+        .unwrap();
+    stmt.query_map([], |r| {
+        let file: String = r.get(2)?;
+        Ok((r.get(0)?, r.get(1)?, file.rsplit('/').next().unwrap().to_string()))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+fn some(s: &str) -> Option<String> {
+    Some(s.to_string())
+}
+
+/// items loaded from a full load {1, 2} and one change, none with `email`.
+async fn loaded_items(policy: &str) -> World {
+    let config = CONFIG.replacen(
+        "lateness_window = \"1d\"\ncolumns = [ { name = \"id\", type = \"integer\" }, { name = \"v\", type = \"varchar\" } ]",
+        &format!("lateness_window = \"1d\"\non_schema_change = \"{policy}\"\ncolumns = [ {{ name = \"id\", type = \"integer\" }}, {{ name = \"v\", type = \"varchar\" }} ]"),
+        1,
+    );
+    let w = World::with_config(&config);
+    w.setup().await;
+    w.full_file("items", "LOAD00000001", &[fr(1, "a", 100), fr(2, "b", 100)]);
+    w.cdc_file("items", "20261101", "20261101-000500000", &[ch("U", 1, "a1", 200, 1)]);
+    assert_eq!(w.load("items").await.unwrap().files, 2);
+    w
+}
+
+#[tokio::test]
+async fn a_column_added_in_later_files_is_added_and_recorded_and_older_files_still_load() {
+    // GIVEN items loaded without `email`
+    let w = loaded_items("add_columns").await;
+    assert!(!has_column(&w, "items", "email"));
+    // AND a file that adds `email`, plus a late file written before the change, in one batch
+    let added = [wide_change("U", 2, "b2", Some("b@x"), 400, 3), wide_change("I", 3, "c", None, 401, 4)];
+    w.raw_file("cdc/src/items/20261101/20261101-001000000.parquet", &added.join(" UNION ALL "));
+    w.cdc_file("items", "20261101", "20261101-000700000", &[ch("U", 1, "a2", 300, 2)]);
+    // WHEN the table loads
+    let stats = w.load("items").await.unwrap();
+    // THEN the target has the column, with NULL in rows the older files wrote
+    assert_eq!(stats.files, 2);
+    let expected: Wide = [(1, (some("a2"), None)), (2, (some("b2"), some("b@x"))), (3, (some("c"), None))].into();
+    assert_eq!(wide_rows(&w), expected);
+    // AND the addition is recorded with its type and first file, and named in the figures
+    assert_eq!(recorded(&w, "items"), [("email".into(), "varchar".into(), "20261101-001000000.parquet".into())]);
+    let named = stats.schema_changes.unwrap_or_default();
+    assert!(named.contains("column email varchar added") && named.contains("20261101-001000000"), "{named}");
+    // AND the config is untouched: the table as configured still has two columns
+    assert_eq!(w.cfg.table("items").unwrap().columns.len(), 2);
+
+    // WHEN later files carry email, and one (a late one) does not
+    let later = [wide_change("U", 3, "c2", Some("c@x"), 500, 5)];
+    w.raw_file("cdc/src/items/20261101/20261101-002000000.parquet", &later.join(" UNION ALL "));
+    w.cdc_file("items", "20261101", "20261101-001500000", &[ch("U", 2, "b3", 450, 6)]);
+    let stats = w.load("items").await.unwrap();
+    // THEN nothing is added again; the change without email sets it NULL (the row as DMS wrote it)
+    assert_eq!((stats.files, stats.schema_changes), (2, None));
+    assert_eq!(recorded(&w, "items").len(), 1);
+    let expected: Wide = [(1, (some("a2"), None)), (2, (some("b3"), None)), (3, (some("c2"), some("c@x")))].into();
+    assert_eq!(wide_rows(&w), expected);
+}
+
+#[tokio::test]
+async fn a_column_the_files_stop_carrying_loads_as_null_but_a_missing_key_fails_the_file() {
+    // GIVEN items loaded
+    let w = loaded_items("add_columns").await;
+    // WHEN a file without `v` arrives (dropped at the source)
+    let select = format!(
+        "SELECT 'U' AS \"Op\", TIMESTAMP '{}' AS changets, lpad('7', 35, '0') AS seq, CAST(2 AS INTEGER) AS id",
+        ts_text(600)
+    );
+    w.raw_file("cdc/src/items/20261101/20261101-003000000.parquet", &select);
+    w.load("items").await.unwrap();
+    // THEN key 2 has NULL in `v` from then on
+    assert_eq!(w.state("items"), [(1, some("a1")), (2, None)].into());
+    // WHEN a file lacks the key column
+    let keyless =
+        format!("SELECT 'U' AS \"Op\", TIMESTAMP '{}' AS changets, lpad('8', 35, '0') AS seq, 'z' AS v", ts_text(700));
+    w.raw_file("cdc/src/items/20261101/20261101-004000000.parquet", &keyless);
+    // THEN the load fails naming the file and the key, and the table is as it was
+    let e = w.load("items").await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::DataError);
+    assert!(e.message.contains("key column `id` is missing") && e.message.contains("20261101-004000000"), "{e}");
+    assert_eq!(w.state("items"), [(1, some("a1")), (2, None)].into());
+}
+
+#[tokio::test]
+async fn under_fail_a_new_or_missing_column_fails_the_table_and_changes_nothing() {
+    // GIVEN items with on_schema_change = "fail", loaded
+    let w = loaded_items("fail").await;
+    let before = w.state("items");
+    // WHEN a file adds `email`
+    let added = [wide_change("U", 2, "b2", Some("b@x"), 400, 3)];
+    let path = w.raw_file("cdc/src/items/20261101/20261101-001000000.parquet", &added.join(" UNION ALL "));
+    let e = w.load("items").await.unwrap_err();
+    // THEN the load fails naming the file, the column and the policy; nothing was added or applied
+    assert_eq!(e.kind, ErrorKind::DataError);
+    assert!(
+        e.message.contains("`email`")
+            && e.message.contains("20261101-001000000")
+            && e.message.contains("on_schema_change"),
+        "{e}"
+    );
+    assert!(!has_column(&w, "items", "email"));
+    assert!(recorded(&w, "items").is_empty());
+    assert_eq!(w.state("items"), before);
+    // WHEN that file is replaced by one without `v`
+    std::fs::remove_file(path).unwrap();
+    let select = format!(
+        "SELECT 'U' AS \"Op\", TIMESTAMP '{}' AS changets, lpad('7', 35, '0') AS seq, CAST(2 AS INTEGER) AS id",
+        ts_text(600)
+    );
+    w.raw_file("cdc/src/items/20261101/20261101-003000000.parquet", &select);
+    // THEN it fails too, naming the column
+    let e = w.load("items").await.unwrap_err();
+    assert!(e.message.contains("column `v` is missing"), "{e}");
+    assert_eq!(w.state("items"), before);
+}
+
+#[tokio::test]
+async fn a_resync_and_a_reload_rebuild_with_the_effective_schema() {
+    // GIVEN items with `email` added by a CDC file
+    let w = loaded_items("add_columns").await;
+    let added = [wide_change("U", 2, "b2", Some("b@x"), 400, 3)];
+    w.raw_file("cdc/src/items/20261101/20261101-001000000.parquet", &added.join(" UNION ALL "));
+    w.load("items").await.unwrap();
+    let loaded = wide_rows(&w);
+    // AND a hand edit that a resync must undo
+    w.warehouse.connection().unwrap().execute_batch("UPDATE public.items SET email = 'hand' WHERE id = 1").unwrap();
+    // WHEN the table is resynced
+    let t = w.cfg.table("items").unwrap();
+    let run = LoadRun { resync: Some(chrono::Utc::now()), ..LoadRun::whole(chrono::Utc::now()) };
+    let SubmitOutcome::Submitted { statement_id, .. } =
+        submit_load(&w.cfg, t, &w.warehouse, &w.raw, run).await.unwrap()
+    else {
+        panic!("a resync submits a rebuild")
+    };
+    while matches!(poll_load(t, &w.warehouse, &statement_id).await.unwrap(), cdc_core::load::PollOutcome::Running) {}
+    // THEN the table is rebuilt with the column and its values, the edit undone
+    assert_eq!(wide_rows(&w), loaded);
+    assert_eq!(recorded(&w, "items").len(), 1);
+
+    // WHEN DMS reloads the table, its full load now carrying `email` and a new column `tier`
+    let reload = "SELECT TIMESTAMP '2026-11-01 02:00:00' AS changets, CAST(1 AS INTEGER) AS id, 'r1' AS v, \
+                  'a@r' AS email, CAST(7 AS SMALLINT) AS tier UNION ALL SELECT TIMESTAMP '2026-11-01 02:00:00', \
+                  CAST(2 AS INTEGER), 'r2', NULL, NULL";
+    let file = w.raw_file("full/src/items/LOAD00000001.parquet", reload);
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options().write(true).open(&file).unwrap().set_modified(old).unwrap();
+    let stats = w.load("items").await.unwrap();
+    // THEN the rebuild adds `tier` (smallint, from the reload's file) and loads the reload's values
+    assert!(stats.rebuild.is_some() && stats.schema_changes.unwrap_or_default().contains("column tier smallint added"));
+    assert_eq!(recorded(&w, "items").iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), ["email", "tier"]);
+    let expected: Wide = [(1, (some("r1"), some("a@r"))), (2, (some("r2"), None))].into();
+    assert_eq!(wide_rows(&w), expected);
+    assert_eq!(w.count("SELECT COUNT(*) FROM public.items WHERE tier = 7 AND id = 1"), 1);
+}
