@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_glue::types::{Column, SerDeInfo, StorageDescriptor, TableInput};
 use cdc_aws::glue_catalog::table_def::{INPUT_FORMAT, OUTPUT_FORMAT, SERDE};
 use cdc_aws::{GlueCatalog, GlueRawCatalog};
-use cdc_core::ErrorKind;
+use cdc_core::{ErrorKind, SchemaChangePolicy};
 use cdc_core::ports::{DayFiles, FileKind, OptimizedCatalog, OptimizedPartition, RawCatalog, RawListing};
 use lake::{ACCOUNTS_CDC, DATABASE, Lake, RAW_BUCKET, RAW_PREFIX, lake, parquet_bytes, write_raw_zone};
 
@@ -154,8 +154,11 @@ async fn create(lake: &Lake, input: TableInput) {
 #[tokio::test]
 async fn a_table_without_location_or_unlike_its_files_is_reported_naming_table_and_file() {
     // GIVEN a crawler-made CDC table of accounts without a location, a full-load
-    // table whose columns differ from the files, and a tellers table elsewhere
-    let (lake, _dir) = lake_with_raw_zone().await;
+    // table whose columns differ from the files, and a tellers table elsewhere,
+    // AND accounts with on_schema_change = "fail"
+    let (mut lake, _dir) = lake_with_raw_zone().await;
+    lake.cfg.tables.iter_mut().find(|t| t.name.as_str() == "pgbench_accounts").unwrap().on_schema_change =
+        SchemaChangePolicy::Fail;
     create(&lake, table_input("raw_cdc_pgbench_accounts", None, &[("op", "string")], true)).await;
     let full_cols =
         [("changets", "timestamp"), ("aid", "int"), ("bid", "int"), ("abalance", "bigint"), ("email", "string")];
@@ -207,6 +210,45 @@ async fn a_table_without_location_or_unlike_its_files_is_reported_naming_table_a
     let t = lake.cfg.table("pgbench_accounts").unwrap();
     let e = raw_catalog(&lake).register_partitions(&lake.cfg, t, &listing.days("pgbench_accounts")).await.unwrap_err();
     assert!(e.message.contains("raw_cdc_pgbench_accounts has no location"), "{e}");
+}
+
+#[tokio::test]
+async fn under_add_columns_a_newest_file_s_new_columns_are_appended_and_columns_it_lacks_are_kept() {
+    // GIVEN the raw tables made by a first sync
+    let (lake, _dir) = lake_with_raw_zone().await;
+    let zone = lake.raw_zone();
+    let catalog = raw_catalog(&lake);
+    let listing = RawListing::list(&lake.cfg, &zone).await.unwrap();
+    catalog.sync(&lake.cfg, &listing, &zone).await.unwrap();
+    let before = columns(&table(&lake, "raw_full_pgbench_accounts").await);
+    // AND a full-load table that lacks `filler` (the newest file has it) and has `email` (the file lacks it)
+    lake.glue.delete_table().database_name(DATABASE).name("raw_full_pgbench_accounts").send().await.unwrap();
+    let cols: Vec<(&str, &str)> = before
+        .iter()
+        .filter(|(n, _)| n != "filler")
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .chain([("email", "string")])
+        .collect();
+    let mut input = table_input(
+        "raw_full_pgbench_accounts",
+        Some("s3://cdc-raw/dms/full/public/pgbench_accounts/"),
+        &cols,
+        false,
+    );
+    input.parameters = Some(cdc_aws::glue_catalog::table_def::data_handling_parameters());
+    create(&lake, input).await;
+    // WHEN a run syncs under the default policy
+    let sync = catalog.sync(&lake.cfg, &listing, &zone).await.unwrap();
+    // THEN no problem: `filler` is appended and `email` kept (Spectrum reads NULL for it)
+    assert!(sync.problem_of("pgbench_accounts", FileKind::Full).is_none(), "{:?}", sync.problems);
+    assert_eq!(sync.added_columns, [("raw_full_pgbench_accounts".to_string(), "filler".to_string())]);
+    let after = columns(&table(&lake, "raw_full_pgbench_accounts").await);
+    let names: Vec<&str> = after.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.last(), Some(&"filler"));
+    assert!(names.contains(&"email"));
+    // AND a second sync changes nothing
+    let again = catalog.sync(&lake.cfg, &listing, &zone).await.unwrap();
+    assert!(again.added_columns.is_empty() && again.problems.is_empty(), "{again:?}");
 }
 
 #[tokio::test]

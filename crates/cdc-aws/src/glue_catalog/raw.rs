@@ -33,7 +33,7 @@ use cdc_core::ports::{
     FileColumn, FileKind, RawCatalog, RawCatalogSync, RawFile, RawListing, RawTableProblem, RawZone, raw_table_name,
 };
 use cdc_core::sql::setup::ExternalSchema;
-use cdc_core::{ErrorKind, PipelineConfig, PipelineError, TableConfig};
+use cdc_core::{ErrorKind, PipelineConfig, PipelineError, SchemaChangePolicy, TableConfig};
 
 use super::Glue;
 use super::table_def::{self, GlueColumn, folder};
@@ -159,8 +159,16 @@ impl GlueRawCatalog {
         Ok(())
     }
 
-    /// The table's columns against a file's: the same names, each read as its type.
-    fn check_columns(&self, table: &Table, file: &RawFile, schema: &[FileColumn]) -> Result<(), PipelineError> {
+    /// The table's columns against a file's: the same names, each read as its
+    /// type. Under `on_schema_change = "add_columns"` the table may have
+    /// columns the file lacks (dropped at the source: Spectrum reads NULL).
+    fn check_columns(
+        &self,
+        t: &TableConfig,
+        table: &Table,
+        file: &RawFile,
+        schema: &[FileColumn],
+    ) -> Result<(), PipelineError> {
         let catalog = table_def::columns_of(table);
         let mut differences = Vec::new();
         for c in schema {
@@ -172,8 +180,11 @@ impl GlueRawCatalog {
                 Some(_) => {}
             }
         }
+        let dropped_allowed = t.on_schema_change == SchemaChangePolicy::AddColumns;
         for g in catalog.iter().filter(|g| !schema.iter().any(|c| c.name.eq_ignore_ascii_case(&g.name))) {
-            differences.push(format!("column `{}` is not in the file", g.name));
+            if !dropped_allowed {
+                differences.push(format!("column `{}` is not in the file", g.name));
+            }
         }
         if differences.is_empty() {
             return Ok(());
@@ -186,8 +197,54 @@ impl GlueRawCatalog {
         )))
     }
 
-    /// A new table's columns from its newest file (see the module doc).
+    /// A new table's columns from its newest file (see the module doc); under
+    /// `add_columns`, then the configured columns that file lacks (dropped at
+    /// the source, still read from older files).
     fn new_columns(t: &TableConfig, file: &RawFile, schema: &[FileColumn]) -> Result<Vec<GlueColumn>, PipelineError> {
+        let mut columns = Self::file_columns(t, file, schema)?;
+        if t.on_schema_change == SchemaChangePolicy::AddColumns {
+            for c in &t.columns {
+                if !columns.iter().any(|g| g.name.eq_ignore_ascii_case(c.name.as_str())) {
+                    columns.push(GlueColumn::new(c.name.as_str(), table_def::hive_type(c.ty)));
+                }
+            }
+        }
+        Ok(columns)
+    }
+
+    /// Appends `new` (a file's columns the table lacks) to the table's, typed
+    /// as a new table's would be (one UpdateTable). Returns the names added.
+    async fn add_file_columns(
+        &self,
+        t: &TableConfig,
+        kind: FileKind,
+        table: &Table,
+        file: &RawFile,
+        new: &[FileColumn],
+    ) -> Result<Result<Vec<String>, PipelineError>, PipelineError> {
+        let mut columns = table_def::columns_of(table);
+        if new.is_empty() {
+            return Ok(Ok(Vec::new()));
+        }
+        let typed = match Self::file_columns(t, file, new) {
+            Ok(typed) => typed,
+            Err(finding) => return Ok(Err(finding)),
+        };
+        let names: Vec<String> = typed.iter().map(|g| g.name.clone()).collect();
+        columns.extend(typed);
+        let name = raw_table_name(t, kind);
+        let location = table.storage_descriptor().and_then(|sd| sd.location()).unwrap_or_default().to_string();
+        let key = partitioned_by(table);
+        let description = table.description().unwrap_or_default().to_string();
+        let input = table_def::table_input(&name, &columns, &location, key.as_deref(), &description)?;
+        self.glue.update_table(input).await?;
+        tracing::info!(table = %self.qualified(&name), columns = ?names, file = %file.path, "raw catalog table got new columns");
+        Ok(Ok(names))
+    }
+
+    /// A file's columns as Glue columns: the config's type where Spectrum
+    /// reads the file's type as it, else the file's own.
+    fn file_columns(t: &TableConfig, file: &RawFile, schema: &[FileColumn]) -> Result<Vec<GlueColumn>, PipelineError> {
         if schema.is_empty() {
             return Err(PipelineError::data(format!("file {} has no columns", file.path)));
         }
@@ -223,11 +280,26 @@ impl GlueRawCatalog {
     ) -> Result<Outcome, PipelineError> {
         let name = raw_table_name(t, kind);
         if let Some(table) = existing {
-            let finding = self
-                .check_shape(cfg, t, kind, table)
-                .and_then(|()| self.check_columns(table, file, schema))
-                .and_then(|()| self.check_text_handling(t, table));
-            return Ok(finding.map_or_else(Outcome::Problem, |()| Outcome::Unchanged));
+            if let Err(finding) = self.check_shape(cfg, t, kind, table) {
+                return Ok(Outcome::Problem(finding));
+            }
+            // Under add_columns the file's new columns are appended, once the
+            // columns both have agree; otherwise they are a difference.
+            let adds = t.on_schema_change == SchemaChangePolicy::AddColumns;
+            let glue = table_def::columns_of(table);
+            let (new, known): (Vec<FileColumn>, Vec<FileColumn>) = schema
+                .iter()
+                .cloned()
+                .partition(|c| adds && !glue.iter().any(|g| g.name.eq_ignore_ascii_case(&c.name)));
+            let checked = self.check_columns(t, table, file, &known).and_then(|()| self.check_text_handling(t, table));
+            if let Err(finding) = checked {
+                return Ok(Outcome::Problem(finding));
+            }
+            let added = match self.add_file_columns(t, kind, table, file, &new).await? {
+                Ok(names) => names,
+                Err(finding) => return Ok(Outcome::Problem(finding)),
+            };
+            return Ok(if added.is_empty() { Outcome::Unchanged } else { Outcome::Altered(added) });
         }
         let columns = match Self::new_columns(t, file, schema) {
             Ok(columns) => columns,
@@ -241,6 +313,11 @@ impl GlueRawCatalog {
     }
 }
 
+/// An existing table's one partition key, if it has one.
+fn partitioned_by(table: &Table) -> Option<String> {
+    table.partition_keys().first().map(|k| k.name().to_string())
+}
+
 /// Whether the catalog table of one kind is partitioned by day.
 fn partitioned(cfg: &PipelineConfig, kind: FileKind) -> bool {
     kind == FileKind::Cdc && Layout::new(&cfg.dms).has_day_folders()
@@ -248,6 +325,8 @@ fn partitioned(cfg: &PipelineConfig, kind: FileKind) -> bool {
 
 enum Outcome {
     Created,
+    /// Columns a file brought were appended.
+    Altered(Vec<String>),
     Unchanged,
     Problem(PipelineError),
 }
@@ -312,6 +391,9 @@ impl RawCatalog for GlueRawCatalog {
             };
             match outcome {
                 Outcome::Created => out.created_tables.push(raw_table_name(t, kind)),
+                Outcome::Altered(columns) => {
+                    out.added_columns.extend(columns.into_iter().map(|c| (raw_table_name(t, kind), c)));
+                }
                 Outcome::Unchanged => {}
                 Outcome::Problem(e) => {
                     let error = e.context(format!("table {}", t.qualified()));

@@ -101,6 +101,9 @@ pub struct RawCatalogSync {
     pub created_tables: Vec<String>,
     /// `(catalog table, day)` partitions registered by this sync.
     pub registered_partitions: Vec<(String, String)>,
+    /// `(catalog table, column)`: columns a newest file brought, appended
+    /// under `on_schema_change = "add_columns"`.
+    pub added_columns: Vec<(String, String)>,
     /// Tables whose catalog entry is unusable or disagrees with their files;
     /// their loads are expected to fail naming the same cause.
     pub problems: Vec<RawTableProblem>,
@@ -126,8 +129,10 @@ pub trait RawCatalog: Send + Sync {
     /// Creates the catalog tables of the listed files that are missing
     /// (columns from the config, typed from the newest file where the config
     /// is silent, as DMS's own columns are) and checks the existing ones
-    /// (location, partition key, columns against the newest file). Tables
-    /// without files are left alone. `raw` reads the files' schemas.
+    /// (location, partition key, columns against the newest file); under
+    /// `on_schema_change = "add_columns"` the newest file's new columns are
+    /// appended. Tables without files are left alone. `raw` reads the files'
+    /// schemas.
     async fn ensure_tables(
         &self,
         cfg: &PipelineConfig,

@@ -311,9 +311,10 @@ async fn sync_raw_catalog(
     listing: &RawListing,
 ) -> Result<BTreeMap<String, String>, PipelineError> {
     let sync = ports.raw_catalog.sync(cfg, listing, ports.raw).await.map_err(|e| e.context("raw catalog sync"))?;
-    if !sync.created_tables.is_empty() || !sync.registered_partitions.is_empty() {
+    if !sync.created_tables.is_empty() || !sync.registered_partitions.is_empty() || !sync.added_columns.is_empty() {
         tracing::info!(
             created_tables = ?sync.created_tables,
+            added_columns = ?sync.added_columns,
             registered_partitions = sync.registered_partitions.len(),
             "raw catalog synced"
         );
