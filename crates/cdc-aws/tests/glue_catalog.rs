@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_glue::types::{Column, SerDeInfo, StorageDescriptor, TableInput};
 use cdc_aws::glue_catalog::table_def::{INPUT_FORMAT, OUTPUT_FORMAT, SERDE};
 use cdc_aws::{GlueCatalog, GlueRawCatalog};
-use cdc_core::{ErrorKind, SchemaChangePolicy};
 use cdc_core::ports::{DayFiles, FileKind, OptimizedCatalog, OptimizedPartition, RawCatalog, RawListing};
+use cdc_core::{ErrorKind, SchemaChangePolicy};
 use lake::{ACCOUNTS_CDC, DATABASE, Lake, RAW_BUCKET, RAW_PREFIX, lake, parquet_bytes, write_raw_zone};
 
 async fn lake_with_raw_zone() -> (Lake, tempfile::TempDir) {
@@ -229,12 +229,8 @@ async fn under_add_columns_a_newest_file_s_new_columns_are_appended_and_columns_
         .map(|(n, t)| (n.as_str(), t.as_str()))
         .chain([("email", "string")])
         .collect();
-    let mut input = table_input(
-        "raw_full_pgbench_accounts",
-        Some("s3://cdc-raw/dms/full/public/pgbench_accounts/"),
-        &cols,
-        false,
-    );
+    let mut input =
+        table_input("raw_full_pgbench_accounts", Some("s3://cdc-raw/dms/full/public/pgbench_accounts/"), &cols, false);
     input.parameters = Some(cdc_aws::glue_catalog::table_def::data_handling_parameters());
     create(&lake, input).await;
     // WHEN a run syncs under the default policy

@@ -125,9 +125,12 @@ pub fn run(
         } else {
             tokenize(sql).ok().and_then(|t| transaction_block::restricted(&significant(&t)))
         };
+        let several_columns = tokenize(sql).ok().and_then(|t| crate::rules::add_column::refused(&significant(&t)));
         if let Some(Restricted::Always(statement)) = &restricted {
             // Refused when its turn comes, whether or not the emulator could run it.
             steps.push(Step::Refused(transaction_block::error(statement)));
+        } else if let Some(error) = several_columns {
+            steps.push(Step::Refused(error));
         } else {
             match parse(sql) {
                 Ok(step) => steps.push(step),

@@ -376,3 +376,31 @@ async fn a_parquet_maxfilesize_below_32_mb_is_refused() {
     let e = refused(&wh, &["UNLOAD ('SELECT 1') TO 's3://b/p/' FORMAT AS PARQUET MAXFILESIZE 7 GB"]).await;
     assert!(e.contains("between 5 MB and 6.2 GB"), "{e}");
 }
+
+#[tokio::test]
+async fn alter_table_adds_one_column_per_statement_inside_a_transaction_block() {
+    // GIVEN a table with a row
+    let emu = emulator();
+    let wh = warehouse(&emu);
+    ok(&wh, &["CREATE TABLE public.t (a INTEGER)", "INSERT INTO public.t VALUES (1)"]).await;
+    // WHEN one batch adds two columns, one per statement, and writes them
+    ok(
+        &wh,
+        &[
+            "ALTER TABLE public.t ADD COLUMN b VARCHAR(65535)",
+            "ALTER TABLE public.t ADD COLUMN c BIGINT",
+            "INSERT INTO public.t VALUES (2, 'x', 3)",
+        ],
+    )
+    .await;
+    // THEN the older row has NULLs
+    assert_eq!(one(&wh, "SELECT a, b, c FROM public.t ORDER BY a").await, [["1", "NULL", "NULL"], ["2", "x", "3"]]);
+    // AND two columns in one ALTER TABLE are refused, naming the rule, and the batch rolls back
+    let e = refused(
+        &wh,
+        &["INSERT INTO public.t VALUES (4, 'y', 5)", "ALTER TABLE public.t ADD COLUMN d INTEGER, ADD COLUMN e INTEGER"],
+    )
+    .await;
+    assert!(e.contains("only one column in each ALTER TABLE statement"), "{e}");
+    assert_eq!(one(&wh, "SELECT COUNT(*) FROM public.t").await, [["2"]]);
+}

@@ -17,7 +17,9 @@
 //! 8. [`unload_maxfilesize`]: Parquet MAXFILESIZE rounds down to 32 MB.
 //! 9. [`surplus_chars`]: Spectrum's `surplus_char_handling`.
 //! 10. [`parquet_types`]: Spectrum reads a Parquet column only as its own type.
+//! 11. [`add_column`]: one column per `ALTER TABLE … ADD COLUMN`.
 
+pub mod add_column;
 pub mod boolean_casts;
 pub mod character_length;
 pub mod materialized_views;
@@ -56,6 +58,7 @@ pub const ALL: &[&Rule] = &[
     &unload_maxfilesize::RULE,
     &surplus_chars::RULE,
     &parquet_types::RULE,
+    &add_column::RULE,
 ];
 
 /// The schema holding the emulator's own macros (the metadata schema).
