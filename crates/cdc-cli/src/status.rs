@@ -114,6 +114,12 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
             s.reason.as_deref().unwrap_or("-")
         );
     }
+    // The last change a load made to a table's columns.
+    for (name, s) in &lives {
+        if let (Some(what), Some(at)) = (&s.schema_change, s.schema_changed) {
+            println!("table {name}: schema changed at {}: {what}", at.format("%Y-%m-%d %H:%M:%S"));
+        }
+    }
     let mut runs = Table::new();
     runs.set_header(["execution", "start", "seconds", "outcome", "files", "changes", "rows", "failed tables / note"]);
     for r in &history {

@@ -338,6 +338,8 @@ pub(crate) const REASON: &str = "Reason";
 pub(crate) const STATEMENT_ID: &str = "StatementId";
 pub(crate) const RESYNC_REQUESTED: &str = "ResyncRequested";
 pub(crate) const UPDATED: &str = "Updated";
+pub(crate) const SCHEMA_CHANGE: &str = "SchemaChange";
+pub(crate) const SCHEMA_CHANGED: &str = "SchemaChanged";
 
 pub(crate) fn decode_table_state(
     job_id: &str,
@@ -358,6 +360,8 @@ pub(crate) fn decode_table_state(
         statement_id: f.optional_s(STATEMENT_ID)?.map(|id| cdc_core::ports::StatementId(id.to_string())),
         resync_requested: f.optional_ts(RESYNC_REQUESTED)?,
         updated: f.required_ts(UPDATED)?,
+        schema_change: f.optional_s(SCHEMA_CHANGE)?.map(str::to_string),
+        schema_changed: f.optional_ts(SCHEMA_CHANGED)?,
     };
     Ok((table, state))
 }

@@ -12,8 +12,8 @@ use cdc_core::job::{JobStateError, TableState, TableUpdate};
 
 use super::DynamoDbJobStore;
 use super::item::{
-    Item, JOB_ID, LIFE, REASON, RECORD_KEY, RESYNC_REQUESTED, STATEMENT_ID, TABLE_PREFIX, UPDATED, decode_table_state,
-    s, ts,
+    Item, JOB_ID, LIFE, REASON, RECORD_KEY, RESYNC_REQUESTED, SCHEMA_CHANGE, SCHEMA_CHANGED, STATEMENT_ID,
+    TABLE_PREFIX, UPDATED, decode_table_state, s, ts,
 };
 
 fn table_key(job_id: &str, table: &str) -> Item {
@@ -51,6 +51,8 @@ impl DynamoDbJobStore {
             ("#StatementId".to_string(), STATEMENT_ID.to_string()),
             ("#Requested".to_string(), RESYNC_REQUESTED.to_string()),
             ("#Updated".to_string(), UPDATED.to_string()),
+            ("#SchemaChange".to_string(), SCHEMA_CHANGE.to_string()),
+            ("#SchemaChanged".to_string(), SCHEMA_CHANGED.to_string()),
         ]);
         let mut values = HashMap::new();
         let expression = match update {
@@ -78,6 +80,11 @@ impl DynamoDbJobStore {
                 }
                 let remove = if remove.is_empty() { String::new() } else { format!(" REMOVE {}", remove.join(", ")) };
                 format!("SET {}{remove}", set.join(", "))
+            }
+            TableUpdate::SchemaChanged { what, at } => {
+                values.insert(":at".to_string(), ts(*at)?);
+                values.insert(":what".to_string(), s(what.as_str()));
+                "SET #SchemaChange = :what, #SchemaChanged = :at, #Updated = :at".to_string()
             }
             TableUpdate::Rebuilt { submitted_at, at } => {
                 values.insert(":at".to_string(), ts(*at)?);

@@ -91,6 +91,16 @@ pub async fn table_states_keep_requests_apart_from_runs(store: &dyn JobStateStor
     let states = store.table_states(job).await.unwrap();
     assert_eq!((states["items"].life, states["items"].reason.as_deref()), (TableLife::Failed, Some("DataError: x")));
     assert_eq!(states["orders"].life, TableLife::Active);
+    // AND a schema change is kept beside the life, which it leaves as it was
+    let what = "column email varchar added (first in x.parquet)".to_string();
+    store.update_table(job, "items", TableUpdate::SchemaChanged { what: what.clone(), at: at(8) }).await.unwrap();
+    let states = store.table_states(job).await.unwrap();
+    assert_eq!(states["items"].life, TableLife::Failed);
+    assert_eq!(
+        (states["items"].schema_change.as_deref(), states["items"].schema_changed),
+        (Some(what.as_str()), Some(at(8)))
+    );
+    assert_eq!(states["orders"].schema_change, None);
     // AND the job item is untouched by all of it
     assert_eq!(store.get(job).await.unwrap().unwrap().owner.as_deref(), Some("exec-1"));
 }

@@ -53,6 +53,12 @@ pub struct TableState {
     /// A resync requested and not yet done (the newest request).
     pub resync_requested: Option<DateTime<Utc>>,
     pub updated: DateTime<Utc>,
+    /// The last change to the table's columns a load made, described
+    /// (`column email varchar added (first in …)`), and when.
+    #[serde(default)]
+    pub schema_change: Option<String>,
+    #[serde(default)]
+    pub schema_changed: Option<DateTime<Utc>>,
 }
 
 impl TableState {
@@ -78,6 +84,8 @@ pub enum TableUpdate {
     /// active (its reason still says why it was rebuilt), and a request
     /// made before that submit is done (one made since stays).
     Rebuilt { submitted_at: DateTime<Utc>, at: DateTime<Utc> },
+    /// A committed load changed the table's columns; its life is unchanged.
+    SchemaChanged { what: String, at: DateTime<Utc> },
 }
 
 /// The state after `update`.
@@ -88,6 +96,8 @@ pub fn apply(before: Option<TableState>, update: &TableUpdate) -> TableState {
         statement_id: None,
         resync_requested: None,
         updated: DateTime::UNIX_EPOCH,
+        schema_change: None,
+        schema_changed: None,
     });
     match update {
         TableUpdate::RequestResync { at } => {
@@ -105,6 +115,11 @@ pub fn apply(before: Option<TableState>, update: &TableUpdate) -> TableState {
             s.life = TableLife::Active;
             s.statement_id = None;
             s.resync_requested = s.resync_requested.filter(|r| r > submitted_at);
+            s.updated = *at;
+        }
+        TableUpdate::SchemaChanged { what, at } => {
+            s.schema_change = Some(what.clone());
+            s.schema_changed = Some(*at);
             s.updated = *at;
         }
     }

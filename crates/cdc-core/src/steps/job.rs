@@ -601,8 +601,14 @@ async fn record_table_lives(
 /// rebuild that committed (why: a reload, a resync), a reload that waits.
 fn lifecycle_notes(states: &BTreeMap<String, TableState>, started_at: DateTime<Utc>) -> Vec<String> {
     let this_run = states.iter().filter(|(_, s)| s.updated >= started_at);
-    this_run
-        .filter_map(|(table, s)| {
+    let schema = states.iter().filter_map(|(table, s)| {
+        let what = s.schema_change.as_deref().filter(|_| s.schema_changed.is_some_and(|at| at >= started_at))?;
+        Some(format!("table {table} schema changed: {what}"))
+    });
+    schema
+        .collect::<Vec<_>>()
+        .into_iter()
+        .chain(this_run.filter_map(|(table, s)| {
             let why = s.reason.as_deref()?;
             match s.life {
                 TableLife::Active => Some(format!("table {table} rebuilt: {why}")),
@@ -610,7 +616,7 @@ fn lifecycle_notes(states: &BTreeMap<String, TableState>, started_at: DateTime<U
                 TableLife::Resyncing => Some(format!("table {table} rebuild still running: {why}")),
                 TableLife::ResyncRequired | TableLife::Failed => None,
             }
-        })
+        }))
         .collect()
 }
 

@@ -315,6 +315,11 @@ pub async fn load_poll(
                 let update = TableUpdate::Rebuilt { submitted_at: input.submitted_at, at: now };
                 store.update_table(&input.ids.job_id, &input.table, update).await?;
             }
+            if let Some(what) = stats.schema_changes.clone() {
+                // For the run record and `cdc status`; the warehouse holds the columns.
+                let update = TableUpdate::SchemaChanged { what, at: now };
+                store.update_table(&input.ids.job_id, &input.table, update).await?;
+            }
             let mut out = StepOutput::polled(input, StepStatus::Done, now);
             out.files = stats.files;
             out.changes = stats.changes;
