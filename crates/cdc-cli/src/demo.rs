@@ -145,6 +145,12 @@ async fn demo_layout(
             generator.reload(table, naming)?;
             bar.suspend(|| println!("  [{name}] DMS reloads {table}: {what}"));
         }
+        if let Some(table) = column_added_before(cycle) {
+            let added = generator.add_column(table)?;
+            bar.suspend(|| {
+                println!("  [{name}] the source adds column {} to {table}; DMS writes it from now on", added.name)
+            });
+        }
         let mut generated = if cycle == 0 { generator.full_load()? } else { generator.cdc_cycle(args.transactions)? };
         if cycle == args.cycles {
             // The last cycle delivers what is still held back, so the final
@@ -275,6 +281,17 @@ fn reload_before(cycle: usize) -> Option<(&'static str, ReloadNaming, &'static s
             ReloadNaming::NewSet { files: 2 },
             "a new full load of two files; the old load's other files stay, stale",
         )),
+        _ => None,
+    }
+}
+
+/// The columns the demo's source adds mid-stream (docs/table-lifecycle.md,
+/// "Schema changes"): to a dimension before the first CDC cycle, and to the
+/// fact table before the cycle ahead of its reload, which then carries it.
+fn column_added_before(cycle: usize) -> Option<&'static str> {
+    match cycle {
+        1 => Some("pgbench_tellers"),
+        2 => Some("pgbench_history"),
         _ => None,
     }
 }

@@ -47,6 +47,8 @@ pub fn verify(cfg: &PipelineConfig, conn: &Connection, generator: &Generator) ->
         if let Some(s) = &t.sequence_column {
             cols.push(s.quoted());
         }
+        // Columns the source added mid-stream: the target must have gained them.
+        cols.extend(generator.added_columns(t.name.as_str()).iter().map(|c| format!("\"{c}\"")));
         let expected = format!("{ORACLE_SCHEMA}.{}", t.name.quoted());
         tables.push(compare(conn, t.name.as_str(), &names::target(cfg, t), &expected, &cols)?);
     }

@@ -25,7 +25,9 @@ use crate::types_workload;
 use crate::workload::{self, Planned, Stmts};
 use crate::writer::{ParquetWriter, Target};
 
+mod column_added;
 mod reload;
+pub use column_added::AddedSourceColumn;
 pub use reload::ReloadNaming;
 
 /// Simulated time DMS needs to transfer one full-load row.

@@ -47,7 +47,7 @@ mod writer;
 
 pub use config::{DmsLayout, GeneratorConfig, seed_settings};
 pub use error::GenError;
-pub use generator::{Generator, ReloadNaming};
+pub use generator::{AddedSourceColumn, Generator, ReloadNaming};
 pub use report::CycleReport;
 pub use types::{Decimal, TypedValue, shorten};
 

@@ -25,6 +25,8 @@ pub(crate) struct ChangeLog {
     /// rows): changes committed before this are in the reload, and the
     /// rebuild drops them (docs/table-lifecycle.md).
     pub rebuilt_since: [Option<Micros>; Table::COUNT],
+    /// Columns the source added mid-stream (`Generator::add_column`).
+    pub added_columns: Vec<crate::generator::AddedSourceColumn>,
 }
 
 /// One row the target must hold, with the ts and sequence it must carry.
@@ -214,6 +216,18 @@ pub(crate) fn write_expected(
             append_row(&mut app, &[], r.row, &[&r.ts, &r.seq]).map_err(|e| GenError::duckdb(ctx(), e))?;
         }
         app.flush().map_err(|e| GenError::duckdb(ctx(), e))?;
+        drop(app);
+        // An added column's value follows from the row and when its image was taken.
+        for c in log.added_columns.iter().filter(|c| c.table == table.name()) {
+            let t = format!("{}.{}", quote_ident(schema), quote_ident(table.name()));
+            conn.execute_batch(&format!(
+                "ALTER TABLE {t} ADD COLUMN {} VARCHAR; UPDATE {t} SET {} = {};",
+                quote_ident(c.name),
+                quote_ident(c.name),
+                c.value_at(&quote_ident(&layout.ts_column))
+            ))
+            .map_err(|e| GenError::duckdb(format!("adding {} to {t}", c.name), e))?;
+        }
     }
     Ok(())
 }
@@ -396,6 +410,7 @@ mod tests {
                 since[Table::Accounts.index()] = Some(Micros(40));
                 since
             },
+            ..ChangeLog::default()
         };
         // WHEN folded
         let exp = expected(&log);

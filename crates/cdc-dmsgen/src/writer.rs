@@ -98,6 +98,10 @@ pub(crate) struct ParquetWriter {
     cdc_op: bool,
     /// Full-load files carry `Op` = `I` (IncludeOpForFullLoad).
     full_op: bool,
+    /// Per table: `, <value> AS "<column>"` for each column the source
+    /// added, appended to every file written since.
+    added: [String; Table::COUNT],
+    ts_column: String,
 }
 
 impl ParquetWriter {
@@ -138,7 +142,15 @@ impl ParquetWriter {
             ts_as_text: layout.ts_as_text,
             cdc_op,
             full_op,
+            added: Default::default(),
+            ts_column: layout.ts_column.clone(),
         })
+    }
+
+    /// Files of `table` written from now on carry `column` after the row.
+    pub(crate) fn add_column(&mut self, table: Table, column: &crate::generator::AddedSourceColumn) {
+        let value = column.value_at(&quote_ident(&self.ts_column));
+        self.added[table.index()].push_str(&format!(", {value} AS {}", quote_ident(column.name)));
     }
 
     /// A timestamp as the files carry it: a TIMESTAMP, or DMS's text (kept in `text`).
@@ -153,7 +165,8 @@ impl ParquetWriter {
         for batch in batches(files, |(_, rows)| rows.len()) {
             let targets: Vec<&Target> = batch.iter().map(|(t, _)| t).collect();
             let (create, order) = (&self.create[table.index()][0], &self.order[table.index()][0]);
-            written.extend(self.write(&stage_name("cdc", table), create, order, &targets, |app| {
+            let added = &self.added[table.index()];
+            written.extend(self.write(&stage_name("cdc", table), create, order, added, &targets, |app| {
                 for (n, (_, changes)) in batch.iter().enumerate() {
                     let part = n as i32;
                     for c in changes {
@@ -178,7 +191,8 @@ impl ParquetWriter {
         for batch in batches(files, |(_, rows)| rows.len()) {
             let targets: Vec<&Target> = batch.iter().map(|(t, _)| t).collect();
             let (create, order) = (&self.create[table.index()][1], &self.order[table.index()][1]);
-            written.extend(self.write(&stage_name("full", table), create, order, &targets, |app| {
+            let added = &self.added[table.index()];
+            written.extend(self.write(&stage_name("full", table), create, order, added, &targets, |app| {
                 for (n, (_, rows)) in batch.iter().enumerate() {
                     let part = n as i32;
                     for r in rows.iter() {
@@ -203,6 +217,7 @@ impl ParquetWriter {
         stage: &str,
         create: &str,
         order: &str,
+        added: &str,
         targets: &[&Target],
         fill: impl FnOnce(&mut Appender<'_>) -> duckdb::Result<()>,
     ) -> Result<Vec<PathBuf>, GenError> {
@@ -221,9 +236,14 @@ impl ParquetWriter {
             fill(&mut app).map_err(|e| GenError::duckdb(ctx("appending rows"), e))?;
             app.flush().map_err(|e| GenError::duckdb(ctx("flushing the appender"), e))?;
         }
+        // Columns the source added come after the row, as DMS appends them.
+        let source = if added.is_empty() {
+            quote_ident(stage)
+        } else {
+            format!("(SELECT *{added} FROM {})", quote_ident(stage))
+        };
         let copy = format!(
-            "COPY {} TO {} (FORMAT parquet, PARTITION_BY ({}), ORDER_BY {order}, FILENAME_PATTERN 'f', FILE_EXTENSION 'partial')",
-            quote_ident(stage),
+            "COPY {source} TO {} (FORMAT parquet, PARTITION_BY ({}), ORDER_BY {order}, FILENAME_PATTERN 'f', FILE_EXTENSION 'partial')",
             sql_string(&staging.to_string_lossy()),
             quote_ident(PART_COLUMN)
         );
