@@ -60,8 +60,12 @@ async fn reloads_in_both_naming_cases_and_a_resync_run_through_the_state_machine
     stack.generator.cdc_cycle(100).unwrap();
     stack.deliver().await;
     succeeded(&stack.run_paced("first").await, "first run");
-    // WHEN DMS reloads accounts (with a delete it missed) into a set of another
-    // size and tellers over its files, changes go on, and the writes settle
+    // WHEN the source adds a column to history (CDC files carry it from now
+    // on) and to tellers, DMS reloads accounts (with a delete it missed) into
+    // a set of another size and tellers over its files (carrying the new
+    // column), changes go on, and the writes settle
+    stack.generator.add_column("pgbench_history").unwrap();
+    stack.generator.add_column("pgbench_tellers").unwrap();
     let before = stack.generator.now();
     stack.generator.reload("pgbench_accounts", ReloadNaming::NewSet { files: 2 }).unwrap();
     stack.generator.reload("pgbench_tellers", ReloadNaming::InPlace).unwrap();
@@ -70,9 +74,22 @@ async fn reloads_in_both_naming_cases_and_a_resync_run_through_the_state_machine
     stack.deliver_written_since(before).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let run = stack.run_paced("reloaded").await;
-    // THEN the run succeeds and every table equals the oracle (each reload plus the changes since)
+    // THEN the run succeeds and every table equals the oracle (each reload
+    // plus the changes since, the added columns compared too)
     succeeded(&run, "reloaded run");
     stack.assert_matches_oracle("after the reloads").await;
+    // AND the raw Glue tables got the column, and the run record names both changes
+    let glue = aws_sdk_glue::Client::new(&stack.sdk);
+    for raw in ["raw_cdc_pgbench_history", "raw_full_pgbench_tellers"] {
+        let table = glue.get_table().database_name(GLUE_DATABASE).name(raw).send().await.unwrap().table.unwrap();
+        let columns: Vec<&str> = table.storage_descriptor().unwrap().columns().iter().map(|c| c.name()).collect();
+        assert_eq!(columns.last(), Some(&"note"), "{raw}: {columns:?}");
+    }
+    let warnings = &stack.context().store.history("101", 1).await.unwrap()[0].warnings;
+    for table in ["pgbench_history", "pgbench_tellers"] {
+        let named = format!("table {table} schema changed: column note varchar added");
+        assert!(warnings.iter().any(|w| w.contains(&named)), "{named}: {warnings:?}");
+    }
     let store = stack.context().store;
     let states = store.table_states("101").await.unwrap();
     assert!(states.values().all(|s| s.shown() == TableLife::Active), "{states:?}");

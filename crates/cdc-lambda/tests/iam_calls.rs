@@ -77,7 +77,9 @@ async fn sdk_calls_table() {
     let notice = with(event("notify"), &[("notice", failed["notice"].clone())]);
     ok(d(Function::Notify), Function::Notify, notice).await;
 
-    // AND the state machine runs CDC cycles on the recorded ports until finished days are unloaded
+    // AND the state machine runs CDC cycles on the recorded ports until finished
+    // days are unloaded, the source adding a column first (the raw table gets it)
+    stack.generator.add_column("pgbench_history").unwrap();
     stack.generator.cdc_cycle(150).unwrap();
     stack.deliver().await;
     stack.run("cdc-1").await;
