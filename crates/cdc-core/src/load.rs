@@ -13,6 +13,7 @@ use crate::error::PipelineError;
 use crate::load_plan::{self, Applied, Planned};
 use crate::ports::{
     Cell, FileColumn, FileColumnType, FileKind, RawFile, RawZone, StatementId, StatementState, Warehouse,
+    run_to_completion, wait_for,
 };
 use crate::rebuild;
 use crate::schema_change;
@@ -80,6 +81,10 @@ pub enum PollOutcome {
     /// serialization conflict, an abort): submitting it again is the cure,
     /// polling it again never is.
     Retry(PipelineError),
+    /// The load ended without effect because text columns must be widened
+    /// first (`on_schema_change = "add_columns"`): [`widen_columns`], then
+    /// submit it again. `(column, longest value in characters)`.
+    Widen(Vec<(String, u32)>),
 }
 
 pub fn table<'a>(cfg: &'a PipelineConfig, name: &str) -> Result<&'a TableConfig, PipelineError> {
@@ -133,6 +138,49 @@ pub async fn submit_load(
     Ok(SubmitOutcome::Submitted { statement_id, files: new.len(), backlog, rebuild: None })
 }
 
+/// Widens text columns whose values outgrew them (a failed load's
+/// [`PollOutcome::Widen`]): per column one `ALTER TABLE … ALTER COLUMN … TYPE`
+/// outside a transaction (Redshift runs it nowhere else; docs/redshift.md)
+/// on the target, and on the paired copies (append) or tombstones (a key),
+/// then the record in `<table>__columns`. Widening first and recording after
+/// is the safe order: a crash between leaves a wider column and the next
+/// load widening again, never a record the target does not hold. Returns
+/// the changes made (none when another run widened them already).
+pub async fn widen_columns(
+    cfg: &PipelineConfig,
+    t: &TableConfig,
+    warehouse: &dyn Warehouse,
+    columns: &[(String, u32)],
+    found_by: &StatementId,
+) -> Result<Vec<schema_change::ColumnChange>, PipelineError> {
+    let at = |e: PipelineError| e.context(format!("table {}: widening text columns", t.qualified()));
+    let applied = Applied::read(cfg, t, warehouse).await.map_err(at)?;
+    let effective = schema_change::effective(t, &applied.added);
+    let mut changes = Vec::new();
+    for (name, chars) in columns {
+        let Some(c) = effective.columns.iter().find(|c| c.name.as_str() == name) else { continue };
+        let Some(ty) = schema_change::widened(c.ty, *chars) else { continue };
+        for statement in merge::widen_statements(cfg, &effective, warehouse.dialect(), &c.name, ty) {
+            let id = warehouse.submit_single(statement).await.map_err(at)?;
+            wait_for(warehouse, &id).await.map_err(at)?;
+        }
+        let change = schema_change::ColumnChange {
+            name: c.name.clone(),
+            ty,
+            change: schema_change::ChangeKind::Widened,
+            first_file: format!("a value of {chars} characters, found by statement {found_by}"),
+        };
+        tracing::info!(table = %t.qualified(), column = %c.name, to = %ty, "text column widened");
+        changes.push(change);
+    }
+    if !changes.is_empty() {
+        run_to_completion(warehouse, merge::record_column_changes(cfg, t, warehouse.dialect(), &changes))
+            .await
+            .map_err(at)?;
+    }
+    Ok(changes)
+}
+
 /// Checks the files' columns against the effective table `t` and returns
 /// the table the batch loads (with the columns the files add) and how the
 /// files' columns stand ([`schema_change::BatchColumns`]).
@@ -163,6 +211,12 @@ pub async fn poll_load(
     match warehouse.status(id).await.map_err(|e| e.context(&at))? {
         StatementState::Submitted | StatementState::Running => Ok(PollOutcome::Running),
         StatementState::Failed(e) if e.kind == crate::ErrorKind::Retryable => Ok(PollOutcome::Retry(e.context(&at))),
+        StatementState::Failed(e) if t.on_schema_change == SchemaChangePolicy::AddColumns => {
+            match merge::columns_to_widen(&e.message) {
+                Some(columns) => Ok(PollOutcome::Widen(columns)),
+                None => Err(e.context(&at)),
+            }
+        }
         StatementState::Failed(e) => Err(e.context(&at)),
         StatementState::Aborted(why) => {
             Ok(PollOutcome::Retry(PipelineError::retryable(format!("{at}: load aborted: {why}"))))
@@ -190,6 +244,10 @@ pub async fn load_table(
         match poll_load(t, warehouse, &id).await? {
             PollOutcome::Running => tokio::time::sleep(poll_every).await,
             PollOutcome::Retry(e) => return Err(e),
+            PollOutcome::Widen(columns) => {
+                widen_columns(cfg, t, warehouse, &columns, &id).await?;
+                return Box::pin(load_table(cfg, t, warehouse, raw, poll_every)).await;
+            }
             PollOutcome::Done(stats) if backlog > 0 => {
                 // Take the rest now; each load stays one bounded transaction.
                 let mut more = Box::pin(load_table(cfg, t, warehouse, raw, poll_every)).await?;

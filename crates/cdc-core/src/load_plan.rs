@@ -21,7 +21,7 @@ use crate::error::PipelineError;
 use crate::ident::Ident;
 use crate::load::parse_timestamp;
 use crate::ports::{Cell, FileKind, RawFile, ResultSet, Warehouse, run_to_completion};
-use crate::schema_change::AddedColumn;
+use crate::schema_change::{ChangeKind, ColumnChange};
 use crate::sql::rebuild::SUPERSEDED_KIND;
 use crate::sql::setup;
 
@@ -54,7 +54,7 @@ pub struct Applied {
     oldest: Option<String>,
     summaries: BTreeMap<String, DaySummary>,
     /// The columns the files added to the table, in order.
-    pub added: Vec<AddedColumn>,
+    pub added: Vec<ColumnChange>,
 }
 
 impl Applied {
@@ -89,7 +89,8 @@ impl Applied {
             i.and_then(|i| row.get(i)).and_then(Cell::as_i64).and_then(|n| u64::try_from(n).ok())
         };
         let (column, column_type, ordinal) = (col("column_name"), col("column_type"), col("ordinal"));
-        let mut added: Vec<(i64, AddedColumn)> = Vec::new();
+        let change = col("change");
+        let mut added: Vec<(i64, ColumnChange)> = Vec::new();
         for row in &rs.rows {
             if text(row, kind).as_deref() == Some(setup::ADDED_COLUMN_KIND) {
                 // Written by the load that added it, so always well formed.
@@ -98,7 +99,8 @@ impl Applied {
                 if let (Some(name), Some(ty)) = (name, ty) {
                     let first_file = text(row, file).unwrap_or_default();
                     let at = ordinal.and_then(|i| row.get(i)).and_then(Cell::as_i64).unwrap_or(i64::MAX);
-                    added.push((at, AddedColumn { name, ty, first_file }));
+                    let change = text(row, change).and_then(|c| ChangeKind::parse(&c)).unwrap_or(ChangeKind::Added);
+                    added.push((at, ColumnChange { name, ty, change, first_file }));
                 }
                 continue;
             }

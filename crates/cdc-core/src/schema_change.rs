@@ -15,31 +15,77 @@ use crate::error::PipelineError;
 use crate::ident::Ident;
 use crate::ports::{FileColumn, FileColumnType, FileKind, RawFile};
 
-/// A column the files added to a table.
+/// What the files did to a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// A column the table lacked.
+    Added,
+    /// A text column whose values outgrew its length.
+    Widened,
+}
+
+impl ChangeKind {
+    /// As `<table>__columns.change` holds it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Added => "add",
+            ChangeKind::Widened => "widen",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Added, Self::Widened].into_iter().find(|k| k.as_str() == s.trim())
+    }
+}
+
+/// A change the files made to a table's columns.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddedColumn {
+pub struct ColumnChange {
     pub name: Ident,
+    /// The column's type from then on.
     pub ty: ColumnType,
-    /// The first file that carried it (in path order).
+    pub change: ChangeKind,
+    /// The first file that carried it (in path order); for a widening, the
+    /// load that found the longer value.
     pub first_file: String,
 }
 
-impl AddedColumn {
+impl ColumnChange {
     /// How the run record and the state name the change.
     pub fn describe(&self) -> String {
-        format!("column {} {} added (first in {})", self.name, self.ty, self.first_file)
+        match self.change {
+            ChangeKind::Added => format!("column {} {} added (first in {})", self.name, self.ty, self.first_file),
+            ChangeKind::Widened => format!("column {} widened to {} ({})", self.name, self.ty, self.first_file),
+        }
     }
 }
 
-/// The table as its loads see it: the configured columns, then the added ones.
-pub fn effective(t: &TableConfig, added: &[AddedColumn]) -> TableConfig {
+/// The table as its loads see it: the configured columns with their widened
+/// types, then the added ones, in the order the changes were recorded.
+pub fn effective(t: &TableConfig, changes: &[ColumnChange]) -> TableConfig {
     let mut out = t.clone();
-    for a in added {
-        if out.column(&a.name).is_none() {
-            out.columns.push(Column { name: a.name.clone(), ty: a.ty });
+    for a in changes {
+        match out.columns.iter_mut().find(|c| c.name == a.name) {
+            Some(c) if a.change == ChangeKind::Widened => c.ty = a.ty,
+            Some(_) => {}
+            None => out.columns.push(Column { name: a.name.clone(), ty: a.ty }),
         }
     }
     out
+}
+
+/// The type a text column of `before` takes to hold `chars` characters:
+/// `varchar(chars)`, or `varchar` at its widest beyond the longest length
+/// the config allows.
+pub fn widened(before: ColumnType, chars: u32) -> Option<ColumnType> {
+    let n = before.max_chars()?;
+    (chars > n).then(|| {
+        if chars <= crate::config::MAX_VARCHAR_CHARS {
+            ColumnType::Varchar(Some(chars))
+        } else {
+            ColumnType::Varchar(None)
+        }
+    })
 }
 
 /// The type an added column gets in the target, from its Parquet type.
@@ -66,7 +112,7 @@ pub fn column_type_of(f: &FileColumnType) -> Option<ColumnType> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchColumns {
     /// Columns this batch adds to the target (and records).
-    pub added: Vec<AddedColumn>,
+    pub added: Vec<ColumnChange>,
     /// `(kind, column)`: effective columns no file of that kind in the batch
     /// carries; they load as NULL.
     pub absent: BTreeSet<(FileKind, Ident)>,
@@ -88,7 +134,7 @@ pub fn batch_columns(
     t: &TableConfig,
     files: &[RawFile],
     schemas: &[Vec<FileColumn>],
-    added: Vec<AddedColumn>,
+    added: Vec<ColumnChange>,
 ) -> BatchColumns {
     let mut out = BatchColumns { added, ..BatchColumns::default() };
     for kind in [FileKind::Full, FileKind::Cdc] {
@@ -120,10 +166,10 @@ pub fn additions(
     t: &TableConfig,
     files: &[RawFile],
     extras: &[Vec<FileColumn>],
-) -> Result<Vec<AddedColumn>, PipelineError> {
+) -> Result<Vec<ColumnChange>, PipelineError> {
     let mut order: Vec<(&RawFile, &Vec<FileColumn>)> = files.iter().zip(extras).collect();
     order.sort_by(|a, b| a.0.path.cmp(&b.0.path));
-    let mut out: Vec<(AddedColumn, FileColumnType)> = Vec::new();
+    let mut out: Vec<(ColumnChange, FileColumnType)> = Vec::new();
     for (file, columns) in order {
         for c in columns {
             let at = |what: String| {
@@ -143,7 +189,10 @@ pub fn additions(
             let name = Ident::new(&c.name).map_err(|e| at(format!("cannot be added: {e}")))?;
             let ty = column_type_of(&c.ty)
                 .ok_or_else(|| at(format!("has the Parquet type {:?}, which the pipeline cannot store", c.ty)))?;
-            out.push((AddedColumn { name, ty, first_file: file.path.clone() }, c.ty.clone()));
+            out.push((
+                ColumnChange { name, ty, change: ChangeKind::Added, first_file: file.path.clone() },
+                c.ty.clone(),
+            ));
         }
     }
     debug_assert!(out.is_empty() || t.on_schema_change == SchemaChangePolicy::AddColumns);
@@ -231,5 +280,29 @@ mod tests {
         // THEN filler is absent from the full load only, and the CDC files mix
         assert!(!bc.reads(FileKind::Full, &filler) && bc.reads(FileKind::Cdc, &filler));
         assert_eq!(bc.mixed, BTreeSet::from([FileKind::Cdc]));
+    }
+}
+
+#[cfg(test)]
+mod widening_tests {
+    use super::*;
+    use crate::sql::merge::columns_to_widen;
+
+    #[test]
+    fn a_failed_load_names_the_columns_to_widen_and_their_lengths() {
+        let message = "CDC_DATA_ERROR: table public.t: text longer than its column (the source widened it): \
+                       CDC_WIDEN(filler=120,v=7,)";
+        assert_eq!(columns_to_widen(message), Some(vec![("filler".to_string(), 120), ("v".to_string(), 7)]));
+        assert_eq!(columns_to_widen("CDC_DATA_ERROR: table public.t: null key (id) in file f"), None);
+        assert_eq!(columns_to_widen("CDC_WIDEN()"), None);
+    }
+
+    #[test]
+    fn text_widens_to_the_longest_value_and_past_the_config_s_limit_to_varchar() {
+        assert_eq!(widened(ColumnType::Varchar(Some(10)), 25), Some(ColumnType::Varchar(Some(25))));
+        assert_eq!(widened(ColumnType::Char(84), 100), Some(ColumnType::Varchar(Some(100))));
+        assert_eq!(widened(ColumnType::Varchar(Some(10)), 10), None, "it fits");
+        assert_eq!(widened(ColumnType::Varchar(Some(10)), 20_000), Some(ColumnType::Varchar(None)));
+        assert_eq!(widened(ColumnType::Integer, 20), None, "not text");
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use cdc_core::ident::Ident;
 use cdc_core::ports::{FileKind, RawFile};
-use cdc_core::schema_change::{self, AddedColumn, BatchColumns};
+use cdc_core::schema_change::{self, BatchColumns, ColumnChange};
 use cdc_core::sql::unload::{DayExport, DayRecord, export_day, record_day, unloaded_days_query};
 use cdc_core::sql::{Dialect, StatementBatch, merge, rebuild, setup};
 use cdc_core::{ColumnType, PipelineConfig, TableConfig, TableMode};
@@ -70,9 +70,10 @@ fn rebuild_batches(d: Dialect) -> Vec<(String, StatementBatch)> {
 /// file lacks `filler` (upsert) or `bid` (append): the effective table and
 /// how the files' columns stand.
 fn schema_change(t: &TableConfig, files: &[RawFile]) -> (TableConfig, BatchColumns) {
-    let added = vec![AddedColumn {
+    let added = vec![ColumnChange {
         name: Ident::new("email").unwrap(),
         ty: ColumnType::Varchar(None),
+        change: schema_change::ChangeKind::Added,
         first_file: files[2].path.clone(),
     }];
     let loaded = schema_change::effective(t, &added);

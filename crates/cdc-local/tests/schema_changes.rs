@@ -205,3 +205,62 @@ async fn a_resync_and_a_reload_rebuild_with_the_effective_schema() {
     assert_eq!(wide_rows(&w), expected);
     assert_eq!(w.count("SELECT COUNT(*) FROM public.items WHERE tier = 7 AND id = 1"), 1);
 }
+
+/// `items` with `v` as varchar(5) under `policy`, loaded with short values.
+async fn narrow_items(policy: &str) -> World {
+    let config = CONFIG.replacen(
+        "lateness_window = \"1d\"\ncolumns = [ { name = \"id\", type = \"integer\" }, { name = \"v\", type = \"varchar\" } ]",
+        &format!("lateness_window = \"1d\"\non_schema_change = \"{policy}\"\ncolumns = [ {{ name = \"id\", type = \"integer\" }}, {{ name = \"v\", type = \"varchar(5)\" }} ]"),
+        1,
+    );
+    let w = World::with_config(&config);
+    w.setup().await;
+    w.full_file("items", "LOAD00000001", &[fr(1, "a", 100), fr(2, "b", 100)]);
+    w.load("items").await.unwrap();
+    w
+}
+
+#[tokio::test]
+async fn a_value_longer_than_its_varchar_widens_the_column_and_the_load_runs_again() {
+    // GIVEN items.v configured as varchar(5), loaded
+    let w = narrow_items("add_columns").await;
+    // WHEN the source widened it: a file with a 12-character value
+    w.cdc_file(
+        "items",
+        "20261101",
+        "20261101-000500000",
+        &[ch("U", 1, "twelve chars", 200, 1), ch("U", 2, "b2", 201, 2)],
+    );
+    let stats = w.load("items").await.unwrap();
+    // THEN the load ran after the column was widened, and the value is whole
+    assert_eq!(stats.files, 1);
+    assert_eq!(w.state("items"), [(1, some("twelve chars")), (2, some("b2"))].into());
+    // AND the widening is recorded with the new type, so the next load checks against it
+    let conn = w.warehouse.connection().unwrap();
+    let (ty, change): (String, String) = conn
+        .query_row("SELECT column_type, change FROM cdc_control.items__columns WHERE column_name = 'v'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((ty.as_str(), change.as_str()), ("varchar(12)", "widen"));
+    w.cdc_file("items", "20261101", "20261101-001000000", &[ch("U", 2, "eleven char", 300, 3)]);
+    assert_eq!(w.load("items").await.unwrap().files, 1);
+    // AND a still longer value widens again
+    w.cdc_file("items", "20261101", "20261101-002000000", &[ch("U", 2, "twenty characters!!!", 400, 4)]);
+    w.load("items").await.unwrap();
+    assert_eq!(w.state("items")[&2], some("twenty characters!!!"));
+    assert_eq!(w.count("SELECT COUNT(*) FROM cdc_control.items__columns WHERE change = 'widen'"), 2);
+}
+
+#[tokio::test]
+async fn under_fail_a_value_longer_than_its_varchar_fails_the_table_naming_it() {
+    let w = narrow_items("fail").await;
+    let before = w.state("items");
+    w.cdc_file("items", "20261101", "20261101-000500000", &[ch("U", 1, "twelve chars", 200, 1)]);
+    let e = w.load("items").await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::DataError);
+    assert!(e.message.contains("column v (varchar(5)) holds a value of more than 5 characters"), "{e}");
+    assert!(!e.message.contains("CDC_WIDEN"), "{e}");
+    assert_eq!(w.state("items"), before);
+    assert_eq!(w.count("SELECT COUNT(*) FROM cdc_control.items__columns"), 0);
+}

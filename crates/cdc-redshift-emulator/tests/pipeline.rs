@@ -9,11 +9,12 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+use cdc_core::ident::Ident;
 use cdc_core::load::{LoadRun, SubmitOutcome, load_table, submit_load};
 use cdc_core::ports::Warehouse;
 use cdc_core::sql::unload::{DayExport, export_day};
 use cdc_core::sql::{Dialect, StatementBatch, setup};
-use cdc_core::{PipelineConfig, TableKind};
+use cdc_core::{ColumnType, PipelineConfig, TableKind};
 use cdc_dmsgen::{DmsLayout, Generator, GeneratorConfig, ReloadNaming};
 use cdc_moto::MotoServer;
 use cdc_redshift_emulator::{Emulator, EmulatorConfig};
@@ -166,6 +167,53 @@ async fn dms_reloads_in_both_naming_cases_rebuild_their_tables_as_the_oracle_say
     let target: BTreeSet<String> =
         target_rows(&wh, &cfg, "pgbench_accounts").await.into_iter().map(|r| r[0].clone()).collect();
     assert_eq!(target, source);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_value_longer_than_its_column_widens_it_outside_a_transaction_then_loads_as_the_oracle_says() {
+    // GIVEN the demo pipeline on the emulator, tellers' filler configured
+    // narrower (varchar(5)) than the source's 7-character values
+    let stack = stack().await;
+    let text = include_str!("../../../config/pipeline.toml");
+    let narrow = text.replacen(
+        "{ name = \"filler\", type = \"varchar(84)\" }",
+        "{ name = \"filler\", type = \"varchar(5)\" }",
+        1,
+    );
+    assert_ne!(narrow, text, "tellers' filler is the first varchar(84)");
+    let cfg = PipelineConfig::parse(&narrow, "narrow").unwrap();
+    assert_eq!(
+        cfg.table("pgbench_tellers").unwrap().column(&Ident::new("filler").unwrap()).unwrap().ty,
+        ColumnType::Varchar(Some(5))
+    );
+    let wh = warehouse(&stack.emulator);
+    let dir = tempfile::tempdir().unwrap();
+    let mut generator = small_generator(dir.path());
+    let raw = MotoRawZone::new(stack.s3.clone(), RAW_BUCKET, dir.path());
+    let mut uploads = RawUploads::default();
+    for part in setup::setup_batches(&cfg, Dialect::Redshift, Some(&external_schema())) {
+        run(&wh, with_fixed_procedure(part)).await.unwrap();
+    }
+    generator.full_load().unwrap();
+    generator.cdc_cycle(100).unwrap();
+    uploads.upload_new(&stack.s3, RAW_BUCKET, dir.path()).await;
+    register_raw_tables(&stack.glue, &cfg, &raw).await;
+    // WHEN every table loads
+    load_everything(&cfg, &wh, &raw).await;
+    // THEN tellers' filler was widened (VARCHAR(4n) bytes for n characters, by
+    // an ALTER the emulator runs only outside a transaction) and every table
+    // equals the oracle
+    assert_target_matches_oracle(&cfg, &wh, &generator, "after the widening").await;
+    let rs = run(
+        &wh,
+        batch(
+            "widened",
+            &["SELECT column_type, change FROM cdc_control.\"pgbench_tellers__columns\" WHERE column_name = 'filler'"],
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(texts(&rs), [["varchar(7)", "widen"]]);
 }
 
 async fn full_cycle(fixed_procedure: bool) {

@@ -35,12 +35,13 @@ use std::collections::BTreeSet;
 use super::setup::VERSION_CHARS;
 use super::{Dialect, StatementBatch, names};
 use crate::config::{
-    ColumnType, FULL_LOAD_FLAG_COLUMN, MAX_TEXT_BYTES, PipelineConfig, SEQUENCE_TEXT_CHARS, SequenceType, TableConfig,
-    TableMode,
+    ColumnType, FULL_LOAD_FLAG_COLUMN, MAX_TEXT_BYTES, PipelineConfig, SEQUENCE_TEXT_CHARS, SchemaChangePolicy,
+    SequenceType, TableConfig, TableMode,
 };
 use crate::dms::Layout;
-use crate::ports::{FileKind, RawFile};
-use crate::schema_change::{AddedColumn, BatchColumns};
+use crate::ident::Ident;
+use crate::ports::{FileKind, RawFile, SingleStatement};
+use crate::schema_change::{BatchColumns, ColumnChange};
 
 /// Each `INSERT ... VALUES` of file names stays well under the Data API's
 /// 100 KB statement limit.
@@ -48,6 +49,66 @@ const MAX_VALUES_STATEMENT_BYTES: usize = 60_000;
 
 /// How much of an offending value an error message shows.
 const VALUE_SHOWN_CHARS: u32 = 60;
+
+/// How a load's failure names the text columns to widen:
+/// `CDC_WIDEN(col=chars,…)` ([`Plan::widen_check`]).
+pub const WIDEN_MARKER: &str = "CDC_WIDEN";
+
+/// The columns and lengths a load's failure asks to widen to, if it is one.
+pub fn columns_to_widen(message: &str) -> Option<Vec<(String, u32)>> {
+    let start = message.find(&format!("{WIDEN_MARKER}("))? + WIDEN_MARKER.len() + 1;
+    let end = start + message[start..].find(')')?;
+    let out: Vec<(String, u32)> = message[start..end]
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| {
+            let (name, chars) = p.split_once('=')?;
+            Some((name.trim().to_string(), chars.trim().parse().ok()?))
+        })
+        .collect();
+    (!out.is_empty()).then_some(out)
+}
+
+/// `ALTER TABLE … ALTER COLUMN … TYPE` widening `column` to `ty` on the
+/// target, and on the tables that copy it: an append table's paired copies,
+/// the tombstones of a key column. Each runs alone, outside a transaction.
+pub fn widen_statements(
+    cfg: &PipelineConfig,
+    t: &TableConfig,
+    d: Dialect,
+    column: &Ident,
+    ty: ColumnType,
+) -> Vec<SingleStatement> {
+    let mut tables = vec![names::target(cfg, t)];
+    if t.mode == TableMode::Append {
+        tables.push(names::paired(cfg, t));
+    }
+    if t.key.contains(column) {
+        tables.push(names::tombstones(cfg, t));
+    }
+    tables
+        .into_iter()
+        .map(|table| SingleStatement {
+            label: format!("widen {}.{column}", t.qualified()),
+            sql: format!("ALTER TABLE {table} ALTER COLUMN {} TYPE {}", column.quoted(), d.type_name(ty)),
+        })
+        .collect()
+}
+
+/// The record of column changes made outside a load (a widening).
+pub fn record_column_changes(
+    cfg: &PipelineConfig,
+    t: &TableConfig,
+    d: Dialect,
+    changes: &[ColumnChange],
+) -> StatementBatch {
+    let none = BatchColumns::default();
+    let p = Plan { cfg, t, d, columns: &none };
+    StatementBatch {
+        label: format!("record column changes of {}", t.qualified()),
+        statements: p.record_changes(changes),
+    }
+}
 
 /// Column order of the figures the last statement returns.
 pub const STATS_COLUMNS: [&str; 5] = ["files", "changes", "upserts", "deletes", "max_commit_ts"];
@@ -85,6 +146,7 @@ pub fn load_batch_with_columns(
         d.equal("cdc_files.file", "p.file", path)
     ));
     s.push(format!("CREATE TEMP TABLE cdc_batch AS {}", p.batch_select(files)));
+    s.extend(p.widen_check());
     s.push(p.checks());
     s.push(p.superseded_by_rebuild());
     match t.mode {
@@ -166,19 +228,27 @@ impl Plan<'_> {
                 s.push(format!("ALTER TABLE {} ADD COLUMN {} {ty}", names::paired(self.cfg, self.t), a.name.quoted()));
             }
         }
-        // One row per column; each numbered after those before it.
-        let columns = names::columns(self.cfg, self.t);
-        for a in &self.columns.added {
-            s.push(format!(
-                "INSERT INTO {columns} (column_name, column_type, ordinal, first_file, added_at) SELECT {}, {}, \
-                 CAST(COUNT(*) AS INTEGER), {}, {} FROM {columns}",
-                self.d.literal(a.name.as_str()),
-                self.d.literal(&a.ty.to_string()),
-                self.d.literal(&a.first_file),
-                self.d.now()
-            ));
-        }
+        s.extend(self.record_changes(&self.columns.added));
         s
+    }
+
+    /// One record row per change, each numbered after those before it.
+    fn record_changes(&self, changes: &[ColumnChange]) -> Vec<String> {
+        let columns = names::columns(self.cfg, self.t);
+        changes
+            .iter()
+            .map(|a| {
+                format!(
+                    "INSERT INTO {columns} (column_name, column_type, change, ordinal, first_file, added_at) SELECT {}, \
+                     {}, '{}', CAST(COUNT(*) AS INTEGER), {}, {} FROM {columns}",
+                    self.d.literal(a.name.as_str()),
+                    self.d.literal(&a.ty.to_string()),
+                    a.change.as_str(),
+                    self.d.literal(&a.first_file),
+                    self.d.now()
+                )
+            })
+            .collect()
     }
 
     /// The figures statement, naming the columns this batch added.
@@ -186,7 +256,7 @@ impl Plan<'_> {
         if self.columns.added.is_empty() {
             return stats;
         }
-        let changes: Vec<String> = self.columns.added.iter().map(AddedColumn::describe).collect();
+        let changes: Vec<String> = self.columns.added.iter().map(ColumnChange::describe).collect();
         format!("SELECT x.*, {} AS schema_changes FROM ({stats}) x", self.d.literal(&changes.join("; ")))
     }
 
@@ -475,6 +545,65 @@ impl Plan<'_> {
     /// fails the load naming the column and the value's start, rather than
     /// being truncated or nulled (docs/redshift.md). Each check is a
     /// (condition, message expression) pair.
+    /// Under `on_schema_change = "add_columns"`: a text value longer than
+    /// its column's characters means the source widened it. The batch then
+    /// fails before changing anything, naming each such column with the
+    /// longest value's length ([`WIDEN_MARKER`]`(col=chars,…)`); the load
+    /// step widens them outside a transaction and submits the load again
+    /// (docs/table-lifecycle.md). Under `"fail"` the length check of
+    /// [`Self::checks`] fails the load as before.
+    pub(super) fn widen_check(&self) -> Option<String> {
+        if self.t.on_schema_change != SchemaChangePolicy::AddColumns {
+            return None;
+        }
+        let d = self.d;
+        let bounded: Vec<(&Ident, u32)> = self
+            .t
+            .columns
+            .iter()
+            .filter_map(|c| Some((&c.name, c.ty.is_text().then(|| c.ty.max_chars()).flatten()?)))
+            .collect();
+        if bounded.is_empty() {
+            return None;
+        }
+        let longest: Vec<String> = bounded
+            .iter()
+            .enumerate()
+            .map(|(i, (name, n))| {
+                let col = format!("b.{}", name.quoted());
+                format!(
+                    "MAX(CASE WHEN {} > {n} AND {} > {n} THEN {} END) AS w{i}",
+                    d.byte_length(&col),
+                    d.char_length(&col),
+                    d.char_length(&col)
+                )
+            })
+            .collect();
+        let parts: Vec<String> = bounded
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| {
+                format!(
+                    "COALESCE({} || CAST(m.w{i} AS {}) || ',', '')",
+                    d.literal(&format!("{name}=")),
+                    d.text_type(12)
+                )
+            })
+            .collect();
+        let any: Vec<String> = (0..bounded.len()).map(|i| format!("m.w{i} IS NOT NULL")).collect();
+        Some(d.assert_empty(
+            &self.cfg.control_schema.quoted(),
+            &format!(
+                "SELECT {} || {} || ')' FROM (SELECT {} FROM cdc_batch b) m WHERE {}",
+                d.literal(&format!("{WIDEN_MARKER}(")),
+                parts.join(" || "),
+                longest.join(", "),
+                any.join(" OR ")
+            ),
+            &format!("table {}: text longer than its column (the source widened it): ", self.t.qualified()),
+        ))
+    }
+
     fn length_checks(&self) -> Vec<(String, String)> {
         let d = self.d;
         self.t

@@ -85,6 +85,7 @@ pub fn rebuild_batch(cfg: &PipelineConfig, t: &TableConfig, d: Dialect, r: &Rebu
     s.push(format!("DELETE FROM cdc_files WHERE NOT {live}"));
     let read: Vec<RawFile> = r.full.iter().chain(r.cdc).cloned().collect();
     s.push(format!("CREATE TEMP TABLE cdc_batch AS {}", p.batch_select(&read)));
+    s.extend(p.widen_check());
     s.push(p.checks());
     s.extend(reset(&p, live));
     s.push(format!("DELETE FROM {progress} WHERE kind IN ('F', '{SUPERSEDED_KIND}') AND {live}"));

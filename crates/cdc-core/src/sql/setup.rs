@@ -133,11 +133,12 @@ fn create_target(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) -> String {
 /// config would spell it, order of addition, the file that brought it.
 fn create_columns(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) -> String {
     format!(
-        "CREATE TABLE IF NOT EXISTS {} (column_name {} NOT NULL, column_type {} NOT NULL, ordinal INTEGER NOT NULL, \
-         first_file {} NOT NULL, added_at TIMESTAMP NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS {} (column_name {} NOT NULL, column_type {} NOT NULL, change {} NOT NULL, \
+         ordinal INTEGER NOT NULL, first_file {} NOT NULL, added_at TIMESTAMP NOT NULL)",
         names::columns(cfg, t),
         d.text_type(127),
         d.text_type(64),
+        d.text_type(8),
         d.text_type(1024)
     )
 }
@@ -304,9 +305,11 @@ pub fn applied_files_query(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) ->
     let oldest = d.partition_minus_days("MAX(partition_0)", t.listing_window_days());
     let window = format!("(SELECT {oldest} AS oldest_partition FROM {progress} WHERE kind = 'C') w");
     let no_column = format!(
-        "CAST(NULL AS {}) AS column_name, CAST(NULL AS {}) AS column_type, CAST(NULL AS INTEGER) AS ordinal",
+        "CAST(NULL AS {}) AS column_name, CAST(NULL AS {}) AS column_type, CAST(NULL AS {}) AS change, \
+         CAST(NULL AS INTEGER) AS ordinal",
         d.text_type(127),
-        d.text_type(64)
+        d.text_type(64),
+        d.text_type(8)
     );
     // The added columns ride along (kind `A`, their first file), so the
     // effective schema costs no round trip of its own.
@@ -315,11 +318,11 @@ pub fn applied_files_query(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) ->
          CAST(NULL AS TIMESTAMP) AS newest_modified, w.oldest_partition, {no_column} \
          FROM {window} LEFT JOIN {progress} p ON p.kind IN ('F', 'S') OR p.partition_0 >= w.oldest_partition \
          UNION ALL SELECT NULL, 'C', p.partition_0, SUM(p.size), NULL, COUNT(*), MAX(p.modified), w.oldest_partition, \
-         NULL, NULL, NULL \
+         NULL, NULL, NULL, NULL \
          FROM {window} JOIN {progress} p ON p.kind = 'C' AND p.partition_0 < w.oldest_partition \
          GROUP BY p.partition_0, w.oldest_partition \
          UNION ALL SELECT c.first_file, '{ADDED_COLUMN_KIND}', NULL, NULL, NULL, NULL, NULL, NULL, c.column_name, \
-         c.column_type, c.ordinal FROM {} c",
+         c.column_type, c.change, c.ordinal FROM {} c",
         names::columns(cfg, t)
     );
     StatementBatch { label: format!("progress of {}", t.qualified()), statements: vec![statement] }

@@ -10,7 +10,7 @@ use super::{RunIds, StepStatus};
 use crate::config::PipelineConfig;
 use crate::error::PipelineError;
 use crate::job::{JobStateStore, Lease, TableLife, TableState, TableUpdate};
-use crate::load::{LoadRun, PollOutcome, SubmitOutcome, poll_load, submit_load, table};
+use crate::load::{LoadRun, PollOutcome, SubmitOutcome, poll_load, submit_load, table, widen_columns};
 use crate::ports::{IdempotentSubmits, RawZone, StatementId, StatementState, Warehouse};
 use crate::sql::setup;
 
@@ -305,6 +305,19 @@ pub async fn load_poll(
     let t = table(cfg, &input.table)?;
     match poll_load(t, warehouse, &input.statement_id).await? {
         PollOutcome::Running => Ok(carried(StepOutput::polled(input, StepStatus::Running, now), input)),
+        PollOutcome::Widen(columns) => {
+            // The load changed nothing: widen outside a transaction, then the
+            // state machine submits it again (its retry path).
+            let changes = widen_columns(cfg, t, warehouse, &columns, &input.statement_id).await?;
+            let what: Vec<String> = changes.iter().map(|c| c.describe()).collect();
+            if !what.is_empty() {
+                let update = TableUpdate::SchemaChanged { what: what.join("; "), at: now };
+                store.update_table(&input.ids.job_id, &input.table, update).await?;
+            }
+            let cause = format!("text columns widened before the load runs again: {}", what.join("; "));
+            let out = StepOutput { cause: Some(cause), ..StepOutput::polled(input, StepStatus::Retry, now) };
+            Ok(carried(out, input))
+        }
         PollOutcome::Retry(e) => {
             tracing::warn!(table = %input.table, error = %e, "load ended without effect; the state machine submits it again");
             let out = StepOutput { cause: Some(e.to_string()), ..StepOutput::polled(input, StepStatus::Retry, now) };

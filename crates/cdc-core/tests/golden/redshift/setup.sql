@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_branches__progress" (file VARC
 
 CALL "cdc_control".cdc_assert_empty('SELECT CAST(c.n AS VARCHAR(16)) FROM (SELECT COUNT(*) AS n FROM information_schema.columns WHERE LOWER(table_schema) = LOWER(''cdc_control'') AND LOWER(table_name) = LOWER(''pgbench_branches__progress'') AND LOWER(column_name) IN (''size'', ''version'', ''modified'')) c WHERE c.n < 3 LIMIT 1', 'CDC_DATA_ERROR: setup: table cdc_control.pgbench_branches__progress was created by an older release, without the columns size, version and modified; run ALTER TABLE "cdc_control"."pgbench_branches__progress" ADD COLUMN size BIGINT; ALTER TABLE "cdc_control"."pgbench_branches__progress" ADD COLUMN version VARCHAR(128); ALTER TABLE "cdc_control"."pgbench_branches__progress" ADD COLUMN modified TIMESTAMP (those missing); then run again. Columns found: ');
 
-CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_branches__columns" (column_name VARCHAR(127) NOT NULL, column_type VARCHAR(64) NOT NULL, ordinal INTEGER NOT NULL, first_file VARCHAR(1024) NOT NULL, added_at TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_branches__columns" (column_name VARCHAR(127) NOT NULL, column_type VARCHAR(64) NOT NULL, change VARCHAR(8) NOT NULL, ordinal INTEGER NOT NULL, first_file VARCHAR(1024) NOT NULL, added_at TIMESTAMP NOT NULL);
 
 CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_branches__tombstones" ("bid" INTEGER NOT NULL, _cdc_ts TIMESTAMP NOT NULL, _cdc_seq NUMERIC(38,0));
 
@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_tellers__progress" (file VARCH
 
 CALL "cdc_control".cdc_assert_empty('SELECT CAST(c.n AS VARCHAR(16)) FROM (SELECT COUNT(*) AS n FROM information_schema.columns WHERE LOWER(table_schema) = LOWER(''cdc_control'') AND LOWER(table_name) = LOWER(''pgbench_tellers__progress'') AND LOWER(column_name) IN (''size'', ''version'', ''modified'')) c WHERE c.n < 3 LIMIT 1', 'CDC_DATA_ERROR: setup: table cdc_control.pgbench_tellers__progress was created by an older release, without the columns size, version and modified; run ALTER TABLE "cdc_control"."pgbench_tellers__progress" ADD COLUMN size BIGINT; ALTER TABLE "cdc_control"."pgbench_tellers__progress" ADD COLUMN version VARCHAR(128); ALTER TABLE "cdc_control"."pgbench_tellers__progress" ADD COLUMN modified TIMESTAMP (those missing); then run again. Columns found: ');
 
-CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_tellers__columns" (column_name VARCHAR(127) NOT NULL, column_type VARCHAR(64) NOT NULL, ordinal INTEGER NOT NULL, first_file VARCHAR(1024) NOT NULL, added_at TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_tellers__columns" (column_name VARCHAR(127) NOT NULL, column_type VARCHAR(64) NOT NULL, change VARCHAR(8) NOT NULL, ordinal INTEGER NOT NULL, first_file VARCHAR(1024) NOT NULL, added_at TIMESTAMP NOT NULL);
 
 CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_tellers__tombstones" ("tid" INTEGER NOT NULL, _cdc_ts TIMESTAMP NOT NULL, _cdc_seq NUMERIC(38,0));
 
@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_accounts__progress" (file VARC
 
 CALL "cdc_control".cdc_assert_empty('SELECT CAST(c.n AS VARCHAR(16)) FROM (SELECT COUNT(*) AS n FROM information_schema.columns WHERE LOWER(table_schema) = LOWER(''cdc_control'') AND LOWER(table_name) = LOWER(''pgbench_accounts__progress'') AND LOWER(column_name) IN (''size'', ''version'', ''modified'')) c WHERE c.n < 3 LIMIT 1', 'CDC_DATA_ERROR: setup: table cdc_control.pgbench_accounts__progress was created by an older release, without the columns size, version and modified; run ALTER TABLE "cdc_control"."pgbench_accounts__progress" ADD COLUMN size BIGINT; ALTER TABLE "cdc_control"."pgbench_accounts__progress" ADD COLUMN version VARCHAR(128); ALTER TABLE "cdc_control"."pgbench_accounts__progress" ADD COLUMN modified TIMESTAMP (those missing); then run again. Columns found: ');
 
-CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_accounts__columns" (column_name VARCHAR(127) NOT NULL, column_type VARCHAR(64) NOT NULL, ordinal INTEGER NOT NULL, first_file VARCHAR(1024) NOT NULL, added_at TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_accounts__columns" (column_name VARCHAR(127) NOT NULL, column_type VARCHAR(64) NOT NULL, change VARCHAR(8) NOT NULL, ordinal INTEGER NOT NULL, first_file VARCHAR(1024) NOT NULL, added_at TIMESTAMP NOT NULL);
 
 CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_accounts__tombstones" ("aid" INTEGER NOT NULL, _cdc_ts TIMESTAMP NOT NULL, _cdc_seq NUMERIC(38,0));
 
@@ -65,7 +65,7 @@ CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_history__progress" (file VARCH
 
 CALL "cdc_control".cdc_assert_empty('SELECT CAST(c.n AS VARCHAR(16)) FROM (SELECT COUNT(*) AS n FROM information_schema.columns WHERE LOWER(table_schema) = LOWER(''cdc_control'') AND LOWER(table_name) = LOWER(''pgbench_history__progress'') AND LOWER(column_name) IN (''size'', ''version'', ''modified'')) c WHERE c.n < 3 LIMIT 1', 'CDC_DATA_ERROR: setup: table cdc_control.pgbench_history__progress was created by an older release, without the columns size, version and modified; run ALTER TABLE "cdc_control"."pgbench_history__progress" ADD COLUMN size BIGINT; ALTER TABLE "cdc_control"."pgbench_history__progress" ADD COLUMN version VARCHAR(128); ALTER TABLE "cdc_control"."pgbench_history__progress" ADD COLUMN modified TIMESTAMP (those missing); then run again. Columns found: ');
 
-CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_history__columns" (column_name VARCHAR(127) NOT NULL, column_type VARCHAR(64) NOT NULL, ordinal INTEGER NOT NULL, first_file VARCHAR(1024) NOT NULL, added_at TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_history__columns" (column_name VARCHAR(127) NOT NULL, column_type VARCHAR(64) NOT NULL, change VARCHAR(8) NOT NULL, ordinal INTEGER NOT NULL, first_file VARCHAR(1024) NOT NULL, added_at TIMESTAMP NOT NULL);
 
 CREATE TABLE IF NOT EXISTS "cdc_control"."pgbench_history__paired" ("tid" INTEGER, "bid" INTEGER, "aid" INTEGER, "delta" INTEGER, "mtime" TIMESTAMP, "filler" VARCHAR(88), _cdc_fp VARCHAR(32) NOT NULL, _cdc_ts TIMESTAMP NOT NULL, _cdc_seq NUMERIC(38,0));
 
@@ -77,7 +77,7 @@ CREATE TABLE IF NOT EXISTS "cdc_control"."type_samples__progress" (file VARCHAR(
 
 CALL "cdc_control".cdc_assert_empty('SELECT CAST(c.n AS VARCHAR(16)) FROM (SELECT COUNT(*) AS n FROM information_schema.columns WHERE LOWER(table_schema) = LOWER(''cdc_control'') AND LOWER(table_name) = LOWER(''type_samples__progress'') AND LOWER(column_name) IN (''size'', ''version'', ''modified'')) c WHERE c.n < 3 LIMIT 1', 'CDC_DATA_ERROR: setup: table cdc_control.type_samples__progress was created by an older release, without the columns size, version and modified; run ALTER TABLE "cdc_control"."type_samples__progress" ADD COLUMN size BIGINT; ALTER TABLE "cdc_control"."type_samples__progress" ADD COLUMN version VARCHAR(128); ALTER TABLE "cdc_control"."type_samples__progress" ADD COLUMN modified TIMESTAMP (those missing); then run again. Columns found: ');
 
-CREATE TABLE IF NOT EXISTS "cdc_control"."type_samples__columns" (column_name VARCHAR(127) NOT NULL, column_type VARCHAR(64) NOT NULL, ordinal INTEGER NOT NULL, first_file VARCHAR(1024) NOT NULL, added_at TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS "cdc_control"."type_samples__columns" (column_name VARCHAR(127) NOT NULL, column_type VARCHAR(64) NOT NULL, change VARCHAR(8) NOT NULL, ordinal INTEGER NOT NULL, first_file VARCHAR(1024) NOT NULL, added_at TIMESTAMP NOT NULL);
 
 CREATE TABLE IF NOT EXISTS "cdc_control"."type_samples__tombstones" ("k_text" VARCHAR(32) NOT NULL, "k_int" INTEGER NOT NULL, _cdc_ts TIMESTAMP NOT NULL, _cdc_seq NUMERIC(38,0));
 
@@ -91,7 +91,7 @@ CREATE TABLE IF NOT EXISTS "cdc_control"."type_events__progress" (file VARCHAR(1
 
 CALL "cdc_control".cdc_assert_empty('SELECT CAST(c.n AS VARCHAR(16)) FROM (SELECT COUNT(*) AS n FROM information_schema.columns WHERE LOWER(table_schema) = LOWER(''cdc_control'') AND LOWER(table_name) = LOWER(''type_events__progress'') AND LOWER(column_name) IN (''size'', ''version'', ''modified'')) c WHERE c.n < 3 LIMIT 1', 'CDC_DATA_ERROR: setup: table cdc_control.type_events__progress was created by an older release, without the columns size, version and modified; run ALTER TABLE "cdc_control"."type_events__progress" ADD COLUMN size BIGINT; ALTER TABLE "cdc_control"."type_events__progress" ADD COLUMN version VARCHAR(128); ALTER TABLE "cdc_control"."type_events__progress" ADD COLUMN modified TIMESTAMP (those missing); then run again. Columns found: ');
 
-CREATE TABLE IF NOT EXISTS "cdc_control"."type_events__columns" (column_name VARCHAR(127) NOT NULL, column_type VARCHAR(64) NOT NULL, ordinal INTEGER NOT NULL, first_file VARCHAR(1024) NOT NULL, added_at TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS "cdc_control"."type_events__columns" (column_name VARCHAR(127) NOT NULL, column_type VARCHAR(64) NOT NULL, change VARCHAR(8) NOT NULL, ordinal INTEGER NOT NULL, first_file VARCHAR(1024) NOT NULL, added_at TIMESTAMP NOT NULL);
 
 CREATE TABLE IF NOT EXISTS "cdc_control"."type_events__paired" ("e_id" INTEGER, "c_smallint" SMALLINT, "c_integer" INTEGER, "c_bigint" BIGINT, "c_real" REAL, "c_double" DOUBLE PRECISION, "c_boolean" BOOLEAN, "c_date" DATE, "c_timestamp" TIMESTAMP, "c_numeric" NUMERIC(18,4), "c_varchar" VARCHAR(24), "c_text" VARCHAR(65535), "c_char" VARCHAR(12), _cdc_fp VARCHAR(32) NOT NULL, _cdc_ts TIMESTAMP NOT NULL, _cdc_seq NUMERIC(38,0));
 
