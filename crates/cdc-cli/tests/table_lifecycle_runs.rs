@@ -9,7 +9,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,13 +38,18 @@ struct Fixture {
 impl Fixture {
     /// A small raw zone (a full load, one CDC cycle), loaded by one run.
     async fn loaded(seed: u64) -> Self {
+        Self::loaded_with(seed, |text| text.to_string()).await
+    }
+
+    /// [`Fixture::loaded`] with the config as `edit` makes it.
+    async fn loaded_with(seed: u64, edit: impl Fn(&str) -> String) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let gen_cfg = GeneratorConfig { seed, branches: 1, accounts_per_branch: 2_000, ..GeneratorConfig::default() };
         let mut generator = Generator::new(&dir.path().join("raw"), DmsLayout::default(), gen_cfg).unwrap();
         generator.full_load().unwrap();
         generator.cdc_cycle(300).unwrap();
         let warehouse = Arc::new(DuckDbWarehouse::open(&dir.path().join("warehouse.duckdb")).unwrap());
-        let cfg = PipelineConfig::load(Path::new(CONFIG)).unwrap();
+        let cfg = PipelineConfig::parse(&edit(&std::fs::read_to_string(CONFIG).unwrap()), "test").unwrap();
         let f = Self { dir, cfg, generator, warehouse };
         f.succeeds(f.pipeline().run("first").await.unwrap());
         assert!(f.mismatched().is_empty());
@@ -233,4 +238,25 @@ async fn an_unknown_table_in_resync_fails_the_claim_naming_it_and_records_nothin
     assert_eq!(run.execution.error.as_deref(), Some("ConfigError"));
     assert!(run.execution.cause.as_deref().is_some_and(|c| c.contains("no_such_table")), "{:?}", run.execution.cause);
     assert!(f.store().table_states("101").await.unwrap().values().all(|s| s.resync_requested.is_none()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_longer_than_its_column_is_widened_and_the_state_machine_loads_it_again() {
+    // GIVEN tellers' filler configured as varchar(5), the source writing 7 characters
+    let narrow = |text: &str| {
+        text.replacen(
+            "{ name = \"filler\", type = \"varchar(84)\" }",
+            "{ name = \"filler\", type = \"varchar(5)\" }",
+            1,
+        )
+    };
+    // WHEN the first run loads everything (Fixture::loaded_with checks it succeeds and matches the oracle)
+    let f = Fixture::loaded_with(41, narrow).await;
+    // THEN the run record names the widening, and the table's state keeps it
+    let record = &f.store().history("101", 1).await.unwrap()[0];
+    let named = "table pgbench_tellers schema changed: column filler widened to varchar(7)";
+    assert!(record.warnings.iter().any(|w| w.contains(named)), "{:?}", record.warnings);
+    let tellers = &f.store().table_states("101").await.unwrap()["pgbench_tellers"];
+    assert_eq!(tellers.shown(), TableLife::Active);
+    assert!(tellers.schema_change.as_deref().unwrap_or_default().contains("widened to varchar(7)"), "{tellers:?}");
 }
