@@ -47,9 +47,23 @@ pub fn verify(cfg: &PipelineConfig, conn: &Connection, generator: &Generator) ->
         if let Some(s) = &t.sequence_column {
             cols.push(s.quoted());
         }
-        // Columns the source added mid-stream: the target must have gained them.
-        cols.extend(generator.added_columns(t.name.as_str()).iter().map(|c| format!("\"{c}\"")));
         let expected = format!("{ORACLE_SCHEMA}.{}", t.name.quoted());
+        // Columns the source added mid-stream: the target has gained each one
+        // some delivered file carried. One no file carried yet (every row
+        // image since the ALTER still to come) must be NULL throughout in the
+        // oracle, and is not in the target.
+        for c in generator.added_columns(t.name.as_str()) {
+            if has_column(conn, &names::target(cfg, t), c)? {
+                cols.push(format!("\"{c}\""));
+            } else {
+                let set: i64 = conn.query_row(&format!("SELECT count(\"{c}\") FROM {expected}"), [], |r| r.get(0))?;
+                anyhow::ensure!(
+                    set == 0,
+                    "{}: the oracle has {set} value(s) of column {c}, the target no such column",
+                    t.name
+                );
+            }
+        }
         tables.push(compare(conn, t.name.as_str(), &names::target(cfg, t), &expected, &cols)?);
     }
     for dt in &cfg.derived {
@@ -77,6 +91,15 @@ pub fn verify(cfg: &PipelineConfig, conn: &Connection, generator: &Generator) ->
         }
     }
     Ok(Verification { tables, source_checked })
+}
+
+/// Whether the table (`"schema"."table"`) has the column.
+fn has_column(conn: &Connection, table: &str, column: &str) -> anyhow::Result<bool> {
+    let n: i64 =
+        conn.query_row(&format!("SELECT count(*) FROM (DESCRIBE {table}) WHERE column_name = ?"), [column], |r| {
+            r.get(0)
+        })?;
+    Ok(n > 0)
 }
 
 fn compare(conn: &Connection, name: &str, actual: &str, expected: &str, cols: &[String]) -> anyhow::Result<TableCheck> {

@@ -112,7 +112,10 @@ fn schema_change_batches(d: Dialect) -> Vec<(String, StatementBatch)> {
 fn batches() -> Vec<(String, StatementBatch)> {
     let cfg = demo();
     let d = Dialect::Redshift;
-    let mut out = vec![("setup".to_string(), setup::setup_batch(&cfg, d, None))];
+    // Setup as submitted: in batches the Data API takes (at most 40 statements).
+    let parts = setup::setup_batches(&cfg, d, None);
+    let mut out: Vec<(String, StatementBatch)> =
+        parts.into_iter().enumerate().map(|(i, b)| (format!("setup_part_{}", i + 1), b)).collect();
     out.extend(schema_change_batches(d));
     for t in &cfg.tables {
         out.push((format!("load_{}", t.name), merge::load_batch(&cfg, t, d, &files(t.name.as_str()))));

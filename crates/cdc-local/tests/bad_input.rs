@@ -18,6 +18,17 @@ async fn rejects(bad: impl FnOnce(&World) -> std::path::PathBuf, expect: &[&str]
     rejects_in(World::new(), bad, expect).await;
 }
 
+/// [`rejects`] with `items` under `on_schema_change = "fail"`, for the
+/// differences `"add_columns"` (the default) handles (tests/schema_changes.rs).
+async fn rejects_under_fail(bad: impl FnOnce(&World) -> std::path::PathBuf, expect: &[&str]) {
+    rejects_in(World::with_config(&under_fail(CONFIG)), bad, expect).await;
+}
+
+/// The config with `items` under `on_schema_change = "fail"`.
+fn under_fail(config: &str) -> String {
+    config.replacen("name = \"items\"\n", "name = \"items\"\non_schema_change = \"fail\"\n", 1)
+}
+
 /// [`rejects`] in a world of the caller's config.
 async fn rejects_in(w: World, bad: impl FnOnce(&World) -> std::path::PathBuf, expect: &[&str]) {
     w.setup().await;
@@ -154,7 +165,7 @@ async fn a_change_sequence_of_39_digits() {
 
 #[tokio::test]
 async fn missing_column() {
-    rejects(
+    rejects_under_fail(
         |w| {
             w.raw_file(
                 &format!("cdc/src/items/{DAY}/20261101-000200000.parquet"),
@@ -182,7 +193,7 @@ async fn column_of_the_wrong_type() {
 
 #[tokio::test]
 async fn new_column_not_in_the_target() {
-    rejects(
+    rejects_under_fail(
         |w| {
             w.raw_file(
                 &format!("cdc/src/items/{DAY}/20261101-000200000.parquet"),
@@ -240,11 +251,11 @@ async fn setup_names_a_sequence_column_created_with_another_type() {
 /// however many bytes it has (the fix below carries 5 four-byte emoji).
 #[tokio::test]
 async fn a_value_longer_than_its_column_names_table_column_file_and_value() {
-    let w = World::with_config(&CONFIG.replacen(
+    let w = World::with_config(&under_fail(&CONFIG.replacen(
         "{ name = \"v\", type = \"varchar\" }",
         "{ name = \"v\", type = \"varchar(5)\" }",
         1,
-    ));
+    )));
     assert_eq!(w.cfg.table("items").unwrap().columns[1].ty.to_string(), "varchar(5)");
     rejects_in(
         w,

@@ -191,7 +191,9 @@ async fn the_setup_procedure_raises_our_data_errors_as_data_errors() {
     let emu = emulator();
     let wh = warehouse(&emu);
     let cfg = demo_config();
-    run(&wh, setup::setup_batch(&cfg, Dialect::Redshift, None)).await.unwrap();
+    for part in setup::setup_batches(&cfg, Dialect::Redshift, None) {
+        run(&wh, part).await.unwrap();
+    }
     // WHEN a check finds an offending file THEN the batch fails with our message, a DataError
     let check = Dialect::Redshift.assert_empty(
         cfg.control_schema.quoted().as_str(),
