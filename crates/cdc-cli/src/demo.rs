@@ -145,6 +145,14 @@ async fn demo_layout(
             generator.reload(table, naming)?;
             bar.suspend(|| println!("  [{name}] DMS reloads {table}: {what}"));
         }
+        if cycle == WIDENED_BEFORE {
+            generator.widen_teller_filler(WIDENED_CHARS);
+            bar.suspend(|| {
+                println!(
+                    "  [{name}] the source widens pgbench_tellers.filler to varchar({WIDENED_CHARS}) and writes values that long"
+                )
+            });
+        }
         if let Some(table) = column_added_before(cycle) {
             let added = generator.add_column(table)?;
             bar.suspend(|| {
@@ -284,6 +292,12 @@ fn reload_before(cycle: usize) -> Option<(&'static str, ReloadNaming, &'static s
         _ => None,
     }
 }
+
+/// Before this cycle the source widens `pgbench_tellers.filler` (configured
+/// `varchar(84)`) to this many characters: the load widens the target's
+/// column and loads the longer values (docs/table-lifecycle.md).
+const WIDENED_BEFORE: usize = 2;
+const WIDENED_CHARS: usize = 120;
 
 /// The columns the demo's source adds mid-stream (docs/table-lifecycle.md,
 /// "Schema changes"): to a dimension before the first CDC cycle, and to the

@@ -38,6 +38,9 @@ pub(crate) struct SourceDb {
     pub types_turn: usize,
     /// The `type_samples` key whose value columns the last cycle set to NULL.
     pub types_nulled: Option<(String, i32)>,
+    /// Set once the source widened `pgbench_tellers.filler`: each teller
+    /// update from then on writes a filler of this many characters.
+    pub wide_teller_filler: Option<usize>,
 }
 
 /// Events in the full load of `type_events`, besides the one all-NULL event.
@@ -68,6 +71,7 @@ impl SourceDb {
             types_step: 0,
             types_turn: 0,
             types_nulled: None,
+            wide_teller_filler: None,
         };
         for bid in 1..=nb {
             let filler = filler(rng, 20.0);
@@ -168,6 +172,10 @@ impl SourceDb {
     pub(crate) fn update_teller(&mut self, tid: i32, delta: i32) -> Option<Row> {
         let t = self.tellers.get_mut(&tid)?;
         t.tbalance = t.tbalance.wrapping_add(delta);
+        if let Some(chars) = self.wide_teller_filler {
+            // Derived from the row, not drawn: the random stream stays as it was.
+            t.filler = Some(format!("{:-<chars$}", format!("wide teller {tid} balance {}", t.tbalance)));
+        }
         Some(Row::Teller(t.clone()))
     }
 

@@ -53,6 +53,15 @@ impl Generator {
         Ok(added)
     }
 
+    /// Widens `pgbench_tellers.filler` at the source to `chars` characters
+    /// (`ALTER COLUMN … TYPE VARCHAR(chars)`), and from now on each teller
+    /// update writes a filler that long: only the values show the change,
+    /// since Parquet carries no string length.
+    pub fn widen_teller_filler(&mut self, chars: usize) {
+        self.db.wide_teller_filler = Some(chars);
+        tracing::info!(chars, now = %self.now(), "pgbench_tellers.filler widened at the source");
+    }
+
     /// The columns added to `table` at the source, in order.
     pub fn added_columns(&self, table: &str) -> Vec<&'static str> {
         self.log.added_columns.iter().filter(|c| c.table == table).map(|c| c.name).collect()
