@@ -191,13 +191,23 @@ pub(crate) async fn read_columns(
     files: &[RawFile],
 ) -> Result<(TableConfig, schema_change::BatchColumns), PipelineError> {
     let schemas = raw.file_schemas(files).await.map_err(|e| e.context(format!("table {}", t.qualified())))?;
+    columns_of(cfg, t, files, &schemas)
+}
+
+/// [`read_columns`] for schemas already read (`schemas[i]` is `files[i]`'s).
+pub(crate) fn columns_of(
+    cfg: &PipelineConfig,
+    t: &TableConfig,
+    files: &[RawFile],
+    schemas: &[Vec<FileColumn>],
+) -> Result<(TableConfig, schema_change::BatchColumns), PipelineError> {
     let mut extras = Vec::with_capacity(files.len());
-    for (f, columns) in files.iter().zip(&schemas) {
+    for (f, columns) in files.iter().zip(schemas) {
         extras.push(check_file_schema(&cfg.dms, t, f, columns)?);
     }
     let added = schema_change::additions(t, files, &extras)?;
     let loaded = schema_change::effective(t, &added);
-    let columns = schema_change::batch_columns(&loaded, files, &schemas, added);
+    let columns = schema_change::batch_columns(&loaded, files, schemas, added);
     Ok((loaded, columns))
 }
 

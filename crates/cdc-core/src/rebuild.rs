@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use crate::config::{PipelineConfig, TableConfig};
 use crate::dms::{ListingScope, list_table_within};
 use crate::error::PipelineError;
-use crate::load::{SubmitOutcome, check_file_schema, parse_timestamp, read_columns};
+use crate::load::{SubmitOutcome, check_file_schema, columns_of, parse_timestamp};
 use crate::load_plan::FullLoadSet;
 use crate::ports::{Cell, RawZone, Warehouse, run_to_completion};
 use crate::sql::rebuild::{REBUILD_OVERLAP, Rebuild, first_row_query, reads_cdc_file, rebuild_batch, rebuild_id};
@@ -27,7 +27,7 @@ pub async fn submit_rebuild(
         tracing::info!(table = %t.qualified(), why, "rebuild waits");
         return Ok(SubmitOutcome::Waiting { why });
     }
-    let schemas = raw.file_schemas(&set.full).await.map_err(at)?;
+    let mut schemas = raw.file_schemas(&set.full).await.map_err(at)?;
     for (f, columns) in set.full.iter().zip(&schemas) {
         check_file_schema(&cfg.dms, t, f, columns).map_err(|e| e.context(&set.why))?;
     }
@@ -43,10 +43,12 @@ pub async fn submit_rebuild(
         }
     }
     let id = rebuild_id(&set.full, since, set.resync);
-    // Every file's columns: a reload may bring new ones, and CDC files
-    // from before and after a column was added are read together.
+    // Every file's columns (the full load's read above): a reload may bring
+    // new ones, and CDC files from before and after a column was added are
+    // read together.
+    schemas.extend(raw.file_schemas(&cdc).await.map_err(at)?);
     let read: Vec<_> = set.full.iter().chain(&cdc).cloned().collect();
-    let (t, columns) = read_columns(cfg, t, raw, &read).await.map_err(|e| e.context(&set.why))?;
+    let (t, columns) = columns_of(cfg, t, &read, &schemas).map_err(|e| e.context(&set.why))?;
     let t = &t;
     let batch = rebuild_batch(
         cfg,

@@ -540,11 +540,6 @@ impl Plan<'_> {
         self.d.plus_seconds(self.d.now(), self.cfg.future_timestamp_bound.as_secs())
     }
 
-    /// A text value longer than its column's declared characters (or, for
-    /// a `varchar` without length, than Redshift's widest VARCHAR in bytes)
-    /// fails the load naming the column and the value's start, rather than
-    /// being truncated or nulled (docs/redshift.md). Each check is a
-    /// (condition, message expression) pair.
     /// Under `on_schema_change = "add_columns"`: a text value longer than
     /// its column's characters means the source widened it. The batch then
     /// fails before changing anything, naming each such column with the
@@ -604,12 +599,20 @@ impl Plan<'_> {
         ))
     }
 
+    /// A text value longer than its column's declared characters (or, for
+    /// a `varchar` without length, than Redshift's widest VARCHAR in bytes)
+    /// fails the load naming the column and the value's start, rather than
+    /// being truncated or nulled (docs/redshift.md). Each check is a
+    /// (condition, message expression) pair. Under `add_columns` a declared
+    /// length is [`Self::widen_check`]'s, which runs first: only the
+    /// `varchar` without length is checked here.
     fn length_checks(&self) -> Vec<(String, String)> {
         let d = self.d;
+        let widens = self.t.on_schema_change == SchemaChangePolicy::AddColumns;
         self.t
             .columns
             .iter()
-            .filter(|c| c.ty.is_text())
+            .filter(|c| c.ty.is_text() && !(widens && c.ty.max_chars().is_some()))
             .map(|c| {
                 let col = format!("b.{}", c.name.quoted());
                 let (cond, what) = match c.ty.max_chars() {
