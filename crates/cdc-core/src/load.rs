@@ -37,6 +37,9 @@ pub enum SubmitOutcome {
     /// A DMS reload is still being written: the table waits, loading
     /// nothing, until it is rebuilt from the whole reload.
     Waiting { why: String },
+    /// The files changed a column's type under `on_schema_change = "fail"`:
+    /// nothing was submitted, and the table waits for `cdc resync`.
+    ResyncRequired { why: String },
 }
 
 /// How this run loads a table.
@@ -121,6 +124,7 @@ pub async fn submit_load(
         })?;
         return rebuild::submit_rebuild(cfg, t, warehouse, raw, set, run.now).await;
     }
+    let progress = applied.clone();
     let mut new = match load_plan::plan_files(cfg, t, warehouse, &listing, applied).await.map_err(at)? {
         Planned::Load(new) => new,
         Planned::Reload(set) => return rebuild::submit_rebuild(cfg, t, warehouse, raw, set, run.now).await,
@@ -130,7 +134,33 @@ pub async fn submit_load(
     }
     let backlog = new.len().saturating_sub(cfg.max_files_per_load);
     new.truncate(cfg.max_files_per_load);
-    let (t, columns) = read_columns(cfg, t, raw, &new).await?;
+    let (loaded, columns) = read_columns(cfg, t, raw, &new).await?;
+    if let Some(first) = columns.retyped.first() {
+        // Redshift cannot alter such a column in place: the table is
+        // rebuilt with the new type, as a resync rebuilds it.
+        let why = retype_reason(&columns.retyped);
+        if t.on_schema_change == SchemaChangePolicy::Fail {
+            let why = format!(
+                "{why}; on_schema_change = \"fail\": nothing was loaded; run `cdc resync {}` to rebuild the table \
+                 with the new type",
+                t.name
+            );
+            return Ok(SubmitOutcome::ResyncRequired { why });
+        }
+        // Named by the first retyped file, so a retried submit sends the same rebuild.
+        let requested = new.iter().find(|f| f.path == first.first_file).map_or(run.now, |f| f.modified);
+        let mut set = load_plan::current_full_load(&listing, &progress, requested).ok_or_else(|| {
+            PipelineError::data(format!(
+                "table {}: {why}, and the table is rebuilt with it from its latest full load, but there is no \
+                 full-load file under {}",
+                t.qualified(),
+                listing.described.join(" or ")
+            ))
+        })?;
+        set.why = format!("{why}: rebuilt with the new type");
+        return rebuild::submit_rebuild(cfg, t, warehouse, raw, set, run.now).await;
+    }
+    let t = loaded;
     let batch = merge::load_batch_with_columns(cfg, &t, warehouse.dialect(), &new, &columns);
     let statement_id = warehouse.submit(batch).await.map_err(at)?;
     tracing::info!(table = %t.qualified(), files = new.len(), backlog, statement = %statement_id,
@@ -169,6 +199,7 @@ pub async fn widen_columns(
             ty,
             change: schema_change::ChangeKind::Widened,
             first_file: format!("a value of {chars} characters, found by statement {found_by}"),
+            from: Some(c.ty),
         };
         tracing::info!(table = %t.qualified(), column = %c.name, to = %ty, "text column widened");
         changes.push(change);
@@ -201,14 +232,25 @@ pub(crate) fn columns_of(
     files: &[RawFile],
     schemas: &[Vec<FileColumn>],
 ) -> Result<(TableConfig, schema_change::BatchColumns), PipelineError> {
-    let mut extras = Vec::with_capacity(files.len());
+    let (mut extras, mut retyped) = (Vec::with_capacity(files.len()), Vec::with_capacity(files.len()));
     for (f, columns) in files.iter().zip(schemas) {
-        extras.push(check_file_schema(&cfg.dms, t, f, columns)?);
+        let check = check_file_schema(&cfg.dms, t, f, columns)?;
+        extras.push(check.extras);
+        retyped.push(check.retyped);
     }
     let added = schema_change::additions(t, files, &extras)?;
-    let loaded = schema_change::effective(t, &added);
-    let columns = schema_change::batch_columns(&loaded, files, schemas, added);
+    let retyped = schema_change::retypes(t, files, &retyped)?;
+    let changes: Vec<_> = added.iter().chain(&retyped).cloned().collect();
+    let loaded = schema_change::effective(t, &changes);
+    let mut columns = schema_change::batch_columns(&loaded, files, schemas, added);
+    columns.retyped = retyped;
     Ok((loaded, columns))
+}
+
+/// The type changes a batch found, as the table's state and the run record
+/// name them.
+pub fn retype_reason(retyped: &[schema_change::ColumnChange]) -> String {
+    retyped.iter().map(|c| c.describe()).collect::<Vec<_>>().join("; ")
 }
 
 /// The state of a submitted load; its figures once finished.
@@ -248,6 +290,10 @@ pub async fn load_table(
 ) -> Result<LoadStats, PipelineError> {
     let (id, backlog) = match submit_load(cfg, t, warehouse, raw, LoadRun::whole(Utc::now())).await? {
         SubmitOutcome::NothingNew | SubmitOutcome::Waiting { .. } => return Ok(LoadStats::default()),
+        // Local runs have no table state: the table fails with the reason.
+        SubmitOutcome::ResyncRequired { why } => {
+            return Err(PipelineError::data(format!("table {}: {why}", t.qualified())));
+        }
         SubmitOutcome::Submitted { statement_id, backlog, .. } => (statement_id, backlog),
     };
     loop {
@@ -321,8 +367,9 @@ pub fn check_file_schema(
     t: &TableConfig,
     file: &RawFile,
     columns: &[FileColumn],
-) -> Result<Vec<FileColumn>, PipelineError> {
+) -> Result<FileCheck, PipelineError> {
     let at = format!("table {}: file {}", t.qualified(), file.path);
+    let mut retyped = Vec::new();
     let err = |what: String| PipelineError::data(format!("{at}: {what}"));
     let find = |name: &str| columns.iter().find(|c| c.name.eq_ignore_ascii_case(name));
     let adds = t.on_schema_change == SchemaChangePolicy::AddColumns;
@@ -340,7 +387,22 @@ pub fn check_file_schema(
             )));
         };
         if !accepts(c.ty, &found.ty) {
-            return Err(err(format!("column `{}` is {:?} in the file, the table needs {}", c.name, found.ty, c.ty)));
+            if schema_change::retyped(c.ty, &found.ty).is_none() {
+                return Err(err(format!(
+                    "column `{}` is {:?} in the file, the table needs {}",
+                    c.name, found.ty, c.ty
+                )));
+            }
+            // The key is the target's DISTKEY and SORTKEY and every
+            // tombstone's: no rebuild can change its type (docs/table-lifecycle.md).
+            if t.key.contains(&c.name) {
+                return Err(err(format!(
+                    "key column `{}` is {:?} in the file and {} in the table: the pipeline does not change a key \
+                     column's type; recreate the table with the new type and run `cdc resync {}`",
+                    c.name, found.ty, c.ty, t.name
+                )));
+            }
+            retyped.push((c.name.clone(), found.ty.clone()));
         }
     }
     let ts = find(t.commit_ts_column.as_str())
@@ -377,8 +439,18 @@ pub fn check_file_schema(
              or set on_schema_change = \"add_columns\" to add it to the target",
             extra.name
         ))),
-        _ => Ok(extras),
+        _ => Ok(FileCheck { extras, retyped }),
     }
+}
+
+/// What [`check_file_schema`] found in a file besides the table's columns.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FileCheck {
+    /// Columns the table lacks (only under `add_columns`).
+    pub extras: Vec<FileColumn>,
+    /// Columns the file writes as a wider type, with that type
+    /// ([`schema_change::retyped`]).
+    pub retyped: Vec<(crate::ident::Ident, FileColumnType)>,
 }
 
 /// A CDC file carries `Op` exactly when the `[dms]` settings say DMS writes
@@ -502,11 +574,11 @@ mod tests {
         let mut extra = cdc_columns();
         extra.push(FileColumn { name: "email".into(), ty: FileColumnType::String });
         let found = check_file_schema(&DmsSettings::default(), &t, &f, &extra).unwrap();
-        assert_eq!(found, vec![FileColumn { name: "email".into(), ty: FileColumnType::String }]);
+        assert_eq!(found.extras, vec![FileColumn { name: "email".into(), ty: FileColumnType::String }]);
         // AND a file without a non-key column passes (it loads as NULL)
         let mut dropped = cdc_columns();
         dropped.retain(|c| c.name != "filler");
-        assert!(check_file_schema(&DmsSettings::default(), &t, &f, &dropped).unwrap().is_empty());
+        assert_eq!(check_file_schema(&DmsSettings::default(), &t, &f, &dropped).unwrap(), FileCheck::default());
         // BUT a file without the key column is refused naming it
         let mut keyless = cdc_columns();
         keyless.retain(|c| c.name != "aid");
@@ -516,6 +588,39 @@ mod tests {
         let mut wrong = cdc_columns();
         wrong[5].ty = FileColumnType::String;
         assert!(check_file_schema(&DmsSettings::default(), &t, &f, &wrong).is_err());
+    }
+
+    #[test]
+    fn an_integer_written_as_bigint_is_a_type_change_except_in_the_key() {
+        let (t, f) = (accounts(), file(FileKind::Cdc));
+        // GIVEN a file writing abalance (integer) as INT64
+        let mut wider = cdc_columns();
+        wider[5].ty = FileColumnType::Int64;
+        // WHEN it is checked THEN the column is returned as retyped, under either policy
+        let found = check_file_schema(&DmsSettings::default(), &t, &f, &wider).unwrap();
+        assert_eq!(found.retyped, vec![(crate::ident::Ident::new("abalance").unwrap(), FileColumnType::Int64)]);
+        let fail = TableConfig { on_schema_change: SchemaChangePolicy::Fail, ..t.clone() };
+        assert_eq!(check_file_schema(&DmsSettings::default(), &fail, &f, &wider).unwrap().retyped.len(), 1);
+        // AND the batch's effective table has it as bigint, named with its first file
+        let cfg = PipelineConfig::parse(include_str!("../../../config/pipeline.toml"), "demo").unwrap();
+        let (loaded, columns) = columns_of(&cfg, &t, &[f.clone()], &[wider]).unwrap();
+        assert_eq!(loaded.columns.iter().find(|c| c.name.as_str() == "abalance").unwrap().ty, ColumnType::BigInt);
+        assert_eq!(
+            columns.retyped[0].describe(),
+            format!("column abalance changed type from integer to bigint (first in {})", f.path)
+        );
+        // BUT the key column written as INT64 is refused naming it and both types
+        let mut key = cdc_columns();
+        key[3].ty = FileColumnType::Int64;
+        let e = check_file_schema(&DmsSettings::default(), &t, &f, &key).unwrap_err();
+        assert!(
+            e.message.contains("key column `aid`") && e.message.contains("Int64") && e.message.contains("integer"),
+            "{e}"
+        );
+        // AND a narrower file still loads into the wider column, changing nothing
+        let mut narrower = cdc_columns();
+        narrower[5].ty = FileColumnType::Int16;
+        assert_eq!(check_file_schema(&DmsSettings::default(), &t, &f, &narrower).unwrap(), FileCheck::default());
     }
 
     #[test]

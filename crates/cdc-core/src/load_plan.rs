@@ -47,7 +47,7 @@ struct DaySummary {
 }
 
 /// What the table has applied, as read for one plan.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Applied {
     files: HashMap<String, AppliedFile>,
     /// The first day read file by file; older days are in `summaries`.
@@ -100,7 +100,7 @@ impl Applied {
                     let first_file = text(row, file).unwrap_or_default();
                     let at = ordinal.and_then(|i| row.get(i)).and_then(Cell::as_i64).unwrap_or(i64::MAX);
                     let change = text(row, change).and_then(|c| ChangeKind::parse(&c)).unwrap_or(ChangeKind::Added);
-                    added.push((at, ColumnChange { name, ty, change, first_file }));
+                    added.push((at, ColumnChange { name, ty, change, first_file, from: None }));
                 }
                 continue;
             }

@@ -4,12 +4,14 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use crate::config::{PipelineConfig, TableConfig};
+use crate::config::{PipelineConfig, SchemaChangePolicy, TableConfig};
 use crate::dms::{ListingScope, list_table_within};
 use crate::error::PipelineError;
 use crate::load::{SubmitOutcome, check_file_schema, columns_of, parse_timestamp};
 use crate::load_plan::FullLoadSet;
-use crate::ports::{Cell, RawZone, Warehouse, run_to_completion};
+use crate::ports::{Cell, FileColumnType, RawZone, Warehouse, run_to_completion};
+use crate::schema_change::ColumnChange;
+use crate::sql::Dialect;
 use crate::sql::rebuild::{REBUILD_OVERLAP, Rebuild, first_row_query, reads_cdc_file, rebuild_batch, rebuild_id};
 
 /// Submits the table's rebuild from `set`, or says why it waits: a reload
@@ -49,6 +51,21 @@ pub async fn submit_rebuild(
     schemas.extend(raw.file_schemas(&cdc).await.map_err(at)?);
     let read: Vec<_> = set.full.iter().chain(&cdc).cloned().collect();
     let (t, columns) = columns_of(cfg, t, &read, &schemas).map_err(|e| e.context(&set.why))?;
+    if !columns.retyped.is_empty() {
+        let why = crate::load::retype_reason(&columns.retyped);
+        // A reload that changes a type under "fail" leaves the table as it was.
+        if set.resync.is_none() && t.on_schema_change == SchemaChangePolicy::Fail {
+            let why = format!(
+                "{}: {why}; on_schema_change = \"fail\": nothing was loaded; run `cdc resync {}` to rebuild the \
+                 table with the new type",
+                set.why, t.name
+            );
+            return Ok(SubmitOutcome::ResyncRequired { why });
+        }
+        if warehouse.dialect() == Dialect::Redshift {
+            spectrum_reads_one_type(cfg, &t, raw, &columns.retyped).await.map_err(at)?;
+        }
+    }
     let t = &t;
     let batch = rebuild_batch(
         cfg,
@@ -104,4 +121,49 @@ async fn first_row(
                 files.join(", ")
             ))
         })
+}
+
+/// Spectrum reads a Parquet column only as the type it was written as, and
+/// scans every file under a raw Glue table's location, whatever `$path` the
+/// query keeps (docs/redshift.md). So a raw folder whose files write a
+/// retyped column both ways cannot be read by the Glue table with either
+/// type; until the files written before the change leave it, the rebuild
+/// fails here naming them, before anything is submitted. DuckDB reads each
+/// file as written and has no such limit.
+async fn spectrum_reads_one_type(
+    cfg: &PipelineConfig,
+    t: &TableConfig,
+    raw: &dyn RawZone,
+    retyped: &[ColumnChange],
+) -> Result<(), PipelineError> {
+    let listing = list_table_within(cfg, t, raw, ListingScope::Full).await?;
+    let schemas = raw.file_schemas(&listing.files).await?;
+    for c in retyped {
+        let written = |columns: &Vec<crate::ports::FileColumn>| -> Option<FileColumnType> {
+            columns.iter().find(|f| f.name.eq_ignore_ascii_case(c.name.as_str())).map(|f| f.ty.clone())
+        };
+        let new =
+            listing.files.iter().zip(&schemas).find(|(f, _)| f.path == c.first_file).and_then(|(_, s)| written(s));
+        let older: Vec<&str> = listing
+            .files
+            .iter()
+            .zip(&schemas)
+            .filter(|(_, s)| written(s).is_some_and(|ty| Some(&ty) != new.as_ref()))
+            .map(|(f, _)| f.path.as_str())
+            .collect();
+        if let (Some(first), Some(last)) = (older.first(), older.last()) {
+            return Err(PipelineError::data(format!(
+                "{}: Redshift Spectrum reads a Parquet column only as the type it was written as, and {} files under \
+                 {} still write `{}` as the old type (from {first} to {last}), so no Glue table can read the folder. \
+                 Reload the table in DMS (its files then write the new type), move the files that write the old \
+                 type out of the folder, then run `cdc resync {}` (docs/table-lifecycle.md, \"Type changes\")",
+                c.describe(),
+                older.len(),
+                listing.described.join(" and "),
+                c.name,
+                t.name
+            )));
+        }
+    }
+    Ok(())
 }

@@ -22,6 +22,10 @@ pub enum ChangeKind {
     Added,
     /// A text column whose values outgrew its length.
     Widened,
+    /// A column the files now write as a wider type (integer to bigint):
+    /// the table is rebuilt with it, never altered in place (Redshift's
+    /// `ALTER COLUMN … TYPE` changes only a VARCHAR's length).
+    Retyped,
 }
 
 impl ChangeKind {
@@ -30,11 +34,12 @@ impl ChangeKind {
         match self {
             ChangeKind::Added => "add",
             ChangeKind::Widened => "widen",
+            ChangeKind::Retyped => "type",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Added, Self::Widened].into_iter().find(|k| k.as_str() == s.trim())
+        [Self::Added, Self::Widened, Self::Retyped].into_iter().find(|k| k.as_str() == s.trim())
     }
 }
 
@@ -48,6 +53,8 @@ pub struct ColumnChange {
     /// The first file that carried it (in path order); for a widening, the
     /// load that found the longer value.
     pub first_file: String,
+    /// A retyped column's type before (unknown when read back from the record).
+    pub from: Option<ColumnType>,
 }
 
 impl ColumnChange {
@@ -56,6 +63,13 @@ impl ColumnChange {
         match self.change {
             ChangeKind::Added => format!("column {} {} added (first in {})", self.name, self.ty, self.first_file),
             ChangeKind::Widened => format!("column {} widened to {} ({})", self.name, self.ty, self.first_file),
+            ChangeKind::Retyped => match self.from {
+                Some(from) => format!(
+                    "column {} changed type from {from} to {} (first in {})",
+                    self.name, self.ty, self.first_file
+                ),
+                None => format!("column {} changed type to {} (first in {})", self.name, self.ty, self.first_file),
+            },
         }
     }
 }
@@ -66,7 +80,7 @@ pub fn effective(t: &TableConfig, changes: &[ColumnChange]) -> TableConfig {
     let mut out = t.clone();
     for a in changes {
         match out.columns.iter_mut().find(|c| c.name == a.name) {
-            Some(c) if a.change == ChangeKind::Widened => c.ty = a.ty,
+            Some(c) if matches!(a.change, ChangeKind::Widened | ChangeKind::Retyped) => c.ty = a.ty,
             Some(_) => {}
             None => out.columns.push(Column { name: a.name.clone(), ty: a.ty }),
         }
@@ -86,6 +100,70 @@ pub fn widened(before: ColumnType, chars: u32) -> Option<ColumnType> {
             ColumnType::Varchar(None)
         }
     })
+}
+
+/// The type a column declared `declared` takes when a file writes it as
+/// `file`, if that is a widening within one family: a wider integer, `real`
+/// to `double precision`, a decimal with more digits on either side. The
+/// older files' values fit it, so the table can be rebuilt with it; any
+/// other difference is no type change the pipeline makes.
+pub fn retyped(declared: ColumnType, file: &FileColumnType) -> Option<ColumnType> {
+    use ColumnType as C;
+    let new = column_type_of(file)?;
+    let rank = |t: C| match t {
+        C::SmallInt => Some(1),
+        C::Integer => Some(2),
+        C::BigInt => Some(3),
+        _ => None,
+    };
+    let wider = match (declared, new) {
+        (a, b) if rank(a).is_some() && rank(b).is_some() => rank(b) > rank(a),
+        (C::Real, C::Double) => true,
+        (C::Numeric(p, s), C::Numeric(p2, s2)) => s2 >= s && p2 - s2 >= p - s && (p2, s2) != (p, s),
+        _ => false,
+    };
+    wider.then_some(new)
+}
+
+/// The type changes a batch's files make: per column, the type of the
+/// first file (in path order) that writes it wider. `found[i]` is
+/// `files[i]`'s retyped columns with their file types. Files that widen one
+/// column to two different types fail the table naming both.
+pub fn retypes(
+    t: &TableConfig,
+    files: &[RawFile],
+    found: &[Vec<(Ident, FileColumnType)>],
+) -> Result<Vec<ColumnChange>, PipelineError> {
+    let mut order: Vec<(&RawFile, &Vec<(Ident, FileColumnType)>)> = files.iter().zip(found).collect();
+    order.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+    let mut out: Vec<ColumnChange> = Vec::new();
+    for (file, columns) in order {
+        for (name, file_ty) in columns {
+            let Some(declared) = t.columns.iter().find(|c| &c.name == name) else { continue };
+            let Some(ty) = retyped(declared.ty, file_ty) else { continue };
+            match out.iter().find(|c| &c.name == name) {
+                Some(seen) if seen.ty != ty => {
+                    return Err(PipelineError::data(format!(
+                        "table {}: column `{name}` is written as {ty} in {} and as {} in {}: the files disagree on \
+                         its new type",
+                        t.qualified(),
+                        file.path,
+                        seen.ty,
+                        seen.first_file
+                    )));
+                }
+                Some(_) => {}
+                None => out.push(ColumnChange {
+                    name: name.clone(),
+                    ty,
+                    change: ChangeKind::Retyped,
+                    first_file: file.path.clone(),
+                    from: Some(declared.ty),
+                }),
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The type an added column gets in the target, from its Parquet type.
@@ -116,9 +194,13 @@ pub struct BatchColumns {
     /// `(kind, column)`: effective columns no file of that kind in the batch
     /// carries; they load as NULL.
     pub absent: BTreeSet<(FileKind, Ident)>,
-    /// Kinds whose files do not all carry the same columns: DuckDB reads
-    /// them by name (`union_by_name`).
+    /// Kinds whose files do not all carry the same columns, or not with the
+    /// same types: DuckDB reads them by name (`union_by_name`, which also
+    /// reads a column at the widest of its files' types).
     pub mixed: BTreeSet<FileKind>,
+    /// Columns whose type the files widened: only a rebuild applies these
+    /// ([`crate::load::submit_load`] turns a load that finds one into one).
+    pub retyped: Vec<ColumnChange>,
 }
 
 impl BatchColumns {
@@ -143,8 +225,9 @@ pub fn batch_columns(
         if of_kind.is_empty() {
             continue;
         }
-        let names =
-            |s: &Vec<FileColumn>| -> BTreeSet<String> { s.iter().map(|c| c.name.to_ascii_lowercase()).collect() };
+        let names = |s: &Vec<FileColumn>| -> BTreeSet<String> {
+            s.iter().map(|c| format!("{}:{:?}", c.name.to_ascii_lowercase(), c.ty)).collect()
+        };
         let first = names(of_kind[0]);
         if of_kind.iter().any(|s| names(s) != first) {
             out.mixed.insert(kind);
@@ -190,7 +273,7 @@ pub fn additions(
             let ty = column_type_of(&c.ty)
                 .ok_or_else(|| at(format!("has the Parquet type {:?}, which the pipeline cannot store", c.ty)))?;
             out.push((
-                ColumnChange { name, ty, change: ChangeKind::Added, first_file: file.path.clone() },
+                ColumnChange { name, ty, change: ChangeKind::Added, first_file: file.path.clone(), from: None },
                 c.ty.clone(),
             ));
         }

@@ -75,6 +75,7 @@ fn schema_change(t: &TableConfig, files: &[RawFile]) -> (TableConfig, BatchColum
         ty: ColumnType::Varchar(None),
         change: schema_change::ChangeKind::Added,
         first_file: files[2].path.clone(),
+        from: None,
     }];
     let loaded = schema_change::effective(t, &added);
     let mut columns = BatchColumns { added, ..BatchColumns::default() };

@@ -264,3 +264,139 @@ async fn under_fail_a_value_longer_than_its_varchar_fails_the_table_naming_it() 
     assert_eq!(w.state("items"), before);
     assert_eq!(w.count("SELECT COUNT(*) FROM cdc_control.items__columns"), 0);
 }
+
+/// `items` with a third column `n integer` under `policy`, loaded from a
+/// full load {1, 2} and one change, every file writing `n` as INT32.
+async fn numbered_items(policy: &str) -> World {
+    let config = CONFIG.replacen(
+        "lateness_window = \"1d\"\ncolumns = [ { name = \"id\", type = \"integer\" }, { name = \"v\", type = \"varchar\" } ]",
+        &format!("lateness_window = \"1d\"\non_schema_change = \"{policy}\"\ncolumns = [ {{ name = \"id\", type = \"integer\" }}, {{ name = \"v\", type = \"varchar\" }}, {{ name = \"n\", type = \"integer\" }} ]"),
+        1,
+    );
+    let w = World::with_config(&config);
+    w.setup().await;
+    let full = format!(
+        "SELECT TIMESTAMP '{t}' AS changets, CAST(1 AS INTEGER) AS id, 'a' AS v, CAST(10 AS INTEGER) AS n UNION ALL \
+         SELECT TIMESTAMP '{t}', CAST(2 AS INTEGER), 'b', CAST(20 AS INTEGER)",
+        t = ts_text(100)
+    );
+    w.raw_file("full/src/items/LOAD00000001.parquet", &full);
+    w.raw_file(
+        "cdc/src/items/20261101/20261101-000500000.parquet",
+        &numbered_change("U", 1, "a1", "INTEGER", 11, 200, 1),
+    );
+    assert_eq!(w.load("items").await.unwrap().files, 2);
+    w
+}
+
+/// One CDC row of `items` writing `n` as `ty`.
+fn numbered_change(op: &str, id: i32, v: &str, ty: &str, n: i64, ts: i64, seq: u64) -> String {
+    format!(
+        "SELECT '{op}' AS \"Op\", TIMESTAMP '{}' AS changets, lpad('{seq}', 35, '0') AS seq, CAST({id} AS INTEGER) AS id, \
+         CAST('{v}' AS VARCHAR) AS v, CAST({n} AS {ty}) AS n",
+        ts_text(ts)
+    )
+}
+
+/// `items` as `id → (v, n)`, and the type of `n` in the target.
+fn numbered_rows(w: &World) -> (BTreeMap<i32, (String, i64)>, String) {
+    let conn = w.warehouse.connection().unwrap();
+    let mut stmt = conn.prepare("SELECT id, v, n FROM public.items ORDER BY id").unwrap();
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))).unwrap().map(Result::unwrap).collect();
+    let ty = conn
+        .query_row(
+            "SELECT data_type FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'items' \
+             AND column_name = 'n'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    (rows, ty)
+}
+
+#[tokio::test]
+async fn an_integer_the_source_made_bigint_rebuilds_the_table_with_the_new_type() {
+    // GIVEN items.n (integer) loaded from INT32 files
+    let w = numbered_items("add_columns").await;
+    // WHEN the source makes n a bigint: later files write INT64, one value past INTEGER's range
+    let big = 5_000_000_000_i64;
+    w.raw_file(
+        "cdc/src/items/20261101/20261101-001000000.parquet",
+        &numbered_change("U", 2, "b2", "BIGINT", big, 400, 3),
+    );
+    let stats = w.load("items").await.unwrap();
+    // THEN the table was rebuilt from its full load and every CDC file, old ones read as bigint
+    assert!(stats.rebuild.is_some(), "{stats:?}");
+    let named = stats.schema_changes.unwrap_or_default();
+    assert!(
+        named.contains("column n changed type from integer to bigint") && named.contains("20261101-001000000"),
+        "{named}"
+    );
+    let (rows, ty) = numbered_rows(&w);
+    assert_eq!(rows, [(1, ("a1".into(), 11)), (2, ("b2".into(), big))].into());
+    assert_eq!(ty, "BIGINT");
+    // AND the change is recorded, so later loads read n as bigint without rebuilding again
+    let conn = w.warehouse.connection().unwrap();
+    let (column_type, change): (String, String) = conn
+        .query_row("SELECT column_type, change FROM cdc_control.items__columns WHERE column_name = 'n'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((column_type.as_str(), change.as_str()), ("bigint", "type"));
+    w.raw_file(
+        "cdc/src/items/20261101/20261101-002000000.parquet",
+        &numbered_change("U", 1, "a2", "BIGINT", big + 1, 500, 4),
+    );
+    let stats = w.load("items").await.unwrap();
+    assert_eq!((stats.files, stats.rebuild, stats.schema_changes), (1, None, None));
+    assert_eq!(numbered_rows(&w).0[&1], ("a2".into(), big + 1));
+}
+
+#[tokio::test]
+async fn under_fail_a_type_change_leaves_the_table_until_a_resync_rebuilds_it() {
+    // GIVEN items.n (integer) loaded under on_schema_change = "fail"
+    let w = numbered_items("fail").await;
+    let before = numbered_rows(&w);
+    // WHEN a file writes n as INT64
+    w.raw_file(
+        "cdc/src/items/20261101/20261101-001000000.parquet",
+        &numbered_change("U", 2, "b2", "BIGINT", 7, 400, 3),
+    );
+    let t = w.cfg.table("items").unwrap();
+    let out = submit_load(&w.cfg, t, &w.warehouse, &w.raw, LoadRun::whole(chrono::Utc::now())).await.unwrap();
+    // THEN nothing is submitted: the table needs a resync, named with the column and both types
+    let SubmitOutcome::ResyncRequired { why } = out else { panic!("expected ResyncRequired, got {out:?}") };
+    assert!(why.contains("column n changed type from integer to bigint") && why.contains("cdc resync items"), "{why}");
+    assert_eq!(numbered_rows(&w), before);
+    assert_eq!(w.count("SELECT COUNT(*) FROM cdc_control.items__columns"), 0);
+    // WHEN the operator resyncs the table
+    let run = LoadRun { resync: Some(chrono::Utc::now()), ..LoadRun::whole(chrono::Utc::now()) };
+    let SubmitOutcome::Submitted { statement_id, .. } =
+        submit_load(&w.cfg, t, &w.warehouse, &w.raw, run).await.unwrap()
+    else {
+        panic!("a resync submits a rebuild")
+    };
+    while matches!(poll_load(t, &w.warehouse, &statement_id).await.unwrap(), cdc_core::load::PollOutcome::Running) {}
+    // THEN the table is rebuilt with n as bigint and the new file's change applied
+    let (rows, ty) = numbered_rows(&w);
+    assert_eq!((rows, ty.as_str()), ([(1, ("a1".into(), 11)), (2, ("b2".into(), 7))].into(), "BIGINT"));
+}
+
+#[tokio::test]
+async fn a_key_column_written_as_bigint_fails_the_table_naming_it() {
+    // GIVEN items loaded
+    let w = numbered_items("add_columns").await;
+    let before = numbered_rows(&w);
+    // WHEN a file writes the key id as INT64
+    let select = format!(
+        "SELECT 'U' AS \"Op\", TIMESTAMP '{}' AS changets, lpad('3', 35, '0') AS seq, CAST(2 AS BIGINT) AS id, \
+         'b2' AS v, CAST(2 AS INTEGER) AS n",
+        ts_text(400)
+    );
+    w.raw_file("cdc/src/items/20261101/20261101-001000000.parquet", &select);
+    // THEN the load fails naming the key column and both types, and nothing changed
+    let e = w.load("items").await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::DataError);
+    assert!(e.message.contains("key column `id`") && e.message.contains("Int64"), "{e}");
+    assert_eq!(numbered_rows(&w), before);
+}

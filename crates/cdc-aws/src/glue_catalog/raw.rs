@@ -221,16 +221,27 @@ impl GlueRawCatalog {
         table: &Table,
         file: &RawFile,
         new: &[FileColumn],
+        retyped: &[FileColumn],
     ) -> Result<Result<Vec<String>, PipelineError>, PipelineError> {
         let mut columns = table_def::columns_of(table);
-        if new.is_empty() {
+        if new.is_empty() && retyped.is_empty() {
             return Ok(Ok(Vec::new()));
+        }
+        let mut names = Vec::new();
+        for c in retyped {
+            let (Some(g), Some(ty)) =
+                (columns.iter_mut().find(|g| g.name.eq_ignore_ascii_case(&c.name)), table_def::file_hive_type(&c.ty))
+            else {
+                continue;
+            };
+            g.ty = ty;
+            names.push(format!("{} {}", g.name, g.ty));
         }
         let typed = match Self::file_columns(t, file, new) {
             Ok(typed) => typed,
             Err(finding) => return Ok(Err(finding)),
         };
-        let names: Vec<String> = typed.iter().map(|g| g.name.clone()).collect();
+        names.extend(typed.iter().map(|g| g.name.clone()));
         columns.extend(typed);
         let name = raw_table_name(t, kind);
         let location = table.storage_descriptor().and_then(|sd| sd.location()).unwrap_or_default().to_string();
@@ -240,6 +251,18 @@ impl GlueRawCatalog {
         self.glue.update_table(input).await?;
         tracing::info!(table = %self.qualified(&name), columns = ?names, file = %file.path, "raw catalog table got new columns");
         Ok(Ok(names))
+    }
+
+    /// Whether the file writes a column Glue has as a wider type of the
+    /// same family (an integer column written as INT64: the source changed
+    /// its type, docs/table-lifecycle.md): the Glue column takes the file's
+    /// type, as the newest files are the ones the loads read.
+    fn retypes(t: &TableConfig, glue: &[GlueColumn], c: &FileColumn) -> bool {
+        let Some(g) = glue.iter().find(|g| g.name.eq_ignore_ascii_case(&c.name)) else { return false };
+        let configured = t.columns.iter().find(|k| k.name.as_str().eq_ignore_ascii_case(&c.name));
+        !table_def::hive_reads(&g.ty, &c.ty)
+            && configured.is_some_and(|k| cdc_core::schema_change::retyped(k.ty, &c.ty).is_some())
+            && table_def::file_hive_type(&c.ty).is_some()
     }
 
     /// A file's columns as Glue columns: the config's type where Spectrum
@@ -291,11 +314,13 @@ impl GlueRawCatalog {
                 .iter()
                 .cloned()
                 .partition(|c| adds && !glue.iter().any(|g| g.name.eq_ignore_ascii_case(&c.name)));
+            let (retyped, known): (Vec<FileColumn>, Vec<FileColumn>) =
+                known.into_iter().partition(|c| adds && Self::retypes(t, &glue, c));
             let checked = self.check_columns(t, table, file, &known).and_then(|()| self.check_text_handling(t, table));
             if let Err(finding) = checked {
                 return Ok(Outcome::Problem(finding));
             }
-            let added = match self.add_file_columns(t, kind, table, file, &new).await? {
+            let added = match self.add_file_columns(t, kind, table, file, &new, &retyped).await? {
                 Ok(names) => names,
                 Err(finding) => return Ok(Outcome::Problem(finding)),
             };

@@ -207,6 +207,9 @@ pub fn sequence_parse(raw: &str) -> String {
     format!("TRY_CAST({raw} AS HUGEINT)")
 }
 
+/// The column a retyped column's values move to before it takes its name.
+const RETYPE_TEMP_COLUMN: &str = "_cdc_retyped";
+
 pub(super) struct Plan<'a> {
     pub(super) cfg: &'a PipelineConfig,
     pub(super) t: &'a TableConfig,
@@ -228,8 +231,31 @@ impl Plan<'_> {
                 s.push(format!("ALTER TABLE {} ADD COLUMN {} {ty}", names::paired(self.cfg, self.t), a.name.quoted()));
             }
         }
-        s.extend(self.record_changes(&self.columns.added));
+        for r in &self.columns.retyped {
+            s.extend(self.retype(&self.target(), r));
+            if self.t.mode == TableMode::Append {
+                s.extend(self.retype(&names::paired(self.cfg, self.t), r));
+            }
+        }
+        let changes: Vec<ColumnChange> = self.columns.added.iter().chain(&self.columns.retyped).cloned().collect();
+        s.extend(self.record_changes(&changes));
         s
+    }
+
+    /// A column's new type (only a rebuild has one): Redshift's `ALTER
+    /// COLUMN … TYPE` changes only a VARCHAR's length, so a new column takes
+    /// the values, the old one is dropped and the new one takes its name
+    /// (docs/redshift.md), in the rebuild's transaction. Copying the values
+    /// keeps a replayed rebuild (whose marker makes it change no row) from
+    /// emptying the column.
+    fn retype(&self, table: &str, r: &ColumnChange) -> Vec<String> {
+        let (column, temp) = (r.name.quoted(), RETYPE_TEMP_COLUMN);
+        vec![
+            format!("ALTER TABLE {table} ADD COLUMN {temp} {}", self.d.type_name(r.ty)),
+            format!("UPDATE {table} SET {temp} = {column}"),
+            format!("ALTER TABLE {table} DROP COLUMN {column}"),
+            format!("ALTER TABLE {table} RENAME COLUMN {temp} TO {column}"),
+        ]
     }
 
     /// One record row per change, each numbered after those before it.
@@ -253,10 +279,11 @@ impl Plan<'_> {
 
     /// The figures statement, naming the columns this batch added.
     pub(super) fn with_schema_changes(&self, stats: String) -> String {
-        if self.columns.added.is_empty() {
+        let changes: Vec<String> =
+            self.columns.added.iter().chain(&self.columns.retyped).map(ColumnChange::describe).collect();
+        if changes.is_empty() {
             return stats;
         }
-        let changes: Vec<String> = self.columns.added.iter().map(ColumnChange::describe).collect();
         format!("SELECT x.*, {} AS schema_changes FROM ({stats}) x", self.d.literal(&changes.join("; ")))
     }
 

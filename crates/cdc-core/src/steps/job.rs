@@ -570,7 +570,7 @@ fn table_stats(r: &TableResult) -> TableRunStats {
 
 /// Each loaded table's life after the run: a failed load marks its table
 /// Failed with the error; a table whose loop ended (not deferred) and was
-/// Failed, or Waiting since before this run, is Active again. States this run's steps wrote
+/// Failed, Waiting or ResyncRequired since before this run, is Active again. States this run's steps wrote
 /// (a reload waiting, a rebuild started) stay.
 async fn record_table_lives(
     store: &dyn JobStateStore,
@@ -585,7 +585,8 @@ async fn record_table_lives(
             TableUpdate::Set { life: TableLife::Failed, reason, statement_id: None, at: now }
         } else if !r.deferred
             && stored.is_some_and(|s| {
-                matches!(s.life, TableLife::Failed | TableLife::Waiting) && s.updated < input.started_at
+                matches!(s.life, TableLife::Failed | TableLife::Waiting | TableLife::ResyncRequired)
+                    && s.updated < input.started_at
             })
         {
             TableUpdate::Set { life: TableLife::Active, reason: None, statement_id: None, at: now }
@@ -614,7 +615,8 @@ fn lifecycle_notes(states: &BTreeMap<String, TableState>, started_at: DateTime<U
                 TableLife::Active => Some(format!("table {table} rebuilt: {why}")),
                 TableLife::Waiting => Some(format!("table {table} waits: {why}")),
                 TableLife::Resyncing => Some(format!("table {table} rebuild still running: {why}")),
-                TableLife::ResyncRequired | TableLife::Failed => None,
+                TableLife::ResyncRequired => Some(format!("table {table} needs a resync: {why}")),
+                TableLife::Failed => None,
             }
         }))
         .collect()

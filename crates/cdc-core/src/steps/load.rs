@@ -247,6 +247,24 @@ pub async fn load_submit(
                 ..StepOutput::default()
             })
         }
+        // A type change under on_schema_change = "fail": the table waits
+        // for a resync, the others load.
+        SubmitOutcome::ResyncRequired { why } => {
+            tracing::warn!(table = %input.table, why, "table needs a resync");
+            let update = TableUpdate::Set {
+                life: TableLife::ResyncRequired,
+                reason: Some(why.clone()),
+                statement_id: None,
+                at: now,
+            };
+            store.update_table(job, &input.table, update).await?;
+            Ok(StepOutput {
+                table: input.table.clone(),
+                status: Some(StepStatus::NothingNew),
+                cause: Some(why),
+                ..StepOutput::default()
+            })
+        }
         SubmitOutcome::Submitted { statement_id, backlog, rebuild, .. } => {
             if let Some(why) = rebuild {
                 // Kept before the poll starts: an execution that ends while
