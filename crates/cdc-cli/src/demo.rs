@@ -153,6 +153,16 @@ async fn demo_layout(
                 )
             });
         }
+        if cycle == RETYPED_BEFORE {
+            let (table, column) = RETYPED;
+            generator.retype_to_bigint(table, column)?;
+            bar.suspend(|| {
+                println!(
+                    "  [{name}] the source makes {table}.{column} a bigint; DMS writes it as INT64 from now on, and the \
+                     load rebuilds the table with the new type"
+                )
+            });
+        }
         if let Some(table) = column_added_before(cycle) {
             let added = generator.add_column(table)?;
             bar.suspend(|| {
@@ -180,7 +190,16 @@ async fn demo_layout(
         let pipeline = job.pipeline(&run_cfg, &raw_root, &warehouse_path, &optimized, unload_now, move || {
             Ok(Arc::clone(&open_warehouse))
         })?;
-        let run = pipeline.run(&format!("demo-{}-{cycle}", args.seed)).await?;
+        let execution = format!("demo-{}-{cycle}", args.seed);
+        let run = if cycle == RESYNC_IN {
+            // As from the console: Start execution with a Resync input.
+            bar.suspend(|| println!("  [{name}] the execution is started with {{\"Resync\": [\"{RESYNCED}\"]}}"));
+            pipeline
+                .run_with_input(&execution, serde_json::json!({ "JobId": cfg.job_id, "Resync": [RESYNCED] }))
+                .await?
+        } else {
+            pipeline.run(&execution).await?
+        };
         job.keep_history(&warehouse_path, &run)?;
         let seconds = started.elapsed().as_secs_f64();
         if args.trace {
@@ -298,6 +317,18 @@ fn reload_before(cycle: usize) -> Option<(&'static str, ReloadNaming, &'static s
 /// column and loads the longer values (docs/table-lifecycle.md).
 const WIDENED_BEFORE: usize = 2;
 const WIDENED_CHARS: usize = 120;
+
+/// Before this cycle the source makes `pgbench_accounts.abalance` (configured
+/// `integer`) a bigint: the next load rebuilds the table with the new type
+/// (docs/table-lifecycle.md, "Type changes").
+const RETYPED_BEFORE: usize = 3;
+const RETYPED: (&str, &str) = ("pgbench_accounts", "abalance");
+
+/// This cycle's execution is started with a resync of `RESYNCED`, as an
+/// operator starts one from the console: the table is rebuilt from its full
+/// load and every CDC change since, and verified like every cycle.
+const RESYNC_IN: usize = 1;
+const RESYNCED: &str = "pgbench_branches";
 
 /// The columns the demo's source adds mid-stream (docs/table-lifecycle.md,
 /// "Schema changes"): to a dimension before the first CDC cycle, and to the

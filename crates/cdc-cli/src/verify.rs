@@ -64,6 +64,18 @@ pub fn verify(cfg: &PipelineConfig, conn: &Connection, generator: &Generator) ->
                 );
             }
         }
+        // A column the source made bigint: once every file is delivered the
+        // target holds it as one (the rebuild's type change).
+        for c in generator.retyped_columns(t.name.as_str()) {
+            if generator.all_delivered() {
+                let ty = column_type(conn, &names::target(cfg, t), c)?;
+                anyhow::ensure!(
+                    ty == "BIGINT",
+                    "{}: column {c} is {ty} in the target, the source made it bigint",
+                    t.name
+                );
+            }
+        }
         tables.push(compare(conn, t.name.as_str(), &names::target(cfg, t), &expected, &cols)?);
     }
     for dt in &cfg.derived {
@@ -100,6 +112,12 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> anyhow::Result<bo
             r.get(0)
         })?;
     Ok(n > 0)
+}
+
+/// A column's type as DuckDB names it (`BIGINT`).
+fn column_type(conn: &Connection, table: &str, column: &str) -> anyhow::Result<String> {
+    let sql = format!("SELECT column_type FROM (DESCRIBE {table}) WHERE column_name = ?");
+    conn.query_row(&sql, [column], |r| r.get(0)).with_context(|| format!("the type of {table}.{column}"))
 }
 
 fn compare(conn: &Connection, name: &str, actual: &str, expected: &str, cols: &[String]) -> anyhow::Result<TableCheck> {

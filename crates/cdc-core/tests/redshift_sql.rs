@@ -106,6 +106,19 @@ fn schema_change_batches(d: Dialect) -> Vec<(String, StatementBatch)> {
             columns: &columns,
         };
         out.push((format!("rebuild_schema_change_{name}"), rebuild::rebuild_batch(&cfg, &loaded, d, &r)));
+        // The source made an integer a bigint: the rebuild changes its type.
+        let column = if name == "pgbench_accounts" { "abalance" } else { "delta" };
+        let retyped = vec![ColumnChange {
+            name: Ident::new(column).unwrap(),
+            ty: ColumnType::BigInt,
+            change: schema_change::ChangeKind::Retyped,
+            first_file: files[2].path.clone(),
+            from: Some(ColumnType::Integer),
+        }];
+        let retyped_table = schema_change::effective(t, &retyped);
+        let columns = BatchColumns { retyped, ..BatchColumns::default() };
+        let r = rebuild::Rebuild { columns: &columns, ..r };
+        out.push((format!("rebuild_schema_change_retype_{name}"), rebuild::rebuild_batch(&cfg, &retyped_table, d, &r)));
     }
     out
 }

@@ -27,6 +27,8 @@ pub(crate) struct ChangeLog {
     pub rebuilt_since: [Option<Micros>; Table::COUNT],
     /// Columns the source added mid-stream (`Generator::add_column`).
     pub added_columns: Vec<crate::generator::AddedSourceColumn>,
+    /// `(table, column)`: integer columns the source made bigint.
+    pub retyped_columns: Vec<(&'static str, &'static str)>,
 }
 
 /// One row the target must hold, with the ts and sequence it must carry.

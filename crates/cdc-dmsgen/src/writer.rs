@@ -101,6 +101,9 @@ pub(crate) struct ParquetWriter {
     /// Per table: `, <value> AS "<column>"` for each column the source
     /// added, appended to every file written since.
     added: [String; Table::COUNT],
+    /// Per table: ` REPLACE (CAST("<column>" AS BIGINT) AS "<column>")` for
+    /// the columns the source made bigint, written so from then on.
+    retyped: [String; Table::COUNT],
     ts_column: String,
 }
 
@@ -143,6 +146,7 @@ impl ParquetWriter {
             cdc_op,
             full_op,
             added: Default::default(),
+            retyped: Default::default(),
             ts_column: layout.ts_column.clone(),
         })
     }
@@ -151,6 +155,24 @@ impl ParquetWriter {
     pub(crate) fn add_column(&mut self, table: Table, column: &crate::generator::AddedSourceColumn) {
         let value = column.value_at(&quote_ident(&self.ts_column));
         self.added[table.index()].push_str(&format!(", {value} AS {}", quote_ident(column.name)));
+    }
+
+    /// Files of `table` written from now on carry `column` as INT64.
+    pub(crate) fn retype_to_bigint(&mut self, table: Table, column: &str) {
+        let c = quote_ident(column);
+        let list = &mut self.retyped[table.index()];
+        let entry = format!("CAST({c} AS BIGINT) AS {c}");
+        *list = match list.strip_prefix(" REPLACE (").and_then(|l| l.strip_suffix(')')) {
+            Some(before) => format!(" REPLACE ({before}, {entry})"),
+            None => format!(" REPLACE ({entry})"),
+        };
+    }
+
+    /// What a file of `table` selects from its staging table beyond its
+    /// rows as staged: retyped columns, then added ones; `None` for the rows as staged.
+    fn projection(&self, table: Table) -> Option<String> {
+        let (retyped, added) = (&self.retyped[table.index()], &self.added[table.index()]);
+        (!retyped.is_empty() || !added.is_empty()).then(|| format!("*{retyped}{added}"))
     }
 
     /// A timestamp as the files carry it: a TIMESTAMP, or DMS's text (kept in `text`).
@@ -165,8 +187,8 @@ impl ParquetWriter {
         for batch in batches(files, |(_, rows)| rows.len()) {
             let targets: Vec<&Target> = batch.iter().map(|(t, _)| t).collect();
             let (create, order) = (&self.create[table.index()][0], &self.order[table.index()][0]);
-            let added = &self.added[table.index()];
-            written.extend(self.write(&stage_name("cdc", table), create, order, added, &targets, |app| {
+            let projection = self.projection(table);
+            written.extend(self.write(&stage_name("cdc", table), create, order, projection, &targets, |app| {
                 for (n, (_, changes)) in batch.iter().enumerate() {
                     let part = n as i32;
                     for c in changes {
@@ -191,8 +213,8 @@ impl ParquetWriter {
         for batch in batches(files, |(_, rows)| rows.len()) {
             let targets: Vec<&Target> = batch.iter().map(|(t, _)| t).collect();
             let (create, order) = (&self.create[table.index()][1], &self.order[table.index()][1]);
-            let added = &self.added[table.index()];
-            written.extend(self.write(&stage_name("full", table), create, order, added, &targets, |app| {
+            let projection = self.projection(table);
+            written.extend(self.write(&stage_name("full", table), create, order, projection, &targets, |app| {
                 for (n, (_, rows)) in batch.iter().enumerate() {
                     let part = n as i32;
                     for r in rows.iter() {
@@ -217,7 +239,7 @@ impl ParquetWriter {
         stage: &str,
         create: &str,
         order: &str,
-        added: &str,
+        projection: Option<String>,
         targets: &[&Target],
         fill: impl FnOnce(&mut Appender<'_>) -> duckdb::Result<()>,
     ) -> Result<Vec<PathBuf>, GenError> {
@@ -237,10 +259,9 @@ impl ParquetWriter {
             app.flush().map_err(|e| GenError::duckdb(ctx("flushing the appender"), e))?;
         }
         // Columns the source added come after the row, as DMS appends them.
-        let source = if added.is_empty() {
-            quote_ident(stage)
-        } else {
-            format!("(SELECT *{added} FROM {})", quote_ident(stage))
+        let source = match projection {
+            None => quote_ident(stage),
+            Some(p) => format!("(SELECT {p} FROM {})", quote_ident(stage)),
         };
         let copy = format!(
             "COPY {source} TO {} (FORMAT parquet, PARTITION_BY ({}), ORDER_BY {order}, FILENAME_PATTERN 'f', FILE_EXTENSION 'partial')",

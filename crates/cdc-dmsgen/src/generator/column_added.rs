@@ -62,6 +62,28 @@ impl Generator {
         tracing::info!(chars, now = %self.now(), "pgbench_tellers.filler widened at the source");
     }
 
+    /// Makes `table.column`, an integer, a bigint at the source now
+    /// (`ALTER COLUMN … TYPE bigint`): every file written from here on,
+    /// full loads included, writes it as INT64. The values do not change.
+    pub fn retype_to_bigint(&mut self, table: &str, column: &str) -> Result<(), GenError> {
+        let t = Table::by_name(table).ok_or_else(|| GenError::Config(format!("no table {table:?} to alter")))?;
+        let Some((name, _)) = t.columns().iter().find(|(c, ty)| *c == column && *ty == "INTEGER") else {
+            return Err(GenError::Config(format!("{table} has no integer column {column:?} to make bigint")));
+        };
+        if self.log.retyped_columns.iter().any(|(tt, c)| *tt == t.name() && c == name) {
+            return Err(GenError::State(format!("{table}.{column} is a bigint already")));
+        }
+        self.writer.retype_to_bigint(t, name);
+        self.log.retyped_columns.push((t.name(), name));
+        tracing::info!(table, column, now = %self.now(), "column made bigint at the source");
+        Ok(())
+    }
+
+    /// The columns of `table` the source made bigint.
+    pub fn retyped_columns(&self, table: &str) -> Vec<&'static str> {
+        self.log.retyped_columns.iter().filter(|(t, _)| *t == table).map(|(_, c)| *c).collect()
+    }
+
     /// The columns added to `table` at the source, in order.
     pub fn added_columns(&self, table: &str) -> Vec<&'static str> {
         self.log.added_columns.iter().filter(|c| c.table == table).map(|c| c.name).collect()
