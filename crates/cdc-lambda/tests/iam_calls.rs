@@ -77,6 +77,17 @@ async fn sdk_calls_table() {
     let notice = with(event("notify"), &[("notice", failed["notice"].clone())]);
     ok(d(Function::Notify), Function::Notify, notice).await;
 
+    // AND a release with a failed table records an incident (one conditional PutItem)
+    let claim = ok(d(Function::JobState), Function::JobState, event("job-state-claim")).await;
+    assert_eq!(claim["outcome"], "claimed", "{claim}");
+    let mut results = event("job-state-release")["results"].clone();
+    results["unload"] = serde_json::json!([{ "table": "pgbench_accounts", "ok": false, "error": "DataError" }]);
+    let release = with(
+        event("job-state-release"),
+        &[("started_at", claim["started_at"].clone()), ("hints", claim["hints"].clone()), ("results", results)],
+    );
+    ok(d(Function::JobState), Function::JobState, release).await;
+
     // AND the state machine runs CDC cycles on the recorded ports until finished
     // days are unloaded, the source adding a column first (the raw table gets it)
     stack.generator.add_column("pgbench_history").unwrap();

@@ -237,9 +237,12 @@ impl GlueRawCatalog {
             g.ty = ty;
             names.push(format!("{} {}", g.name, g.ty));
         }
-        let typed = match Self::file_columns(t, file, new) {
-            Ok(typed) => typed,
-            Err(finding) => return Ok(Err(finding)),
+        let typed = match new {
+            [] => Vec::new(),
+            new => match Self::file_columns(t, file, new) {
+                Ok(typed) => typed,
+                Err(finding) => return Ok(Err(finding)),
+            },
         };
         names.extend(typed.iter().map(|g| g.name.clone()));
         columns.extend(typed);

@@ -258,6 +258,22 @@ impl AwsStack {
         }
     }
 
+    /// Removes from the raw bucket the files of `table` the generator wrote
+    /// at or before `until` (its clock), as an operator moves files out of
+    /// a table's folder; returns how many. `deliver` would upload them again.
+    pub async fn remove_raw_written_until(&self, table: &str, until: DateTime<Utc>) -> usize {
+        let mut removed = 0;
+        for rel in cdc_dmsgen::raw_zone_files(&self.raw_root) {
+            let modified: DateTime<Utc> =
+                std::fs::metadata(self.raw_root.join(&rel)).unwrap().modified().unwrap().into();
+            if rel.contains(&format!("/{table}/")) && modified <= until {
+                self.s3.delete_object().bucket(RAW_BUCKET).key(&rel).send().await.unwrap();
+                removed += 1;
+            }
+        }
+        removed
+    }
+
     /// [`AwsStack::run`] with its polls paced ([`paced_polls`]).
     pub async fn run_paced(&self, name: &str) -> PipelineRun {
         self.run_with(name, self.context(), Some(paced_polls())).await
