@@ -16,6 +16,7 @@ use async_trait::async_trait;
 
 use aws_support::{AwsStack, GLUE_DATABASE, data_api_client, stack, stack_with_config};
 use cdc_asl::{EventKind, ExecutionStatus};
+use cdc_cli::resync::resync_on_aws;
 use cdc_cli::verify::{typed_failures, verify_typed_values};
 use cdc_core::PipelineError;
 use cdc_core::job::{JobState, JobStateStore, TableLife};
@@ -447,4 +448,45 @@ async fn an_execution_started_while_another_runs_is_skipped_without_touching_the
     succeeded(&scheduled, "the scheduled execution");
     assert!(scheduled.skipped_by().is_none());
     stack.assert_matches_oracle("after the scheduled run").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cdc_resync_on_aws_records_the_request_then_starts_an_execution_with_the_resync_input() {
+    // GIVEN a deployment and its state machine (moto's Step Functions)
+    let stack = stack(19).await;
+    let sfn = aws_sdk_sfn::Client::new(&stack.sdk);
+    let definition =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../statemachine/pipeline.asl.json")).unwrap();
+    let created = sfn
+        .create_state_machine()
+        .name("cdc-pipeline")
+        .definition(definition)
+        .role_arn("arn:aws:iam::123456789012:role/cdc-state-machine")
+        .send()
+        .await
+        .unwrap();
+    let arn = created.state_machine_arn();
+    let ctx = stack.context();
+    // WHEN `cdc resync --target aws pgbench_accounts` runs with the state machine's ARN
+    let tables = vec!["pgbench_accounts".to_string()];
+    let started = resync_on_aws(&ctx, &sfn, Some(arn), &tables).await.unwrap().expect("an execution started");
+    // THEN the request is in the job table first (an execution that finds the job held loses nothing)
+    let accounts = &ctx.store.table_states("101").await.unwrap()["pgbench_accounts"];
+    assert!(accounts.resync_requested.is_some() && accounts.shown() == TableLife::ResyncRequired, "{accounts:?}");
+    // AND an execution of that state machine was started with the console's Resync input
+    let execution = sfn.describe_execution().execution_arn(&started).send().await.unwrap();
+    assert_eq!(execution.state_machine_arn(), arn);
+    let input: serde_json::Value = serde_json::from_str(execution.input().unwrap()).unwrap();
+    assert_eq!(input, serde_json::json!({ "JobId": "101", "Resync": ["pgbench_accounts"] }));
+    // AND without a state machine the request is recorded and nothing is started
+    let branches = vec!["pgbench_branches".to_string()];
+    assert_eq!(resync_on_aws(&ctx, &sfn, None, &branches).await.unwrap(), None);
+    assert!(ctx.store.table_states("101").await.unwrap()["pgbench_branches"].resync_requested.is_some());
+    // AND a start that fails says the request is kept, and an unknown table records nothing
+    let gone = "arn:aws:states:us-east-1:123456789012:stateMachine:no-such-machine";
+    let e = resync_on_aws(&ctx, &sfn, Some(gone), &branches).await.unwrap_err().to_string();
+    assert!(e.contains("is recorded, but starting") && e.contains("no-such-machine"), "{e}");
+    let e = resync_on_aws(&ctx, &sfn, Some(arn), &["nope".to_string()]).await.unwrap_err().to_string();
+    assert!(e.contains("\"nope\" is not in the pipeline config"), "{e}");
+    assert!(!ctx.store.table_states("101").await.unwrap().contains_key("nope"));
 }
