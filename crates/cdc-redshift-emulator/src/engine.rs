@@ -43,6 +43,7 @@ pub fn init_database(conn: &Connection) -> duckdb::Result<()> {
          CREATE TABLE IF NOT EXISTS {META_SCHEMA}.external_schemas (schema_name VARCHAR, glue_database VARCHAR);
          CREATE TABLE IF NOT EXISTS {META_SCHEMA}.materialized_views (schema_name VARCHAR, name VARCHAR, query VARCHAR);"
     ))?;
+    crate::rules::table_keys::init(conn)?;
     crate::rules::install_macros(conn)
 }
 
@@ -238,8 +239,11 @@ fn execute(
     };
     match step {
         Step::Sql(sql) => {
-            let sql = to_duckdb_on(conn, sql, *session).map_err(|e| e.0)?;
-            run_sql(conn, &sql).map_err(duck)
+            crate::rules::table_keys::check(conn, sql)?;
+            let duck_sql = to_duckdb_on(conn, sql, *session).map_err(|e| e.0)?;
+            let outcome = run_sql(conn, &duck_sql).map_err(duck)?;
+            crate::rules::table_keys::record(conn, sql).map_err(duck)?;
+            Ok(outcome)
         }
         Step::Refused(error) => Err(error.clone()),
         // Only reached outside a transaction block (Mode::Single): a batch

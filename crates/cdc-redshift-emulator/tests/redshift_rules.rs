@@ -404,3 +404,42 @@ async fn alter_table_adds_one_column_per_statement_inside_a_transaction_block() 
     assert!(e.contains("only one column in each ALTER TABLE statement"), "{e}");
     assert_eq!(one(&wh, "SELECT COUNT(*) FROM public.t").await, [["2"]]);
 }
+
+#[tokio::test]
+async fn a_distkey_or_sortkey_column_cannot_be_dropped_but_a_column_can_be_replaced_in_a_batch() {
+    // GIVEN a table keyed on id (its DISTKEY and SORTKEY) with an integer n
+    let emu = emulator();
+    let wh = warehouse(&emu);
+    ok(
+        &wh,
+        &[
+            "CREATE TABLE public.t (id INTEGER, n INTEGER, ts TIMESTAMP) DISTKEY(id) SORTKEY(id)",
+            "INSERT INTO public.t VALUES (1, 10, NULL)",
+        ],
+    )
+    .await;
+    // WHEN one batch replaces n by a bigint: add, copy, drop, rename (the pipeline's type change)
+    ok(
+        &wh,
+        &[
+            "ALTER TABLE public.t ADD COLUMN _cdc_retyped BIGINT",
+            "UPDATE public.t SET _cdc_retyped = n",
+            "ALTER TABLE public.t DROP COLUMN n",
+            "ALTER TABLE public.t RENAME COLUMN _cdc_retyped TO n",
+            "INSERT INTO public.t (id, n) VALUES (2, 5000000000)",
+        ],
+    )
+    .await;
+    // THEN the values are kept, in the new type
+    assert_eq!(one(&wh, "SELECT id, n FROM public.t ORDER BY id").await, [["1", "10"], ["2", "5000000000"]]);
+    // AND dropping the key column is refused with the page's sentence, and the batch rolls back
+    let e = refused(&wh, &["INSERT INTO public.t (id, n) VALUES (3, 1)", "ALTER TABLE public.t DROP COLUMN id"]).await;
+    assert!(e.contains("you can't drop a column that is the distribution key (DISTKEY) or a sort key"), "{e}");
+    assert_eq!(one(&wh, "SELECT COUNT(*) FROM public.t").await, [["2"]]);
+    // AND a sort key given as a column attribute, renamed, is still refused under its new name
+    ok(&wh, &["CREATE TABLE public.u (a INTEGER SORTKEY, b INTEGER)", "ALTER TABLE public.u RENAME COLUMN a TO k"])
+        .await;
+    let e = refused(&wh, &["ALTER TABLE public.u DROP k"]).await;
+    assert!(e.contains("column \"k\" of table public.u"), "{e}");
+    ok(&wh, &["ALTER TABLE public.u DROP COLUMN b"]).await;
+}

@@ -18,6 +18,7 @@
 //! 9. [`surplus_chars`]: Spectrum's `surplus_char_handling`.
 //! 10. [`parquet_types`]: Spectrum reads a Parquet column only as its own type.
 //! 11. [`add_column`]: one column per `ALTER TABLE … ADD COLUMN`.
+//! 12. [`table_keys`]: a DISTKEY or SORTKEY column cannot be dropped.
 
 pub mod add_column;
 pub mod boolean_casts;
@@ -27,6 +28,7 @@ pub mod parquet_types;
 pub mod plpgsql;
 pub mod sized_casts;
 pub mod surplus_chars;
+pub mod table_keys;
 pub mod trailing_blanks;
 pub mod transaction_block;
 pub mod unload_maxfilesize;
@@ -59,6 +61,7 @@ pub const ALL: &[&Rule] = &[
     &surplus_chars::RULE,
     &parquet_types::RULE,
     &add_column::RULE,
+    &table_keys::RULE,
 ];
 
 /// The schema holding the emulator's own macros (the metadata schema).
