@@ -13,9 +13,10 @@ use duckdb::Connection;
 
 use cdc_core::config::PipelineConfig;
 use cdc_core::ports::{FileKind, ResultSet, SingleStatement, StatementId, StatementState, Warehouse};
-use cdc_core::sql::{DATA_ERROR_MARKER, Dialect, StatementBatch, names};
+use cdc_core::sql::{Dialect, StatementBatch, names};
 use cdc_core::{PipelineError, TableConfig};
 
+use crate::duckdb_errors::{self, classify};
 use crate::folder_raw_zone::FolderRawZone;
 use crate::values::cell;
 
@@ -225,7 +226,7 @@ impl DuckDbWarehouse {
 fn run_batch(conn: &Connection, batch: &StatementBatch) -> Result<ResultSet, PipelineError> {
     let fail = |index: usize, e: duckdb::Error| classify(&batch.label, index, &e.to_string());
     conn.execute_batch("BEGIN TRANSACTION").map_err(|e| fail(0, e))?;
-    let result = (|| {
+    let result: Result<ResultSet, PipelineError> = (|| {
         let mut last = ResultSet::default();
         for (i, sql) in batch.statements.iter().enumerate() {
             if i + 1 == batch.statements.len() {
@@ -237,11 +238,28 @@ fn run_batch(conn: &Connection, batch: &StatementBatch) -> Result<ResultSet, Pip
         conn.execute_batch("COMMIT").map_err(|e| fail(batch.statements.len(), e))?;
         Ok(last)
     })();
-    if result.is_err() {
+    if let Err(e) = &result {
         // The transaction may already be aborted; a failing ROLLBACK changes nothing.
         let _ = conn.execute_batch("ROLLBACK");
+        if duckdb_errors::reads_bad_bytes(&e.message) {
+            return Err(name_unreadable_file(conn, batch, e));
+        }
     }
     result
+}
+
+/// A load that failed on a Parquet file's bytes (a corrupt page names no
+/// file in DuckDB's message): the file it could not read, named, as a
+/// DataError; running it again would fail the same way.
+fn name_unreadable_file(conn: &Connection, batch: &StatementBatch, e: &PipelineError) -> PipelineError {
+    let found = batch.statements.iter().find_map(|sql| duckdb_errors::unreadable_file(conn, sql));
+    match found {
+        Some((file, error)) => PipelineError::data(format!(
+            "{}: file {file} is not readable Parquet (truncated or corrupt?): {error}",
+            batch.label
+        )),
+        None => e.clone(),
+    }
 }
 
 fn query(conn: &Connection, sql: &str) -> Result<ResultSet, duckdb::Error> {
@@ -257,19 +275,3 @@ fn query(conn: &Connection, sql: &str) -> Result<ResultSet, duckdb::Error> {
     Ok(out)
 }
 
-/// Classifies a DuckDB failure into the pipeline's error kinds.
-fn classify(label: &str, index: usize, message: &str) -> PipelineError {
-    let at = format!("{label}, statement {}", index + 1);
-    if let Some(pos) = message.find(DATA_ERROR_MARKER) {
-        // Our own check: keep just its message, which names table and file.
-        let own = message[pos + DATA_ERROR_MARKER.len()..].trim_start_matches(':').trim();
-        return PipelineError::data(format!("{at}: {own}"));
-    }
-    if message.contains("Conflict") || message.contains("TransactionContext Error") {
-        return PipelineError::retryable(format!("{at}: {message}"));
-    }
-    if message.starts_with("Catalog Error") || message.starts_with("Parser Error") {
-        return PipelineError::config(format!("{at}: {message}"));
-    }
-    PipelineError::data(format!("{at}: {message}"))
-}

@@ -1,6 +1,7 @@
 //! Adapters of the embedded default: a DuckDB database file stands in for
 //! Redshift, a folder for the raw-zone S3 bucket.
 
+mod duckdb_errors;
 mod duckdb_warehouse;
 mod file_job_store;
 mod folder_optimized_zone;

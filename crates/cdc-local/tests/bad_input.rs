@@ -192,6 +192,32 @@ async fn column_of_the_wrong_type() {
 }
 
 #[tokio::test]
+async fn columns_of_other_physical_types_name_the_column_and_both_types() {
+    // Each a Parquet physical type the column cannot hold; `v` is varchar, `id` the integer key.
+    for (value, column, written) in [
+        ("CAST(1.5 AS DOUBLE) AS id, 'v' AS v", "`id`", "Float64"),
+        ("TRUE AS id, 'v' AS v", "`id`", "Boolean"),
+        ("CAST(1 AS INTEGER) AS id, CAST(7 AS BIGINT) AS v", "`v`", "Int64"),
+        ("CAST(1 AS INTEGER) AS id, DATE '2026-11-01' AS v", "`v`", "Date"),
+        ("CAST(1 AS INTEGER) AS id, CAST('ab' AS BLOB) AS v", "`v`", "Other"),
+    ] {
+        rejects(
+            |w| {
+                w.raw_file(
+                    &format!("cdc/src/items/{DAY}/20261101-000200000.parquet"),
+                    &format!(
+                        "SELECT 'U' AS \"Op\", TIMESTAMP '2026-11-01 00:00:20' AS changets, lpad('9', 35, '0') AS seq, \
+                         {value}"
+                    ),
+                )
+            },
+            &["20261101-000200000.parquet", column, written],
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
 async fn new_column_not_in_the_target() {
     rejects_under_fail(
         |w| {
@@ -356,4 +382,52 @@ async fn a_commit_timestamp_within_the_future_bound_loads_and_one_past_a_shorter
     assert!(err.message.contains("more than 1800 s after the warehouse clock"), "{err}");
     assert!(short.rows("items").is_empty());
     assert_eq!(short.progress_files("items"), 0);
+}
+
+/// How a file is damaged: cut to a length, or eight bytes flipped at an offset.
+#[derive(Debug, Clone, Copy)]
+enum Damage {
+    Cut(fn(usize) -> usize),
+    Flip(fn(usize) -> usize),
+}
+
+#[tokio::test]
+async fn parquet_cut_or_flipped_at_several_offsets_fails_only_its_table_naming_the_file() {
+    // Offsets through the file: the magic bytes, the first page header, data
+    // pages, the footer and its length. (A flip inside column statistics or
+    // padding is not seen by any reader that does not check page CRCs, which
+    // Parquet leaves optional: such a file loads as it reads.)
+    let cases: [(&str, Damage); 8] = [
+        ("cut to 0 bytes", Damage::Cut(|_| 0)),
+        ("cut to 4 bytes", Damage::Cut(|_| 4)),
+        ("cut to a third", Damage::Cut(|n| n / 3)),
+        ("cut inside the footer", Damage::Cut(|n| n - 9)),
+        ("cut by one byte", Damage::Cut(|n| n - 1)),
+        ("flipped in the first page header", Damage::Flip(|_| 4)),
+        ("flipped a quarter in", Damage::Flip(|n| n / 4)),
+        ("flipped half way", Damage::Flip(|n| n / 2)),
+    ];
+    for (what, damage) in cases {
+        // GIVEN items loaded, then a CDC file of 200 changes damaged so
+        rejects(
+            |w| {
+                let changes: Vec<Change> = (0..200)
+                    .map(|i| ch("U", (i % 7) + 1, &format!("value {i} of a change"), 20 + i64::from(i), 10 + i as u64))
+                    .collect();
+                let p = w.cdc_file("items", DAY, "20261101-000200000", &changes);
+                let mut bytes = std::fs::read(&p).unwrap();
+                let n = bytes.len();
+                match damage {
+                    Damage::Cut(at) => bytes.truncate(at(n)),
+                    Damage::Flip(at) => bytes[at(n)..at(n) + 8].iter_mut().for_each(|b| *b ^= 0xA5),
+                }
+                std::fs::write(&p, &bytes).unwrap();
+                p
+            },
+            // THEN (in `rejects`) only items fails, with a DataError naming the file, nothing of it applied
+            &["20261101-000200000.parquet", "not readable Parquet"],
+        )
+        .await;
+        eprintln!("{what}: refused, named, nothing applied");
+    }
 }
