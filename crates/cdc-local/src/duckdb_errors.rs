@@ -18,8 +18,14 @@ use cdc_core::sql::DATA_ERROR_MARKER;
 const PASSING: [&str; 4] = ["IO Error", "Out of Memory Error", "TransactionContext Error", "Interrupt Error"];
 
 /// Words of DuckDB's Parquet reader failing on a file's bytes.
-const UNREADABLE: [&str; 6] =
-    ["TProtocolException", "Snappy decompression", "Failed to read file", "Corrupt", "magic bytes", "too small to be a Parquet"];
+const UNREADABLE: [&str; 6] = [
+    "TProtocolException",
+    "Snappy decompression",
+    "Failed to read file",
+    "Corrupt",
+    "magic bytes",
+    "too small to be a Parquet",
+];
 
 /// Classifies a failed statement (`index` of the batch `label`).
 pub fn classify(label: &str, index: usize, message: &str) -> PipelineError {

@@ -274,4 +274,3 @@ fn query(conn: &Connection, sql: &str) -> Result<ResultSet, duckdb::Error> {
     out.columns = stmt.column_names();
     Ok(out)
 }
-

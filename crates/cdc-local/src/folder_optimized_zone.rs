@@ -12,6 +12,8 @@ use cdc_core::PipelineError;
 use cdc_core::TableConfig;
 use cdc_core::ports::{DayFiles, ExportTarget, OptimizedZone};
 
+use crate::local_paths::canonical;
+
 const STAGING_PREFIX: &str = ".staging-";
 
 pub struct FolderOptimizedZone {
@@ -22,8 +24,8 @@ impl FolderOptimizedZone {
     /// Refuses a folder inside the raw zone (or holding it): its files would
     /// be listed as DMS output. Nothing is created here; see `check`.
     pub fn new(root: &Path, raw_root: &Path) -> Result<Self, PipelineError> {
-        let root = absolute(root)?;
-        let raw = absolute(raw_root)?;
+        let root = canonical(root)?;
+        let raw = canonical(raw_root)?;
         if root.starts_with(&raw) || raw.starts_with(&root) {
             return Err(PipelineError::config(format!(
                 "optimized zone {} overlaps the raw zone {}: choose a folder outside it",
@@ -41,26 +43,6 @@ impl FolderOptimizedZone {
     pub fn day_dir(&self, t: &TableConfig, day: &str) -> PathBuf {
         self.root.join(t.name.as_str()).join(format!("changedate={day}"))
     }
-}
-
-/// The path with symlinks of its existing part resolved, so two spellings of
-/// one folder compare equal.
-fn absolute(p: &Path) -> Result<PathBuf, PipelineError> {
-    let abs = std::path::absolute(p).map_err(|e| PipelineError::config(format!("{}: {e}", p.display())))?;
-    let mut existing = abs.as_path();
-    let mut rest = Vec::new();
-    while !existing.exists() {
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                existing = parent;
-            }
-            _ => break,
-        }
-    }
-    let mut out = existing.canonicalize().unwrap_or_else(|_| existing.to_path_buf());
-    out.extend(rest.iter().rev());
-    Ok(out)
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> PipelineError {

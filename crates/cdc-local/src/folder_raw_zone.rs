@@ -23,8 +23,8 @@ pub struct FolderRawZone {
 
 impl FolderRawZone {
     pub fn new(root: &Path) -> Result<Self, PipelineError> {
-        let root = std::path::absolute(root)
-            .map_err(|e| PipelineError::config(format!("raw zone {}: {e}", root.display())))?;
+        // Canonical: file paths key the progress rows (crate::local_paths).
+        let root = crate::local_paths::canonical(root).map_err(|e| e.context("raw zone"))?;
         let reader = Connection::open_in_memory()
             .map_err(|e| PipelineError::config(format!("DuckDB for reading Parquet schemas: {e}")))?;
         Ok(Self { root, reader: Mutex::new(reader) })

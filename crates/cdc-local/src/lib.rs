@@ -8,6 +8,7 @@ mod folder_optimized_zone;
 mod folder_raw_zone;
 mod jsonl_notifier;
 mod local_catalog;
+mod local_paths;
 mod local_raw_catalog;
 mod values;
 

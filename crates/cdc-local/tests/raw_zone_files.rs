@@ -411,3 +411,27 @@ async fn a_late_file_replacing_a_removed_file_of_the_same_size_in_an_old_day_is_
     // THEN the late file is applied
     assert_eq!(w.load("items").await.unwrap().files, 1);
 }
+
+#[tokio::test]
+async fn the_raw_zone_reached_by_another_path_holds_the_same_files() {
+    // GIVEN items loaded from a full load and a CDC file
+    let w = World::new();
+    w.setup().await;
+    w.full_file("items", "LOAD00000001", &[fr(1, "a", 10)]);
+    w.cdc_file("items", "20261101", "20261101-000100000", &[ch("U", 1, "b", 20, 1)]);
+    assert_eq!(w.load("items").await.unwrap().files, 2);
+    // WHEN the same folder is opened through a symlink, and through `..`
+    let link = w.dir.path().join("raw-link");
+    std::os::unix::fs::symlink(w.raw_root(), &link).unwrap();
+    let dotted = w.dir.path().join("raw").join("..").join("raw");
+    let t = w.cfg.table("items").unwrap();
+    for alias in [link, dotted] {
+        let raw = cdc_local::FolderRawZone::new(&alias).unwrap();
+        // THEN it names its files as the first path did, and the load finds nothing new
+        assert_eq!(raw.root(), w.raw.root(), "{}", alias.display());
+        let stats = cdc_core::load::load_table(&w.cfg, t, &w.warehouse, &raw, Duration::from_millis(2)).await.unwrap();
+        assert_eq!(stats.files, 0, "{}", alias.display());
+    }
+    assert_eq!(w.progress_files("items"), 2);
+    assert_eq!(w.state("items")[&1].as_deref(), Some("b"));
+}
