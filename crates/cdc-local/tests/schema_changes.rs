@@ -57,19 +57,28 @@ fn recorded(w: &World, table: &str) -> Vec<(String, String, String)> {
     .collect()
 }
 
+/// A world whose `items` has `on_schema_change = policy` and the key `id`
+/// then `columns` (TOML inline tables), set up.
+async fn items_world(policy: &str, columns: &str) -> World {
+    let config = CONFIG.replacen(
+        "lateness_window = \"1d\"\ncolumns = [ { name = \"id\", type = \"integer\" }, { name = \"v\", type = \"varchar\" } ]",
+        &format!(
+            "lateness_window = \"1d\"\non_schema_change = \"{policy}\"\ncolumns = [ {{ name = \"id\", type = \"integer\" }}, {columns} ]"
+        ),
+        1,
+    );
+    let w = World::with_config(&config);
+    w.setup().await;
+    w
+}
+
 fn some(s: &str) -> Option<String> {
     Some(s.to_string())
 }
 
 /// items loaded from a full load {1, 2} and one change, none with `email`.
 async fn loaded_items(policy: &str) -> World {
-    let config = CONFIG.replacen(
-        "lateness_window = \"1d\"\ncolumns = [ { name = \"id\", type = \"integer\" }, { name = \"v\", type = \"varchar\" } ]",
-        &format!("lateness_window = \"1d\"\non_schema_change = \"{policy}\"\ncolumns = [ {{ name = \"id\", type = \"integer\" }}, {{ name = \"v\", type = \"varchar\" }} ]"),
-        1,
-    );
-    let w = World::with_config(&config);
-    w.setup().await;
+    let w = items_world(policy, "{ name = \"v\", type = \"varchar\" }").await;
     w.full_file("items", "LOAD00000001", &[fr(1, "a", 100), fr(2, "b", 100)]);
     w.cdc_file("items", "20261101", "20261101-000500000", &[ch("U", 1, "a1", 200, 1)]);
     assert_eq!(w.load("items").await.unwrap().files, 2);
@@ -208,13 +217,7 @@ async fn a_resync_and_a_reload_rebuild_with_the_effective_schema() {
 
 /// `items` with `v` as varchar(5) under `policy`, loaded with short values.
 async fn narrow_items(policy: &str) -> World {
-    let config = CONFIG.replacen(
-        "lateness_window = \"1d\"\ncolumns = [ { name = \"id\", type = \"integer\" }, { name = \"v\", type = \"varchar\" } ]",
-        &format!("lateness_window = \"1d\"\non_schema_change = \"{policy}\"\ncolumns = [ {{ name = \"id\", type = \"integer\" }}, {{ name = \"v\", type = \"varchar(5)\" }} ]"),
-        1,
-    );
-    let w = World::with_config(&config);
-    w.setup().await;
+    let w = items_world(policy, "{ name = \"v\", type = \"varchar(5)\" }").await;
     w.full_file("items", "LOAD00000001", &[fr(1, "a", 100), fr(2, "b", 100)]);
     w.load("items").await.unwrap();
     w
@@ -268,13 +271,7 @@ async fn under_fail_a_value_longer_than_its_varchar_fails_the_table_naming_it() 
 /// `items` with a third column `n integer` under `policy`, loaded from a
 /// full load {1, 2} and one change, every file writing `n` as INT32.
 async fn numbered_items(policy: &str) -> World {
-    let config = CONFIG.replacen(
-        "lateness_window = \"1d\"\ncolumns = [ { name = \"id\", type = \"integer\" }, { name = \"v\", type = \"varchar\" } ]",
-        &format!("lateness_window = \"1d\"\non_schema_change = \"{policy}\"\ncolumns = [ {{ name = \"id\", type = \"integer\" }}, {{ name = \"v\", type = \"varchar\" }}, {{ name = \"n\", type = \"integer\" }} ]"),
-        1,
-    );
-    let w = World::with_config(&config);
-    w.setup().await;
+    let w = items_world(policy, "{ name = \"v\", type = \"varchar\" }, { name = \"n\", type = \"integer\" }").await;
     let full = format!(
         "SELECT TIMESTAMP '{t}' AS changets, CAST(1 AS INTEGER) AS id, 'a' AS v, CAST(10 AS INTEGER) AS n UNION ALL \
          SELECT TIMESTAMP '{t}', CAST(2 AS INTEGER), 'b', CAST(20 AS INTEGER)",
