@@ -67,6 +67,8 @@ async fn reloads_in_both_naming_cases_and_a_resync_run_through_the_state_machine
     // column), changes go on, and the writes settle
     stack.generator.add_column("pgbench_history").unwrap();
     stack.generator.add_column("pgbench_tellers").unwrap();
+    // AND the source widens tellers.filler (configured varchar(84)) past its length
+    stack.generator.widen_teller_filler(120);
     let before = stack.generator.now();
     stack.generator.reload("pgbench_accounts", ReloadNaming::NewSet { files: 2 }).unwrap();
     stack.generator.reload("pgbench_tellers", ReloadNaming::InPlace).unwrap();
@@ -76,7 +78,7 @@ async fn reloads_in_both_naming_cases_and_a_resync_run_through_the_state_machine
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let run = stack.run_paced("reloaded").await;
     // THEN the run succeeds and every table equals the oracle (each reload
-    // plus the changes since, the added columns compared too)
+    // plus the changes since, the added columns and the wide fillers compared too)
     succeeded(&run, "reloaded run");
     stack.assert_matches_oracle("after the reloads").await;
     // AND the raw Glue tables got the column, and the run record names both changes
@@ -87,10 +89,16 @@ async fn reloads_in_both_naming_cases_and_a_resync_run_through_the_state_machine
         assert_eq!(columns.last(), Some(&"note"), "{raw}: {columns:?}");
     }
     let warnings = &stack.context().store.history("101", 1).await.unwrap()[0].warnings;
-    for table in ["pgbench_history", "pgbench_tellers"] {
-        let named = format!("table {table} schema changed: column note varchar added");
-        assert!(warnings.iter().any(|w| w.contains(&named)), "{named}: {warnings:?}");
-    }
+    let changes = |table: &str| -> String {
+        let head = format!("table {table} schema changed: ");
+        warnings.iter().find_map(|w| w.strip_prefix(&head)).unwrap_or_default().to_string()
+    };
+    assert!(changes("pgbench_history").starts_with("column note varchar added"), "{warnings:?}");
+    // AND tellers names both its changes: the filler widened through
+    // ExecuteStatement and the state machine's retry path, then the column added
+    let tellers = changes("pgbench_tellers");
+    assert!(tellers.starts_with("column filler widened to varchar(120)"), "{tellers}");
+    assert!(tellers.contains("; column note varchar added"), "{tellers}");
     let store = stack.context().store;
     let states = store.table_states("101").await.unwrap();
     assert!(states.values().all(|s| s.shown() == TableLife::Active), "{states:?}");

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::PipelineError;
 
 mod table_state;
-pub use table_state::{TableLife, TableState, TableUpdate, apply as apply_table_update};
+pub use table_state::{TableLife, TableState, TableUpdate, apply as apply_table_update, schema_changes_of};
 
 /// `JobState` values, spelled as the seed's users know them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -90,7 +90,9 @@ async fn sdk_calls_table() {
 
     // AND the state machine runs CDC cycles on the recorded ports until finished
     // days are unloaded, the source adding a column first (the raw table gets it)
+    // and widening pgbench_tellers.filler past its varchar(84) (ExecuteStatement)
     stack.generator.add_column("pgbench_history").unwrap();
+    stack.generator.widen_teller_filler(120);
     stack.generator.cdc_cycle(150).unwrap();
     stack.deliver().await;
     stack.run("cdc-1").await;

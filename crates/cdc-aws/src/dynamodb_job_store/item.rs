@@ -340,6 +340,7 @@ pub(crate) const RESYNC_REQUESTED: &str = "ResyncRequested";
 pub(crate) const UPDATED: &str = "Updated";
 pub(crate) const SCHEMA_CHANGE: &str = "SchemaChange";
 pub(crate) const SCHEMA_CHANGED: &str = "SchemaChanged";
+pub(crate) const SCHEMA_CHANGED_BY: &str = "SchemaChangedBy";
 
 pub(crate) fn decode_table_state(
     job_id: &str,
@@ -362,6 +363,7 @@ pub(crate) fn decode_table_state(
         updated: f.required_ts(UPDATED)?,
         schema_change: f.optional_s(SCHEMA_CHANGE)?.map(str::to_string),
         schema_changed: f.optional_ts(SCHEMA_CHANGED)?,
+        schema_changed_by: f.optional_s(SCHEMA_CHANGED_BY)?.map(str::to_string),
     };
     Ok((table, state))
 }

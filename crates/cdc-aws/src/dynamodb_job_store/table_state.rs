@@ -8,12 +8,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 
-use cdc_core::job::{JobStateError, TableState, TableUpdate};
+use cdc_core::job::{JobStateError, TableState, TableUpdate, schema_changes_of};
 
 use super::DynamoDbJobStore;
 use super::item::{
-    Item, JOB_ID, LIFE, REASON, RECORD_KEY, RESYNC_REQUESTED, SCHEMA_CHANGE, SCHEMA_CHANGED, STATEMENT_ID,
-    TABLE_PREFIX, UPDATED, decode_table_state, s, ts,
+    Item, JOB_ID, LIFE, REASON, RECORD_KEY, RESYNC_REQUESTED, SCHEMA_CHANGE, SCHEMA_CHANGED, SCHEMA_CHANGED_BY,
+    STATEMENT_ID, TABLE_PREFIX, UPDATED, decode_table_state, s, ts,
 };
 
 fn table_key(job_id: &str, table: &str) -> Item {
@@ -53,6 +53,7 @@ impl DynamoDbJobStore {
             ("#Updated".to_string(), UPDATED.to_string()),
             ("#SchemaChange".to_string(), SCHEMA_CHANGE.to_string()),
             ("#SchemaChanged".to_string(), SCHEMA_CHANGED.to_string()),
+            ("#SchemaChangedBy".to_string(), SCHEMA_CHANGED_BY.to_string()),
         ]);
         let mut values = HashMap::new();
         let expression = match update {
@@ -81,10 +82,15 @@ impl DynamoDbJobStore {
                 let remove = if remove.is_empty() { String::new() } else { format!(" REMOVE {}", remove.join(", ")) };
                 format!("SET {}{remove}", set.join(", "))
             }
-            TableUpdate::SchemaChanged { what, at } => {
+            TableUpdate::SchemaChanged { what, at, by } => {
+                // Only the lease holder writes a table's state in a run, so
+                // reading it first races with no other writer.
+                let before = self.query_table_states(job_id).await?.remove(table);
+                let what = before.map_or_else(|| what.clone(), |b| schema_changes_of(&b, what, by));
                 values.insert(":at".to_string(), ts(*at)?);
                 values.insert(":what".to_string(), s(what.as_str()));
-                "SET #SchemaChange = :what, #SchemaChanged = :at, #Updated = :at".to_string()
+                values.insert(":by".to_string(), s(by.as_str()));
+                "SET #SchemaChange = :what, #SchemaChanged = :at, #SchemaChangedBy = :by, #Updated = :at".to_string()
             }
             TableUpdate::Rebuilt { submitted_at, at } => {
                 values.insert(":at".to_string(), ts(*at)?);

@@ -93,12 +93,26 @@ pub async fn table_states_keep_requests_apart_from_runs(store: &dyn JobStateStor
     assert_eq!(states["orders"].life, TableLife::Active);
     // AND a schema change is kept beside the life, which it leaves as it was
     let what = "column email varchar added (first in x.parquet)".to_string();
-    store.update_table(job, "items", TableUpdate::SchemaChanged { what: what.clone(), at: at(8) }).await.unwrap();
+    let by = |e: &str| e.to_string();
+    let change = |what: &str, t: i64, e: &str| TableUpdate::SchemaChanged { what: what.into(), at: at(t), by: by(e) };
+    store.update_table(job, "items", change(&what, 8, "exec-1")).await.unwrap();
     let states = store.table_states(job).await.unwrap();
     assert_eq!(states["items"].life, TableLife::Failed);
     assert_eq!(
         (states["items"].schema_change.as_deref(), states["items"].schema_changed),
         (Some(what.as_str()), Some(at(8)))
+    );
+    // AND a further change by the same execution is added to it (once), one by another replaces it
+    let widened = "column v widened to varchar(9) (x)";
+    store.update_table(job, "items", change(widened, 9, "exec-1")).await.unwrap();
+    store.update_table(job, "items", change(widened, 9, "exec-1")).await.unwrap();
+    let both = format!("{what}; {widened}");
+    assert_eq!(store.table_states(job).await.unwrap()["items"].schema_change.as_deref(), Some(both.as_str()));
+    store.update_table(job, "items", change(widened, 10, "exec-2")).await.unwrap();
+    let states = store.table_states(job).await.unwrap();
+    assert_eq!(
+        (states["items"].schema_change.as_deref(), states["items"].schema_changed_by.as_deref()),
+        (Some(widened), Some("exec-2"))
     );
     assert_eq!(states["orders"].schema_change, None);
     // AND the job item is untouched by all of it

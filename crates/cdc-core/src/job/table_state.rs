@@ -59,6 +59,11 @@ pub struct TableState {
     pub schema_change: Option<String>,
     #[serde(default)]
     pub schema_changed: Option<DateTime<Utc>>,
+    /// The execution that made those changes: a further change by the same
+    /// execution is added to the description, so a run that widens a
+    /// column and then adds one names both.
+    #[serde(default)]
+    pub schema_changed_by: Option<String>,
 }
 
 impl TableState {
@@ -84,8 +89,21 @@ pub enum TableUpdate {
     /// active (its reason still says why it was rebuilt), and a request
     /// made before that submit is done (one made since stays).
     Rebuilt { submitted_at: DateTime<Utc>, at: DateTime<Utc> },
-    /// A committed load changed the table's columns; its life is unchanged.
-    SchemaChanged { what: String, at: DateTime<Utc> },
+    /// A committed load (of execution `by`) changed the table's columns;
+    /// its life is unchanged.
+    SchemaChanged { what: String, at: DateTime<Utc>, by: String },
+}
+
+/// The description after a change `what` by execution `by`: added to the
+/// stored one when the same execution made that, else in its place.
+pub fn schema_changes_of(s: &TableState, what: &str, by: &str) -> String {
+    match (&s.schema_change, &s.schema_changed_by) {
+        (Some(before), Some(prior)) if prior == by && !before.split("; ").any(|w| w == what) => {
+            format!("{before}; {what}")
+        }
+        (Some(before), Some(prior)) if prior == by => before.clone(),
+        _ => what.to_string(),
+    }
 }
 
 /// The state after `update`.
@@ -98,6 +116,7 @@ pub fn apply(before: Option<TableState>, update: &TableUpdate) -> TableState {
         updated: DateTime::UNIX_EPOCH,
         schema_change: None,
         schema_changed: None,
+        schema_changed_by: None,
     });
     match update {
         TableUpdate::RequestResync { at } => {
@@ -117,9 +136,10 @@ pub fn apply(before: Option<TableState>, update: &TableUpdate) -> TableState {
             s.resync_requested = s.resync_requested.filter(|r| r > submitted_at);
             s.updated = *at;
         }
-        TableUpdate::SchemaChanged { what, at } => {
-            s.schema_change = Some(what.clone());
+        TableUpdate::SchemaChanged { what, at, by } => {
+            s.schema_change = Some(schema_changes_of(&s, what, by));
             s.schema_changed = Some(*at);
+            s.schema_changed_by = Some(by.clone());
             s.updated = *at;
         }
     }

@@ -329,7 +329,8 @@ pub async fn load_poll(
             let changes = widen_columns(cfg, t, warehouse, &columns, &input.statement_id).await?;
             let what: Vec<String> = changes.iter().map(|c| c.describe()).collect();
             if !what.is_empty() {
-                let update = TableUpdate::SchemaChanged { what: what.join("; "), at: now };
+                let update =
+                    TableUpdate::SchemaChanged { what: what.join("; "), at: now, by: input.ids.execution_id.clone() };
                 store.update_table(&input.ids.job_id, &input.table, update).await?;
             }
             let cause = format!("text columns widened before the load runs again: {}", what.join("; "));
@@ -348,7 +349,7 @@ pub async fn load_poll(
             }
             if let Some(what) = stats.schema_changes.clone() {
                 // For the run record and `cdc status`; the warehouse holds the columns.
-                let update = TableUpdate::SchemaChanged { what, at: now };
+                let update = TableUpdate::SchemaChanged { what, at: now, by: input.ids.execution_id.clone() };
                 store.update_table(&input.ids.job_id, &input.table, update).await?;
             }
             let mut out = StepOutput::polled(input, StepStatus::Done, now);
