@@ -260,3 +260,34 @@ async fn a_value_longer_than_its_column_is_widened_and_the_state_machine_loads_i
     assert_eq!(tellers.shown(), TableLife::Active);
     assert!(tellers.schema_change.as_deref().unwrap_or_default().contains("widened to varchar(7)"), "{tellers:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_fail_a_type_change_fails_the_run_keeps_the_table_resync_required_and_a_resync_adopts_it() {
+    // GIVEN accounts under on_schema_change = "fail", loaded
+    let fail = |text: &str| {
+        text.replacen("name = \"pgbench_accounts\"\n", "name = \"pgbench_accounts\"\non_schema_change = \"fail\"\n", 1)
+    };
+    let mut f = Fixture::loaded_with(45, fail).await;
+    assert_eq!(f.cfg.table("pgbench_accounts").unwrap().on_schema_change, cdc_core::SchemaChangePolicy::Fail);
+    // WHEN the source makes abalance a bigint and the pipeline runs
+    f.generator.retype_to_bigint("pgbench_accounts", "abalance").unwrap();
+    f.generator.cdc_cycle(100).unwrap();
+    let run = f.pipeline().run("retyped").await.unwrap();
+    // THEN the run fails on accounts alone (notified), the others load
+    assert_eq!(run.execution.status, ExecutionStatus::Failed);
+    assert_eq!(f.mismatched(), vec!["pgbench_accounts".to_string()]);
+    // AND accounts is ResyncRequired, its reason naming the column, both types and the command
+    let accounts = f.state("pgbench_accounts").await.unwrap();
+    assert_eq!(accounts.shown(), TableLife::ResyncRequired, "{accounts:?}");
+    let reason = accounts.reason.unwrap_or_default();
+    assert!(reason.contains("column abalance changed type from integer to bigint"), "{reason}");
+    assert!(reason.contains("cdc resync pgbench_accounts"), "{reason}");
+    // WHEN an execution is started with a resync of accounts
+    let input = json!({ "JobId": "101", "Resync": ["pgbench_accounts"] });
+    f.succeeds(f.pipeline().run_with_input("resync", input).await.unwrap());
+    // THEN accounts is rebuilt with the new type and every table equals the oracle
+    assert!(f.mismatched().is_empty(), "{:?}", f.mismatched());
+    let accounts = f.state("pgbench_accounts").await.unwrap();
+    assert_eq!(accounts.shown(), TableLife::Active, "{accounts:?}");
+    assert!(accounts.schema_change.unwrap_or_default().contains("changed type from integer to bigint"));
+}

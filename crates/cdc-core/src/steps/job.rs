@@ -569,7 +569,7 @@ fn table_stats(r: &TableResult) -> TableRunStats {
 }
 
 /// Each loaded table's life after the run: a failed load marks its table
-/// Failed with the error; a table whose loop ended (not deferred) and was
+/// Failed with the error (one this run marked ResyncRequired keeps that); a table whose loop ended (not deferred) and was
 /// Failed, Waiting or ResyncRequired since before this run, is Active again. States this run's steps wrote
 /// (a reload waiting, a rebuild started) stay.
 async fn record_table_lives(
@@ -580,7 +580,12 @@ async fn record_table_lives(
 ) -> Result<(), PipelineError> {
     for r in input.results.dimensions.iter().chain(&input.results.facts) {
         let stored = states.get(&r.table);
-        let update = if !r.ok {
+        // A table this run found waiting for a resync keeps that state and
+        // its reason; its failed result carries the notice.
+        let needs_resync = stored.is_some_and(|s| s.life == TableLife::ResyncRequired && s.updated >= input.started_at);
+        let update = if !r.ok && needs_resync {
+            continue;
+        } else if !r.ok {
             let reason = table_stats(r).error;
             TableUpdate::Set { life: TableLife::Failed, reason, statement_id: None, at: now }
         } else if !r.deferred

@@ -248,7 +248,8 @@ pub async fn load_submit(
             })
         }
         // A type change under on_schema_change = "fail": the table waits
-        // for a resync, the others load.
+        // for a resync, and fails this run (so the failure is notified)
+        // while the others load; the release keeps its state.
         SubmitOutcome::ResyncRequired { why } => {
             tracing::warn!(table = %input.table, why, "table needs a resync");
             let update = TableUpdate::Set {
@@ -258,12 +259,7 @@ pub async fn load_submit(
                 at: now,
             };
             store.update_table(job, &input.table, update).await?;
-            Ok(StepOutput {
-                table: input.table.clone(),
-                status: Some(StepStatus::NothingNew),
-                cause: Some(why),
-                ..StepOutput::default()
-            })
+            Err(PipelineError::data(format!("table {}: {why}", t.qualified())))
         }
         SubmitOutcome::Submitted { statement_id, backlog, rebuild, .. } => {
             if let Some(why) = rebuild {
