@@ -42,6 +42,13 @@ async fn job_state(stack: &AwsStack) -> cdc_core::job::Job {
     stack.ports.store.get(&stack.cfg.job_id).await.unwrap().expect("the job item exists")
 }
 
+/// The deployment's config with reloads settling after 1 s.
+fn settling_in_a_second() -> String {
+    std::fs::read_to_string(aws_support::CONFIG)
+        .unwrap()
+        .replace("[pipeline]\n", "[pipeline]\nreload_settle = \"1s\"\n")
+}
+
 /// Whether the execution entered a state, by name.
 fn entered(run: &cdc_cli::pipeline_run::PipelineRun, state: &str) -> usize {
     run.execution
@@ -54,9 +61,7 @@ fn entered(run: &cdc_cli::pipeline_run::PipelineRun, state: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reloads_in_both_naming_cases_and_a_resync_run_through_the_state_machine_to_the_oracle() {
     // GIVEN the AWS path loaded from a full load and a cycle, reloads settling after 1 s
-    let config = std::fs::read_to_string(aws_support::CONFIG)
-        .unwrap()
-        .replace("[pipeline]\n", "[pipeline]\nreload_settle = \"1s\"\n");
+    let config = settling_in_a_second();
     let mut stack = stack_with_config(13, &config).await;
     stack.generator.cdc_cycle(100).unwrap();
     stack.deliver().await;
@@ -117,9 +122,7 @@ async fn reloads_in_both_naming_cases_and_a_resync_run_through_the_state_machine
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_integer_made_bigint_waits_for_the_old_files_to_leave_then_rebuilds_with_the_new_type() {
     // GIVEN the AWS path loaded from a full load and a cycle, reloads settling after 1 s
-    let config = std::fs::read_to_string(aws_support::CONFIG)
-        .unwrap()
-        .replace("[pipeline]\n", "[pipeline]\nreload_settle = \"1s\"\n");
+    let config = settling_in_a_second();
     let mut stack = stack_with_config(17, &config).await;
     stack.generator.cdc_cycle(100).unwrap();
     stack.deliver().await;

@@ -72,6 +72,12 @@ async fn items_world(policy: &str, columns: &str) -> World {
     w
 }
 
+/// The recorded type and kind of change of one column of `items`.
+fn recorded_change(w: &World, column: &str) -> (String, String) {
+    let sql = "SELECT column_type, change FROM cdc_control.items__columns WHERE column_name = ?";
+    w.warehouse.connection().unwrap().query_row(sql, [column], |r| Ok((r.get(0)?, r.get(1)?))).unwrap()
+}
+
 fn some(s: &str) -> Option<String> {
     Some(s.to_string())
 }
@@ -239,13 +245,7 @@ async fn a_value_longer_than_its_varchar_widens_the_column_and_the_load_runs_aga
     assert_eq!(stats.files, 1);
     assert_eq!(w.state("items"), [(1, some("twelve chars")), (2, some("b2"))].into());
     // AND the widening is recorded with the new type, so the next load checks against it
-    let conn = w.warehouse.connection().unwrap();
-    let (ty, change): (String, String) = conn
-        .query_row("SELECT column_type, change FROM cdc_control.items__columns WHERE column_name = 'v'", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
-    assert_eq!((ty.as_str(), change.as_str()), ("varchar(12)", "widen"));
+    assert_eq!(recorded_change(&w, "v"), ("varchar(12)".into(), "widen".into()));
     w.cdc_file("items", "20261101", "20261101-001000000", &[ch("U", 2, "eleven char", 300, 3)]);
     assert_eq!(w.load("items").await.unwrap().files, 1);
     // AND a still longer value widens again
@@ -333,13 +333,7 @@ async fn an_integer_the_source_made_bigint_rebuilds_the_table_with_the_new_type(
     assert_eq!(rows, [(1, ("a1".into(), 11)), (2, ("b2".into(), big))].into());
     assert_eq!(ty, "BIGINT");
     // AND the change is recorded, so later loads read n as bigint without rebuilding again
-    let conn = w.warehouse.connection().unwrap();
-    let (column_type, change): (String, String) = conn
-        .query_row("SELECT column_type, change FROM cdc_control.items__columns WHERE column_name = 'n'", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
-    assert_eq!((column_type.as_str(), change.as_str()), ("bigint", "type"));
+    assert_eq!(recorded_change(&w, "n"), ("bigint".into(), "type".into()));
     w.raw_file(
         "cdc/src/items/20261101/20261101-002000000.parquet",
         &numbered_change("U", 1, "a2", "BIGINT", big + 1, 500, 4),
