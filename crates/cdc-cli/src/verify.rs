@@ -53,7 +53,7 @@ pub fn verify(cfg: &PipelineConfig, conn: &Connection, generator: &Generator) ->
         // image since the ALTER still to come) must be NULL throughout in the
         // oracle, and is not in the target.
         for c in generator.added_columns(t.name.as_str()) {
-            if has_column(conn, &names::target(cfg, t), c)? {
+            if column_type(conn, &names::target(cfg, t), c)?.is_some() {
                 cols.push(format!("\"{c}\""));
             } else {
                 let set: i64 = conn.query_row(&format!("SELECT count(\"{c}\") FROM {expected}"), [], |r| r.get(0))?;
@@ -68,7 +68,7 @@ pub fn verify(cfg: &PipelineConfig, conn: &Connection, generator: &Generator) ->
         // target holds it as one (the rebuild's type change).
         for c in generator.retyped_columns(t.name.as_str()) {
             if generator.all_delivered() {
-                let ty = column_type(conn, &names::target(cfg, t), c)?;
+                let ty = column_type(conn, &names::target(cfg, t), c)?.unwrap_or_else(|| "missing".into());
                 anyhow::ensure!(
                     ty == "BIGINT",
                     "{}: column {c} is {ty} in the target, the source made it bigint",
@@ -106,18 +106,16 @@ pub fn verify(cfg: &PipelineConfig, conn: &Connection, generator: &Generator) ->
 }
 
 /// Whether the table (`"schema"."table"`) has the column.
-fn has_column(conn: &Connection, table: &str, column: &str) -> anyhow::Result<bool> {
-    let n: i64 =
-        conn.query_row(&format!("SELECT count(*) FROM (DESCRIBE {table}) WHERE column_name = ?"), [column], |r| {
-            r.get(0)
-        })?;
-    Ok(n > 0)
-}
-
-/// A column's type as DuckDB names it (`BIGINT`).
-fn column_type(conn: &Connection, table: &str, column: &str) -> anyhow::Result<String> {
+/// A column's type as DuckDB names it (`BIGINT`), or `None` when the
+/// table has no such column.
+fn column_type(conn: &Connection, table: &str, column: &str) -> anyhow::Result<Option<String>> {
     let sql = format!("SELECT column_type FROM (DESCRIBE {table}) WHERE column_name = ?");
-    conn.query_row(&sql, [column], |r| r.get(0)).with_context(|| format!("the type of {table}.{column}"))
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query([column])?;
+    Ok(match rows.next().with_context(|| format!("the type of {table}.{column}"))? {
+        Some(row) => Some(row.get(0)?),
+        None => None,
+    })
 }
 
 fn compare(conn: &Connection, name: &str, actual: &str, expected: &str, cols: &[String]) -> anyhow::Result<TableCheck> {

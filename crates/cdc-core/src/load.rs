@@ -124,7 +124,6 @@ pub async fn submit_load(
         })?;
         return rebuild::submit_rebuild(cfg, t, warehouse, raw, set, run.now).await;
     }
-    let progress = applied.clone();
     let mut new = match load_plan::plan_files(cfg, t, warehouse, &listing, applied).await.map_err(at)? {
         Planned::Load(new) => new,
         Planned::Reload(set) => return rebuild::submit_rebuild(cfg, t, warehouse, raw, set, run.now).await,
@@ -140,15 +139,12 @@ pub async fn submit_load(
         // rebuilt with the new type, as a resync rebuilds it.
         let why = retype_reason(&columns.retyped);
         if t.on_schema_change == SchemaChangePolicy::Fail {
-            let why = format!(
-                "{why}; on_schema_change = \"fail\": nothing was loaded; run `cdc resync {}` to rebuild the table \
-                 with the new type",
-                t.name
-            );
-            return Ok(SubmitOutcome::ResyncRequired { why });
+            return Ok(resync_required(t, &why));
         }
         // Named by the first retyped file, so a retried submit sends the same rebuild.
         let requested = new.iter().find(|f| f.path == first.first_file).map_or(run.now, |f| f.modified);
+        // Read again rather than kept from the plan: this is rare, every load plans.
+        let progress = Applied::read(cfg, t, warehouse).await.map_err(at)?;
         let mut set = load_plan::current_full_load(&listing, &progress, requested).ok_or_else(|| {
             PipelineError::data(format!(
                 "table {}: {why}, and the table is rebuilt with it from its latest full load, but there is no \
@@ -253,6 +249,24 @@ pub fn retype_reason(retyped: &[schema_change::ColumnChange]) -> String {
     retyped.iter().map(|c| c.describe()).collect::<Vec<_>>().join("; ")
 }
 
+/// A type change `why` under `on_schema_change = "fail"`: nothing is
+/// submitted, and the table waits for a resync, which adopts the new type.
+pub fn resync_required(t: &TableConfig, why: &str) -> SubmitOutcome {
+    SubmitOutcome::ResyncRequired {
+        why: format!(
+            "{why}; on_schema_change = \"fail\": nothing was loaded; run `cdc resync {}` to rebuild the table with \
+             the new type",
+            t.name
+        ),
+    }
+}
+
+/// The failure of a table's load that waits for a resync (its reason as
+/// [`resync_required`] gives it).
+pub fn resync_required_error(t: &TableConfig, why: &str) -> PipelineError {
+    PipelineError::data(format!("table {}: {why}", t.qualified()))
+}
+
 /// The state of a submitted load; its figures once finished.
 pub async fn poll_load(
     t: &TableConfig,
@@ -291,9 +305,7 @@ pub async fn load_table(
     let (id, backlog) = match submit_load(cfg, t, warehouse, raw, LoadRun::whole(Utc::now())).await? {
         SubmitOutcome::NothingNew | SubmitOutcome::Waiting { .. } => return Ok(LoadStats::default()),
         // Local runs have no table state: the table fails with the reason.
-        SubmitOutcome::ResyncRequired { why } => {
-            return Err(PipelineError::data(format!("table {}: {why}", t.qualified())));
-        }
+        SubmitOutcome::ResyncRequired { why } => return Err(resync_required_error(t, &why)),
         SubmitOutcome::Submitted { statement_id, backlog, .. } => (statement_id, backlog),
     };
     loop {

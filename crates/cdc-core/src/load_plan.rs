@@ -47,7 +47,7 @@ struct DaySummary {
 }
 
 /// What the table has applied, as read for one plan.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Applied {
     files: HashMap<String, AppliedFile>,
     /// The first day read file by file; older days are in `summaries`.

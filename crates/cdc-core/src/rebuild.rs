@@ -2,6 +2,8 @@
 //! (a resync). Planned here, run as one transaction
 //! ([`crate::sql::rebuild`]); docs/table-lifecycle.md.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::config::{PipelineConfig, SchemaChangePolicy, TableConfig};
@@ -9,7 +11,7 @@ use crate::dms::{ListingScope, list_table_within};
 use crate::error::PipelineError;
 use crate::load::{SubmitOutcome, check_file_schema, columns_of, parse_timestamp};
 use crate::load_plan::FullLoadSet;
-use crate::ports::{Cell, FileColumnType, RawZone, Warehouse, run_to_completion};
+use crate::ports::{Cell, FileColumn, FileColumnType, RawFile, RawZone, Warehouse, run_to_completion};
 use crate::schema_change::ColumnChange;
 use crate::sql::Dialect;
 use crate::sql::rebuild::{REBUILD_OVERLAP, Rebuild, first_row_query, reads_cdc_file, rebuild_batch, rebuild_id};
@@ -55,15 +57,11 @@ pub async fn submit_rebuild(
         let why = crate::load::retype_reason(&columns.retyped);
         // A reload that changes a type under "fail" leaves the table as it was.
         if set.resync.is_none() && t.on_schema_change == SchemaChangePolicy::Fail {
-            let why = format!(
-                "{}: {why}; on_schema_change = \"fail\": nothing was loaded; run `cdc resync {}` to rebuild the \
-                 table with the new type",
-                set.why, t.name
-            );
-            return Ok(SubmitOutcome::ResyncRequired { why });
+            return Ok(crate::load::resync_required(&t, &format!("{}: {why}", set.why)));
         }
         if warehouse.dialect() == Dialect::Redshift {
-            spectrum_reads_one_type(cfg, &t, raw, &columns.retyped).await.map_err(at)?;
+            let known = read.iter().map(|f| f.path.as_str()).zip(&schemas).collect();
+            spectrum_reads_one_type(cfg, &t, raw, &columns.retyped, &known).await.map_err(at)?;
         }
     }
     let t = &t;
@@ -135,11 +133,22 @@ async fn spectrum_reads_one_type(
     t: &TableConfig,
     raw: &dyn RawZone,
     retyped: &[ColumnChange],
+    known: &HashMap<&str, &Vec<FileColumn>>,
 ) -> Result<(), PipelineError> {
     let listing = list_table_within(cfg, t, raw, ListingScope::Full).await?;
-    let schemas = raw.file_schemas(&listing.files).await?;
+    // Only the footers the rebuild has not read already.
+    let unread: Vec<RawFile> = listing.files.iter().filter(|f| !known.contains_key(f.path.as_str())).cloned().collect();
+    let mut more = raw.file_schemas(&unread).await?.into_iter();
+    let schemas: Vec<Vec<FileColumn>> = listing
+        .files
+        .iter()
+        .map(|f| match known.get(f.path.as_str()) {
+            Some(s) => (*s).clone(),
+            None => more.next().unwrap_or_default(),
+        })
+        .collect();
     for c in retyped {
-        let written = |columns: &Vec<crate::ports::FileColumn>| -> Option<FileColumnType> {
+        let written = |columns: &Vec<FileColumn>| -> Option<FileColumnType> {
             columns.iter().find(|f| f.name.eq_ignore_ascii_case(c.name.as_str())).map(|f| f.ty.clone())
         };
         let new =

@@ -204,6 +204,12 @@ pub struct BatchColumns {
 }
 
 impl BatchColumns {
+    /// Every change the batch makes to the table's columns: the added ones,
+    /// then the retyped ones, as they are applied and recorded.
+    pub fn changes(&self) -> impl Iterator<Item = &ColumnChange> {
+        self.added.iter().chain(&self.retyped)
+    }
+
     /// Whether the column is read from the files of `kind`.
     pub fn reads(&self, kind: FileKind, column: &Ident) -> bool {
         !self.absent.contains(&(kind, column.clone()))

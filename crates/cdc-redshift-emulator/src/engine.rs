@@ -239,10 +239,11 @@ fn execute(
     };
     match step {
         Step::Sql(sql) => {
-            crate::rules::table_keys::check(conn, sql)?;
+            let keys = crate::rules::table_keys::classify(sql);
+            crate::rules::table_keys::check(conn, keys.as_ref())?;
             let duck_sql = to_duckdb_on(conn, sql, *session).map_err(|e| e.0)?;
             let outcome = run_sql(conn, &duck_sql).map_err(duck)?;
-            crate::rules::table_keys::record(conn, sql).map_err(duck)?;
+            crate::rules::table_keys::record(conn, keys.as_ref()).map_err(duck)?;
             Ok(outcome)
         }
         Step::Refused(error) => Err(error.clone()),

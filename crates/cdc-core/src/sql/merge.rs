@@ -237,7 +237,7 @@ impl Plan<'_> {
                 s.extend(self.retype(&names::paired(self.cfg, self.t), r));
             }
         }
-        let changes: Vec<ColumnChange> = self.columns.added.iter().chain(&self.columns.retyped).cloned().collect();
+        let changes: Vec<ColumnChange> = self.columns.changes().cloned().collect();
         s.extend(self.record_changes(&changes));
         s
     }
@@ -279,8 +279,7 @@ impl Plan<'_> {
 
     /// The figures statement, naming the columns this batch added.
     pub(super) fn with_schema_changes(&self, stats: String) -> String {
-        let changes: Vec<String> =
-            self.columns.added.iter().chain(&self.columns.retyped).map(ColumnChange::describe).collect();
+        let changes: Vec<String> = self.columns.changes().map(ColumnChange::describe).collect();
         if changes.is_empty() {
             return stats;
         }

@@ -259,7 +259,7 @@ pub async fn load_submit(
                 at: now,
             };
             store.update_table(job, &input.table, update).await?;
-            Err(PipelineError::data(format!("table {}: {why}", t.qualified())))
+            Err(crate::load::resync_required_error(t, &why))
         }
         SubmitOutcome::Submitted { statement_id, backlog, rebuild, .. } => {
             if let Some(why) = rebuild {

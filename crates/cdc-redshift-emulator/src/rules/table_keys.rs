@@ -37,7 +37,7 @@ pub fn init(conn: &Connection) -> duckdb::Result<()> {
 
 /// What a statement means for the record, read from its tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum KeyStatement {
+pub enum KeyStatement {
     Create { table: QualifiedName, keys: Vec<String> },
     DropColumn { table: QualifiedName, column: String },
     RenameColumn { table: QualifiedName, from: String, to: String },
@@ -45,9 +45,9 @@ enum KeyStatement {
 }
 
 /// Refuses dropping a key column; run before the statement.
-pub fn check(conn: &Connection, sql: &str) -> Result<(), String> {
-    let Some(KeyStatement::DropColumn { table, column }) = classify(sql) else { return Ok(()) };
-    if is_key(conn, &table, &column).map_err(|e| e.to_string())? {
+pub fn check(conn: &Connection, statement: Option<&KeyStatement>) -> Result<(), String> {
+    let Some(KeyStatement::DropColumn { table, column }) = statement else { return Ok(()) };
+    if is_key(conn, table, column).map_err(|e| e.to_string())? {
         return Err(format!(
             "ERROR: column \"{column}\" of table {table} is its distribution key or a sort key: you can't drop a \
              column that is the distribution key (DISTKEY) or a sort key (SORTKEY) of the table ({})",
@@ -58,15 +58,15 @@ pub fn check(conn: &Connection, sql: &str) -> Result<(), String> {
 }
 
 /// Keeps the record right after the statement ran.
-pub fn record(conn: &Connection, sql: &str) -> duckdb::Result<()> {
+pub fn record(conn: &Connection, statement: Option<&KeyStatement>) -> duckdb::Result<()> {
     let forget = format!("DELETE FROM {META_SCHEMA}.table_keys WHERE schema_name = ? AND table_name = ?");
-    match classify(sql) {
+    match statement {
         Some(KeyStatement::Create { table, keys }) => {
             conn.execute(&forget, [&table.schema, &table.name])?;
             for k in keys {
                 conn.execute(
                     &format!("INSERT INTO {META_SCHEMA}.table_keys VALUES (?, ?, ?)"),
-                    [&table.schema, &table.name, &k],
+                    [&table.schema, &table.name, k],
                 )?;
             }
         }
@@ -76,7 +76,7 @@ pub fn record(conn: &Connection, sql: &str) -> duckdb::Result<()> {
                     "UPDATE {META_SCHEMA}.table_keys SET column_name = ? WHERE schema_name = ? AND table_name = ? \
                      AND column_name = ?"
                 ),
-                [&to, &table.schema, &table.name, &from],
+                [to, &table.schema, &table.name, from],
             )?;
         }
         Some(KeyStatement::DropTable { table }) => {
@@ -98,7 +98,8 @@ fn is_key(conn: &Connection, table: &QualifiedName, column: &str) -> duckdb::Res
     Ok(n > 0)
 }
 
-fn classify(sql: &str) -> Option<KeyStatement> {
+/// What `sql` means for the record, if anything; read once per statement.
+pub fn classify(sql: &str) -> Option<KeyStatement> {
     let tokens = tokenize(sql).ok()?;
     let sig = significant(&tokens);
     let kw = |i: usize, k: &str| is_keyword(sig.get(i), k);
