@@ -103,6 +103,6 @@ mod timestamp;
 pub use clock::{Clock, SystemClock, VirtualClock};
 pub use definition::{DEFAULT_MACHINE_NAME, StateMachine};
 pub use error::{DefinitionError, Location, names};
-pub use executor::{Execution, ExecutionStatus, Executor, ExecutorOptions};
+pub use executor::{Execution, ExecutionStatus, Executor, ExecutorOptions, current_task_state};
 pub use handler::{HandlerRegistry, TaskError, TaskHandler, handler_fn};
 pub use history::{EventKind, HistoryEvent, render_history};

@@ -6,6 +6,7 @@ mod fork;
 mod run;
 mod states;
 mod task;
+pub use task::current_task_state;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -59,7 +59,8 @@ pub(super) async fn run_task(
         Some(handler) => {
             let target = function_name.as_deref().unwrap_or(&task.resource);
             let task_deadline = timeout.map(|t| run.clock.now() + seconds(t as f64));
-            match run.race(invoke(handler, target, payload), task_deadline).await {
+            let call = TASK_STATE.scope(name.to_string(), invoke(handler, target, payload));
+            match run.race(call, task_deadline).await {
                 Raced::Done(outcome) => outcome,
                 Raced::TaskTimedOut => {
                     let cause =
@@ -116,6 +117,18 @@ pub(super) async fn run_task(
         EventKind::TaskSucceeded { name: name.to_string(), resource: task.resource.clone(), output: result.clone() },
     );
     finish(run, &task.io, task.result_selector.as_ref(), &task.result_path, input, result, context)
+}
+
+tokio::task_local! {
+    /// The Task state whose handler is running, for code below the handler
+    /// that reports or injects faults per state ([`current_task_state`]).
+    static TASK_STATE: String;
+}
+
+/// The name of the Task state whose handler this code runs under, if any.
+/// Work the handler moves to another task (`tokio::spawn`) does not see it.
+pub fn current_task_state() -> Option<String> {
+    TASK_STATE.try_with(Clone::clone).ok()
 }
 
 /// Calls a handler; a panic becomes a `States.TaskFailed` error of the task.
