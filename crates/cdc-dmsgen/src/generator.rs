@@ -14,7 +14,7 @@ use crate::capture::{Capture, PendingFile};
 use crate::config::{DmsLayout, GeneratorConfig};
 use crate::error::GenError;
 use crate::late;
-use crate::model::{Change, FullRow, Key, Micros, Op, Row, Table};
+use crate::model::{Change, FileName, FullRow, Key, Micros, Op, Row, Table, file_name};
 use crate::oracle::{self, ChangeLog};
 use crate::report::{
     CallStats, CycleReport, LATE_FILES_DELIVERED, LATE_FILES_HELD_BACK, LATE_UPDATE_OLDER_THAN_DELETE,
@@ -220,7 +220,7 @@ impl Generator {
                         if !table.is_keyed() {
                             history_pos += 1;
                         }
-                        self.log.full_rows.push(FullRow { row, ts: next_row });
+                        self.log.full_rows.push(FullRow { row, ts: next_row, file: None });
                         scanned += 1;
                         if table == Table::Accounts && scanned == accounts_half {
                             let after = match cursor {
@@ -461,6 +461,18 @@ impl Generator {
         oracle::write_expected(conn, schema, &self.layout, &self.log)
     }
 
+    /// [`Generator::write_expected`] for a target that applied exactly the
+    /// delivered files `applied` accepts, by their names relative to the raw
+    /// zone's root (`cdc/public/pgbench_accounts/…parquet`, `/`-separated).
+    pub fn write_expected_for(
+        &self,
+        conn: &duckdb::Connection,
+        schema: &str,
+        applied: &dyn Fn(&str) -> bool,
+    ) -> Result<(), GenError> {
+        oracle::write_expected(conn, schema, &self.layout, &oracle::restricted_to(&self.log, applied))
+    }
+
     /// The true current source state (table columns only).
     pub fn write_source_truth(&self, conn: &duckdb::Connection, schema: &str) -> Result<(), GenError> {
         oracle::write_source_truth(conn, schema, &self.db)
@@ -537,7 +549,7 @@ impl Generator {
             if self.captures(op) {
                 per_table[row.table().index()].push(self.log.changes.len());
             }
-            self.log.changes.push(Change { seq: self.next_seq, ts: t, op, row, delivered: false });
+            self.log.changes.push(Change { seq: self.next_seq, ts: t, op, row, delivered: false, file: None });
         }
         stats.observe_txn(&self.log.changes[first..]);
         self.capture.capture(t, &per_table);
@@ -568,7 +580,12 @@ impl Generator {
                 })
                 .collect();
             self.full_files[table.index()] = files.len();
+            let names: Vec<FileName> = files.iter().map(|(t, _)| file_name(&t.rel)).collect();
             stats.report.files_written += self.writer.write_full(table, &files)?.len();
+            let rows = self.log.full_rows.iter_mut().filter(|r| r.row.table() == table);
+            for (n, row) in rows.enumerate() {
+                row.file = Some(names[n / self.cfg.full_file_rows].clone());
+            }
         }
         Ok(())
     }
@@ -597,8 +614,10 @@ impl Generator {
             paths.extend(self.writer.write_cdc(table, &batch)?);
         }
         for f in files {
+            let name = file_name(&f.rel_path(&self.layout));
             for &i in &f.changes {
                 self.log.changes[i].delivered = true;
+                self.log.changes[i].file = Some(name.clone());
             }
         }
         stats.report.files_written += files.len();

@@ -251,6 +251,17 @@ pub(crate) struct Change {
     pub row: Row,
     /// True once the file holding this change has been written.
     pub delivered: bool,
+    /// That file, relative to the raw zone's root (`/`-separated).
+    pub file: Option<FileName>,
+}
+
+/// A delivered file's path relative to the raw zone's root, `/`-separated.
+pub(crate) type FileName = std::sync::Arc<str>;
+
+/// The raw-zone name of a file written at `rel`.
+pub(crate) fn file_name(rel: &std::path::Path) -> FileName {
+    let parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    parts.join("/").into()
 }
 
 /// A row of the full load with the time DMS transferred it.
@@ -258,6 +269,8 @@ pub(crate) struct Change {
 pub(crate) struct FullRow {
     pub row: Row,
     pub ts: Micros,
+    /// The full-load file it was written to, once written.
+    pub file: Option<FileName>,
 }
 
 #[cfg(test)]

@@ -234,6 +234,18 @@ pub(crate) fn write_expected(
     Ok(())
 }
 
+/// The log as if only the delivered files `applied` accepts (by their
+/// raw-zone names) had been delivered: what a target holds that applied
+/// exactly those files.
+pub(crate) fn restricted_to(log: &ChangeLog, applied: &dyn Fn(&str) -> bool) -> ChangeLog {
+    let mut log = log.clone();
+    for c in &mut log.changes {
+        c.delivered = c.delivered && c.file.as_deref().is_some_and(applied);
+    }
+    log.full_rows.retain(|r| r.file.as_deref().is_some_and(applied));
+    log
+}
+
 /// The true current source rows of each table (index = `Table::index`).
 pub(crate) fn truth_rows(db: &SourceDb) -> [Vec<Row>; Table::COUNT] {
     [
@@ -275,11 +287,11 @@ mod tests {
     }
 
     fn change(seq: u64, ts: i64, op: Op, row: Row, delivered: bool) -> Change {
-        Change { seq, ts: Micros(ts), op, row, delivered }
+        Change { seq, ts: Micros(ts), op, row, delivered, file: None }
     }
 
     fn full(row: Row, ts: i64) -> FullRow {
-        FullRow { row, ts: Micros(ts) }
+        FullRow { row, ts: Micros(ts), file: None }
     }
 
     #[test]
@@ -335,6 +347,36 @@ mod tests {
         assert_eq!(acc.len(), 1);
         assert_eq!(acc[0].row, &account(1, 2));
         assert_eq!(acc[0].seq.as_deref(), Some(seq_string(Micros(10), 2).as_str()));
+    }
+
+    #[test]
+    fn a_log_restricted_to_some_files_folds_only_their_rows_and_changes() {
+        // GIVEN a full-load row in file F, an update in file A and a later one in file B
+        let in_file = |mut c: Change, f: &str| {
+            c.file = Some(f.into());
+            c
+        };
+        let mut full_row = full(account(1, 0), 5);
+        full_row.file = Some("F".into());
+        let log = ChangeLog {
+            changes: vec![
+                in_file(change(1, 10, Op::Update, account(1, 1), true), "A"),
+                in_file(change(2, 20, Op::Update, account(1, 2), true), "B"),
+            ],
+            full_rows: vec![full_row, full(account(2, 0), 5)],
+            ..ChangeLog::default()
+        };
+        // WHEN restricted to F and A, then to A alone
+        let fa = restricted_to(&log, &|f| f == "F" || f == "A");
+        let a = restricted_to(&log, &|f| f == "A");
+        // THEN F+A holds the first update (the row in no file is left out), A alone the same row
+        let rows =
+            |l: &ChangeLog| expected(l)[Table::Accounts.index()].iter().map(|r| r.row.clone()).collect::<Vec<_>>();
+        assert_eq!(rows(&fa), vec![account(1, 1)]);
+        assert_eq!(rows(&a), vec![account(1, 1)]);
+        // AND nothing accepted folds to nothing, the whole log to the second update
+        assert!(rows(&restricted_to(&log, &|_| false)).is_empty());
+        assert_eq!(rows(&restricted_to(&log, &|f| f != "none")), vec![account(1, 2)]);
     }
 
     #[test]

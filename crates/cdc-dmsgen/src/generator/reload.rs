@@ -8,7 +8,7 @@ use cdc_core::sql::rebuild::REBUILD_OVERLAP;
 
 use super::{Generator, ROW_TRANSFER_US};
 use crate::error::GenError;
-use crate::model::{FullRow, Micros, Table};
+use crate::model::{FileName, FullRow, Micros, Table, file_name};
 use crate::report::{CallStats, CycleReport};
 use crate::writer::Target;
 
@@ -47,7 +47,7 @@ impl Generator {
             cursor = row.key();
             position += 1;
             let ts = Micros(self.clock.0 + position as i64 * ROW_TRANSFER_US);
-            rows.push(FullRow { row, ts });
+            rows.push(FullRow { row, ts, file: None });
         }
         let first =
             rows.first().map(|r| r.ts).ok_or_else(|| GenError::State(format!("{table} has no row to reload")))?;
@@ -58,7 +58,7 @@ impl Generator {
             ReloadNaming::InPlace => self.full_files[t.index()].max(1),
             ReloadNaming::NewSet { files } => files.max(1),
         };
-        self.write_reload_files(t, &rows, count, &mut stats)?;
+        self.write_reload_files(t, &mut rows, count, &mut stats)?;
         let overlap = REBUILD_OVERLAP.as_micros() as i64;
         self.log.full_rows.retain(|r| r.row.table() != t);
         self.log.full_rows.extend(rows);
@@ -77,7 +77,7 @@ impl Generator {
     fn write_reload_files(
         &mut self,
         t: Table,
-        rows: &[FullRow],
+        rows: &mut [FullRow],
         count: usize,
         stats: &mut CallStats,
     ) -> Result<Vec<PathBuf>, GenError> {
@@ -93,8 +93,12 @@ impl Generator {
             })
             .collect();
         self.full_files[t.index()] = files.len();
+        let names: Vec<FileName> = files.iter().map(|(t, _)| file_name(&t.rel)).collect();
         let written = self.writer.write_full(t, &files)?;
         stats.report.files_written += written.len();
+        for (n, row) in rows.iter_mut().enumerate() {
+            row.file = Some(names[n / per_file].clone());
+        }
         Ok(written)
     }
 }
