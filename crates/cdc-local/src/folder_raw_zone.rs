@@ -19,6 +19,9 @@ pub struct FolderRawZone {
     root: PathBuf,
     /// Reads Parquet footers; DuckDB is already linked in the local build.
     reader: Mutex<Connection>,
+    /// Each file's content digest, by path, with the size and modification
+    /// time it was computed for: a file is read again only when they change.
+    digests: Mutex<HashMap<PathBuf, (u64, DateTime<Utc>, String)>>,
 }
 
 impl FolderRawZone {
@@ -27,7 +30,7 @@ impl FolderRawZone {
         let root = crate::local_paths::canonical(root).map_err(|e| e.context("raw zone"))?;
         let reader = Connection::open_in_memory()
             .map_err(|e| PipelineError::config(format!("DuckDB for reading Parquet schemas: {e}")))?;
-        Ok(Self { root, reader: Mutex::new(reader) })
+        Ok(Self { root, reader: Mutex::new(reader), digests: Mutex::default() })
     }
 
     pub fn root(&self) -> &Path {
@@ -59,7 +62,7 @@ impl FolderRawZone {
         let base = self.table_dir(cfg, t, kind);
         let mut objects = Vec::new();
         walk(&base, &base, &mut objects).is_ok()
-            && objects.iter().any(|o| layout.classify(kind.into(), &o.rel).kind() == Some(kind))
+            && objects.iter().any(|(o, _)| layout.classify(kind.into(), &o.rel).kind() == Some(kind))
     }
 }
 
@@ -69,7 +72,7 @@ fn io_err(path: &Path, e: std::io::Error) -> PipelineError {
 
 /// Every file below `dir`, with its key relative to `base`. Folders are
 /// walked, not reported: S3 has no empty folders to explain.
-fn walk(base: &Path, dir: &Path, out: &mut Vec<RawObject>) -> Result<(), PipelineError> {
+fn walk(base: &Path, dir: &Path, out: &mut Vec<(RawObject, PathBuf)>) -> Result<(), PipelineError> {
     let entries = match std::fs::read_dir(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         other => other.map_err(|e| io_err(dir, e))?,
@@ -89,27 +92,58 @@ fn walk(base: &Path, dir: &Path, out: &mut Vec<RawObject>) -> Result<(), Pipelin
         let modified: DateTime<Utc> = meta.modified().map_err(|e| io_err(&path, e))?.into();
         let rel = path.strip_prefix(base).unwrap_or(&path);
         let rel = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
-        out.push(RawObject {
-            rel,
-            path: path.display().to_string(),
-            size: meta.len(),
-            modified,
-            version: modified.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-        });
+        let object =
+            RawObject { rel, path: path.display().to_string(), size: meta.len(), modified, version: String::new() };
+        out.push((object, path));
     }
     Ok(())
+}
+
+impl FolderRawZone {
+    /// The objects below `prefix`, each with its version: a digest of its
+    /// bytes, as S3's ETag is an MD5 of a single-part upload's bytes. The
+    /// same bytes written again keep their version, so a replayed file is
+    /// one already applied; other bytes under the name are a rewrite.
+    fn objects(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<RawObject>, PipelineError> {
+        let base = self.root.join(prefix);
+        let mut found = Vec::new();
+        walk(&base, &base, &mut found)?;
+        // S3's StartAfter: keys sorting after it, byte by byte.
+        if let Some(after) = start_after {
+            found.retain(|(o, _)| o.rel.as_str() > after);
+        }
+        let mut digests = self.digests.lock().expect("digest cache lock");
+        found
+            .into_iter()
+            .map(|(mut o, path)| {
+                let version = match digests.get(&path) {
+                    Some((size, modified, v)) if *size == o.size && *modified == o.modified => v.clone(),
+                    _ => {
+                        let v = digest(&path)?;
+                        digests.insert(path, (o.size, o.modified, v.clone()));
+                        v
+                    }
+                };
+                o.version = version;
+                Ok(o)
+            })
+            .collect()
+    }
+}
+
+/// SHA-256 of a file's bytes, hex.
+fn digest(path: &Path) -> Result<String, PipelineError> {
+    use sha2::{Digest, Sha256};
+    let mut file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(|e| io_err(path, e))?;
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[async_trait]
 impl RawZone for FolderRawZone {
     async fn list_objects(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<RawObject>, PipelineError> {
-        let base = self.root.join(prefix);
-        let mut out = Vec::new();
-        walk(&base, &base, &mut out)?;
-        // S3's StartAfter: keys sorting after it, byte by byte.
-        if let Some(after) = start_after {
-            out.retain(|o| o.rel.as_str() > after);
-        }
+        let mut out = self.objects(prefix, start_after)?;
         out.sort_by(|a, b| a.rel.cmp(&b.rel));
         Ok(out)
     }

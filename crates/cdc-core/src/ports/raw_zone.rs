@@ -34,7 +34,7 @@ pub struct RawFile {
     pub size: u64,
     pub modified: DateTime<Utc>,
     /// What changes when the object is rewritten: S3's ETag, or locally the
-    /// modification time. Compared with the applied file's, with the size.
+    /// digest of its bytes. Compared with the applied file's, with the size.
     #[serde(default)]
     pub version: String,
 }
@@ -48,7 +48,8 @@ pub struct RawObject {
     pub path: String,
     pub size: u64,
     pub modified: DateTime<Utc>,
-    /// S3's ETag; locally the modification time.
+    /// S3's ETag; locally a digest of the bytes (the same bytes written
+    /// again keep it, as they keep a single-part upload's ETag).
     pub version: String,
 }
 

@@ -143,7 +143,7 @@ fn create_columns(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) -> String {
     )
 }
 
-/// Longest `version` the progress table keeps (an ETag, or a modification time).
+/// Longest `version` the progress table keeps (an ETag, or a local file's SHA-256).
 pub const VERSION_CHARS: u32 = 128;
 
 /// `size`, `version` and `modified`: what the object was when applied, so a
@@ -171,6 +171,10 @@ fn migrate_progress(cfg: &PipelineConfig, t: &TableConfig, d: Dialect) -> Vec<St
             format!("ALTER TABLE {progress} ADD COLUMN IF NOT EXISTS size BIGINT"),
             format!("ALTER TABLE {progress} ADD COLUMN IF NOT EXISTS version {}", d.text_type(VERSION_CHARS)),
             format!("ALTER TABLE {progress} ADD COLUMN IF NOT EXISTS modified TIMESTAMP"),
+            // Releases before content digests recorded the modification time
+            // as a local file's version; it would fail every replayed file
+            // as rewritten, so it becomes "not known".
+            format!("UPDATE {progress} SET version = NULL WHERE version LIKE '____-__-__T%Z'"),
         ],
         Dialect::Redshift => {
             let table = format!("{}__progress", t.name);
