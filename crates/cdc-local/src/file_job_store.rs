@@ -147,6 +147,18 @@ impl FileJobStore {
         Ok(out)
     }
 
+    /// Forgets the progress hints, so the next run compares the raw zone with
+    /// the warehouse's progress tables instead of trusting an unchanged
+    /// listing (the chaos run's replays; a person after restoring files).
+    /// Returns how many tables had one.
+    pub fn clear_progress_hints(&self, job_id: &str) -> Result<usize, JobStateError> {
+        self.locked(job_id, |stored| {
+            let s = stored.as_mut().ok_or_else(|| JobStateError::UnknownJob(job_id.to_string()))?;
+            let cleared = std::mem::take(&mut s.job.progress_hints).len();
+            Ok((cleared, cleared > 0))
+        })
+    }
+
     fn read_only(&self, job_id: &str) -> Result<Option<Stored>, JobStateError> {
         self.locked(job_id, |s| Ok((s.take(), false)))
     }

@@ -64,3 +64,40 @@ fn an_invalid_lease_or_job_id_is_refused() {
     let e = rt.block_on(store.get("../etc/passwd")).unwrap_err();
     assert!(e.to_string().contains("job id"), "{e}");
 }
+
+#[tokio::test]
+async fn clearing_the_progress_hints_forgets_every_table_and_nothing_else() {
+    // GIVEN a finished run that left a hint for one table
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileJobStore::new(dir.path(), Duration::from_secs(3600)).unwrap();
+    let lease = Lease::new(Duration::from_secs(600)).unwrap();
+    let now = chrono::Utc::now();
+    store.claim("j", "exec-1", lease, now).await.unwrap();
+    let hint: cdc_core::job::ProgressHint = serde_json::from_value(serde_json::json!({
+        "last_file": "cdc/public/t/20261201-000000000.parquet", "files": 3, "newest_modified": now,
+    }))
+    .unwrap();
+    let record = cdc_core::job::RunRecord {
+        execution_id: "exec-1".into(),
+        start: now,
+        end: now,
+        outcome: cdc_core::job::RunOutcome::Succeeded,
+        tables: vec![],
+        failed_tables: vec![],
+        error: None,
+        warnings: vec![],
+        full_listing: false,
+    };
+    store.finish("j", record, [("t".to_string(), hint)].into()).await.unwrap();
+    // WHEN the hints are cleared, twice
+    let first = store.clear_progress_hints("j").unwrap();
+    let second = store.clear_progress_hints("j").unwrap();
+    // THEN the first cleared one, the second none, and the run history is kept
+    assert_eq!((first, second), (1, 0));
+    let job = store.get("j").await.unwrap().unwrap();
+    assert!(job.progress_hints.is_empty());
+    assert_eq!(store.history("j", 10).await.unwrap().len(), 1);
+    // AND an unknown job is an error naming it
+    let e = store.clear_progress_hints("nope").unwrap_err();
+    assert!(matches!(&e, JobStateError::UnknownJob(j) if j == "nope"), "{e:?}");
+}
