@@ -47,6 +47,11 @@ pub struct DuckDbWarehouse {
     /// Woken when any statement ends, for the status long-poll.
     ended: Arc<tokio::sync::Notify>,
     next_id: AtomicU64,
+    /// Held while a statement runs: one transaction at a time. DuckDB's
+    /// snapshot isolation lets two transactions that read a table's progress
+    /// and then insert rows both commit; Redshift's LOCK, which the load
+    /// batches open with there, makes the second wait (`Dialect::lock`).
+    one_at_a_time: Arc<Mutex<()>>,
 }
 
 /// How long `status` waits for a running statement to end before it says
@@ -76,6 +81,7 @@ impl DuckDbWarehouse {
             statements: Arc::default(),
             ended: Arc::default(),
             next_id: AtomicU64::new(1),
+            one_at_a_time: Arc::default(),
         })
     }
 
@@ -201,8 +207,12 @@ impl DuckDbWarehouse {
         let statements = Arc::clone(&self.statements);
         let ended = Arc::clone(&self.ended);
         let key = id.clone();
+        let one_at_a_time = Arc::clone(&self.one_at_a_time);
         tokio::task::spawn_blocking(move || {
-            let entry = match work(&conn) {
+            let turn = one_at_a_time.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let outcome = work(&conn);
+            drop(turn);
+            let entry = match outcome {
                 Ok(rs) => Entry::Finished(rs),
                 Err(e) => Entry::Failed(e),
             };

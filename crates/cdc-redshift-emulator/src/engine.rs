@@ -166,6 +166,7 @@ pub fn run(
         _ => None,
     };
     let outcome = in_transaction(shared, id, &conn, &steps, mode, failed_at, control);
+    shared.locks.release_all(id);
     control.set_interrupt(None);
     match outcome {
         Ok(()) => set_status(shared, id, Status::Finished),
@@ -184,6 +185,12 @@ fn in_transaction(
     control: &Control,
 ) -> Result<(), (usize, String)> {
     let at = |k: usize| move |e: duckdb::Error| (k, redshift_text(&e.to_string()));
+    // LOCKs that open the batch wait before the transaction, and so its
+    // snapshot, begins (rule 13).
+    for (k, step) in steps.iter().enumerate() {
+        let Step::Lock(tables) = step else { break };
+        shared.locks.acquire(id, tables, &|| control.is_cancelled()).map_err(|e| (k, e))?;
+    }
     conn.execute_batch("BEGIN TRANSACTION").map_err(at(0))?;
     let mut session = Session::default();
     let result = (|| {
@@ -196,7 +203,8 @@ fn in_transaction(
             if let Some((_, error)) = failed_at.as_ref().filter(|(f, _)| *f == k) {
                 return Err((k, error.clone()));
             }
-            let outcome = execute(shared, conn, step, mode, &mut session).map_err(|e| (k, e))?;
+            let running = Running { id, control };
+            let outcome = execute(shared, &running, conn, step, mode, &mut session).map_err(|e| (k, e))?;
             sub_finished(shared, id, k, outcome, started);
             // TRUNCATE commits the transaction it runs in (r_TRUNCATE.html);
             // AUTO_COMMIT commits each statement.
@@ -226,8 +234,15 @@ fn is_external_schema(conn: &Connection, schema: &str) -> duckdb::Result<bool> {
     )
 }
 
+/// The statement a step belongs to, and its cancel flag.
+struct Running<'a> {
+    id: &'a str,
+    control: &'a Control,
+}
+
 fn execute(
     shared: &Shared,
+    running: &Running<'_>,
     conn: &Connection,
     step: &Step,
     mode: Mode,
@@ -247,6 +262,14 @@ fn execute(
             Ok(outcome)
         }
         Step::Refused(error) => Err(error.clone()),
+        Step::Lock(tables) => {
+            for t in tables {
+                crate::rules::table_locks::must_exist(conn, t)?;
+            }
+            // Already held when it opened the batch; else taken here.
+            shared.locks.acquire(running.id, tables, &|| running.control.is_cancelled())?;
+            Ok(Outcome::Affected(0))
+        }
         // Only reached outside a transaction block (Mode::Single): a batch
         // refuses both before running them.
         Step::Vacuum => Ok(Outcome::Affected(0)),

@@ -214,6 +214,7 @@ impl Emulator {
             faults: Default::default(),
             calls: Default::default(),
             spectrum,
+            locks: Default::default(),
             runtime: runtime.handle().clone(),
             page_rows: config.page_rows.max(1),
         });

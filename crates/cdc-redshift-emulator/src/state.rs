@@ -16,6 +16,8 @@ pub struct Shared {
     pub faults: Faults,
     pub calls: CallCounter,
     pub spectrum: Spectrum,
+    /// Tables held by `LOCK` until their statement ends.
+    pub locks: crate::rules::table_locks::TableLocks,
     /// The emulator's own runtime, for S3 and Glue calls from statement threads.
     pub runtime: Handle,
     /// Rows per GetStatementResult page.

@@ -42,6 +42,8 @@ pub enum Step {
     },
     /// `VACUUM …`: nothing to do on DuckDB (outside a transaction block).
     Vacuum,
+    /// `LOCK [TABLE] a, b` ([`crate::rules::table_locks`]).
+    Lock(Vec<QualifiedName>),
     /// `ALTER TABLE t ALTER COLUMN c TYPE …` (outside a transaction block).
     AlterColumnType(AlterColumnType),
     /// A statement a rule refuses where it stands (inside a transaction
@@ -98,6 +100,13 @@ pub fn parse(sql: &str) -> Result<Step, TranslateError> {
             kw(0)
         ))),
         "UNLOAD" => parse_unload(&sig).map(Step::Unload),
+        "LOCK" => {
+            match crate::rules::table_locks::locked_tables(&sig, |at| qualified_name(&sig, at).map_err(|e| e.0)) {
+                Some(Ok(tables)) => Ok(Step::Lock(tables)),
+                Some(Err(e)) => Err(TranslateError(e)),
+                None => Ok(Step::Sql(sql.to_string())),
+            }
+        }
         "VACUUM" => Ok(Step::Vacuum),
         "ALTER" => match parse_alter_column_type(sql)? {
             Some(a) => Ok(Step::AlterColumnType(a)),

@@ -443,3 +443,67 @@ async fn a_distkey_or_sortkey_column_cannot_be_dropped_but_a_column_can_be_repla
     assert!(e.contains("column \"k\" of table public.u"), "{e}");
     ok(&wh, &["ALTER TABLE public.u DROP COLUMN b"]).await;
 }
+
+// --- 13. LOCK ------------------------------------------------------------------
+
+/// A load as the pipeline writes one: insert the row and the marker unless
+/// the marker is there (its progress check), after a slow first read so the
+/// two overlap.
+fn guarded_load(lock: bool) -> Vec<String> {
+    let digits = "(SELECT 0 AS n UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 \
+                  UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)";
+    let mut s: Vec<String> = lock.then(|| "LOCK public.marker".to_string()).into_iter().collect();
+    s.push(format!("SELECT COUNT(*) FROM {digits} a, {digits} b, {digits} c, {digits} d, {digits} e, {digits} f"));
+    s.push("INSERT INTO public.rows_in SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM public.marker)".into());
+    s.push("INSERT INTO public.marker SELECT 'f1' WHERE NOT EXISTS (SELECT 1 FROM public.marker)".into());
+    s
+}
+
+async fn two_loads_side_by_side(wh: &dyn Warehouse, lock: bool) -> Vec<Vec<String>> {
+    ok(
+        wh,
+        &[
+            "DROP TABLE IF EXISTS public.rows_in",
+            "DROP TABLE IF EXISTS public.marker",
+            "CREATE TABLE public.rows_in (v BIGINT)",
+            "CREATE TABLE public.marker (f VARCHAR(8))",
+        ],
+    )
+    .await;
+    let load = guarded_load(lock);
+    let refs: Vec<&str> = load.iter().map(String::as_str).collect();
+    let first = wh.submit(batch("load a", &refs)).await.unwrap();
+    let second = wh.submit(batch("load b", &refs)).await.unwrap();
+    for id in [first, second] {
+        let end = wait(wh, &id).await.pop();
+        assert!(matches!(end, Some(cdc_core::ports::StatementState::Finished)), "{end:?}");
+    }
+    one(wh, "SELECT COUNT(*) FROM public.rows_in").await
+}
+
+#[tokio::test]
+async fn without_lock_two_guarded_loads_side_by_side_both_apply_and_with_lock_the_second_waits() {
+    let emu = emulator();
+    let wh = warehouse(&emu);
+    // GIVEN two loads that each insert only when the marker is absent
+    // WHEN they run side by side without LOCK THEN both insert: snapshot
+    // isolation lets concurrent transactions add different rows to one table
+    assert_eq!(two_loads_side_by_side(&wh, false).await, [["2"]]);
+    // WHEN each opens with LOCK on the marker THEN the second waits for the first and reads its marker
+    assert_eq!(two_loads_side_by_side(&wh, true).await, [["1"]]);
+}
+
+#[tokio::test]
+async fn a_lock_of_a_missing_table_fails_naming_it_and_a_failed_batch_releases_its_lock() {
+    let emu = emulator();
+    let wh = warehouse(&emu);
+    // GIVEN no table public.nowhere WHEN a batch locks it THEN it fails naming the table
+    let e = refused(&wh, &["LOCK public.nowhere", "SELECT 1"]).await;
+    assert!(e.contains("relation \"public.nowhere\" does not exist"), "{e}");
+    // AND a batch that locked a table and then failed let it go: the next LOCK of it runs at once
+    ok(&wh, &["CREATE TABLE public.held (v INTEGER)"]).await;
+    let e = refused(&wh, &["LOCK TABLE public.held", "SELECT 1 / 0 FROM public.nowhere"]).await;
+    assert!(e.contains("does not exist"), "{e}");
+    let done = tokio::time::timeout(Duration::from_secs(10), ok(&wh, &["LOCK public.held", "SELECT 1"])).await;
+    assert!(done.is_ok(), "the failed batch still holds public.held");
+}

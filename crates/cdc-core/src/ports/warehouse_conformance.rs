@@ -19,6 +19,7 @@ pub async fn run_all(wh: &dyn Warehouse, schema: &str) {
     a_batch_is_one_transaction(wh, schema).await;
     an_empty_result_keeps_its_columns(wh, schema).await;
     batches_run_side_by_side(wh, schema).await;
+    concurrent_batches_are_serializable(wh, schema).await;
     a_single_statement_commits_on_its_own(wh, schema).await;
     an_unknown_statement_is_an_error(wh).await;
 }
@@ -160,6 +161,53 @@ async fn submit_side_by_side(wh: &dyn Warehouse, schema: &str) -> Vec<StatementI
         ids.push(wh.submit(b).await.unwrap_or_else(|e| panic!("side {i}: {e}")));
     }
     ids
+}
+
+/// Two batches that each read a marker and write only when it is absent
+/// (a load and its retry, a killed execution's load and the takeover's),
+/// opened with the dialect's lock of the marker and submitted side by side:
+/// as if one ran after the other. The second waits for the first (Redshift's
+/// LOCK), or fails with a serialization error (Retryable) and is submitted
+/// again by the caller.
+pub async fn concurrent_batches_are_serializable(wh: &dyn Warehouse, schema: &str) {
+    // GIVEN an empty target and an empty marker table
+    let (t, m) = (format!("{schema}.conf_serial_t"), format!("{schema}.conf_serial_m"));
+    must_run(
+        wh,
+        "serial tables",
+        &[
+            &format!("DROP TABLE IF EXISTS {t}"),
+            &format!("DROP TABLE IF EXISTS {m}"),
+            &format!("CREATE TABLE {t} (v BIGINT)"),
+            &format!("CREATE TABLE {m} (f VARCHAR(8))"),
+        ],
+    )
+    .await;
+    let d = digits();
+    let guarded = || {
+        // Opened as the pipeline opens its loads: with the dialect's lock of the marker table.
+        let mut statements: Vec<String> = wh.dialect().lock(&m).into_iter().collect();
+        statements.extend([
+            // Long enough that both transactions have begun before either commits.
+            format!("SELECT COUNT(*) FROM {d} a, {d} b, {d} c, {d} e, {d} f, {d} g"),
+            format!("INSERT INTO {t} SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM {m} WHERE f = 'f1')"),
+            format!("INSERT INTO {m} SELECT 'f1' WHERE NOT EXISTS (SELECT 1 FROM {m} WHERE f = 'f1')"),
+        ]);
+        StatementBatch { label: "serial load".into(), statements }
+    };
+    // WHEN the same guarded load is submitted twice before either is polled
+    let first = wh.submit(guarded()).await.expect("first submit");
+    let second = wh.submit(guarded()).await.expect("second submit");
+    for id in [first, second] {
+        if let Err(e) = wait(wh, &id).await {
+            // A serialization conflict: the caller submits it again.
+            assert_eq!(e.kind, crate::error::ErrorKind::Retryable, "{e}");
+            run(wh, guarded()).await.expect("the load submitted again");
+        }
+    }
+    // THEN the target holds the row once
+    let rs = must_run(wh, "serial count", &[&format!("SELECT COUNT(*) FROM {t}")]).await;
+    assert_eq!(rs.rows, vec![vec![Cell::Long(1)]], "two guarded loads side by side applied twice");
 }
 
 pub async fn a_single_statement_commits_on_its_own(wh: &dyn Warehouse, schema: &str) {

@@ -153,6 +153,22 @@ impl Dialect {
         }
     }
 
+    /// The statement that opens a batch writing a table's progress: the
+    /// transaction waits for, then holds, the table until it ends, so two
+    /// loads of one table run one after the other and the second sees the
+    /// first's progress rows. Redshift's `LOCK` (ACCESS EXCLUSIVE; the
+    /// transaction's snapshot is taken at its first SELECT or DML, after the
+    /// wait) is needed under SNAPSHOT isolation, the default of Serverless
+    /// and of new clusters, which lets two transactions insert different
+    /// rows into one table side by side (docs/redshift.md). DuckDB has no
+    /// LOCK: the embedded warehouse runs one transaction at a time.
+    pub fn lock(self, table: &str) -> Option<String> {
+        match self {
+            Dialect::DuckDb => None,
+            Dialect::Redshift => Some(format!("LOCK {table}")),
+        }
+    }
+
     /// Null-safe equality of two values of type `ty`, trailing spaces told apart.
     pub fn same_value(self, a: &str, b: &str, ty: ColumnType) -> String {
         match self {

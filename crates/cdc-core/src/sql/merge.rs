@@ -129,7 +129,10 @@ pub fn load_batch_with_columns(
     columns: &BatchColumns,
 ) -> StatementBatch {
     let p = Plan { cfg, t, d, columns };
-    let mut s = p.add_columns();
+    // First: the wait for a concurrent load of the table (a stopped
+    // execution's, still running) must come before anything is read.
+    let mut s: Vec<String> = d.lock(&names::progress(cfg, t)).into_iter().collect();
+    s.extend(p.add_columns());
     s.push(format!(
         "CREATE TEMP TABLE cdc_files (file {}, kind CHAR(1), partition_0 {}, file_no INTEGER, size BIGINT, version {}, \
          modified TIMESTAMP)",

@@ -67,7 +67,8 @@ pub fn rebuild_batch(cfg: &PipelineConfig, t: &TableConfig, d: Dialect, r: &Rebu
     let progress = names::progress(cfg, t);
     let live = "EXISTS (SELECT 1 FROM cdc_rebuild WHERE done = 0)";
     let since = format!("CAST('{}' AS TIMESTAMP)", r.since.format("%Y-%m-%d %H:%M:%S%.6f"));
-    let mut s = p.add_columns();
+    let mut s: Vec<String> = d.lock(&progress).into_iter().collect();
+    s.extend(p.add_columns());
     s.push(format!(
         "CREATE TEMP TABLE cdc_files (file {}, kind CHAR(1), partition_0 {}, file_no INTEGER, size BIGINT, version {}, \
          modified TIMESTAMP)",

@@ -19,6 +19,7 @@
 //! 10. [`parquet_types`]: Spectrum reads a Parquet column only as its own type.
 //! 11. [`add_column`]: one column per `ALTER TABLE … ADD COLUMN`.
 //! 12. [`table_keys`]: a DISTKEY or SORTKEY column cannot be dropped.
+//! 13. [`table_locks`]: LOCK waits for and holds a table until the transaction ends.
 
 pub mod add_column;
 pub mod boolean_casts;
@@ -29,6 +30,7 @@ pub mod plpgsql;
 pub mod sized_casts;
 pub mod surplus_chars;
 pub mod table_keys;
+pub mod table_locks;
 pub mod trailing_blanks;
 pub mod transaction_block;
 pub mod unload_maxfilesize;
@@ -62,6 +64,7 @@ pub const ALL: &[&Rule] = &[
     &parquet_types::RULE,
     &add_column::RULE,
     &table_keys::RULE,
+    &table_locks::RULE,
 ];
 
 /// The schema holding the emulator's own macros (the metadata schema).

@@ -1,3 +1,5 @@
+LOCK "cdc_control"."pgbench_branches__progress";
+
 CREATE TEMP TABLE cdc_files (file VARCHAR(1024), kind CHAR(1), partition_0 VARCHAR(8), file_no INTEGER, size BIGINT, version VARCHAR(128), modified TIMESTAMP);
 
 INSERT INTO cdc_files (file, kind, partition_0, file_no, size, version, modified) VALUES ('s3://raw-bucket/cdc/public/pgbench_branches/20261101/20261101-235900123.parquet', 'C', '20261101', 0, 1000, '', CAST('2026-11-02 00:05:00.000000' AS TIMESTAMP)), ('s3://raw-bucket/cdc/public/pgbench_branches/20261102/20261102-000100456.parquet', 'C', '20261102', 1, 1000, '', CAST('2026-11-02 00:05:00.000000' AS TIMESTAMP)), ('s3://raw-bucket/full/public/pgbench_branches/LOAD00000001.parquet', 'F', NULL, 2, 1000, '', CAST('2026-11-02 00:05:00.000000' AS TIMESTAMP)), ('s3://raw-bucket/full/public/pgbench_branches/LOAD00000002.parquet', 'S', NULL, 3, 1000, '', CAST('2026-11-02 00:05:00.000000' AS TIMESTAMP));

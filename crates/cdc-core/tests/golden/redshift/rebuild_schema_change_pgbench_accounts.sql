@@ -1,3 +1,5 @@
+LOCK "cdc_control"."pgbench_accounts__progress";
+
 ALTER TABLE "public"."pgbench_accounts" ADD COLUMN "email" VARCHAR(65535);
 
 INSERT INTO "cdc_control"."pgbench_accounts__columns" (column_name, column_type, change, ordinal, first_file, added_at) SELECT 'email', 'varchar', 'add', CAST(COUNT(*) AS INTEGER), 's3://raw-bucket/cdc/public/pgbench_accounts/20261102/20261102-000100456.parquet', GETDATE() FROM "cdc_control"."pgbench_accounts__columns";

@@ -1,3 +1,5 @@
+LOCK "cdc_control"."pgbench_history__progress";
+
 ALTER TABLE "public"."pgbench_history" ADD COLUMN "email" VARCHAR(65535);
 
 ALTER TABLE "cdc_control"."pgbench_history__paired" ADD COLUMN "email" VARCHAR(65535);

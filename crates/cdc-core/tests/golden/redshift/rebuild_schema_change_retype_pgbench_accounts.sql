@@ -1,3 +1,5 @@
+LOCK "cdc_control"."pgbench_accounts__progress";
+
 ALTER TABLE "public"."pgbench_accounts" ADD COLUMN _cdc_retyped BIGINT;
 
 UPDATE "public"."pgbench_accounts" SET _cdc_retyped = "abalance";

@@ -1,3 +1,5 @@
+LOCK "cdc_control"."pgbench_history__progress";
+
 ALTER TABLE "public"."pgbench_history" ADD COLUMN _cdc_retyped BIGINT;
 
 UPDATE "public"."pgbench_history" SET _cdc_retyped = "delta";
