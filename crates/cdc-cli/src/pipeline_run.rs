@@ -64,6 +64,50 @@ pub struct LocalPipeline {
 /// A task call's function and payload; `Some` answers it instead of the step.
 pub type Intercept = Arc<dyn Fn(Function, &Value) -> Option<Result<Value, TaskError>> + Send + Sync>;
 
+/// A function's body, ready to run: the step and its error as the Lambda
+/// runtime reports it.
+pub type StepCall<'a> = futures::future::BoxFuture<'a, Result<Value, TaskError>>;
+
+/// Stands between the state machine and a function, as the Lambda service
+/// does: the chaos run's faults at the invoke (throttled before the step,
+/// the answer lost after it, a timeout, the execution stopped mid-step).
+#[async_trait]
+pub trait TaskHook: Send + Sync {
+    /// What the state machine receives for this call; `step` runs the
+    /// function, or is dropped unrun.
+    async fn call(
+        &self,
+        f: Function,
+        payload: &Value,
+        step: StepCall<'_>,
+        stop: &ExecutionStop,
+    ) -> Result<Value, TaskError>;
+}
+
+/// Stops a running execution from inside a task call, as StopExecution does
+/// (status ABORTED; the status-change rule still runs), or as a killed
+/// process would (nothing runs after it; the lease is left to expire).
+#[derive(Default)]
+pub struct ExecutionStop {
+    signal: tokio::sync::Notify,
+    killed: std::sync::atomic::AtomicBool,
+}
+
+impl ExecutionStop {
+    /// StopExecution: the execution ends ABORTED and EventBridge's rule fires.
+    pub fn stop(&self) {
+        self.signal.notify_one();
+    }
+    /// The process running the execution dies: no Catch, no rule.
+    pub fn kill(&self) {
+        self.killed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.signal.notify_one();
+    }
+    fn killed(&self) -> bool {
+        self.killed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// What the run did, as `cdc run` and the demo report it.
 pub struct PipelineRun {
     pub execution: Execution,
@@ -108,6 +152,7 @@ impl LocalPipeline {
             ctx: Arc::new(self.context()?),
             clock,
             intercept: self.intercept.clone(),
+            hook: None,
         };
         execution.run_with_input(name, input).await
     }
@@ -151,6 +196,8 @@ pub struct StateMachineRun<'a> {
     /// Waits and retries run on it.
     pub clock: Arc<VirtualClock>,
     pub intercept: Option<Intercept>,
+    /// Stands between the state machine and every function (fault injection).
+    pub hook: Option<Arc<dyn TaskHook>>,
 }
 
 impl StateMachineRun<'_> {
@@ -169,18 +216,29 @@ impl StateMachineRun<'_> {
             .with_context(|| format!("state machine {}", self.state_machine.display()))?
             .with_name("cdc-pipeline");
         let observed = Arc::new(Mutex::new(Observed::default()));
+        let stop = Arc::new(ExecutionStop::default());
         let mut handlers = HandlerRegistry::new();
         for f in Function::ALL {
-            let h = handler(f, Arc::clone(&self.ctx), Arc::clone(&observed), self.intercept.clone());
-            handlers.register(f.name(), h);
+            let call = Call {
+                f,
+                ctx: Arc::clone(&self.ctx),
+                observed: Arc::clone(&observed),
+                intercept: self.intercept.clone(),
+                hook: self.hook.clone(),
+                stop: Arc::clone(&stop),
+            };
+            handlers.register(f.name(), handler(call));
         }
         let executor =
             Executor::new(machine, handlers, self.clock.clone()).with_options(ExecutorOptions { rng_seed: Some(7) });
         let missing = executor.missing_handlers();
         anyhow::ensure!(missing.is_empty(), "the state machine calls functions with no local handler: {missing:?}");
-        let execution = executor.start(name, input).await;
+        let execution = executor.start_with_abort(name, input, stop.signal.notified()).await;
         let observed = std::mem::take(&mut *observed.lock().expect("observed lock"));
-        let status_change = status_change_rule(&self.ctx, &execution).await;
+        let status_change = match stop.killed() {
+            true => None,
+            false => status_change_rule(&self.ctx, &execution).await,
+        };
         Ok(PipelineRun { execution, claim: observed.claim, release: observed.release, status_change })
     }
 }
@@ -218,30 +276,43 @@ async fn status_change_rule(ctx: &StepContext, execution: &Execution) -> Option<
     }
 }
 
-/// A function's handler: the step, its error as the Lambda runtime reports
-/// one (`errorType` is the class the state machine retries or catches).
-fn handler(
+/// One function's handler and what it needs.
+struct Call {
     f: Function,
     ctx: Arc<StepContext>,
     observed: Arc<Mutex<Observed>>,
     intercept: Option<Intercept>,
-) -> Arc<dyn cdc_asl::TaskHandler> {
+    hook: Option<Arc<dyn TaskHook>>,
+    stop: Arc<ExecutionStop>,
+}
+
+/// A function's handler: the step, its error as the Lambda runtime reports
+/// one (`errorType` is the class the state machine retries or catches).
+fn handler(call: Call) -> Arc<dyn cdc_asl::TaskHandler> {
+    let call = Arc::new(call);
     handler_fn(move |_name: String, payload: Value| {
-        let ctx = Arc::clone(&ctx);
-        let observed = Arc::clone(&observed);
-        let injected = intercept.as_ref().and_then(|i| i(f, &payload));
+        let call = Arc::clone(&call);
+        let injected = call.intercept.as_ref().and_then(|i| i(call.f, &payload));
         async move {
             if let Some(answer) = injected {
                 return answer;
             }
-            let out = dispatch(&ctx, f, &payload).await.map_err(|e| {
-                tracing::warn!(function = f.name(), error = %e, "step failed");
-                TaskError::lambda(e.kind.as_str(), e.message)
-            })?;
-            observe(&observed, f, &payload, &out);
-            Ok(out)
+            let step = Box::pin(run_step(&call, &payload));
+            match &call.hook {
+                Some(hook) => hook.call(call.f, &payload, step, &call.stop).await,
+                None => step.await,
+            }
         }
     })
+}
+
+async fn run_step(call: &Call, payload: &Value) -> Result<Value, TaskError> {
+    let out = dispatch(&call.ctx, call.f, payload).await.map_err(|e| {
+        tracing::warn!(function = call.f.name(), error = %e, "step failed");
+        TaskError::lambda(e.kind.as_str(), e.message)
+    })?;
+    observe(&call.observed, call.f, payload, &out);
+    Ok(out)
 }
 
 fn observe(observed: &Mutex<Observed>, f: Function, payload: &Value, out: &Value) {

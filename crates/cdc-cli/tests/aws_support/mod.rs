@@ -287,6 +287,7 @@ impl AwsStack {
             ctx: Arc::new(self.context()),
             clock: self.clock.clone(),
             intercept: Some(paced_polls()),
+            hook: None,
         };
         run.run_with_input(name, input).await.unwrap()
     }
@@ -310,6 +311,7 @@ impl AwsStack {
             ctx: Arc::new(ctx),
             clock: self.clock.clone(),
             intercept,
+            hook: None,
         };
         run.run(name).await.unwrap()
     }
