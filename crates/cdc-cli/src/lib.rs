@@ -2,6 +2,7 @@
 //! check and the benchmarks. `main.rs` only parses arguments.
 
 pub mod bench;
+pub mod chaos;
 pub mod demo;
 mod demo_layouts;
 pub mod pipeline_run;

@@ -3,7 +3,7 @@
 //! `run` runs one cycle on an existing raw zone and warehouse; `bench` prints
 //! performance figures.
 
-use cdc_cli::{bench, demo, resync, run, setup, status};
+use cdc_cli::{bench, chaos, demo, resync, run, setup, status};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -28,6 +28,8 @@ enum Command {
     Reset(status::ResetArgs),
     /// Rebuild tables from their latest full load and the CDC since, the others loading on.
     Resync(resync::ResyncArgs),
+    /// Faults at every step, replays and races, with rows lost, duplicated or stale counted.
+    Chaos(chaos::ChaosArgs),
     /// Benchmarks that print figures (not tests).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -47,6 +49,7 @@ fn main() -> anyhow::Result<()> {
         Command::Status(args) => runtime.block_on(status::status(args)),
         Command::Reset(args) => runtime.block_on(status::reset(args)),
         Command::Resync(args) => runtime.block_on(resync::resync(args)),
+        Command::Chaos(args) => runtime.block_on(chaos::chaos(args)),
         Command::Bench(cmd) => runtime.block_on(bench::bench(cmd)),
     }
 }
