@@ -580,3 +580,102 @@ async fn loops_stop_taking_work_when_the_work_window_is_over_and_the_run_still_r
     }
     assert!(f.mismatched().is_empty(), "{:?}", f.mismatched());
 }
+
+/// Ends statements of the batches whose label starts with one of `labels`
+/// without running them: ABORTED for an unload, a serialization conflict for
+/// a refresh; the first `times` of each, or all when `times` is `usize::MAX`.
+struct EndsWithoutEffect {
+    inner: Arc<dyn Warehouse>,
+    times: usize,
+    ended: Mutex<BTreeMap<String, usize>>,
+    doomed: Mutex<BTreeMap<String, StatementState>>,
+}
+
+impl EndsWithoutEffect {
+    fn fate(&self, label: &str) -> Option<StatementState> {
+        let kind = ["unload ", "refresh "].into_iter().find(|p| label.starts_with(p))?;
+        let mut ended = self.ended.lock().unwrap();
+        let n = ended.entry(kind.to_string()).or_default();
+        if *n >= self.times {
+            return None;
+        }
+        *n += 1;
+        Some(match kind {
+            "unload " => StatementState::Aborted("Query cancelled on user's request".into()),
+            _ => StatementState::Failed(cdc_core::PipelineError::retryable(
+                "ERROR: 1023 DETAIL: Serializable isolation violation on table - 100233",
+            )),
+        })
+    }
+}
+
+#[async_trait]
+impl Warehouse for EndsWithoutEffect {
+    fn dialect(&self) -> Dialect {
+        self.inner.dialect()
+    }
+    fn poll_schedule(&self) -> cdc_core::ports::PollSchedule {
+        self.inner.poll_schedule()
+    }
+    async fn submit(&self, batch: StatementBatch) -> Result<StatementId, cdc_core::PipelineError> {
+        match self.fate(&batch.label) {
+            Some(fate) => {
+                let id = format!("ended-{}", self.doomed.lock().unwrap().len());
+                self.doomed.lock().unwrap().insert(id.clone(), fate);
+                Ok(StatementId(id))
+            }
+            None => self.inner.submit(batch).await,
+        }
+    }
+    async fn submit_single(&self, statement: SingleStatement) -> Result<StatementId, cdc_core::PipelineError> {
+        self.inner.submit_single(statement).await
+    }
+    async fn status(&self, id: &StatementId) -> Result<StatementState, cdc_core::PipelineError> {
+        if let Some(fate) = self.doomed.lock().unwrap().get(&id.0) {
+            return Ok(fate.clone());
+        }
+        self.inner.status(id).await
+    }
+    async fn result(&self, id: &StatementId) -> Result<ResultSet, cdc_core::PipelineError> {
+        self.inner.result(id).await
+    }
+}
+
+fn ending_without_effect(f: &Fixture, times: usize) -> LocalPipeline {
+    let mut p = f.pipeline();
+    let inner = Arc::clone(&p.warehouse);
+    p.warehouse = Arc::new(EndsWithoutEffect { inner, times, ended: Mutex::default(), doomed: Mutex::default() });
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unload_or_refresh_that_ends_without_effect_is_submitted_again_and_the_run_succeeds() {
+    // GIVEN the first unload statement ABORTED and the first refresh in a serialization conflict
+    let f = Fixture::new(41);
+    // WHEN the pipeline runs
+    let run = ending_without_effect(&f, 1).run("ended-once").await.unwrap();
+    // THEN each was submitted again (not polled again), and the run succeeded with every table right
+    assert_eq!(run.execution.status, ExecutionStatus::Succeeded, "{:?} {:?}", run.execution.error, run.execution.cause);
+    assert_eq!((entered(&run, "Count day retry"), entered(&run, "Count refresh retry")), (1, 1));
+    assert!(f.mismatched().is_empty(), "{:?}", f.mismatched());
+    assert!(f.notices().is_empty(), "no failure to notify: {:#?}", f.notices());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unload_that_keeps_ending_without_effect_fails_the_run_after_three_submits_more() {
+    // GIVEN every unload statement ABORTED (and every refresh in a conflict)
+    let f = Fixture::new(42);
+    // WHEN the pipeline runs
+    let run = ending_without_effect(&f, usize::MAX).run("ended-always").await.unwrap();
+    // THEN a table's day was submitted 3 times more, then the run failed naming the abort
+    assert_eq!(run.execution.status, ExecutionStatus::Failed);
+    assert!(entered(&run, "Day retries spent") >= 1);
+    let (input, _) = run.release.as_ref().expect("released");
+    let failed: Vec<_> = input.results.unload.iter().filter(|t| !t.ok).collect();
+    assert!(!failed.is_empty(), "{:?}", input.results.unload);
+    let cause = failed[0].cause.as_deref().unwrap_or_default();
+    assert!(cause.contains("was aborted"), "{cause}");
+    // AND the loads before it succeeded
+    let loads = input.results.dimensions.iter().chain(&input.results.facts);
+    assert!(loads.clone().all(|t| t.ok), "{:?}", loads.collect::<Vec<_>>());
+}

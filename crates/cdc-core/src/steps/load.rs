@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{RunIds, StepStatus};
 use crate::config::PipelineConfig;
-use crate::error::PipelineError;
+use crate::error::{ErrorKind, PipelineError};
 use crate::job::{JobStateStore, Lease, TableLife, TableState, TableUpdate};
 use crate::load::{LoadRun, PollOutcome, SubmitOutcome, poll_load, submit_load, table, widen_columns};
 use crate::ports::{IdempotentSubmits, RawZone, StatementId, StatementState, Warehouse};
@@ -388,6 +388,13 @@ pub async fn refresh_poll(
 ) -> Result<StepOutput, PipelineError> {
     extend_lease(store, &input.ids, lease, now).await?;
     let what = format!("derived table {}", input.table);
-    let done = statement_state(warehouse, &input.statement_id, &what).await?;
-    Ok(StepOutput::polled(input, if done { StepStatus::Done } else { StepStatus::Running }, now))
+    match statement_state(warehouse, &input.statement_id, &what).await {
+        Ok(done) => Ok(StepOutput::polled(input, if done { StepStatus::Done } else { StepStatus::Running }, now)),
+        // Ended without effect: the state machine submits the refresh again.
+        Err(e) if e.kind == ErrorKind::Retryable => {
+            tracing::warn!(table = %input.table, error = %e, "refresh ended without effect; the state machine submits it again");
+            Ok(StepOutput { cause: Some(e.to_string()), ..StepOutput::polled(input, StepStatus::Retry, now) })
+        }
+        Err(e) => Err(e),
+    }
 }

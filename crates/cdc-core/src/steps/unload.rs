@@ -9,7 +9,7 @@ use super::load::{TableInput, extend_lease};
 use super::{RunIds, StepStatus};
 use crate::config::PipelineConfig;
 use crate::dms::ListingScope;
-use crate::error::PipelineError;
+use crate::error::{ErrorKind, PipelineError};
 use crate::job::{JobStateStore, Lease};
 use crate::load::table;
 use crate::ports::{ExportTarget, OptimizedCatalog, OptimizedZone, RawZone, StatementId, StatementState, Warehouse};
@@ -30,6 +30,8 @@ pub struct UnloadStepOutput {
     pub rows: u64,
     pub files: u64,
     pub bytes: u64,
+    /// Why a day is to be submitted again (`status` `retry`).
+    pub cause: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,8 +111,14 @@ pub async fn unload_poll(
     };
     match warehouse.status(&input.statement_id).await? {
         StatementState::Submitted | StatementState::Running => return Ok(out),
+        // Ended without effect (a serialization conflict, a dropped
+        // connection, a cancel): polling it again would see the same end,
+        // so the state machine submits the day again (its retry path).
+        StatementState::Failed(e) if e.kind == ErrorKind::Retryable => return Ok(retry(out, e.context(at))),
+        StatementState::Aborted(why) => {
+            return Ok(retry(out, PipelineError::retryable(format!("{at} was aborted: {why}"))));
+        }
         StatementState::Failed(e) => return Err(e.context(at)),
-        StatementState::Aborted(why) => return Err(PipelineError::retryable(format!("{at} was aborted: {why}"))),
         StatementState::Finished => {}
     }
     let rows = exported_rows(&warehouse.result(&input.statement_id).await?).map_err(|e| e.context(&at))?;
@@ -122,4 +130,11 @@ pub async fn unload_poll(
     out.files = done.files;
     out.bytes = done.bytes;
     Ok(out)
+}
+
+fn retry(mut out: UnloadStepOutput, why: PipelineError) -> UnloadStepOutput {
+    tracing::warn!(table = %out.table, error = %why, "unload ended without effect; the state machine submits the day again");
+    out.status = Some(StepStatus::Retry);
+    out.cause = Some(why.to_string());
+    out
 }
