@@ -7,6 +7,21 @@ use std::time::Duration;
 use cdc_core::job::{JobStateError, JobStateStore, Lease, conformance};
 use cdc_local::FileJobStore;
 
+/// The record of a run that succeeded at `at` with no tables.
+fn succeeded(execution_id: &str, at: chrono::DateTime<chrono::Utc>) -> cdc_core::job::RunRecord {
+    cdc_core::job::RunRecord {
+        execution_id: execution_id.into(),
+        start: at,
+        end: at,
+        outcome: cdc_core::job::RunOutcome::Succeeded,
+        tables: vec![],
+        failed_tables: vec![],
+        error: None,
+        warnings: vec![],
+        full_listing: false,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn passes_the_conformance_suite() {
     let dir = tempfile::tempdir().unwrap();
@@ -22,18 +37,7 @@ async fn history_older_than_the_retention_is_dropped() {
     let lease = Lease::new(Duration::from_secs(600)).unwrap();
     let old = chrono::Utc::now() - chrono::Duration::hours(2);
     store.claim("j", "old", lease, old).await.unwrap();
-    let record = cdc_core::job::RunRecord {
-        execution_id: "old".into(),
-        start: old,
-        end: old,
-        outcome: cdc_core::job::RunOutcome::Succeeded,
-        tables: vec![],
-        failed_tables: vec![],
-        error: None,
-        warnings: vec![],
-        full_listing: false,
-    };
-    store.finish("j", record, Default::default()).await.unwrap();
+    store.finish("j", succeeded("old", old), Default::default()).await.unwrap();
     // THEN it is not in the history
     assert!(store.history("j", 10).await.unwrap().is_empty());
 }
@@ -77,18 +81,7 @@ async fn clearing_the_progress_hints_forgets_every_table_and_nothing_else() {
         "last_file": "cdc/public/t/20261201-000000000.parquet", "files": 3, "newest_modified": now,
     }))
     .unwrap();
-    let record = cdc_core::job::RunRecord {
-        execution_id: "exec-1".into(),
-        start: now,
-        end: now,
-        outcome: cdc_core::job::RunOutcome::Succeeded,
-        tables: vec![],
-        failed_tables: vec![],
-        error: None,
-        warnings: vec![],
-        full_listing: false,
-    };
-    store.finish("j", record, [("t".to_string(), hint)].into()).await.unwrap();
+    store.finish("j", succeeded("exec-1", now), [("t".to_string(), hint)].into()).await.unwrap();
     // WHEN the hints are cleared, twice
     let first = store.clear_progress_hints("j").unwrap();
     let second = store.clear_progress_hints("j").unwrap();
