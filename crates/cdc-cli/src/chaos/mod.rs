@@ -30,7 +30,8 @@ pub enum Target {
 
 #[derive(Args)]
 pub struct ChaosArgs {
-    /// Seed of the data and of every fault decision: the same seed, the same run.
+    /// Seed of the data and of every fault decision (Map iterations run side
+    /// by side, so two runs of one seed may meet their faults in another order).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Scheduled executions (a concurrent start adds one more).
