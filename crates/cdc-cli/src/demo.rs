@@ -266,7 +266,7 @@ fn unload_clock(cfg: &PipelineConfig, generator: &Generator, last: bool) -> Date
 
 /// Every day the record says was exported equals its raw day (a run
 /// re-exports a day whose raw files changed, so after a run none is stale).
-async fn verify_unload(
+pub(crate) async fn verify_unload(
     cfg: &PipelineConfig,
     conn: &duckdb::Connection,
     raw: &FolderRawZone,

@@ -38,6 +38,8 @@ async fn a_short_chaos_run_with_a_fixed_seed_loses_duplicates_and_stales_nothing
     // THEN no check after any execution found a row lost, duplicated or stale, and at the end every table equals the source
     assert!(report.clean(), "{}", report.render());
     assert_eq!(report.damage, Damage::default());
+    // AND the optimized zone's days were exported and each equals its raw day
+    assert!(report.unloaded_days > 0, "{}", report.render());
     // AND faults of every family entered: at the invoke, in the Data API, in the other services, between executions
     let kinds = &report.tally.by_kind;
     let families: [&[FaultKind]; 4] = [

@@ -126,15 +126,23 @@ impl OptimizedZone for FolderOptimizedZone {
         }
         let nonce = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
         let staged = table_dir.join(format!("{STAGING_PREFIX}changedate={day}-{nonce}"));
+        // Made here, so an export of no rows still leaves its (empty) folder,
+        // and a staging folder that is gone at publish was published already.
+        std::fs::create_dir_all(&staged).map_err(|e| io_err("cannot create", &staged, e))?;
         Ok(ExportTarget { location: staged.to_string_lossy().into_owned(), iam_role: None, kms_key_id: None })
     }
 
     async fn publish(&self, t: &TableConfig, day: &str, target: &ExportTarget) -> Result<DayFiles, PipelineError> {
         let staged = PathBuf::from(&target.location);
-        // An empty day writes no file; it is still a day, and an empty folder
-        // replaces whatever an earlier export left.
-        std::fs::create_dir_all(&staged).map_err(|e| io_err("cannot create", &staged, e))?;
         let dir = self.day_dir(t, day);
+        // Gone: this export was published already, and the poll that did it
+        // lost its answer (a retried step). Swapping an empty folder in would
+        // drop the day the record says is exported.
+        if !staged.exists() {
+            return day_files(&dir);
+        }
+        // An empty day writes no file; it is still a day, and its empty folder
+        // replaces whatever an earlier export left.
         swap_in(&staged, &dir).map_err(|e| io_err("cannot publish", &dir, e))?;
         day_files(&dir)
     }

@@ -234,3 +234,22 @@ async fn an_unwritable_target_fails_before_anything_is_exported_or_recorded() {
     assert!(err.message.contains("not-a-folder"), "{err}");
     assert_eq!(w.count("SELECT count(*) FROM cdc_control.unloaded_days"), 0);
 }
+
+#[tokio::test]
+async fn a_publish_retried_after_its_answer_was_lost_keeps_the_day_and_an_empty_export_still_replaces_it() {
+    use cdc_core::ports::OptimizedZone;
+    // GIVEN a day published from a staging folder holding one part file
+    let w = World::new();
+    let (zone, t) = (zone(&w), &w.cfg.tables[0]);
+    let target = zone.export_target(t, "20261101").unwrap();
+    std::fs::write(std::path::Path::new(&target.location).join("part_0.parquet"), b"bytes").unwrap();
+    assert_eq!(zone.publish(t, "20261101", &target).await.unwrap().files, 1);
+    // WHEN the same publish runs again (the poll retried after a lost answer)
+    let again = zone.publish(t, "20261101", &target).await.unwrap();
+    // THEN the day keeps its file
+    assert_eq!(again.files, 1);
+    assert!(std::path::Path::new(&zone.day_location(t, "20261101")).join("part_0.parquet").exists());
+    // AND a later export that wrote nothing still replaces the day with an empty one
+    let empty = zone.export_target(t, "20261101").unwrap();
+    assert_eq!(zone.publish(t, "20261101", &empty).await.unwrap().files, 0);
+}

@@ -95,11 +95,14 @@ pub async fn run_local(s: &ChaosSettings, bar: &ProgressBar) -> anyhow::Result<C
         bar.inc(1);
     }
     let clean = w.finish(&mut t).await?;
-    let v = {
-        let conn = w.warehouse.connection()?;
-        verify(&w.cfg, &conn, &w.generator)?
-    };
-    Ok(t.report("local", s.seed, w.faults.tally(), clean, &v, started.elapsed().as_secs_f64()))
+    let conn = w.warehouse.connection()?;
+    let v = verify(&w.cfg, &conn, &w.generator)?;
+    // Every day the record says was exported equals its raw day.
+    let raw = FolderRawZone::new(&w.raw_root)?;
+    let days = crate::demo::verify_unload(&w.cfg, &conn, &raw, &s.out.join("optimized")).await?;
+    let mut report = t.report("local", s.seed, w.faults.tally(), clean, &v, started.elapsed().as_secs_f64());
+    report.unloaded_days = days;
+    Ok(report)
 }
 
 impl World {

@@ -142,6 +142,7 @@ impl Tracker {
             clean_executions,
             final_failures,
             source_checked: v.source_checked,
+            unloaded_days: 0,
             virtual_span: self.end - self.start,
             seconds,
         }
@@ -169,6 +170,8 @@ pub struct ChaosReport {
     /// Tables that differ from the source's truth at the end.
     pub final_failures: Vec<String>,
     pub source_checked: bool,
+    /// Exported days checked against their raw days at the end.
+    pub unloaded_days: usize,
     pub virtual_span: TimeDelta,
     pub seconds: f64,
 }
@@ -216,6 +219,7 @@ impl ChaosReport {
             (false, _) => format!("{} table(s) differ", self.final_failures.len()),
         };
         row("at the end", end);
+        row("exported days equal to their raw days", self.unloaded_days.to_string());
         row("virtual time, wall time", format!("{}, {:.1} s", minutes(self.virtual_span), self.seconds));
         let mut text = t.to_string();
         text.push('\n');
