@@ -13,7 +13,7 @@ use cdc_cli::chaos::{ChaosSettings, run_local};
 use cdc_cli::run::JobArgs;
 use cdc_core::PipelineConfig;
 use cdc_dmsgen::{DmsLayout, Generator, GeneratorConfig};
-use cdc_local::{DuckDbWarehouse, FolderRawZone};
+use cdc_local::DuckDbWarehouse;
 
 const STATE_MACHINE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../statemachine/pipeline.asl.json");
 const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/pipeline.toml");
@@ -73,7 +73,7 @@ async fn the_check_counts_a_lost_a_duplicated_and_a_stale_row() {
     let optimized = dir.path().join("optimized");
     let pipeline = job.pipeline(&cfg, &raw, &wh_path, &optimized, None, move || Ok(Arc::clone(&w))).unwrap();
     pipeline.run("clean").await.unwrap();
-    let prefix = FolderRawZone::new(&raw).unwrap().root().display().to_string();
+    let prefix = pipeline.raw.root().display().to_string();
     let conn = warehouse.connection().unwrap();
     let clean = check(&cfg, &conn, &generator, &prefix).unwrap();
     assert!(clean.damaged.is_empty() && clean.applied_files > 0, "{clean:?}");

@@ -15,7 +15,7 @@ use cdc_asl::{Clock, ExecutionStatus, VirtualClock};
 use cdc_core::PipelineConfig;
 use cdc_core::steps::dispatch::{Now, StepContext};
 use cdc_dmsgen::{DmsLayout, Generator, GeneratorConfig, raw_zone_files};
-use cdc_local::{DuckDbWarehouse, FileJobStore, FolderRawZone};
+use cdc_local::{DuckDbWarehouse, FileJobStore};
 
 use super::faults::{BETWEEN_EXECUTIONS, FaultKind, Injector};
 use super::faulty_ports::{
@@ -98,8 +98,7 @@ pub async fn run_local(s: &ChaosSettings, bar: &ProgressBar) -> anyhow::Result<C
     let conn = w.warehouse.connection()?;
     let v = verify(&w.cfg, &conn, &w.generator)?;
     // Every day the record says was exported equals its raw day.
-    let raw = FolderRawZone::new(&w.raw_root)?;
-    let days = crate::demo::verify_unload(&w.cfg, &conn, &raw, &s.out.join("optimized")).await?;
+    let days = crate::demo::verify_unload(&w.cfg, &conn, &w.pipeline.raw, &s.out.join("optimized")).await?;
     let mut report = t.report("local", s.seed, w.faults.tally(), clean, &v, started.elapsed().as_secs_f64());
     report.unloaded_days = days;
     Ok(report)
@@ -121,7 +120,6 @@ impl World {
         };
         let mut generator = Generator::new(&raw_root, DmsLayout::default(), gen_cfg)?;
         generator.full_load()?;
-        let raw_prefix = FolderRawZone::new(&raw_root)?.root().display().to_string();
         let wh_path = s.out.join("warehouse.duckdb");
         let warehouse = Arc::new(DuckDbWarehouse::open(&wh_path)?);
         let job =
@@ -135,6 +133,8 @@ impl World {
         let steps_clock = Arc::clone(&clock);
         pipeline.now = Some(Arc::new(move || steps_clock.now()));
         pipeline.clock = Some(Arc::clone(&clock));
+        // The pipeline's raw zone names files below its canonical root.
+        let raw_prefix = pipeline.raw.root().display().to_string();
         let deliveries = vec![raw_zone_files(&raw_root)];
         Ok(Self {
             store: job.store(&wh_path)?,
