@@ -257,6 +257,18 @@ impl DynamoDbJobStore {
     pub async fn ensure_table(&self) -> Result<(), PipelineError> {
         table::ensure_table(&self.client, &self.table).await
     }
+
+    /// Forgets every table's progress hint, so the next run compares every
+    /// raw file again (an operator who uploaded files anew, as the chaos
+    /// run's replays do). The job must exist.
+    pub async fn clear_progress_hints(&self, job_id: &str) -> Result<(), JobStateError> {
+        check_job_id(job_id)?;
+        let expr = Expression::new("attribute_exists(#RecordKey)").update("REMOVE #ProgressHints");
+        match self.update(job_id, &expr).await? {
+            Written::Done => Ok(()),
+            Written::ConditionFailed(_) => Err(JobStateError::UnknownJob(job_id.to_string())),
+        }
+    }
 }
 
 fn check_job_id(job_id: &str) -> Result<(), JobStateError> {

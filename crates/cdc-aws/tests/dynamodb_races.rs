@@ -219,3 +219,30 @@ async fn first_claims_racing_on_an_absent_job_give_one_owner_and_never_a_corrupt
         assert!(claims.iter().filter_map(held_by).all(|h| h == owner), "round {round}: {claims:?}");
     }
 }
+
+#[tokio::test]
+async fn clearing_the_progress_hints_forgets_every_table_and_nothing_else() {
+    // GIVEN a finished run that left a hint for one table
+    let d = dynamo(RETENTION).await;
+    let now = Utc::now();
+    d.store.claim("job", "exec-1", lease(), now).await.unwrap();
+    let hint: cdc_core::job::ProgressHint = serde_json::from_value(json!({
+        "last_file": "s3://raw/cdc/public/t/20261201-000000000.parquet", "files": 3, "newest_modified": now,
+    }))
+    .unwrap();
+    let record = RunRecord::event("exec-1", now, now, RunOutcome::Succeeded, "done".into());
+    d.store.finish("job", record, BTreeMap::from([("t".to_string(), hint)])).await.unwrap();
+    assert_eq!(d.store.get("job").await.unwrap().unwrap().progress_hints.len(), 1);
+    // WHEN the hints are cleared, twice
+    d.store.clear_progress_hints("job").await.unwrap();
+    d.store.clear_progress_hints("job").await.unwrap();
+    // THEN no hint is left, and the job and its history are kept
+    let job = d.store.get("job").await.unwrap().unwrap();
+    assert!(job.progress_hints.is_empty());
+    assert_eq!(job.state, JobState::Ready);
+    assert_eq!(raw_history(&d.client, "job").await.len(), 1);
+    // AND an unknown job is an error naming it, and is not created
+    let e = d.store.clear_progress_hints("nope").await.unwrap_err();
+    assert!(matches!(&e, JobStateError::UnknownJob(j) if j == "nope"), "{e:?}");
+    assert!(d.store.get("nope").await.unwrap().is_none());
+}

@@ -1,6 +1,7 @@
 //! The `cdc` command's library: the local demo, one pipeline run, the oracle
 //! check and the benchmarks. `main.rs` only parses arguments.
 
+pub mod aws_loopback;
 pub mod bench;
 pub mod chaos;
 pub mod demo;

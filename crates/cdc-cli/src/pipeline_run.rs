@@ -64,6 +64,20 @@ pub struct LocalPipeline {
 /// A task call's function and payload; `Some` answers it instead of the step.
 pub type Intercept = Arc<dyn Fn(Function, &Value) -> Option<Result<Value, TaskError>> + Send + Sync>;
 
+/// Each poll takes `pace` of real time, as the Wait before it would: a Data
+/// API (the emulator) runs statements (an UNLOAD to S3, a big load) in real
+/// time while the executor's Waits are virtual, so polls would otherwise
+/// spin, each adding a virtual Wait and its events, and a few real seconds
+/// of statements would read as the state machine's timeout.
+pub fn paced_polls(pace: std::time::Duration) -> Intercept {
+    Arc::new(move |_, payload: &Value| {
+        if payload["action"].as_str().is_some_and(|a| a.ends_with("_poll")) {
+            std::thread::sleep(pace);
+        }
+        None
+    })
+}
+
 /// A function's body, ready to run: the step and its error as the Lambda
 /// runtime reports it.
 pub type StepCall<'a> = futures::future::BoxFuture<'a, Result<Value, TaskError>>;

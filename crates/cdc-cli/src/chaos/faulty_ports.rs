@@ -46,12 +46,12 @@ fn dynamodb(call: &str) -> JobStateError {
 }
 
 /// Errors of FAILED statements, as DescribeStatement's `Error` reports them.
-const FAILED_ERRORS: &[&str] = &[
+pub(super) const FAILED_ERRORS: &[&str] = &[
     "FATAL: terminating connection due to administrator command",
     "ERROR: Spectrum Scan Error DETAIL: S3ServiceException:Please reduce your request rate.,Status 503",
     "ERROR: Disk Full DETAIL: error: Disk Full code: 1016",
 ];
-const SERIALIZATION_ERROR: &str = "ERROR: 1023 DETAIL: Serializable isolation violation on table - 100233, \
+pub(super) const SERIALIZATION_ERROR: &str = "ERROR: 1023 DETAIL: Serializable isolation violation on table - 100233, \
                                    transactions forming the cycle are: 5341, 5342 (pid:7410)";
 
 /// The warehouse, failing the Data API's ways: a throttled call (before

@@ -12,20 +12,29 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
+pub mod aws_run;
+pub mod aws_wire;
+pub mod fault_proxy;
 pub mod faults;
 pub mod faulty_ports;
 pub mod invoke_faults;
 pub mod local_run;
 pub mod oracle_check;
 pub mod report;
+pub mod soak;
 
-pub use local_run::{ChaosSettings, run_local};
+pub use aws_run::run_aws;
+pub use local_run::run_local;
 pub use report::ChaosReport;
+pub use soak::ChaosSettings;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Target {
     /// DuckDB, folders and the job-state file; faults below the adapters.
     Local,
+    /// The AWS adapters on moto and the Data API emulator (loopback, no
+    /// account); faults as HTTP answers from a proxy in front of them.
+    Aws,
 }
 
 #[derive(Args)]
@@ -81,6 +90,7 @@ pub async fn chaos(args: ChaosArgs) -> anyhow::Result<()> {
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} executions {msg} [{elapsed}]")?);
     let report = match args.target {
         Target::Local => run_local(&settings, &bar).await?,
+        Target::Aws => run_aws(&settings, &bar).await?,
     };
     bar.finish_and_clear();
     println!("{}", report.render());

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use cdc_asl::VirtualClock;
-use cdc_aws::deployment::{AwsPorts, DeploymentSettings, load_config, s3_client};
+use cdc_aws::deployment::{AwsPorts, DeploymentSettings, s3_client};
 use cdc_aws::iam_record::{ArnScope, CallRecorder};
 use cdc_aws::{RedshiftDataWarehouse, RedshiftTarget};
 use cdc_cli::pipeline_run::{Intercept, PipelineRun, StateMachineRun};
@@ -25,17 +25,14 @@ use cdc_core::ports::Warehouse;
 use cdc_core::steps::dispatch::StepContext;
 use cdc_dmsgen::{DmsLayout, Generator, GeneratorConfig};
 use cdc_moto::MotoServer;
-use cdc_redshift_emulator::{Emulator, EmulatorConfig};
+use cdc_redshift_emulator::Emulator;
 
 pub const STATE_MACHINE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../statemachine/pipeline.asl.json");
 pub const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/pipeline.toml");
-const RAW_BUCKET: &str = "cdc-raw";
-const OPTIMIZED_BUCKET: &str = "cdc-optimized";
-const CONFIG_BUCKET: &str = "cdc-config";
-const CONFIG_KEY: &str = "cdc/pipeline.toml";
-pub const GLUE_DATABASE: &str = "cdc_raw";
+pub const GLUE_DATABASE: &str = cdc_cli::aws_loopback::GLUE_DATABASE;
 /// The Serverless workgroup's id; `REDSHIFT_WORKGROUP` is its ARN, as template.yaml sets it.
-pub const WORKGROUP_ID: &str = "cdcaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+pub const WORKGROUP_ID: &str = cdc_cli::aws_loopback::WORKGROUP_ID;
+use cdc_cli::aws_loopback::{CONFIG_BUCKET, CONFIG_KEY, LoopbackAws, RAW_BUCKET};
 /// The reviewed table of the SDK calls the functions make (see `cdc_aws::iam_record`).
 pub const SDK_CALLS_TABLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/iam/sdk-calls.tsv");
 
@@ -70,46 +67,14 @@ pub async fn stack(seed: u64) -> AwsStack {
 /// [`stack`] with another pipeline config (its `[dms]` decides where the
 /// generator puts the files).
 pub async fn stack_with_config(seed: u64, config_text: &str) -> AwsStack {
-    let moto = MotoServer::start().expect("moto_server starts (run scripts/python-tools first)");
-    let sdk = moto.sdk_config().await;
-    let s3 = s3_client(&sdk);
-    for bucket in [RAW_BUCKET, OPTIMIZED_BUCKET, CONFIG_BUCKET] {
-        s3.create_bucket().bucket(bucket).send().await.unwrap();
-    }
-    let body = config_text.as_bytes().to_vec();
-    s3.put_object().bucket(CONFIG_BUCKET).key(CONFIG_KEY).body(body.into()).send().await.unwrap();
-    let glue = aws_sdk_glue::Client::new(&sdk);
-    let db = aws_sdk_glue::types::DatabaseInput::builder().name(GLUE_DATABASE).build().unwrap();
-    glue.create_database().database_input(db).send().await.unwrap();
-    let (topic, sqs, queue_url) = topic_with_queue(&sdk).await;
-
-    let vars: HashMap<&'static str, String> = HashMap::from([
-        ("PIPELINE_CONFIG", format!("s3://{CONFIG_BUCKET}/{CONFIG_KEY}")),
-        (
-            "REDSHIFT_WORKGROUP",
-            format!(
-                "arn:aws:redshift-serverless:{}:{}:workgroup/{WORKGROUP_ID}",
-                cdc_moto::REGION,
-                cdc_moto::ACCOUNT_ID
-            ),
-        ),
-        ("REDSHIFT_DATABASE", "dev".into()),
-        ("REDSHIFT_IAM_ROLE", "arn:aws:iam::123456789012:role/cdc-redshift".into()),
-        ("RAW_LOCATION", format!("s3://{RAW_BUCKET}")),
-        ("OPTIMIZED_LOCATION", format!("s3://{OPTIMIZED_BUCKET}/cdc")),
-        ("GLUE_DATABASE", GLUE_DATABASE.into()),
-        ("JOB_TABLE", "cdc-job-state".into()),
-        ("NOTIFY_TOPIC_ARN", topic),
-    ]);
-    let settings = DeploymentSettings::from_lookup(|k| vars.get(k).cloned()).unwrap();
-    let cfg = load_config(&sdk, &settings).await.unwrap();
-    let emulator = Emulator::start(EmulatorConfig { aws: Some(sdk.clone()), ..Default::default() }).unwrap();
+    let aws =
+        LoopbackAws::start(config_text).await.expect("moto and the emulator start (run scripts/python-tools first)");
     let recorder = CallRecorder::new(ArnScope::new("aws", cdc_moto::REGION, cdc_moto::ACCOUNT_ID));
-    let mut ports = AwsPorts::with_interceptors(&sdk, &settings, &[recorder.shared()]).unwrap();
     // The Data API is the emulator, every other service moto.
-    let data_api = data_api_client_with(&emulator, &[recorder.shared()]);
-    ports.warehouse = Arc::new(RedshiftDataWarehouse::new(&data_api, settings.target.clone()).unwrap());
-    ports.store.ensure_table().await.unwrap();
+    let ports = aws.ports(&aws.sdk, &[recorder.shared()]).unwrap();
+    let LoopbackAws { cfg, vars, settings, sdk, topic_arn, emulator, moto } = aws;
+    let s3 = s3_client(&sdk);
+    let (sqs, queue_url) = queue_on(&sdk, &topic_arn).await;
 
     let dir = tempfile::tempdir().unwrap();
     let raw_root = dir.path().join("raw");
@@ -160,22 +125,13 @@ pub fn data_api_client_with(
     emulator: &Emulator,
     interceptors: &[cdc_aws::iam_record::SharedInterceptor],
 ) -> aws_sdk_redshiftdata::Client {
-    let mut conf = aws_sdk_redshiftdata::Config::builder()
-        .behavior_version(aws_sdk_redshiftdata::config::BehaviorVersion::latest())
-        .region(aws_sdk_redshiftdata::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_redshiftdata::config::Credentials::new("test", "test", None, None, "test"))
-        .endpoint_url(emulator.endpoint_url())
-        .retry_config(aws_sdk_redshiftdata::config::retry::RetryConfig::standard().with_max_attempts(5));
-    for i in interceptors {
-        conf.push_interceptor(i.clone());
-    }
-    aws_sdk_redshiftdata::Client::from_conf(conf.build())
+    cdc_cli::aws_loopback::data_api_client(&emulator.endpoint_url(), interceptors)
 }
 
-async fn topic_with_queue(sdk: &SdkConfig) -> (String, aws_sdk_sqs::Client, String) {
+/// A queue subscribed to the alert topic, to read the notices it delivers.
+async fn queue_on(sdk: &SdkConfig, topic: &str) -> (aws_sdk_sqs::Client, String) {
     let sns = aws_sdk_sns::Client::new(sdk);
     let sqs = aws_sdk_sqs::Client::new(sdk);
-    let topic = sns.create_topic().name("cdc-alerts").send().await.unwrap().topic_arn.unwrap();
     let queue_url = sqs.create_queue().queue_name("cdc-alerts-inbox").send().await.unwrap().queue_url.unwrap();
     let attrs = sqs
         .get_queue_attributes()
@@ -185,8 +141,8 @@ async fn topic_with_queue(sdk: &SdkConfig) -> (String, aws_sdk_sqs::Client, Stri
         .await
         .unwrap();
     let queue_arn = attrs.attributes.unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
-    sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(queue_arn).send().await.unwrap();
-    (topic, sqs, queue_url)
+    sns.subscribe().topic_arn(topic).protocol("sqs").endpoint(queue_arn).send().await.unwrap();
+    (sqs, queue_url)
 }
 
 /// Every SDK call a test's steps made must be a call the reviewed table
@@ -385,16 +341,8 @@ impl AwsStack {
     }
 }
 
-/// Each poll takes 300 ms of real time, as the Wait before it would: the
-/// Data API emulator runs statements (an UNLOAD to moto's S3, a big load) in
-/// real time while the executor's Waits are virtual, so polls would
-/// otherwise spin, each adding 10 virtual seconds and its events, and a few
-/// real seconds of statements would read as the 50-minute timeout.
+/// Each poll takes 300 ms of real time, as the Wait before it would (see
+/// [`cdc_cli::pipeline_run::paced_polls`]).
 pub fn paced_polls() -> Intercept {
-    Arc::new(|_, payload: &serde_json::Value| {
-        if payload["action"].as_str().is_some_and(|a| a.ends_with("_poll")) {
-            std::thread::sleep(std::time::Duration::from_millis(300));
-        }
-        None
-    })
+    cdc_cli::pipeline_run::paced_polls(Duration::from_millis(300))
 }

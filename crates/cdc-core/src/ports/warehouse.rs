@@ -93,6 +93,16 @@ pub trait Warehouse: Send + Sync {
         self.submit(batch).await
     }
 
+    /// Submits a batch whose end the caller waits for in the same call
+    /// ([`run_to_completion`]): never under an idempotency key. A retried
+    /// attempt must run it again, since it cannot hand on a statement it did
+    /// not see end, and the Data API answers a reused `ClientToken` with the
+    /// first statement, a FAILED one too, so a keyed read that failed once
+    /// would fail every retry.
+    async fn submit_awaited(&self, batch: StatementBatch) -> Result<StatementId, PipelineError> {
+        self.submit(batch).await
+    }
+
     /// Submits one statement to run outside a transaction block, committing
     /// by itself (Redshift's auto-commit; the Data API's ExecuteStatement):
     /// for the statements Redshift refuses inside a transaction block, such
@@ -153,6 +163,9 @@ impl Warehouse for IdempotentSubmits<'_> {
             None => self.inner.submit_single(statement).await,
         }
     }
+    async fn submit_awaited(&self, batch: StatementBatch) -> Result<StatementId, PipelineError> {
+        self.inner.submit_awaited(batch).await
+    }
     async fn status(&self, id: &StatementId) -> Result<StatementState, PipelineError> {
         self.inner.status(id).await
     }
@@ -192,7 +205,7 @@ impl PollSchedule {
 /// (progress lookups), not for loads.
 pub async fn run_to_completion(warehouse: &dyn Warehouse, batch: StatementBatch) -> Result<ResultSet, PipelineError> {
     let label = batch.label.clone();
-    let id = warehouse.submit(batch).await?;
+    let id = warehouse.submit_awaited(batch).await?;
     wait_for(warehouse, &id).await.map_err(|e| e.context(format!("{label} (statement {id})")))?;
     warehouse.result(&id).await
 }
@@ -246,6 +259,69 @@ mod tests {
         async fn result(&self, _: &StatementId) -> Result<ResultSet, PipelineError> {
             Ok(ResultSet::default())
         }
+    }
+
+    /// The Data API's `ClientToken` rule: a keyed submit seen before
+    /// answers the first statement (Data API Reference, ExecuteStatement and
+    /// BatchExecuteStatement: "ensure the idempotency of the request").
+    /// Statements fail retryably until `fail_first` of them have been run.
+    #[derive(Default)]
+    struct Tokens {
+        by_key: std::sync::Mutex<std::collections::HashMap<String, StatementId>>,
+        runs: AtomicUsize,
+        fail_first: usize,
+    }
+
+    #[async_trait]
+    impl Warehouse for Tokens {
+        fn dialect(&self) -> Dialect {
+            Dialect::Redshift
+        }
+        fn poll_schedule(&self) -> PollSchedule {
+            PollSchedule::IN_PROCESS
+        }
+        async fn submit(&self, _: StatementBatch) -> Result<StatementId, PipelineError> {
+            Ok(StatementId(format!("s{}", self.runs.fetch_add(1, Ordering::SeqCst) + 1)))
+        }
+        async fn submit_idempotent(&self, batch: StatementBatch, key: &str) -> Result<StatementId, PipelineError> {
+            if let Some(id) = self.by_key.lock().unwrap().get(key) {
+                return Ok(id.clone());
+            }
+            let id = self.submit(batch).await?;
+            self.by_key.lock().unwrap().insert(key.to_string(), id.clone());
+            Ok(id)
+        }
+        async fn submit_single(&self, _: SingleStatement) -> Result<StatementId, PipelineError> {
+            unreachable!("not used here")
+        }
+        async fn status(&self, id: &StatementId) -> Result<StatementState, PipelineError> {
+            let n: usize = id.0[1..].parse().unwrap();
+            Ok(match n <= self.fail_first {
+                true => StatementState::Failed(PipelineError::retryable(format!("{id}: 1023 serializable isolation"))),
+                false => StatementState::Finished,
+            })
+        }
+        async fn result(&self, _: &StatementId) -> Result<ResultSet, PipelineError> {
+            Ok(ResultSet::default())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_retried_attempt_runs_its_failed_read_again_while_its_submit_keeps_the_first_statement() {
+        // GIVEN a step attempt's keyed warehouse whose first statement fails retryably
+        let w = Tokens { fail_first: 1, ..Tokens::default() };
+        let attempt = IdempotentSubmits { inner: &w, key: Some("exec@2026-12-06T12:00:00Z".into()) };
+        let read = || StatementBatch { label: "progress".into(), statements: vec!["SELECT 1".into()] };
+        assert!(run_to_completion(&attempt, read()).await.is_err());
+        // WHEN the Task retries the attempt, with the same key (the state's entered time)
+        let again = run_to_completion(&attempt, read()).await;
+        // THEN the read ran anew and succeeded (under the key it would get the FAILED one back)
+        assert!(again.is_ok(), "{again:?}");
+        assert_eq!(w.runs.load(Ordering::SeqCst), 2);
+        // AND a submit the next state polls keeps the key: its retry gets the first statement
+        let first = attempt.submit(read()).await.unwrap();
+        assert_eq!(attempt.submit(read()).await.unwrap(), first);
+        assert_eq!(w.runs.load(Ordering::SeqCst), 3);
     }
 
     #[test]
