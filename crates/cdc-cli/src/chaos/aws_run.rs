@@ -24,13 +24,11 @@ use cdc_local::FolderRawZone;
 
 use super::fault_proxy::{FaultProxy, StateHeader};
 use super::faults::Injector;
-use super::invoke_faults::InvokeFaults;
-use super::local_run::{data_clock, recreate};
 use super::oracle_check::{self, Check};
 use super::report::ChaosReport;
-use super::soak::{ChaosSettings, ChaosTarget, Deliveries, Delivery, soak};
+use super::soak::{ChaosSettings, ChaosTarget, Deliveries, Delivery, data_clock, execution, recreate, soak};
 use crate::aws_loopback::{LoopbackAws, OPTIMIZED_BUCKET, OPTIMIZED_PREFIX, RAW_BUCKET};
-use crate::pipeline_run::{PipelineRun, StateMachineRun, paced_polls};
+use crate::pipeline_run::{PipelineRun, paced_polls};
 use crate::verify::verify;
 
 /// Real time per poll of a running statement (see [`paced_polls`]).
@@ -174,14 +172,8 @@ impl ChaosTarget for World {
         let mut ctx =
             self.ports.step_context(self.aws.cfg.clone(), &self.aws.settings, Arc::new(move || steps_clock.now()));
         ctx.unload_now = data_clock(&self.data.generator);
-        let run = StateMachineRun {
-            state_machine: &self.state_machine,
-            ctx: Arc::new(ctx),
-            clock: Arc::clone(&self.clock),
-            intercept: Some(paced_polls(POLL_PACE)),
-            hook: Some(Arc::new(InvokeFaults { faults: Arc::clone(&self.faults), clock: Arc::clone(&self.clock) })),
-        };
-        run.run(name).await
+        let paced = Some(paced_polls(POLL_PACE));
+        execution(&self.state_machine, ctx, &self.clock, &self.faults, paced).run(name).await
     }
 
     fn check(&self) -> anyhow::Result<Check> {

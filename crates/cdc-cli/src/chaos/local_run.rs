@@ -14,7 +14,7 @@ use indicatif::ProgressBar;
 
 use cdc_asl::{Clock, VirtualClock};
 use cdc_core::PipelineConfig;
-use cdc_core::steps::dispatch::{Now, StepContext};
+use cdc_core::steps::dispatch::StepContext;
 use cdc_dmsgen::{DmsLayout, Generator, GeneratorConfig};
 use cdc_local::{DuckDbWarehouse, FileJobStore};
 
@@ -22,11 +22,10 @@ use super::faults::Injector;
 use super::faulty_ports::{
     FaultyNotifier, FaultyOptimized, FaultyRawCatalog, FaultyRawZone, FaultyStore, FaultyWarehouse,
 };
-use super::invoke_faults::InvokeFaults;
 use super::oracle_check::{self, Check};
 use super::report::ChaosReport;
-use super::soak::{ChaosSettings, ChaosTarget, Deliveries, Delivery, soak};
-use crate::pipeline_run::{LocalPipeline, PipelineRun, StateMachineRun};
+use super::soak::{ChaosSettings, ChaosTarget, Deliveries, Delivery, data_clock, execution, recreate, soak};
+use crate::pipeline_run::{LocalPipeline, PipelineRun};
 use crate::run::JobArgs;
 use crate::verify::verify;
 
@@ -146,34 +145,14 @@ impl ChaosTarget for World {
     }
 
     async fn execute(&self, name: &str) -> anyhow::Result<PipelineRun> {
-        let run = StateMachineRun {
-            state_machine: &self.state_machine,
-            ctx: Arc::new(self.faulty_context()?),
-            clock: Arc::clone(&self.clock),
-            intercept: None,
-            hook: Some(Arc::new(InvokeFaults { faults: Arc::clone(&self.faults), clock: Arc::clone(&self.clock) })),
-        };
-        run.run(name).await
+        let ctx = self.faulty_context()?;
+        execution(&self.state_machine, ctx, &self.clock, &self.faults, None).run(name).await
     }
 
     fn check(&self) -> anyhow::Result<Check> {
         let conn = self.warehouse.connection()?;
         oracle_check::check(&self.cfg, &conn, &self.data.generator, &self.raw_prefix)
     }
-}
-
-/// Days finish on the data's clock, as in the demo.
-pub(super) fn data_clock(generator: &Generator) -> Now {
-    let data_now = generator.now();
-    Arc::new(move || data_now)
-}
-
-/// The working folder, emptied.
-pub(super) fn recreate(out: &Path) -> anyhow::Result<()> {
-    if out.exists() {
-        std::fs::remove_dir_all(out).with_context(|| format!("clearing {}", out.display()))?;
-    }
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))
 }
 
 /// Writes a file's bytes again under its name, through a hidden file and a

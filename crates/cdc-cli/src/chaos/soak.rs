@@ -8,17 +8,20 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta};
 use indicatif::ProgressBar;
 
 use cdc_asl::{Clock, ExecutionStatus, VirtualClock};
+use cdc_core::steps::dispatch::{Now, StepContext};
 use cdc_dmsgen::{GenError, Generator, raw_zone_files};
 
 use super::faults::{BETWEEN_EXECUTIONS, FaultKind, Injector};
+use super::invoke_faults::InvokeFaults;
 use super::oracle_check::Check;
 use super::report::Tracker;
-use crate::pipeline_run::PipelineRun;
+use crate::pipeline_run::{Intercept, PipelineRun, StateMachineRun};
 
 /// The schedule of template.yaml's EventBridge rule.
 const SCHEDULE: TimeDelta = TimeDelta::minutes(5);
@@ -122,6 +125,38 @@ fn tick_to(clock: &VirtualClock, at: DateTime<chrono::Utc>) {
     if behind > TimeDelta::zero() {
         clock.advance(behind);
     }
+}
+
+/// One execution of the state machine file on `ctx`, with the invoke
+/// faults (the same hook on both paths).
+pub fn execution<'a>(
+    state_machine: &'a Path,
+    ctx: StepContext,
+    clock: &Arc<VirtualClock>,
+    faults: &Arc<Injector>,
+    intercept: Option<Intercept>,
+) -> StateMachineRun<'a> {
+    StateMachineRun {
+        state_machine,
+        ctx: Arc::new(ctx),
+        clock: Arc::clone(clock),
+        intercept,
+        hook: Some(Arc::new(InvokeFaults { faults: Arc::clone(faults), clock: Arc::clone(clock) })),
+    }
+}
+
+/// Days finish on the data's clock, as in the demo.
+pub fn data_clock(generator: &Generator) -> Now {
+    let data_now = generator.now();
+    Arc::new(move || data_now)
+}
+
+/// The working folder, emptied.
+pub fn recreate(out: &Path) -> anyhow::Result<()> {
+    if out.exists() {
+        std::fs::remove_dir_all(out).with_context(|| format!("clearing {}", out.display()))?;
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))
 }
 
 /// The generated raw zone and the files of each delivery (the full load,
