@@ -26,7 +26,9 @@ use super::fault_proxy::{FaultProxy, StateHeader};
 use super::faults::Injector;
 use super::oracle_check::{self, Check};
 use super::report::ChaosReport;
-use super::soak::{ChaosSettings, ChaosTarget, Deliveries, Delivery, data_clock, execution, recreate, soak};
+use super::soak::{
+    ChaosSettings, ChaosTarget, Deliveries, Delivery, data_clock, execution, recreate, soak, takeovers_in,
+};
 use crate::aws_loopback::{LoopbackAws, OPTIMIZED_BUCKET, OPTIMIZED_PREFIX, RAW_BUCKET};
 use crate::pipeline_run::{PipelineRun, paced_polls};
 use crate::verify::verify;
@@ -174,6 +176,10 @@ impl ChaosTarget for World {
         ctx.unload_now = data_clock(&self.data.generator);
         let paced = Some(paced_polls(POLL_PACE));
         execution(&self.state_machine, ctx, &self.clock, &self.faults, paced).run(name).await
+    }
+
+    async fn takeovers(&self) -> anyhow::Result<u64> {
+        takeovers_in(self.direct.store.as_ref(), &self.aws.cfg.job_id).await
     }
 
     fn check(&self) -> anyhow::Result<Check> {

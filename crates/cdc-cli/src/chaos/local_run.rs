@@ -24,7 +24,9 @@ use super::faulty_ports::{
 };
 use super::oracle_check::{self, Check};
 use super::report::ChaosReport;
-use super::soak::{ChaosSettings, ChaosTarget, Deliveries, Delivery, data_clock, execution, recreate, soak};
+use super::soak::{
+    ChaosSettings, ChaosTarget, Deliveries, Delivery, data_clock, execution, recreate, soak, takeovers_in,
+};
 use crate::pipeline_run::{LocalPipeline, PipelineRun};
 use crate::run::JobArgs;
 use crate::verify::verify;
@@ -147,6 +149,10 @@ impl ChaosTarget for World {
     async fn execute(&self, name: &str) -> anyhow::Result<PipelineRun> {
         let ctx = self.faulty_context()?;
         execution(&self.state_machine, ctx, &self.clock, &self.faults, None).run(name).await
+    }
+
+    async fn takeovers(&self) -> anyhow::Result<u64> {
+        takeovers_in(&self.store, &self.cfg.job_id).await
     }
 
     fn check(&self) -> anyhow::Result<Check> {

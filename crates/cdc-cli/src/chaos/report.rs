@@ -21,13 +21,21 @@ pub struct Outcomes {
     pub timed_out: u64,
     /// Found the job held by another execution and ended at once.
     pub skipped: u64,
-    /// Took the job over from an execution whose lease had expired.
+    /// Took the job over from an execution whose lease had expired, as the
+    /// job's history records it (an execution's own claim output misses a
+    /// takeover whose answer was lost and whose retry found the job its own).
     pub taken_over: u64,
+    /// Stretches of executions skipped in a row (the job held by one owner),
+    /// and the longest.
+    pub held_stretches: u64,
+    pub longest_hold: u64,
 }
 
 /// Counts as the executions end.
 pub struct Tracker {
     outcomes: Outcomes,
+    /// Executions skipped in a row so far.
+    skip_streak: u64,
     /// When the first execution ended badly since the last good one.
     bad_since: Option<DateTime<Utc>>,
     recoveries: u64,
@@ -44,6 +52,7 @@ impl Tracker {
     pub fn new(start: DateTime<Utc>) -> Self {
         Self {
             outcomes: Outcomes::default(),
+            skip_streak: 0,
             bad_since: None,
             recoveries: 0,
             longest_recovery: TimeDelta::zero(),
@@ -74,14 +83,22 @@ impl Tracker {
         }
     }
 
+    /// Takeovers, from the job's history at the end.
+    pub fn set_takeovers(&mut self, n: u64) {
+        self.outcomes.taken_over = n;
+    }
+
     fn count(&mut self, run: &PipelineRun) {
         let o = &mut self.outcomes;
         o.executions += 1;
-        if run.claim.as_ref().is_some_and(|c| c.took_over_from.is_some()) {
-            o.taken_over += 1;
+        let skipped = run.execution.status == ExecutionStatus::Succeeded && run.skipped_by().is_some();
+        self.skip_streak = if skipped { self.skip_streak + 1 } else { 0 };
+        if self.skip_streak == 1 {
+            o.held_stretches += 1;
         }
+        o.longest_hold = o.longest_hold.max(self.skip_streak);
         let good = match run.execution.status {
-            ExecutionStatus::Succeeded if run.skipped_by().is_some() => {
+            _ if skipped => {
                 o.skipped += 1;
                 return;
             }
@@ -197,7 +214,11 @@ impl ChaosReport {
                 o.executions, o.succeeded, o.idle, o.failed, o.aborted, o.timed_out, o.skipped
             ),
         );
-        row("taken over after a lease expired", o.taken_over.to_string());
+        row("taken over after a lease expired (the job's history)", o.taken_over.to_string());
+        row(
+            "stretches skipped as held, the longest",
+            format!("{}, {} executions in a row", o.held_stretches, o.longest_hold),
+        );
         row("faults injected", self.tally.total().to_string());
         for (kind, n) in &self.tally.by_kind {
             row(&format!("  {}", kind.label()), n.to_string());

@@ -14,6 +14,7 @@ use chrono::{DateTime, TimeDelta};
 use indicatif::ProgressBar;
 
 use cdc_asl::{Clock, ExecutionStatus, VirtualClock};
+use cdc_core::job::{JobStateStore, RunOutcome};
 use cdc_core::steps::dispatch::{Now, StepContext};
 use cdc_dmsgen::{GenError, Generator, raw_zone_files};
 
@@ -68,6 +69,14 @@ pub trait ChaosTarget {
     async fn execute(&self, name: &str) -> anyhow::Result<PipelineRun>;
     /// Every target table against the oracle for its applied files.
     fn check(&self) -> anyhow::Result<Check>;
+    /// How many times the job was taken over after a lease expired, from its history.
+    async fn takeovers(&self) -> anyhow::Result<u64>;
+}
+
+/// Takeovers in a job's history.
+pub async fn takeovers_in(store: &dyn JobStateStore, job_id: &str) -> anyhow::Result<u64> {
+    let history = store.history(job_id, usize::MAX).await.context("reading the job's history")?;
+    Ok(history.iter().filter(|r| r.outcome == RunOutcome::TakenOver).count() as u64)
 }
 
 /// Runs the schedule; returns the tracker and how many clean executions the end took.
@@ -98,6 +107,7 @@ pub async fn soak(w: &mut impl ChaosTarget, s: &ChaosSettings, bar: &ProgressBar
         bar.inc(1);
     }
     let clean = finish(w, &mut t).await?;
+    t.set_takeovers(w.takeovers().await?);
     Ok((t, clean))
 }
 
