@@ -38,15 +38,20 @@ pub struct Verification {
     pub source_checked: bool,
 }
 
+/// The columns a target row is compared on with the oracle's, quoted: the
+/// table's own, then the commit timestamp and the sequence column.
+pub fn compared_columns(t: &cdc_core::TableConfig) -> Vec<String> {
+    let mut cols: Vec<String> = t.columns.iter().map(|c| c.name.quoted()).collect();
+    cols.push(t.commit_ts_column.quoted());
+    cols.extend(t.sequence_column.iter().map(|s| s.quoted()));
+    cols
+}
+
 pub fn verify(cfg: &PipelineConfig, conn: &Connection, generator: &Generator) -> anyhow::Result<Verification> {
     generator.write_expected(conn, ORACLE_SCHEMA).context("writing the oracle's expected tables")?;
     let mut tables = Vec::new();
     for t in &cfg.tables {
-        let mut cols: Vec<String> = t.columns.iter().map(|c| c.name.quoted()).collect();
-        cols.push(t.commit_ts_column.quoted());
-        if let Some(s) = &t.sequence_column {
-            cols.push(s.quoted());
-        }
+        let mut cols = compared_columns(t);
         let expected = format!("{ORACLE_SCHEMA}.{}", t.name.quoted());
         // Columns the source added mid-stream: the target has gained each one
         // some delivered file carried. One no file carried yet (every row

@@ -131,12 +131,7 @@ fn exists(conn: &Connection, schema: &str, table: &str) -> anyhow::Result<bool> 
 
 /// One table: lost, duplicated and differing rows, target against oracle.
 fn compare(cfg: &PipelineConfig, conn: &Connection, t: &TableConfig) -> anyhow::Result<Damage> {
-    let mut cols: Vec<String> = t.columns.iter().map(|c| c.name.quoted()).collect();
-    cols.push(t.commit_ts_column.quoted());
-    if let Some(s) = &t.sequence_column {
-        cols.push(s.quoted());
-    }
-    let list = cols.join(", ");
+    let list = crate::verify::compared_columns(t).join(", ");
     let expected = format!("\"{EXPECTED_SCHEMA}\".{}", t.name.quoted());
     let target = match exists(conn, &cfg.target_schema.to_string(), &t.name.to_string())? {
         true => format!("(SELECT {list} FROM {})", names::target(cfg, t)),
