@@ -251,17 +251,27 @@ impl StateMachineRun<'_> {
         let observed = std::mem::take(&mut *observed.lock().expect("observed lock"));
         let status_change = match stop.killed() {
             true => None,
-            false => status_change_rule(&self.ctx, &execution).await,
+            false => status_change_rule(&self.ctx, &execution, &self.clock).await,
         };
         Ok(PipelineRun { execution, claim: observed.claim, release: observed.release, status_change })
     }
 }
 
+/// The waits before Lambda runs a failed asynchronous invocation again: it
+/// tries twice more, one minute and then two minutes later (Lambda DG, *How
+/// Lambda handles errors and retries with asynchronous invocation*).
+const ASYNC_RETRY_WAITS: [i64; 2] = [60, 120];
+
 /// The local twin of template.yaml's `ExecutionEndedBadly` rule: an
 /// execution that ended FAILED, TIMED_OUT or ABORTED goes to the notify
 /// function, with the input the rule's transformer makes from the event.
-/// A failed call is logged, as EventBridge would retry it, not the run's.
-async fn status_change_rule(ctx: &StepContext, execution: &Execution) -> Option<ExecutionEndedOutput> {
+/// EventBridge invokes it asynchronously, so a failed call is tried again
+/// as Lambda does, on the execution's clock; the last failure is logged.
+async fn status_change_rule(
+    ctx: &StepContext,
+    execution: &Execution,
+    clock: &VirtualClock,
+) -> Option<ExecutionEndedOutput> {
     let status = match execution.status {
         ExecutionStatus::Succeeded => return None,
         ExecutionStatus::Failed => "FAILED",
@@ -281,11 +291,20 @@ async fn status_change_rule(ctx: &StepContext, execution: &Execution) -> Option<
             "cause": execution.cause,
         },
     });
-    match dispatch(ctx, Function::Notify, &payload).await {
-        Ok(out) => serde_json::from_value(out).ok(),
-        Err(e) => {
-            tracing::warn!(error = %e, "the status-change rule's notify call failed");
-            None
+    let mut waits = ASYNC_RETRY_WAITS.iter();
+    loop {
+        match dispatch(ctx, Function::Notify, &payload).await {
+            Ok(out) => return serde_json::from_value(out).ok(),
+            Err(e) => match waits.next() {
+                Some(&wait) => {
+                    tracing::info!(error = %e, wait, "the status-change rule's notify call failed; Lambda tries again");
+                    clock.advance(chrono::TimeDelta::seconds(wait));
+                }
+                None => {
+                    tracing::warn!(error = %e, "the status-change rule's notify call failed three times");
+                    return None;
+                }
+            },
         }
     }
 }

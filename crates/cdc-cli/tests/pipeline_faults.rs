@@ -679,3 +679,51 @@ async fn an_unload_that_keeps_ending_without_effect_fails_the_run_after_three_su
     let loads = input.results.dimensions.iter().chain(&input.results.facts);
     assert!(loads.clone().all(|t| t.ok), "{:?}", loads.collect::<Vec<_>>());
 }
+
+/// A notifier whose first `failures` sends are throttled (SNS's `Throttling`).
+struct ThrottledNotifier {
+    inner: Arc<dyn cdc_core::notify::Notifier>,
+    failures: AtomicUsize,
+}
+
+#[async_trait]
+impl cdc_core::notify::Notifier for ThrottledNotifier {
+    async fn send(&self, notice: &Notice) -> Result<(), cdc_core::PipelineError> {
+        let left = self.failures.load(Ordering::SeqCst);
+        if left > 0 {
+            self.failures.store(left - 1, Ordering::SeqCst);
+            return Err(cdc_core::PipelineError::retryable("SNS Publish: Throttling (HTTP 400, injected)"));
+        }
+        self.inner.send(notice).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rule_s_notify_call_is_tried_again_as_lambda_retries_an_asynchronous_invocation() {
+    // GIVEN an execution that times out, and a notifier throttled twice
+    let f = Fixture::new(27);
+    let p = f.slow_pipeline(usize::MAX);
+    let mut ctx = p.context().unwrap();
+    ctx.notifier = Arc::new(ThrottledNotifier { inner: Arc::clone(&ctx.notifier), failures: AtomicUsize::new(2) });
+    let clock = p.clock.clone().unwrap();
+    let run = cdc_cli::pipeline_run::StateMachineRun {
+        state_machine: Path::new(STATE_MACHINE),
+        ctx: Arc::new(ctx),
+        clock: Arc::clone(&clock),
+        intercept: None,
+        hook: None,
+    };
+    // WHEN the execution ends and the status-change rule calls the notify function
+    let run = run.run("stuck").await.unwrap();
+    assert_eq!(run.execution.status, ExecutionStatus::TimedOut, "{:?}", run.execution.cause);
+    // THEN its third attempt, three minutes on, sent the notice (Lambda tries twice more: 1 min, then 2 min)
+    let ended = run.status_change.as_ref().expect("the rule's notify call succeeded in the end");
+    assert!(ended.sent && !ended.already_handled, "{ended:?}");
+    assert!(cdc_asl::Clock::now(&*clock) - run.execution.stop_time >= chrono::TimeDelta::minutes(3));
+    // AND the job is free and failed once, and one notice went out, counting this failure once
+    let job = f.store().get("101").await.unwrap().unwrap();
+    assert_eq!((job.state.as_str(), job.lease_expires, job.consecutive_failures), ("Failed", None, 1));
+    let notices = f.notices();
+    let [Notice::Failure(n)] = notices.as_slice() else { panic!("one failure notice expected: {notices:#?}") };
+    assert_eq!((n.error_type.as_str(), n.consecutive_failures), ("States.Timeout", 1));
+}

@@ -628,13 +628,15 @@ fn lifecycle_notes(states: &BTreeMap<String, TableState>, started_at: DateTime<U
 }
 
 /// The job as this execution holds it; another owner is an error naming it.
+/// The job, if this execution holds it: Running, with it as the owner, as
+/// the stores define holding (a finished job keeps its last owner's name).
 async fn owned_job(store: &dyn JobStateStore, ids: &RunIds) -> Result<Job, PipelineError> {
     let job = store.get(&ids.job_id).await?.ok_or_else(|| JobStateError::UnknownJob(ids.job_id.clone()))?;
-    if job.owner.as_deref() != Some(ids.execution_id.as_str()) {
+    if job.state != JobState::Running || job.owner.as_deref() != Some(ids.execution_id.as_str()) {
         return Err(JobStateError::NotOwner {
             job_id: ids.job_id.clone(),
             execution_id: ids.execution_id.clone(),
-            owner: job.owner.clone(),
+            owner: job.owner.clone().filter(|_| job.state == JobState::Running),
         }
         .into());
     }
@@ -725,7 +727,13 @@ pub async fn fail(
         Ok(job) => job,
         Err(e) => {
             tracing::warn!(error = %e, "the failed run does not hold the job; it is left as it is");
-            let job = store.get(&input.ids.job_id).await.ok().flatten().unwrap_or_else(|| Job::new(&input.ids.job_id));
+            let mut job =
+                store.get(&input.ids.job_id).await.ok().flatten().unwrap_or_else(|| Job::new(&input.ids.job_id));
+            // This execution marked the job failed already (a retried call
+            // whose notice did not go out): its failure is in the count.
+            if job.state == JobState::Failed && job.owner.as_deref() == Some(input.ids.execution_id.as_str()) {
+                job.consecutive_failures = job.consecutive_failures.saturating_sub(1);
+            }
             // Nobody's incident counter moved: notify unless one went out recently.
             let notice = notice_for(policy, &job, &input.ids, Some(&failure), now);
             throttled_incident(store, &input.ids, notice.as_ref(), now).await?;
